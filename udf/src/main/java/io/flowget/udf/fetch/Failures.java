@@ -1,0 +1,80 @@
+package io.flowget.udf.fetch;
+
+import io.flowget.udf.http.StagingResponseConsumer;
+
+import org.apache.hc.core5.http.ConnectionClosedException;
+
+import javax.net.ssl.SSLException;
+import javax.net.ssl.SSLHandshakeException;
+
+import java.io.IOException;
+import java.net.ConnectException;
+import java.net.NoRouteToHostException;
+import java.net.SocketException;
+import java.net.SocketTimeoutException;
+import java.net.UnknownHostException;
+import java.time.Duration;
+import java.util.concurrent.CancellationException;
+
+/**
+ * Turns an exception of an HTTP attempt into a user-readable reason and a retry decision. The reasons are part of
+ * the result contract ({@code timeout: no data for 30s}, {@code connect error: Connection refused}, ...).
+ */
+final class Failures {
+    private Failures() {}
+
+    /** A classified failure. */
+    record Failure(String reason, boolean retryable) {}
+
+    static Failure classify(Throwable t, String cancelReason, Duration idleTimeout) {
+        if (t instanceof CancellationException || cancelReason != null) {
+            String r = cancelReason != null ? cancelReason : "cancelled";
+            return new Failure(r, r.startsWith("timeout"));
+        }
+        Throwable c = t;
+        while (c.getCause() != null && !(c instanceof IOException) && c != c.getCause()) {
+            c = c.getCause();
+        }
+        if (c instanceof StagingResponseConsumer.BodyLimitException
+                || c instanceof StagingResponseConsumer.UnsupportedCodingException) {
+            return new Failure(c.getMessage(), false);
+        }
+        if (c instanceof UnknownHostException) {
+            return new Failure("dns: unknown host " + c.getMessage(), true);
+        }
+        if (c instanceof ConnectException || c instanceof NoRouteToHostException) {
+            return new Failure("connect error: " + message(c), true);
+        }
+        if (c instanceof SocketTimeoutException
+                || (c instanceof java.io.InterruptedIOException && message(c).contains("timeout"))) {
+            return new Failure("timeout: no data for " + seconds(idleTimeout), true);
+        }
+        if (c instanceof SSLHandshakeException) {
+            // certificate and protocol mismatches do not heal by retrying
+            return new Failure("tls: " + message(c), false);
+        }
+        if (c instanceof SSLException) {
+            return new Failure("tls: " + message(c), true);
+        }
+        if (c instanceof ConnectionClosedException) {
+            return new Failure("connection closed: " + message(c), true);
+        }
+        if (c instanceof SocketException) {
+            return new Failure("connection error: " + message(c), true);
+        }
+        if (c instanceof IOException) {
+            return new Failure("i/o error: " + message(c), true);
+        }
+        return new Failure("internal error: " + c, false);
+    }
+
+    static String seconds(Duration d) {
+        long ms = d.toMillis();
+        return ms % 1000 == 0 ? (ms / 1000) + "s" : ms + "ms";
+    }
+
+    private static String message(Throwable t) {
+        String m = t.getMessage();
+        return m == null ? t.getClass().getSimpleName() : m;
+    }
+}

@@ -1,0 +1,53 @@
+package io.flowget.udf.http;
+
+import org.apache.flink.annotation.Internal;
+
+import java.util.HashSet;
+import java.util.Set;
+import java.util.concurrent.Future;
+
+/**
+ * One HTTP attempt of a request, from the first request of a redirect chain to its last byte. Created and
+ * owned by the fetch operator on the task thread; the I/O thread only flips {@link #headersReceived}.
+ */
+@Internal
+public final class Attempt {
+    public final String host;
+    public final long seq;
+    /** Epoch millis when the attempt started (first hop). */
+    public final long startedAt;
+    /** Epoch millis when the attempt is cancelled by the sweeper. */
+    public final long deadlineAt;
+    /** URLs visited by this attempt's redirect chain, for loop detection. */
+    public final Set<String> visited = new HashSet<>(2);
+
+    public String url;
+    public int hops;
+    public volatile boolean headersReceived;
+    /** Why the operator cancelled the attempt (timeout, shutdown), or null. */
+    public volatile String cancelReason;
+    public Future<?> future;
+    /** Epoch millis when the current hop was sent. */
+    public long hopStartedAt;
+
+    public Attempt(String host, long seq, String url, long startedAt, long deadlineAt) {
+        this.host = host;
+        this.seq = seq;
+        this.url = url;
+        this.startedAt = startedAt;
+        this.deadlineAt = deadlineAt;
+        this.hopStartedAt = startedAt;
+        visited.add(url);
+    }
+
+    /** Cancels the exchange with a reason that the result will carry. */
+    public void cancel(String reason) {
+        if (cancelReason == null) {
+            cancelReason = reason;
+        }
+        Future<?> f = future;
+        if (f != null) {
+            f.cancel(true);
+        }
+    }
+}

@@ -1,0 +1,42 @@
+package io.flowget.udf.http;
+
+/**
+ * What one HTTP exchange produced, handed from the I/O reactor thread to the operator's task thread. Either a
+ * response (status &gt; 0, body stored in the staging file when {@link #stored}) or an {@link #error}.
+ */
+public final class FetchOutcome {
+    /** HTTP status, 0 when no response arrived. */
+    public int status;
+
+    public String location;
+    public String retryAfter;
+    public String contentEncoding;
+    public String etag;
+    public String lastModified;
+    /** Declared Content-Length, -1 when absent. */
+    public long contentLength = -1;
+
+    /** True when the body was written to the staging file. */
+    public boolean stored;
+    /** Stored (decoded) bytes. */
+    public long bytes;
+    /** SHA-256 of the stored bytes, lower-case hex. */
+    public String sha256;
+    /** The content-coding that was removed from the stored bytes, or null. */
+    public String decodedCoding;
+
+    /** Set when the exchange failed (I/O error, timeout, limit, cancellation). */
+    public Throwable error;
+
+    public static FetchOutcome failure(Throwable error) {
+        FetchOutcome o = new FetchOutcome();
+        o.error = error;
+        return o;
+    }
+
+    public boolean isRedirect() {
+        return error == null
+                && location != null
+                && (status == 301 || status == 302 || status == 303 || status == 307 || status == 308);
+    }
+}

@@ -1,0 +1,139 @@
+package io.flowget.udf.http;
+
+import org.apache.flink.annotation.Internal;
+
+import org.apache.hc.client5.http.config.ConnectionConfig;
+import org.apache.hc.client5.http.config.RequestConfig;
+import org.apache.hc.client5.http.impl.async.CloseableHttpAsyncClient;
+import org.apache.hc.client5.http.impl.async.HttpAsyncClients;
+import org.apache.hc.client5.http.impl.nio.PoolingAsyncClientConnectionManager;
+import org.apache.hc.client5.http.impl.nio.PoolingAsyncClientConnectionManagerBuilder;
+import org.apache.hc.core5.io.CloseMode;
+import org.apache.hc.core5.pool.PoolConcurrencyPolicy;
+import org.apache.hc.core5.pool.PoolReusePolicy;
+import org.apache.hc.core5.reactor.IOReactorConfig;
+import org.apache.hc.core5.util.TimeValue;
+import org.apache.hc.core5.util.Timeout;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * One {@link CloseableHttpAsyncClient} per TaskManager JVM (per distinct {@link HttpClientSettings}), shared by
+ * every fetch subtask in it: the first {@link #acquire} creates and starts it, the last {@link #release} closes it.
+ *
+ * <p>Why shared: connections, the I/O reactor threads and TLS sessions are per-process resources; one pool per
+ * subtask would multiply sockets and threads by the slot count and defeat keep-alive across subtasks.
+ *
+ * <p>Thread-safe: acquire/release synchronise on the class. The client itself is thread-safe.
+ */
+@Internal
+public final class HttpClientHolder {
+    private static final Logger LOG = LoggerFactory.getLogger(HttpClientHolder.class);
+
+    private static final Map<HttpClientSettings, Entry> CLIENTS = new HashMap<>();
+
+    private HttpClientHolder() {}
+
+    /** A started, shared client plus its pool (for statistics). */
+    public record Lease(
+            HttpClientSettings settings,
+            CloseableHttpAsyncClient client,
+            PoolingAsyncClientConnectionManager pool) {}
+
+    private static final class Entry {
+        final Lease lease;
+        int refs;
+
+        Entry(Lease lease) {
+            this.lease = lease;
+        }
+    }
+
+    public static synchronized Lease acquire(HttpClientSettings settings) {
+        Entry e = CLIENTS.get(settings);
+        if (e == null) {
+            e = new Entry(create(settings));
+            CLIENTS.put(settings, e);
+            LOG.info(
+                    "Started shared HTTP client: pool {} total / {} per route, {} I/O threads",
+                    settings.maxTotal(),
+                    settings.maxPerRoute(),
+                    settings.ioThreads());
+        }
+        e.refs++;
+        return e.lease;
+    }
+
+    public static synchronized void release(Lease lease) {
+        Entry e = CLIENTS.get(lease.settings());
+        if (e == null || e.lease != lease) {
+            return;
+        }
+        if (--e.refs == 0) {
+            CLIENTS.remove(lease.settings());
+            // Graceful: lets in-flight exchanges of other owners (there are none at refs 0) finish.
+            e.lease.client().close(CloseMode.GRACEFUL);
+            LOG.info("Closed shared HTTP client");
+        }
+    }
+
+    /** Number of live shared clients (tests assert it returns to zero). */
+    public static synchronized int liveClients() {
+        return CLIENTS.size();
+    }
+
+    private static Lease create(HttpClientSettings s) {
+        ConnectionConfig connectionConfig =
+                ConnectionConfig.custom()
+                        .setConnectTimeout(Timeout.of(s.connectTimeout()))
+                        .setSocketTimeout(Timeout.of(s.idleTimeout()))
+                        .setTimeToLive(TimeValue.of(s.connectionTtl()))
+                        .setValidateAfterInactivity(TimeValue.of(s.validateAfterInactivity()))
+                        .build();
+        PoolingAsyncClientConnectionManager pool =
+                PoolingAsyncClientConnectionManagerBuilder.create()
+                        .setMaxConnTotal(s.maxTotal())
+                        .setMaxConnPerRoute(s.maxPerRoute())
+                        .setDefaultConnectionConfig(connectionConfig)
+                        // LAX: lock-free-ish pool, no fairness needed, our operator does the fairness.
+                        .setPoolConcurrencyPolicy(PoolConcurrencyPolicy.LAX)
+                        // LIFO keeps few hot connections busy and lets idle ones expire.
+                        .setConnPoolPolicy(PoolReusePolicy.LIFO)
+                        .build();
+        IOReactorConfig reactor =
+                IOReactorConfig.custom()
+                        .setIoThreadCount(s.ioThreads())
+                        .setSoKeepAlive(true)
+                        .setTcpNoDelay(true)
+                        .setSoTimeout(Timeout.of(s.idleTimeout()))
+                        .build();
+        RequestConfig requestConfig =
+                RequestConfig.custom()
+                        // "no data for N s": the socket timeout applies while waiting for the response
+                        // head and between body packets alike.
+                        .setResponseTimeout(Timeout.of(s.idleTimeout()))
+                        .setRedirectsEnabled(false)
+                        .build();
+        CloseableHttpAsyncClient client =
+                HttpAsyncClients.custom()
+                        .setConnectionManager(pool)
+                        .setIOReactorConfig(reactor)
+                        .setDefaultRequestConfig(requestConfig)
+                        .setUserAgent(s.userAgent())
+                        // The operator owns redirects (per-hop checks, loop detection), retries (backoff on
+                        // keyed timers) and content decoding (bounded streaming decoders).
+                        .disableRedirectHandling()
+                        .disableAutomaticRetries()
+                        .disableContentCompression()
+                        .disableCookieManagement()
+                        .disableAuthCaching()
+                        .evictExpiredConnections()
+                        .evictIdleConnections(TimeValue.of(s.idleEviction()))
+                        .build();
+        client.start();
+        return new Lease(s, client, pool);
+    }
+}

@@ -1,0 +1,38 @@
+package io.flowget.udf.http;
+
+import io.flowget.udf.config.FlowgetOptions;
+
+import org.apache.flink.configuration.ReadableConfig;
+
+import java.io.Serializable;
+import java.time.Duration;
+
+/**
+ * The settings that shape the shared HTTP client. Two operators with equal settings share one client; see
+ * {@link HttpClientHolder}.
+ */
+public record HttpClientSettings(
+        int maxTotal,
+        int maxPerRoute,
+        Duration connectTimeout,
+        Duration idleTimeout,
+        Duration connectionTtl,
+        Duration idleEviction,
+        Duration validateAfterInactivity,
+        int ioThreads,
+        String userAgent)
+        implements Serializable {
+
+    public static HttpClientSettings from(ReadableConfig conf) {
+        return new HttpClientSettings(
+                conf.get(FlowgetOptions.HTTP_POOL_MAX_TOTAL),
+                conf.get(FlowgetOptions.HTTP_POOL_MAX_PER_ROUTE),
+                conf.get(FlowgetOptions.HTTP_CONNECT_TIMEOUT),
+                conf.get(FlowgetOptions.HTTP_IDLE_TIMEOUT),
+                conf.get(FlowgetOptions.HTTP_POOL_CONNECTION_TTL),
+                conf.get(FlowgetOptions.HTTP_POOL_IDLE_EVICTION),
+                conf.get(FlowgetOptions.HTTP_POOL_VALIDATE_AFTER_INACTIVITY),
+                conf.get(FlowgetOptions.HTTP_IO_THREADS),
+                conf.get(FlowgetOptions.HTTP_USER_AGENT));
+    }
+}

@@ -1,0 +1,197 @@
+package io.flowget.udf.http;
+
+import org.apache.flink.annotation.Internal;
+
+import org.apache.hc.core5.concurrent.FutureCallback;
+import org.apache.hc.core5.http.EntityDetails;
+import org.apache.hc.core5.http.Header;
+import org.apache.hc.core5.http.HttpException;
+import org.apache.hc.core5.http.HttpResponse;
+import org.apache.hc.core5.http.nio.AsyncResponseConsumer;
+import org.apache.hc.core5.http.nio.CapacityChannel;
+import org.apache.hc.core5.http.protocol.HttpContext;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.List;
+
+/**
+ * Streams one response body into a staging file, computing SHA-256 on the way, with no buffer of its own: the
+ * bytes go from the connection's session buffer straight to the file channel. Bodies of non-2xx answers are read
+ * and dropped (so the connection stays reusable), never stored.
+ *
+ * <p>Runs on an HttpClient I/O reactor thread; not thread-safe, one instance per exchange. The file is written
+ * with positional-free sequential writes into the page cache; durability is the operator's group commit.
+ */
+@Internal
+public final class StagingResponseConsumer implements AsyncResponseConsumer<FetchOutcome> {
+    /** Flow-control window offered to the connection (bounds in-flight bytes per exchange on HTTP/2). */
+    static final int CAPACITY = 64 * 1024;
+
+    private final Path staging;
+    private final long maxBytes;
+    private final Attempt attempt;
+
+    private FetchOutcome outcome;
+    private FutureCallback<FetchOutcome> resultCallback;
+    private FileChannel channel;
+    private MessageDigest sha256;
+
+    /**
+     * @param staging file that receives a 2xx body (created or truncated)
+     * @param maxBytes most bytes to store; more fails the exchange with {@link BodyLimitException}
+     * @param attempt the attempt, told when the response head arrives
+     */
+    public StagingResponseConsumer(Path staging, long maxBytes, Attempt attempt) {
+        this.staging = staging;
+        this.maxBytes = maxBytes;
+        this.attempt = attempt;
+    }
+
+    @Override
+    public void consumeResponse(
+            HttpResponse response,
+            EntityDetails entityDetails,
+            HttpContext context,
+            FutureCallback<FetchOutcome> resultCallback)
+            throws HttpException, IOException {
+        attempt.headersReceived = true;
+        FetchOutcome o = new FetchOutcome();
+        o.status = response.getCode();
+        o.location = value(response, "Location");
+        o.retryAfter = value(response, "Retry-After");
+        o.contentEncoding = value(response, "Content-Encoding");
+        o.etag = value(response, "ETag");
+        o.lastModified = value(response, "Last-Modified");
+        String cl = value(response, "Content-Length");
+        if (cl != null) {
+            try {
+                o.contentLength = Long.parseLong(cl.trim());
+            } catch (NumberFormatException e) {
+                o.contentLength = -1;
+            }
+        }
+        this.outcome = o;
+        this.resultCallback = resultCallback;
+        if (o.status >= 200 && o.status < 300) {
+            String coding = o.contentEncoding == null ? "" : o.contentEncoding.trim();
+            if (!coding.isEmpty() && !coding.equalsIgnoreCase("identity")) {
+                throw new UnsupportedCodingException(coding);
+            }
+            if (o.contentLength > maxBytes) {
+                throw new BodyLimitException(maxBytes);
+            }
+            try {
+                sha256 = MessageDigest.getInstance("SHA-256");
+            } catch (NoSuchAlgorithmException e) {
+                throw new IllegalStateException("SHA-256 is a required JDK algorithm", e);
+            }
+            channel =
+                    FileChannel.open(
+                            staging,
+                            StandardOpenOption.CREATE,
+                            StandardOpenOption.WRITE,
+                            StandardOpenOption.TRUNCATE_EXISTING);
+            o.stored = true;
+        }
+        if (entityDetails == null) {
+            complete();
+        }
+    }
+
+    @Override
+    public void informationResponse(HttpResponse response, HttpContext context) {}
+
+    @Override
+    public void updateCapacity(CapacityChannel capacityChannel) throws IOException {
+        capacityChannel.update(CAPACITY);
+    }
+
+    @Override
+    public void consume(ByteBuffer src) throws IOException {
+        if (channel == null) {
+            src.position(src.limit()); // error body: read and drop
+            return;
+        }
+        int n = src.remaining();
+        if (outcome.bytes + n > maxBytes) {
+            throw new BodyLimitException(maxBytes);
+        }
+        int pos = src.position();
+        sha256.update(src);
+        src.position(pos);
+        while (src.hasRemaining()) {
+            channel.write(src);
+        }
+        outcome.bytes += n;
+    }
+
+    @Override
+    public void streamEnd(List<? extends Header> trailers) throws HttpException, IOException {
+        complete();
+    }
+
+    private void complete() throws IOException {
+        FetchOutcome o = outcome;
+        if (channel != null) {
+            channel.close();
+            channel = null;
+            o.sha256 = HexFormat.of().formatHex(sha256.digest());
+            // HttpClient already fails a Content-Length body that ends early; this catches a length that lies
+            // the other way (more bytes than declared cannot arrive on HTTP/1.1, but can on HTTP/2).
+            if (o.contentLength >= 0 && o.bytes != o.contentLength) {
+                throw new IOException(
+                        "body length " + o.bytes + " differs from Content-Length " + o.contentLength);
+            }
+        } else if (o.stored) {
+            o.sha256 = HexFormat.of().formatHex(sha256.digest());
+        }
+        FutureCallback<FetchOutcome> cb = resultCallback;
+        resultCallback = null;
+        if (cb != null) {
+            cb.completed(o);
+        }
+    }
+
+    @Override
+    public void failed(Exception cause) {
+        releaseResources();
+    }
+
+    @Override
+    public void releaseResources() {
+        if (channel != null) {
+            try {
+                channel.close();
+            } catch (IOException ignored) {
+                // nothing to save: the attempt failed and its staging file is rewritten or deleted
+            }
+            channel = null;
+        }
+    }
+
+    private static String value(HttpResponse response, String name) {
+        Header h = response.getFirstHeader(name);
+        return h == null ? null : h.getValue();
+    }
+
+    /** The stored body would exceed the request's max_bytes. Not retried. */
+    public static final class BodyLimitException extends IOException {
+        public BodyLimitException(long limit) {
+            super("max_bytes exceeded (limit " + limit + " bytes)");
+        }
+    }
+
+    /** A content-coding that flowget cannot remove. Not retried. */
+    public static final class UnsupportedCodingException extends IOException {
+        public UnsupportedCodingException(String coding) {
+            super("unsupported content-coding '" + coding + "'");
+        }
+    }
+}

@@ -1,0 +1,516 @@
+package io.flowget.udf.fetch;
+
+import io.flowget.udf.config.FlowgetOptions;
+import io.flowget.udf.http.HttpClientHolder;
+import io.flowget.udf.model.FetchRequest;
+import io.flowget.udf.model.FetchResult;
+import io.flowget.udf.model.ResultStatus;
+import io.flowget.udf.testing.TestOrigin;
+
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
+import org.apache.flink.streaming.runtime.tasks.mailbox.Mail;
+import org.apache.flink.streaming.runtime.tasks.mailbox.TaskMailbox;
+import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
+import java.util.Optional;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import java.util.stream.Collectors;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * {@link FetchOperator} in Flink's keyed operator test harness with RocksDB state, against a real Jetty origin.
+ * The harness does not run mail by itself: {@link #drainUntil} runs it on the test thread.
+ */
+class FetchOperatorTest {
+    private static final Duration WAIT = Duration.ofSeconds(30);
+
+    @TempDir Path tmp;
+
+    private final List<TestOrigin> origins = new ArrayList<>();
+    private final List<KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult>> harnesses =
+            new ArrayList<>();
+
+    @AfterEach
+    void cleanUp() throws Exception {
+        for (var h : harnesses) {
+            try {
+                h.getOperator().close();
+            } catch (Exception ignored) {
+                // already closed by the test
+            }
+        }
+        for (TestOrigin o : origins) {
+            o.close();
+        }
+        assertThat(HttpClientHolder.liveClients()).as("shared HTTP clients released").isZero();
+    }
+
+    @Test
+    void downloadsFilesByteExactAndClearsState() throws Exception {
+        TestOrigin origin = origin("127.0.0.1");
+        byte[] a = TestOrigin.content("a", 100_000);
+        byte[] b = TestOrigin.content("b", 0);
+        origin.file("/a.bin", a).file("/dir/b.bin", b);
+        var h = harness(config(8, 4));
+
+        h.processElement(request("1", origin, "/a.bin"), 0);
+        h.processElement(request("2", origin, "/dir/b.bin"), 0);
+        List<FetchResult> results = drainUntilResults(h, 2);
+
+        assertThat(results).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
+        assertThat(Files.readAllBytes(out().resolve(path(origin, "/a.bin")))).isEqualTo(a);
+        assertThat(Files.readAllBytes(out().resolve(path(origin, "/dir/b.bin")))).isEqualTo(b);
+        FetchResult ra = byId(results, "1");
+        assertThat(ra.bytes).isEqualTo(100_000);
+        assertThat(ra.httpStatus).isEqualTo(200);
+        assertThat(ra.attempts).isEqualTo(1);
+        assertThat(ra.sha256).isEqualTo(sha256(a));
+        assertThat(hostsWithState(h)).as("state of finished downloads is cleared").isZero();
+        assertThat(stagingFiles()).isEmpty();
+        h.close();
+    }
+
+    @Test
+    void hostsTakeTurnsForTheGlobalPermits() throws Exception {
+        TestOrigin hostA = origin("127.0.0.1");
+        TestOrigin hostB = origin("127.0.0.2");
+        List<String> arrivals = Collections.synchronizedList(new ArrayList<>());
+        TestOrigin.Route logging =
+                (req, resp, cb, n) -> {
+                    arrivals.add(req.getHttpURI().getHost() + req.getHttpURI().getPath());
+                    TestOrigin.send(resp, cb, 200, new byte[10]);
+                };
+        for (int i = 0; i < 20; i++) {
+            hostA.route("/a" + i, logging);
+        }
+        for (int i = 0; i < 5; i++) {
+            hostB.route("/b" + i, logging);
+        }
+        // One global permit: requests go out one at a time, so the arrival order is the scheduling order.
+        var h = harness(config(1, 4));
+        for (int i = 0; i < 20; i++) {
+            h.processElement(request("a" + i, hostA, "/a" + i), 0);
+        }
+        for (int i = 0; i < 5; i++) {
+            h.processElement(request("b" + i, hostB, "/b" + i), 0);
+        }
+        drainUntilResults(h, 25);
+
+        // a0 was issued before any other request existed; then host A's backlog must not starve host B.
+        List<String> hostsInOrder =
+                arrivals.stream().map(s -> s.startsWith("127.0.0.1") ? "A" : "B").collect(Collectors.toList());
+        int lastB = hostsInOrder.lastIndexOf("B");
+        assertThat(lastB).as("all of B is served within the first 11 requests: %s", hostsInOrder).isLessThan(11);
+        for (int i = 1; i < lastB; i++) {
+            assertThat(hostsInOrder.get(i)).as("no host is served twice in a row while both wait: %s", hostsInOrder)
+                    .isNotEqualTo(hostsInOrder.get(i + 1));
+        }
+        h.close();
+    }
+
+    @Test
+    void perHostLimitIsNeverExceeded() throws Exception {
+        TestOrigin origin = origin("127.0.0.1");
+        TestOrigin.Route slow =
+                (req, resp, cb, n) -> {
+                    Thread.sleep(30);
+                    TestOrigin.send(resp, cb, 200, new byte[1000]);
+                };
+        for (int i = 0; i < 30; i++) {
+            origin.route("/s" + i, slow);
+        }
+        var h = harness(config(64, 3));
+        for (int i = 0; i < 30; i++) {
+            h.processElement(request("s" + i, origin, "/s" + i), 0);
+        }
+        List<FetchResult> results = drainUntilResults(h, 30);
+
+        assertThat(results).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
+        assertThat(origin.maxConcurrent()).isLessThanOrEqualTo(3).isGreaterThanOrEqualTo(2);
+        h.close();
+    }
+
+    @Test
+    void retriesA503WithBackoffOnTimersThenSucceeds() throws Exception {
+        TestOrigin origin = origin("127.0.0.1");
+        byte[] body = TestOrigin.content("flaky", 5000);
+        origin.route(
+                "/flaky",
+                (req, resp, cb, n) -> {
+                    if (n <= 2) {
+                        TestOrigin.send(resp, cb, 503, "busy".getBytes());
+                    } else {
+                        TestOrigin.send(resp, cb, 200, body);
+                    }
+                });
+        Configuration conf = config(8, 2);
+        conf.set(FlowgetOptions.RETRY_INITIAL_BACKOFF, Duration.ofSeconds(10));
+        var h = harness(conf);
+        h.setProcessingTime(1_000);
+        h.processElement(request("f", origin, "/flaky"), 0);
+
+        drainUntil(h, () -> h.numProcessingTimeTimers() == 1);
+        assertThat(origin.hits("/flaky")).isEqualTo(1);
+        // Backoff for the first retry is 5..10 s (10 s with jitter in [50 %, 100 %]): nothing before 5 s.
+        h.setProcessingTime(1_000 + 4_999);
+        drainFor(h, Duration.ofMillis(300));
+        assertThat(origin.hits("/flaky")).as("no retry before the backoff").isEqualTo(1);
+        h.setProcessingTime(1_000 + 10_000);
+        drainUntil(h, () -> origin.hits("/flaky") == 2 && h.numProcessingTimeTimers() == 1);
+        h.setProcessingTime(1_000 + 10_000 + 20_000);
+        List<FetchResult> results = drainUntilResults(h, 1);
+
+        FetchResult r = results.get(0);
+        assertThat(r.status).isEqualTo(ResultStatus.OK);
+        assertThat(r.attempts).isEqualTo(3);
+        assertThat(r.httpStatus).isEqualTo(200);
+        assertThat(Files.readAllBytes(out().resolve(path(origin, "/flaky")))).isEqualTo(body);
+        assertThat(h.numProcessingTimeTimers()).isZero();
+        assertThat(hostsWithState(h)).isZero();
+        h.close();
+    }
+
+    @Test
+    void honoursRetryAfterSeconds() throws Exception {
+        TestOrigin origin = origin("127.0.0.1");
+        origin.route(
+                "/ra",
+                (req, resp, cb, n) -> {
+                    if (n == 1) {
+                        resp.getHeaders().put("Retry-After", "120");
+                        TestOrigin.send(resp, cb, 429, new byte[0]);
+                    } else {
+                        TestOrigin.send(resp, cb, 200, new byte[3]);
+                    }
+                });
+        var h = harness(config(8, 2));
+        h.setProcessingTime(0);
+        h.processElement(request("r", origin, "/ra"), 0);
+        drainUntil(h, () -> h.numProcessingTimeTimers() == 1);
+        h.setProcessingTime(119_000);
+        drainFor(h, Duration.ofMillis(300));
+        assertThat(origin.hits("/ra")).isEqualTo(1);
+        h.setProcessingTime(120_000);
+        assertThat(drainUntilResults(h, 1).get(0).status).isEqualTo(ResultStatus.OK);
+        h.close();
+    }
+
+    @Test
+    void doesNotRetryA404() throws Exception {
+        TestOrigin origin = origin("127.0.0.1");
+        var h = harness(config(8, 2));
+        h.processElement(request("missing", origin, "/missing"), 0);
+        FetchResult r = drainUntilResults(h, 1).get(0);
+
+        assertThat(r.status).isEqualTo(ResultStatus.FAILED);
+        assertThat(r.error).isEqualTo("http 404");
+        assertThat(r.httpStatus).isEqualTo(404);
+        assertThat(r.attempts).isEqualTo(1);
+        assertThat(origin.hits("/missing")).isEqualTo(1);
+        assertThat(h.numProcessingTimeTimers()).isZero();
+        assertThat(Files.exists(out().resolve(path(origin, "/missing")))).isFalse();
+        h.close();
+    }
+
+    @Test
+    void failsAfterMaxAttemptsWithTheLastError() throws Exception {
+        TestOrigin origin = origin("127.0.0.1");
+        origin.route("/down", (req, resp, cb, n) -> TestOrigin.send(resp, cb, 500, new byte[0]));
+        Configuration conf = config(8, 2);
+        conf.set(FlowgetOptions.RETRY_MAX_ATTEMPTS, 3);
+        var h = harness(conf);
+        h.processElement(request("d", origin, "/down"), 0);
+        for (int i = 1; i <= 2; i++) {
+            int attempt = i;
+            drainUntil(h, () -> origin.hits("/down") == attempt && h.numProcessingTimeTimers() == 1);
+            h.setProcessingTime(h.getProcessingTime() + 60_000);
+        }
+        FetchResult r = drainUntilResults(h, 1).get(0);
+        assertThat(r.status).isEqualTo(ResultStatus.FAILED);
+        assertThat(r.error).isEqualTo("http 500 (after 3 attempts)");
+        assertThat(r.attempts).isEqualTo(3);
+        h.close();
+    }
+
+    @Test
+    void connectErrorsAreRetriedAndReported() throws Exception {
+        TestOrigin origin = origin("127.0.0.1");
+        String url = origin.url("/x");
+        origin.close();
+        origins.remove(origin);
+        Configuration conf = config(8, 2);
+        conf.set(FlowgetOptions.RETRY_MAX_ATTEMPTS, 2);
+        var h = harness(conf);
+        h.processElement(new FetchRequest("c", url, "127.0.0.1", "127.0.0.1/x"), 0);
+        drainUntil(h, () -> h.numProcessingTimeTimers() == 1);
+        h.setProcessingTime(h.getProcessingTime() + 60_000);
+        FetchResult r = drainUntilResults(h, 1).get(0);
+        assertThat(r.status).isEqualTo(ResultStatus.FAILED);
+        assertThat(r.error).startsWith("connect error: ").endsWith("(after 2 attempts)");
+        assertThat(r.httpStatus).isNull();
+        h.close();
+    }
+
+    @Test
+    void followsRedirectsAndStopsLoops() throws Exception {
+        TestOrigin origin = origin("127.0.0.1");
+        byte[] body = TestOrigin.content("target", 1234);
+        origin.route("/r1", (req, resp, cb, n) -> TestOrigin.redirect(resp, cb, 301, "/r2"));
+        origin.route("/r2", (req, resp, cb, n) -> TestOrigin.redirect(resp, cb, 302, origin.url("/r3")));
+        origin.route("/r3", (req, resp, cb, n) -> TestOrigin.redirect(resp, cb, 307, "target.bin"));
+        origin.file("/target.bin", body);
+        origin.route("/loop1", (req, resp, cb, n) -> TestOrigin.redirect(resp, cb, 302, "/loop2"));
+        origin.route("/loop2", (req, resp, cb, n) -> TestOrigin.redirect(resp, cb, 302, "/loop1"));
+        origin.route("/ftp", (req, resp, cb, n) -> TestOrigin.redirect(resp, cb, 302, "ftp://example.org/x"));
+        var h = harness(config(8, 2));
+        h.processElement(request("chain", origin, "/r1"), 0);
+        h.processElement(request("loop", origin, "/loop1"), 0);
+        h.processElement(request("ftp", origin, "/ftp"), 0);
+        List<FetchResult> results = drainUntilResults(h, 3);
+
+        FetchResult chain = byId(results, "chain");
+        assertThat(chain.status).isEqualTo(ResultStatus.OK);
+        assertThat(chain.attempts).isEqualTo(1);
+        assertThat(Files.readAllBytes(out().resolve(path(origin, "/r1")))).isEqualTo(body);
+        FetchResult loop = byId(results, "loop");
+        assertThat(loop.status).isEqualTo(ResultStatus.FAILED);
+        assertThat(loop.error).startsWith("redirect loop");
+        assertThat(byId(results, "ftp").error).isEqualTo("redirect to unsupported URL scheme 'ftp'");
+        h.close();
+    }
+
+    @Test
+    void checksumMismatchFailsAndLeavesNoFile() throws Exception {
+        TestOrigin origin = origin("127.0.0.1");
+        byte[] body = TestOrigin.content("sum", 4096);
+        origin.file("/sum.bin", body).file("/good.bin", body);
+        var h = harness(config(8, 2));
+        FetchRequest bad = request("bad", origin, "/sum.bin");
+        bad.sha256 = "0".repeat(64);
+        FetchRequest good = request("good", origin, "/good.bin");
+        good.sha256 = sha256(body);
+        h.processElement(bad, 0);
+        h.processElement(good, 0);
+        List<FetchResult> results = drainUntilResults(h, 2);
+
+        assertThat(byId(results, "bad").error).isEqualTo("checksum mismatch (expected " + "0".repeat(64) + ", got " + sha256(body) + ")");
+        assertThat(Files.exists(out().resolve(path(origin, "/sum.bin")))).isFalse();
+        assertThat(byId(results, "good").status).isEqualTo(ResultStatus.OK);
+        assertThat(stagingFiles()).isEmpty();
+        h.close();
+    }
+
+    @Test
+    void refusesBodiesOverMaxBytes() throws Exception {
+        TestOrigin origin = origin("127.0.0.1");
+        origin.file("/big.bin", new byte[10_000]);
+        var h = harness(config(8, 2));
+        FetchRequest req = request("big", origin, "/big.bin");
+        req.maxBytes = 5000L;
+        h.processElement(req, 0);
+        FetchResult r = drainUntilResults(h, 1).get(0);
+        assertThat(r.status).isEqualTo(ResultStatus.FAILED);
+        assertThat(r.error).isEqualTo("max_bytes exceeded (limit 5000 bytes)");
+        assertThat(r.attempts).isEqualTo(1);
+        h.close();
+    }
+
+    @Test
+    void distinctUrlsNeverOverwriteEachOthersFiles() throws Exception {
+        TestOrigin origin = origin("127.0.0.1");
+        origin.file("/one", "one".getBytes()).file("/two", "two".getBytes());
+        var h = harness(config(1, 1));
+        FetchRequest first = request("first", origin, "/one");
+        FetchRequest second = request("second", origin, "/two");
+        second.path = first.path;
+        FetchRequest again = request("again", origin, "/one");
+        h.processElement(first, 0);
+        h.processElement(second, 0);
+        h.processElement(again, 0);
+        List<FetchResult> results = drainUntilResults(h, 3);
+
+        assertThat(byId(results, "first").status).isEqualTo(ResultStatus.OK);
+        assertThat(byId(results, "second").error).startsWith("path conflict: " + first.path);
+        assertThat(byId(results, "again").status).as("same URL again replaces its own file").isEqualTo(ResultStatus.OK);
+        assertThat(Files.readString(out().resolve(first.path))).isEqualTo("one");
+        h.close();
+    }
+
+    @Test
+    void restoresRequestsInFlightAndCompletesEachExactlyOnce() throws Exception {
+        TestOrigin origin = origin("127.0.0.1");
+        CountDownLatch gate = new CountDownLatch(1);
+        int n = 12;
+        for (int i = 0; i < n; i++) {
+            byte[] body = TestOrigin.content("f" + i, 2000 + i);
+            int idx = i;
+            origin.route(
+                    "/f" + i,
+                    (req, resp, cb, hit) -> {
+                        if (idx >= 3) {
+                            gate.await(WAIT.toMillis(), TimeUnit.MILLISECONDS); // held until after the snapshot
+                        }
+                        TestOrigin.send(resp, cb, 200, body);
+                    });
+        }
+        var first = harness(config(4, 4));
+        for (int i = 0; i < n; i++) {
+            first.processElement(request("f" + i, origin, "/f" + i), 0);
+        }
+        // f0..f2 complete; f3..f5 hang in flight (4 permits), the rest wait in the queue.
+        List<FetchResult> before = drainUntilResults(first, 3);
+        assertThat(first.getOperator()).isInstanceOf(FetchOperator.class);
+        drainUntil(first, () -> ((FetchOperator) first.getOperator()).inFlightCount() == 4);
+        OperatorSubtaskState snapshot = first.snapshot(1L, 1L);
+        // Crash: the first instance goes away without finishing its work.
+        first.getOperator().close();
+        harnesses.remove(first);
+        gate.countDown();
+
+        var second = harness(config(4, 4), snapshot);
+        List<FetchResult> after = drainUntilResults(second, n - 3);
+
+        List<String> ids = new ArrayList<>();
+        before.forEach(r -> ids.add(r.id));
+        after.forEach(r -> ids.add(r.id));
+        assertThat(ids).hasSize(n).doesNotHaveDuplicates();
+        assertThat(after).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
+        for (int i = 0; i < n; i++) {
+            assertThat(Files.readAllBytes(out().resolve(path(origin, "/f" + i))))
+                    .isEqualTo(TestOrigin.content("f" + i, 2000 + i));
+        }
+        assertThat(hostsWithState(second)).isZero();
+        second.close();
+    }
+
+    // ------------------------------------------------------------------------------------------------
+
+    private static long hostsWithState(
+            KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h) throws Exception {
+        return ((FetchOperator) h.getOperator()).hostsWithState();
+    }
+
+    private TestOrigin origin(String address) throws Exception {
+        TestOrigin o = TestOrigin.start(address);
+        origins.add(o);
+        return o;
+    }
+
+    private Path out() {
+        return tmp.resolve("out");
+    }
+
+    private List<Path> stagingFiles() throws Exception {
+        Path staging = tmp.resolve("staging");
+        if (!Files.exists(staging)) {
+            return List.of();
+        }
+        try (var s = Files.list(staging)) {
+            return s.collect(Collectors.toList());
+        }
+    }
+
+    private Configuration config(int maxInFlight, int hostLimit) {
+        Configuration c = new Configuration();
+        c.set(FlowgetOptions.FETCH_MAX_IN_FLIGHT, maxInFlight);
+        c.set(FlowgetOptions.HOST_MAX_CONCURRENCY, hostLimit);
+        c.set(FlowgetOptions.STORAGE_OUT_DIR, out().toString());
+        c.set(FlowgetOptions.STORAGE_STAGING_DIR, tmp.resolve("staging").toString());
+        c.set(FlowgetOptions.HTTP_IO_THREADS, 2);
+        return c;
+    }
+
+    private KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> harness(Configuration conf)
+            throws Exception {
+        return harness(conf, null);
+    }
+
+    private KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> harness(
+            Configuration conf, OperatorSubtaskState restore) throws Exception {
+        var h =
+                new KeyedOneInputStreamOperatorTestHarness<>(
+                        new FetchOperatorFactory(conf), (FetchRequest r) -> r.host, Types.STRING);
+        h.setStateBackend(new EmbeddedRocksDBStateBackend(true));
+        if (restore != null) {
+            h.initializeState(restore);
+        }
+        h.open();
+        harnesses.add(h);
+        return h;
+    }
+
+    static FetchRequest request(String id, TestOrigin origin, String path) {
+        return new FetchRequest(id, origin.url(path), origin.host(), path(origin, path));
+    }
+
+    static String path(TestOrigin origin, String urlPath) {
+        return origin.host() + "_" + origin.port() + urlPath;
+    }
+
+    private static FetchResult byId(List<FetchResult> results, String id) {
+        return results.stream().filter(r -> r.id.equals(id)).findFirst().orElseThrow();
+    }
+
+    static String sha256(byte[] b) throws Exception {
+        return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(b));
+    }
+
+    /** Runs mail on the test thread until {@code n} results are out; fails after {@link #WAIT}. */
+    static List<FetchResult> drainUntilResults(
+            KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h, int n) throws Exception {
+        drainUntil(h, () -> h.extractOutputValues().size() >= n);
+        List<FetchResult> out = h.extractOutputValues();
+        assertThat(out).hasSize(n);
+        return out;
+    }
+
+    static void drainUntil(
+            KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h, BooleanSupplier done)
+            throws Exception {
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        while (!done.getAsBoolean()) {
+            assertThat(System.nanoTime()).as("condition reached within %s", WAIT).isLessThan(deadline);
+            if (!runOneMail(h)) {
+                Thread.sleep(1);
+            }
+        }
+    }
+
+    static void drainFor(KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h, Duration d)
+            throws Exception {
+        long end = System.nanoTime() + d.toNanos();
+        while (System.nanoTime() < end) {
+            if (!runOneMail(h)) {
+                Thread.sleep(1);
+            }
+        }
+    }
+
+    private static boolean runOneMail(KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h)
+            throws Exception {
+        Optional<Mail> mail = h.getTaskMailbox().tryTake(TaskMailbox.MIN_PRIORITY);
+        if (mail.isPresent()) {
+            mail.get().run();
+            return true;
+        }
+        return false;
+    }
+
+}

@@ -1,0 +1,153 @@
+package io.flowget.udf.testing;
+
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
+
+import java.nio.ByteBuffer;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A real HTTP origin for tests: Jetty 12 on a loopback address, serving programmable routes. Counts requests per
+ * path and tracks the most requests it ever served at once, so tests can assert politeness and retries.
+ *
+ * <p>Routes: {@link #file(String, byte[])} serves bytes; {@link #route(String, Route)} runs custom logic (status
+ * sequences, redirects, slow bodies). Unknown paths answer 404.
+ */
+public final class TestOrigin implements AutoCloseable {
+    /** Custom behaviour of one path; {@code n} is the 1-based number of this request to the path. */
+    @FunctionalInterface
+    public interface Route {
+        void handle(Request request, Response response, Callback callback, int n) throws Exception;
+    }
+
+    private final Server server;
+    private final ServerConnector connector;
+    private final String host;
+    private final Map<String, Route> routes = new ConcurrentHashMap<>();
+    private final Map<String, AtomicInteger> hits = new ConcurrentHashMap<>();
+    private final AtomicInteger active = new AtomicInteger();
+    private final AtomicInteger maxActive = new AtomicInteger();
+    private final AtomicInteger total = new AtomicInteger();
+
+    /** Starts an origin on {@code 127.0.0.1} and a free port. */
+    public static TestOrigin start() throws Exception {
+        return start("127.0.0.1");
+    }
+
+    /** Starts an origin on a loopback address (any of 127.0.0.0/8 works on Linux) and a free port. */
+    public static TestOrigin start(String loopbackAddress) throws Exception {
+        return new TestOrigin(loopbackAddress);
+    }
+
+    private TestOrigin(String host) throws Exception {
+        this.host = host;
+        QueuedThreadPool threads = new QueuedThreadPool(64, 4);
+        threads.setName("origin-" + host);
+        threads.setDaemon(true);
+        server = new Server(threads);
+        connector = new ServerConnector(server);
+        connector.setHost(host);
+        connector.setPort(0);
+        server.addConnector(connector);
+        server.setHandler(
+                new Handler.Abstract() {
+                    @Override
+                    public boolean handle(Request request, Response response, Callback callback) throws Exception {
+                        String path = request.getHttpURI().getPathQuery();
+                        int n = hits.computeIfAbsent(path, p -> new AtomicInteger()).incrementAndGet();
+                        total.incrementAndGet();
+                        int now = active.incrementAndGet();
+                        maxActive.accumulateAndGet(now, Math::max);
+                        Callback done =
+                                Callback.from(callback, () -> active.decrementAndGet());
+                        Route r = routes.get(path);
+                        if (r == null) {
+                            r = routes.get(request.getHttpURI().getPath());
+                        }
+                        if (r == null) {
+                            response.setStatus(404);
+                            response.write(true, ByteBuffer.wrap("not found".getBytes()), done);
+                        } else {
+                            r.handle(request, response, done, n);
+                        }
+                        return true;
+                    }
+                });
+        server.start();
+    }
+
+    public String host() {
+        return host;
+    }
+
+    public int port() {
+        return connector.getLocalPort();
+    }
+
+    /** Absolute URL of a path on this origin. */
+    public String url(String path) {
+        return "http://" + host + ":" + port() + path;
+    }
+
+    /** Serves fixed bytes at a path. */
+    public TestOrigin file(String path, byte[] body) {
+        routes.put(path, (req, resp, cb, n) -> send(resp, cb, 200, body));
+        return this;
+    }
+
+    /** Installs custom behaviour at a path. */
+    public TestOrigin route(String path, Route route) {
+        routes.put(path, route);
+        return this;
+    }
+
+    /** Answers with a status and body. */
+    public static void send(Response response, Callback callback, int status, byte[] body) {
+        response.setStatus(status);
+        response.getHeaders().put(HttpHeader.CONTENT_LENGTH, body.length);
+        response.write(true, ByteBuffer.wrap(body), callback);
+    }
+
+    /** Answers with a redirect to {@code location}. */
+    public static void redirect(Response response, Callback callback, int status, String location) {
+        response.setStatus(status);
+        response.getHeaders().put(HttpHeader.LOCATION, location);
+        response.getHeaders().put(HttpHeader.CONTENT_LENGTH, 0);
+        response.write(true, ByteBuffer.allocate(0), callback);
+    }
+
+    /** Deterministic pseudo-random bytes for a name, so tests can re-create expected content. */
+    public static byte[] content(String name, int size) {
+        byte[] b = new byte[size];
+        new Random(name.hashCode() * 31L + size).nextBytes(b);
+        return b;
+    }
+
+    public int hits(String path) {
+        AtomicInteger a = hits.get(path);
+        return a == null ? 0 : a.get();
+    }
+
+    public int totalRequests() {
+        return total.get();
+    }
+
+    /** Most requests this origin ever served at the same time. */
+    public int maxConcurrent() {
+        return maxActive.get();
+    }
+
+    @Override
+    public void close() throws Exception {
+        server.stop();
+    }
+}
