@@ -167,6 +167,13 @@ public final class FlowgetOptions {
                     .defaultValue("flowget/" + VERSION)
                     .withDescription("User-Agent header of every request.");
 
+    public static final ConfigOption<String> TLS_CA_CERT =
+            ConfigOptions.key("flowget.tls.ca-cert")
+                    .stringType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "PEM file of CA certificates to trust in addition to the JVM's (`--ca-cert`).");
+
     // ---- storage ---------------------------------------------------------------------------------
 
     public static final ConfigOption<String> STORAGE_OUT_DIR =

@@ -8,6 +8,7 @@ import org.apache.hc.client5.http.impl.async.CloseableHttpAsyncClient;
 import org.apache.hc.client5.http.impl.async.HttpAsyncClients;
 import org.apache.hc.client5.http.impl.nio.PoolingAsyncClientConnectionManager;
 import org.apache.hc.client5.http.impl.nio.PoolingAsyncClientConnectionManagerBuilder;
+import org.apache.hc.client5.http.ssl.ClientTlsStrategyBuilder;
 import org.apache.hc.core5.io.CloseMode;
 import org.apache.hc.core5.pool.PoolConcurrencyPolicy;
 import org.apache.hc.core5.pool.PoolReusePolicy;
@@ -17,6 +18,20 @@ import org.apache.hc.core5.util.Timeout;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.TrustManager;
+import javax.net.ssl.TrustManagerFactory;
+import javax.net.ssl.X509TrustManager;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
+import java.security.cert.Certificate;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -86,6 +101,11 @@ public final class HttpClientHolder {
     }
 
     private static Lease create(HttpClientSettings s) {
+        PoolingAsyncClientConnectionManagerBuilder poolBuilder = PoolingAsyncClientConnectionManagerBuilder.create();
+        if (s.caCert() != null) {
+            poolBuilder.setTlsStrategy(
+                    ClientTlsStrategyBuilder.create().setSslContext(sslContextTrusting(Path.of(s.caCert()))).buildAsync());
+        }
         ConnectionConfig connectionConfig =
                 ConnectionConfig.custom()
                         .setConnectTimeout(Timeout.of(s.connectTimeout()))
@@ -94,7 +114,7 @@ public final class HttpClientHolder {
                         .setValidateAfterInactivity(TimeValue.of(s.validateAfterInactivity()))
                         .build();
         PoolingAsyncClientConnectionManager pool =
-                PoolingAsyncClientConnectionManagerBuilder.create()
+                poolBuilder
                         .setMaxConnTotal(s.maxTotal())
                         .setMaxConnPerRoute(s.maxPerRoute())
                         .setDefaultConnectionConfig(connectionConfig)
@@ -135,5 +155,40 @@ public final class HttpClientHolder {
                         .build();
         client.start();
         return new Lease(s, client, pool);
+    }
+
+    /** An SSL context that trusts the JVM's CAs plus those in a PEM file. */
+    static SSLContext sslContextTrusting(Path pem) {
+        try {
+            KeyStore ks = KeyStore.getInstance(KeyStore.getDefaultType());
+            ks.load(null, null);
+            TrustManagerFactory jdk = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+            jdk.init((KeyStore) null);
+            int i = 0;
+            for (TrustManager tm : jdk.getTrustManagers()) {
+                if (tm instanceof X509TrustManager x) {
+                    for (X509Certificate c : x.getAcceptedIssuers()) {
+                        ks.setCertificateEntry("jdk-" + i++, c);
+                    }
+                }
+            }
+            int custom = 0;
+            try (InputStream in = Files.newInputStream(pem)) {
+                for (Certificate c : CertificateFactory.getInstance("X.509").generateCertificates(in)) {
+                    ks.setCertificateEntry("flowget-ca-" + custom++, c);
+                }
+            }
+            if (custom == 0) {
+                throw new IllegalArgumentException("no certificate in " + pem);
+            }
+            TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+            tmf.init(ks);
+            SSLContext ctx = SSLContext.getInstance("TLS");
+            ctx.init(null, tmf.getTrustManagers(), null);
+            LOG.info("Trusting {} extra CA certificate(s) from {}", custom, pem);
+            return ctx;
+        } catch (IOException | GeneralSecurityException e) {
+            throw new IllegalArgumentException("cannot load CA certificates from " + pem + ": " + e.getMessage(), e);
+        }
     }
 }

@@ -20,7 +20,8 @@ public record HttpClientSettings(
         Duration idleEviction,
         Duration validateAfterInactivity,
         int ioThreads,
-        String userAgent)
+        String userAgent,
+        String caCert)
         implements Serializable {
 
     public static HttpClientSettings from(ReadableConfig conf) {
@@ -33,6 +34,7 @@ public record HttpClientSettings(
                 conf.get(FlowgetOptions.HTTP_POOL_IDLE_EVICTION),
                 conf.get(FlowgetOptions.HTTP_POOL_VALIDATE_AFTER_INACTIVITY),
                 conf.get(FlowgetOptions.HTTP_IO_THREADS),
-                conf.get(FlowgetOptions.HTTP_USER_AGENT));
+                conf.get(FlowgetOptions.HTTP_USER_AGENT),
+                conf.getOptional(FlowgetOptions.TLS_CA_CERT).orElse(null));
     }
 }
