@@ -1,0 +1,406 @@
+package io.flowget.udf.body;
+
+import org.apache.commons.codec.digest.Blake3;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.security.MessageDigest;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The streaming path of one response body: coded bytes in, decoded bytes checked against the size guards,
+ * digested and written to a {@link ByteSink}. Push style, for the HTTP client's I/O reactor thread: the response
+ * consumer calls {@link #accept} with every body buffer it receives, {@link #finish} at the end of the body and
+ * {@link #close} always (also after an exception), then reads the digests and counts.
+ *
+ * <pre>{@code
+ * BodyPipeline body = BodyPipeline.builder(channel::write)   // the sink must consume all bytes
+ *         .contentEncoding(response.getFirstHeader("Content-Encoding") ...)  // "gzip", "gzip, br", null
+ *         .maxBytes(request.maxBytes())                       // Long.MAX_VALUE: none
+ *         .maxRatio(1000)                                     // 0: off
+ *         .blake3(wantBlake3)
+ *         .build();                                           // BodyException UNSUPPORTED_CODING
+ * try (body) {
+ *     body.accept(buffer);  // per data callback; consumes the buffer, keeps no reference
+ *     body.finish();        // end of stream: CORRUPT if a coded stream was truncated
+ *     result(body.decodedBytes(), body.sha256Hex(), body.decodedCoding());
+ * }
+ * }</pre>
+ *
+ * <p>Guarantees: the sink never receives more than {@code maxBytes} bytes in total, because every decoder emits
+ * at most {@link #CHUNK_SIZE} bytes (brotli: one window) before the store step checks the limit, and a chunk that
+ * would cross it is refused whole ({@link BodyException.Kind#LIMIT_EXCEEDED}); when a coding is present, decoded
+ * bytes may not exceed {@code maxRatio} times the coded bytes received so far once past {@link
+ * #RATIO_GRACE_BYTES} ({@link BodyException.Kind#RATIO_EXCEEDED}). Digests (SHA-256 always, BLAKE3 optional)
+ * cover exactly the bytes given to the sink. Memory is fixed per transfer: one decode buffer of {@link
+ * #CHUNK_SIZE} bytes per coding layer plus a small copy buffer for BLAKE3 over direct buffers; nothing grows
+ * with the body. Native decoder state (zlib 32 KiB window, zstd window at most 8 MiB, brotli window usually 4
+ * MiB) lives outside the Java heap and is freed by {@link #close}. {@link #retainedHeapBytes()} and the static
+ * {@link #liveHeapBytes()} report the Java buffers for measurement.
+ *
+ * <p>Not thread-safe: one instance per transfer, owned and driven by one response consumer. After a failure the
+ * pipeline refuses further input; only {@link #close} and the counters remain usable.
+ */
+public final class BodyPipeline implements AutoCloseable {
+    /** Size of each decode buffer, and the most bytes decoded before the size guards are checked again. */
+    public static final int CHUNK_SIZE = 16 * 1024;
+
+    /** Decoded bytes below which the ratio guard is not applied: small, very compressible bodies are fine. */
+    public static final long RATIO_GRACE_BYTES = 1L << 20;
+
+    /** Size of the copy buffer used to feed BLAKE3 (which takes arrays only) from direct buffers. */
+    static final int SCRATCH_SIZE = 8 * 1024;
+
+    private static final AtomicLong LIVE_PIPELINES = new AtomicLong();
+    private static final AtomicLong LIVE_HEAP_BYTES = new AtomicLong();
+    private static final AtomicLong LIVE_DIRECT_BYTES = new AtomicLong();
+
+    private enum State {
+        OPEN,
+        FINISHED,
+        FAILED
+    }
+
+    private final List<ContentCoding> codings;
+    private final ByteSink sink;
+    private final long maxBytes;
+    private final long maxRatio;
+    private final MessageDigest sha256;
+    private final Blake3 blake3;
+    /** Decoders in the order bytes pass through them: the last applied coding first. */
+    private final Decoder[] decoders;
+    private final ChunkConsumer first;
+
+    private State state = State.OPEN;
+    private boolean closed;
+    private long encodedBytes;
+    private long decodedBytes;
+    private byte[] scratch;
+    private long accountedHeap;
+    private long accountedDirect;
+    private String sha256Hex;
+    private String blake3Hex;
+
+    private BodyPipeline(Builder b, List<ContentCoding> codings) throws IOException {
+        this.codings = List.copyOf(codings);
+        this.sink = b.sink;
+        this.maxBytes = b.maxBytes;
+        this.maxRatio = b.maxRatio;
+        this.sha256 = Digests.newSha256();
+        this.blake3 = b.blake3 ? Blake3.initHash() : null;
+        this.decoders = new Decoder[codings.size()];
+        ChunkConsumer next = this::store;
+        try {
+            // Build from the store step outwards: the first coding in the header is decoded last.
+            for (int i = 0; i < codings.size(); i++) {
+                Decoder decoder = newDecoder(codings.get(i), next);
+                decoders[codings.size() - 1 - i] = decoder;
+                next = decoder;
+            }
+        } catch (IOException | RuntimeException | Error e) {
+            for (Decoder decoder : decoders) {
+                if (decoder != null) {
+                    decoder.close();
+                }
+            }
+            throw e;
+        }
+        this.first = next;
+        LIVE_PIPELINES.incrementAndGet();
+        account();
+    }
+
+    private static Decoder newDecoder(ContentCoding coding, ChunkConsumer next) throws IOException {
+        switch (coding) {
+            case GZIP:
+                return new GzipDecoder(next, CHUNK_SIZE);
+            case DEFLATE:
+                return new DeflateDecoder(next, CHUNK_SIZE);
+            case ZSTD:
+                return new ZstdDecoder(next, CHUNK_SIZE);
+            case BR:
+                return new BrotliDecoder(next, CHUNK_SIZE);
+            default:
+                throw new IllegalArgumentException("no decoder for " + coding);
+        }
+    }
+
+    /** Starts a pipeline configuration; {@code sink} receives the decoded bytes. */
+    public static Builder builder(ByteSink sink) {
+        return new Builder(sink);
+    }
+
+    /**
+     * Takes all remaining bytes of {@code encoded} (the body as received, after transfer decoding). The buffer
+     * stays the caller's: no reference is kept after this returns.
+     *
+     * @throws BodyException CORRUPT, LIMIT_EXCEEDED or RATIO_EXCEEDED; the pipeline is then failed
+     * @throws IOException whatever the sink threw
+     */
+    public void accept(ByteBuffer encoded) throws IOException {
+        checkState(State.OPEN);
+        encodedBytes += encoded.remaining();
+        try {
+            first.accept(encoded);
+        } catch (IOException | RuntimeException e) {
+            state = State.FAILED;
+            throw e;
+        }
+    }
+
+    /**
+     * Ends the body: verifies every coded stream is complete (a truncated one is CORRUPT) and finalizes the
+     * digests.
+     */
+    public void finish() throws IOException {
+        checkState(State.OPEN);
+        try {
+            for (Decoder decoder : decoders) {
+                decoder.finish();
+            }
+        } catch (IOException | RuntimeException e) {
+            state = State.FAILED;
+            throw e;
+        }
+        HexFormat hex = HexFormat.of();
+        sha256Hex = hex.formatHex(sha256.digest());
+        if (blake3 != null) {
+            blake3Hex = hex.formatHex(blake3.doFinalize(32));
+        }
+        state = State.FINISHED;
+    }
+
+    /** The store step: size guards, digests, sink. */
+    private void store(ByteBuffer chunk) throws IOException {
+        int n = chunk.remaining();
+        if (n == 0) {
+            return;
+        }
+        long after = decodedBytes + n;
+        if (after > maxBytes) {
+            throw new BodyException(
+                    BodyException.Kind.LIMIT_EXCEEDED,
+                    "max_bytes exceeded (limit " + maxBytes + " bytes)");
+        }
+        if (decoders.length > 0
+                && maxRatio > 0
+                && after > RATIO_GRACE_BYTES
+                && after > saturatedMultiply(maxRatio, encodedBytes)) {
+            throw new BodyException(
+                    BodyException.Kind.RATIO_EXCEEDED,
+                    "decode ratio exceeded (limit "
+                            + maxRatio
+                            + ":1, "
+                            + after
+                            + " bytes decoded from "
+                            + encodedBytes
+                            + " coded bytes)");
+        }
+        digest(chunk);
+        sink.write(chunk);
+        if (chunk.hasRemaining()) {
+            throw new IllegalStateException("ByteSink left " + chunk.remaining() + " bytes unwritten");
+        }
+        decodedBytes = after;
+    }
+
+    private void digest(ByteBuffer chunk) {
+        int pos = chunk.position();
+        int len = chunk.remaining();
+        if (chunk.hasArray()) {
+            byte[] array = chunk.array();
+            int off = chunk.arrayOffset() + pos;
+            sha256.update(array, off, len);
+            if (blake3 != null) {
+                blake3.update(array, off, len);
+            }
+            return;
+        }
+        if (blake3 == null) {
+            sha256.update(chunk);
+        } else {
+            if (scratch == null) {
+                scratch = new byte[SCRATCH_SIZE];
+                account();
+            }
+            while (chunk.hasRemaining()) {
+                int step = Math.min(scratch.length, chunk.remaining());
+                chunk.get(scratch, 0, step);
+                sha256.update(scratch, 0, step);
+                blake3.update(scratch, 0, step);
+            }
+        }
+        chunk.position(pos);
+    }
+
+    private static long saturatedMultiply(long a, long b) {
+        long hi = Math.multiplyHigh(a, b);
+        long lo = a * b;
+        return (hi == 0 && lo >= 0) ? lo : Long.MAX_VALUE;
+    }
+
+    private void checkState(State expected) {
+        if (closed) {
+            throw new IllegalStateException("body pipeline is closed");
+        }
+        if (state != expected) {
+            throw new IllegalStateException("body pipeline is " + state);
+        }
+    }
+
+    /** Coded bytes received so far (the body as sent, after transfer decoding). */
+    public long encodedBytes() {
+        return encodedBytes;
+    }
+
+    /** Decoded bytes given to the sink so far. */
+    public long decodedBytes() {
+        return decodedBytes;
+    }
+
+    /** Lower-case hex SHA-256 of the decoded bytes; available after {@link #finish}. */
+    public String sha256Hex() {
+        if (state != State.FINISHED) {
+            throw new IllegalStateException("digest is available after finish(), pipeline is " + state);
+        }
+        return sha256Hex;
+    }
+
+    /** Lower-case hex BLAKE3 (256 bit) of the decoded bytes after {@link #finish}, or null when not requested. */
+    public String blake3Hex() {
+        if (blake3 == null) {
+            return null;
+        }
+        if (state != State.FINISHED) {
+            throw new IllegalStateException("digest is available after finish(), pipeline is " + state);
+        }
+        return blake3Hex;
+    }
+
+    /** The removed content-codings in header order, e.g. {@code "gzip"} or {@code "gzip, br"}; null for none. */
+    public String decodedCoding() {
+        return ContentCoding.join(codings);
+    }
+
+    /** The removed content-codings in header order. */
+    public List<ContentCoding> codings() {
+        return codings;
+    }
+
+    /** Bytes of Java heap buffers this pipeline holds (decode buffers, copy buffer); fixed per transfer. */
+    public long retainedHeapBytes() {
+        long sum = scratch == null ? 0 : scratch.length;
+        for (Decoder decoder : decoders) {
+            sum += decoder.heapBytes();
+        }
+        return sum;
+    }
+
+    /** Bytes of direct buffers this pipeline allocated (brotli's input buffer); codec state not included. */
+    public long retainedDirectBytes() {
+        long sum = 0;
+        for (Decoder decoder : decoders) {
+            sum += decoder.directBytes();
+        }
+        return sum;
+    }
+
+    /** Pipelines created and not yet closed, in this JVM. */
+    public static long livePipelines() {
+        return LIVE_PIPELINES.get();
+    }
+
+    /** Sum of {@link #retainedHeapBytes()} over all open pipelines in this JVM. */
+    public static long liveHeapBytes() {
+        return LIVE_HEAP_BYTES.get();
+    }
+
+    /** Sum of {@link #retainedDirectBytes()} over all open pipelines in this JVM. */
+    public static long liveDirectBytes() {
+        return LIVE_DIRECT_BYTES.get();
+    }
+
+    private void account() {
+        long heap = retainedHeapBytes();
+        long direct = retainedDirectBytes();
+        LIVE_HEAP_BYTES.addAndGet(heap - accountedHeap);
+        LIVE_DIRECT_BYTES.addAndGet(direct - accountedDirect);
+        accountedHeap = heap;
+        accountedDirect = direct;
+    }
+
+    /** Frees native decoder state and buffers. Idempotent; safe after any exception. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        for (Decoder decoder : decoders) {
+            decoder.close();
+        }
+        scratch = null;
+        LIVE_HEAP_BYTES.addAndGet(-accountedHeap);
+        LIVE_DIRECT_BYTES.addAndGet(-accountedDirect);
+        accountedHeap = 0;
+        accountedDirect = 0;
+        LIVE_PIPELINES.decrementAndGet();
+    }
+
+    /** Configuration of a {@link BodyPipeline}; defaults: no coding, no limits, SHA-256 only. */
+    public static final class Builder {
+        private final ByteSink sink;
+        private String contentEncoding;
+        private long maxBytes = Long.MAX_VALUE;
+        private long maxRatio;
+        private boolean blake3;
+
+        private Builder(ByteSink sink) {
+            if (sink == null) {
+                throw new IllegalArgumentException("sink is required");
+            }
+            this.sink = sink;
+        }
+
+        /** The response's Content-Encoding value (several header lines joined with ", "), or null. */
+        public Builder contentEncoding(String headerValue) {
+            this.contentEncoding = headerValue;
+            return this;
+        }
+
+        /** Most decoded bytes to store; {@link Long#MAX_VALUE} for no limit. */
+        public Builder maxBytes(long maxBytes) {
+            if (maxBytes < 0) {
+                throw new IllegalArgumentException("maxBytes must be >= 0: " + maxBytes);
+            }
+            this.maxBytes = maxBytes;
+            return this;
+        }
+
+        /** Most decoded bytes per coded byte while a coding is present (e.g. 1000); 0 turns the guard off. */
+        public Builder maxRatio(long maxRatio) {
+            if (maxRatio < 0) {
+                throw new IllegalArgumentException("maxRatio must be >= 0: " + maxRatio);
+            }
+            this.maxRatio = maxRatio;
+            return this;
+        }
+
+        /** Also compute BLAKE3 of the decoded bytes. */
+        public Builder blake3(boolean blake3) {
+            this.blake3 = blake3;
+            return this;
+        }
+
+        /**
+         * Creates the pipeline and its decoders.
+         *
+         * @throws BodyException UNSUPPORTED_CODING naming the coding that cannot be decoded
+         */
+        public BodyPipeline build() throws IOException {
+            return new BodyPipeline(this, ContentCoding.parse(contentEncoding));
+        }
+    }
+}
