@@ -1,5 +1,6 @@
 package io.flowget.udf.fetch;
 
+import io.flowget.udf.body.BodyException;
 import io.flowget.udf.http.StagingResponseConsumer;
 
 import org.apache.hc.core5.http.ConnectionClosedException;
@@ -35,8 +36,11 @@ final class Failures {
         while (c.getCause() != null && !(c instanceof IOException) && c != c.getCause()) {
             c = c.getCause();
         }
-        if (c instanceof StagingResponseConsumer.BodyLimitException
-                || c instanceof StagingResponseConsumer.UnsupportedCodingException) {
+        if (c instanceof BodyException) {
+            // corrupt coded streams, unknown codings and size guards do not heal by retrying
+            return new Failure(c.getMessage(), false);
+        }
+        if (c instanceof StagingResponseConsumer.BodyLimitException) {
             return new Failure(c.getMessage(), false);
         }
         if (c instanceof UnknownHostException) {

@@ -98,6 +98,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     static final String CURSOR_STATE = "queue-cursor";
     static final String ACTIVE_STATE = "active";
     static final long SWEEP_MILLIS = 200;
+    static final String ACCEPT_ENCODING = "gzip, deflate, br, zstd";
 
     private final Configuration config;
     private final transient MailboxExecutor mailbox;
@@ -438,8 +439,8 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                 rb.addHeader(e.getKey(), e.getValue());
             }
         }
-        // Stored bytes are the decoded representation; until a decoder is in place, ask for identity.
-        rb.addHeader("Accept-Encoding", "identity");
+        // Stored bytes are the decoded representation (CONTRACT.md); offer every coding the pipeline decodes.
+        rb.addHeader("Accept-Encoding", ACCEPT_ENCODING);
         AsyncRequestProducer producer = rb.build();
         long maxBytes = req.maxBytes != null ? req.maxBytes : defaultMaxBytes;
         StagingResponseConsumer consumer =

@@ -1,5 +1,7 @@
 package io.flowget.udf.http;
 
+import io.flowget.udf.body.BodyPipeline;
+
 import org.apache.flink.annotation.Internal;
 
 import org.apache.hc.core5.concurrent.FutureCallback;
@@ -16,14 +18,12 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.HexFormat;
 import java.util.List;
 
 /**
- * Streams one response body into a staging file, computing SHA-256 on the way, with no buffer of its own: the
- * bytes go from the connection's session buffer straight to the file channel. Bodies of non-2xx answers are read
+ * Streams one response body into a staging file through a {@link BodyPipeline}: the Content-Encoding is
+ * removed with bounded buffers, SHA-256 is computed over the decoded bytes, and {@code max_bytes} stops the
+ * transfer the moment the stored size would exceed it (decompression bombs included). Bodies of non-2xx answers are read
  * and dropped (so the connection stays reusable), never stored.
  *
  * <p>Runs on an HttpClient I/O reactor thread; not thread-safe, one instance per exchange. The file is written
@@ -41,7 +41,7 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
     private FetchOutcome outcome;
     private FutureCallback<FetchOutcome> resultCallback;
     private FileChannel channel;
-    private MessageDigest sha256;
+    private BodyPipeline pipeline;
 
     /**
      * @param staging file that receives a 2xx body (created or truncated)
@@ -81,23 +81,29 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
         this.resultCallback = resultCallback;
         if (o.status >= 200 && o.status < 300) {
             String coding = o.contentEncoding == null ? "" : o.contentEncoding.trim();
-            if (!coding.isEmpty() && !coding.equalsIgnoreCase("identity")) {
-                throw new UnsupportedCodingException(coding);
-            }
-            if (o.contentLength > maxBytes) {
+            boolean identity = coding.isEmpty() || coding.equalsIgnoreCase("identity");
+            if (identity && o.contentLength > maxBytes) {
                 throw new BodyLimitException(maxBytes);
             }
-            try {
-                sha256 = MessageDigest.getInstance("SHA-256");
-            } catch (NoSuchAlgorithmException e) {
-                throw new IllegalStateException("SHA-256 is a required JDK algorithm", e);
-            }
-            channel =
+            FileChannel ch =
                     FileChannel.open(
                             staging,
                             StandardOpenOption.CREATE,
                             StandardOpenOption.WRITE,
                             StandardOpenOption.TRUNCATE_EXISTING);
+            channel = ch;
+            // Decoded bytes go straight from the decoder's bounded buffer (or the connection's, for identity)
+            // to the file; SHA-256 is computed over the decoded bytes on the way.
+            pipeline =
+                    BodyPipeline.builder(
+                                    decoded -> {
+                                        while (decoded.hasRemaining()) {
+                                            ch.write(decoded);
+                                        }
+                                    })
+                            .contentEncoding(identity ? null : coding)
+                            .maxBytes(maxBytes)
+                            .build();
             o.stored = true;
         }
         if (entityDetails == null) {
@@ -119,17 +125,7 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
             src.position(src.limit()); // error body: read and drop
             return;
         }
-        int n = src.remaining();
-        if (outcome.bytes + n > maxBytes) {
-            throw new BodyLimitException(maxBytes);
-        }
-        int pos = src.position();
-        sha256.update(src);
-        src.position(pos);
-        while (src.hasRemaining()) {
-            channel.write(src);
-        }
-        outcome.bytes += n;
+        pipeline.accept(src);
     }
 
     @Override
@@ -139,18 +135,19 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
 
     private void complete() throws IOException {
         FetchOutcome o = outcome;
-        if (channel != null) {
-            channel.close();
-            channel = null;
-            o.sha256 = HexFormat.of().formatHex(sha256.digest());
+        if (pipeline != null) {
+            pipeline.finish();
+            o.bytes = pipeline.decodedBytes();
+            o.sha256 = pipeline.sha256Hex();
+            o.decodedCoding = pipeline.decodedCoding();
+            long received = pipeline.encodedBytes();
+            releaseResources();
             // HttpClient already fails a Content-Length body that ends early; this catches a length that lies
             // the other way (more bytes than declared cannot arrive on HTTP/1.1, but can on HTTP/2).
-            if (o.contentLength >= 0 && o.bytes != o.contentLength) {
+            if (o.contentLength >= 0 && received != o.contentLength) {
                 throw new IOException(
-                        "body length " + o.bytes + " differs from Content-Length " + o.contentLength);
+                        "body length " + received + " differs from Content-Length " + o.contentLength);
             }
-        } else if (o.stored) {
-            o.sha256 = HexFormat.of().formatHex(sha256.digest());
         }
         FutureCallback<FetchOutcome> cb = resultCallback;
         resultCallback = null;
@@ -166,6 +163,10 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
 
     @Override
     public void releaseResources() {
+        if (pipeline != null) {
+            pipeline.close();
+            pipeline = null;
+        }
         if (channel != null) {
             try {
                 channel.close();
@@ -185,13 +186,6 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
     public static final class BodyLimitException extends IOException {
         public BodyLimitException(long limit) {
             super("max_bytes exceeded (limit " + limit + " bytes)");
-        }
-    }
-
-    /** A content-coding that flowget cannot remove. Not retried. */
-    public static final class UnsupportedCodingException extends IOException {
-        public UnsupportedCodingException(String coding) {
-            super("unsupported content-coding '" + coding + "'");
         }
     }
 }

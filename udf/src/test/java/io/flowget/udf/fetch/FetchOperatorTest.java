@@ -333,6 +333,61 @@ class FetchOperatorTest {
     }
 
     @Test
+    void decodesGzipAndStopsAGzipBombAtMaxBytes() throws Exception {
+        TestOrigin origin = origin("127.0.0.1");
+        byte[] plain = "hello, flowget\n".repeat(10_000).getBytes();
+        byte[] gz = gzip(plain, 1);
+        byte[] bomb = gzip(new byte[64 << 20], 1); // 64 MiB of zeros in about 64 KiB
+        origin.route("/text", (req, resp, cb, n) -> {
+            resp.getHeaders().put("Content-Encoding", "gzip");
+            TestOrigin.send(resp, cb, 200, gz);
+        });
+        origin.route("/bomb", (req, resp, cb, n) -> {
+            resp.getHeaders().put("Content-Encoding", "gzip");
+            TestOrigin.send(resp, cb, 200, bomb);
+        });
+        origin.route("/corrupt", (req, resp, cb, n) -> {
+            byte[] bad = gz.clone();
+            bad[bad.length / 2] ^= 0x55;
+            resp.getHeaders().put("Content-Encoding", "gzip");
+            TestOrigin.send(resp, cb, 200, bad);
+        });
+        var h = harness(config(8, 4));
+        h.processElement(request("text", origin, "/text"), 0);
+        FetchRequest b = request("bomb", origin, "/bomb");
+        b.maxBytes = 1L << 20;
+        h.processElement(b, 0);
+        h.processElement(request("corrupt", origin, "/corrupt"), 0);
+        List<FetchResult> results = drainUntilResults(h, 3);
+
+        FetchResult text = byId(results, "text");
+        assertThat(text.status).isEqualTo(ResultStatus.OK);
+        assertThat(text.contentEncoding).isEqualTo("gzip");
+        assertThat(text.bytes).isEqualTo(plain.length);
+        assertThat(text.sha256).isEqualTo(sha256(plain));
+        assertThat(Files.readAllBytes(out().resolve(text.path))).isEqualTo(plain);
+        FetchResult bombResult = byId(results, "bomb");
+        assertThat(bombResult.status).isEqualTo(ResultStatus.FAILED);
+        assertThat(bombResult.error).isEqualTo("max_bytes exceeded (limit 1048576 bytes)");
+        assertThat(byId(results, "corrupt").error).isEqualTo("corrupt gzip stream");
+        assertThat(Files.exists(out().resolve(bombResult.id))).isFalse();
+        assertThat(stagingFiles()).isEmpty();
+        h.close();
+    }
+
+    private static byte[] gzip(byte[] plain, int level) throws Exception {
+        var bos = new java.io.ByteArrayOutputStream();
+        try (var gz = new java.util.zip.GZIPOutputStream(bos) {
+            {
+                def.setLevel(level);
+            }
+        }) {
+            gz.write(plain);
+        }
+        return bos.toByteArray();
+    }
+
+    @Test
     void distinctUrlsNeverOverwriteEachOthersFiles() throws Exception {
         TestOrigin origin = origin("127.0.0.1");
         origin.file("/one", "one".getBytes()).file("/two", "two".getBytes());
