@@ -1,0 +1,200 @@
+package io.flowget.job.embedded;
+
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.FinalizedVersionRange;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Properties;
+import java.util.Set;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Real broker, real clients: transactional writes are visible to read_committed readers (aborted ones are not),
+ * topics and records survive a restart on the same data dir, also when the old ports are taken, and close()
+ * leaves no non-daemon thread behind.
+ */
+class EmbeddedKafkaTest {
+    private static final String TOPIC = "flowget.test";
+    private static final Duration READ_DEADLINE = Duration.ofSeconds(30);
+
+    @TempDir Path tmp;
+
+    @Test
+    void transactionalRecordsSurviveRestartsWithSameAndNewPorts() throws Exception {
+        Set<Thread> threadsBefore = nonDaemonThreads();
+        Path dataDir = tmp.resolve("kafka");
+        List<String> committed = IntStream.range(0, 100).mapToObj(i -> "record-" + i).collect(Collectors.toList());
+
+        String firstBootstrap;
+        try (EmbeddedKafka kafka = EmbeddedKafka.start(dataDir)) {
+            firstBootstrap = kafka.bootstrapServers();
+            assertThat(firstBootstrap).startsWith("127.0.0.1:");
+            kafka.createTopics(2, TOPIC, "flowget.other");
+            kafka.createTopics(2, TOPIC); // idempotent
+
+            assertThat(transactionVersion(kafka)).isEqualTo((short) 1);
+            produceTransactionally(kafka, "tx-1", committed, true);
+            produceTransactionally(kafka, "tx-1", List.of("aborted-1", "aborted-2"), false);
+
+            assertThat(readCommitted(kafka, committed.size())).containsExactlyInAnyOrderElementsOf(committed);
+            assertThat(partitionCount(kafka, TOPIC)).isEqualTo(2);
+        }
+
+        // Same data dir, old ports free: the broker comes back on them, with its topics and records.
+        try (EmbeddedKafka kafka = EmbeddedKafka.start(dataDir)) {
+            assertThat(kafka.bootstrapServers()).isEqualTo(firstBootstrap);
+            assertThat(readCommitted(kafka, committed.size())).containsExactlyInAnyOrderElementsOf(committed);
+        }
+
+        // Same data dir, old broker port taken: new ports, same data, transactions still work.
+        int oldPort = Integer.parseInt(firstBootstrap.substring(firstBootstrap.indexOf(':') + 1));
+        try (ServerSocket squatter = new ServerSocket(oldPort, 1, InetAddress.getByName("127.0.0.1"));
+                EmbeddedKafka kafka = EmbeddedKafka.start(dataDir)) {
+            assertThat(kafka.bootstrapServers()).isNotEqualTo(firstBootstrap);
+            kafka.createTopics(2, TOPIC, "flowget.other");
+            assertThat(readCommitted(kafka, committed.size())).containsExactlyInAnyOrderElementsOf(committed);
+
+            produceTransactionally(kafka, "tx-1", List.of("after-restart"), true);
+            List<String> all = new ArrayList<>(committed);
+            all.add("after-restart");
+            assertThat(readCommitted(kafka, all.size())).containsExactlyInAnyOrderElementsOf(all);
+        }
+
+        assertNoNewNonDaemonThreads(threadsBefore);
+    }
+
+    @Test
+    void brokerAcceptsTheSinkTransactionTimeoutAndCloseIsIdempotent() throws Exception {
+        try (EmbeddedKafka kafka = EmbeddedKafka.start(tmp.resolve("kafka"))) {
+            kafka.createTopics(1, TOPIC);
+            Properties p = producerProperties(kafka, "tx-timeout");
+            // The JobOptions default; InitProducerId fails if it exceeds transaction.max.timeout.ms.
+            p.put(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, (int) Duration.ofMinutes(10).toMillis());
+            try (KafkaProducer<String, String> producer = new KafkaProducer<>(p)) {
+                producer.initTransactions();
+            }
+            kafka.close();
+            kafka.close();
+        }
+    }
+
+    // ---- helpers ---------------------------------------------------------------------------------
+
+    private static short transactionVersion(EmbeddedKafka kafka) throws Exception {
+        Properties p = new Properties();
+        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
+        try (Admin admin = Admin.create(p)) {
+            FinalizedVersionRange range =
+                    admin.describeFeatures().featureMetadata().get().finalizedFeatures().get("transaction.version");
+            return range.maxVersionLevel();
+        }
+    }
+
+    private static void produceTransactionally(
+            EmbeddedKafka kafka, String transactionalId, List<String> values, boolean commit) {
+        try (KafkaProducer<String, String> producer = new KafkaProducer<>(producerProperties(kafka, transactionalId))) {
+            producer.initTransactions();
+            producer.beginTransaction();
+            for (String v : values) {
+                producer.send(new ProducerRecord<>(TOPIC, v, v));
+            }
+            if (commit) {
+                producer.commitTransaction();
+            } else {
+                producer.flush();
+                producer.abortTransaction();
+            }
+        }
+    }
+
+    private static Properties producerProperties(EmbeddedKafka kafka, String transactionalId) {
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
+        p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, transactionalId);
+        p.put(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, 60_000);
+        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        return p;
+    }
+
+    /**
+     * Reads the topic from the beginning with read_committed until the end offsets (which, for read_committed, stop
+     * at the last stable offset) are reached; fails if fewer than {@code expected} values arrive before the deadline.
+     */
+    private static List<String> readCommitted(EmbeddedKafka kafka, int expected) {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        List<String> values = new ArrayList<>();
+        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(p)) {
+            List<TopicPartition> partitions = new ArrayList<>();
+            for (PartitionInfo info : consumer.partitionsFor(TOPIC)) {
+                partitions.add(new TopicPartition(TOPIC, info.partition()));
+            }
+            consumer.assign(partitions);
+            consumer.seekToBeginning(partitions);
+            long deadline = System.nanoTime() + READ_DEADLINE.toNanos();
+            while (values.size() < expected && System.nanoTime() < deadline) {
+                for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(200))) {
+                    values.add(r.value());
+                }
+            }
+            // One more short poll: anything beyond the expected count (e.g. aborted records) would show up here.
+            consumer.poll(Duration.ofMillis(200)).forEach(r -> values.add(r.value()));
+        }
+        return values;
+    }
+
+    private static int partitionCount(EmbeddedKafka kafka, String topic) throws Exception {
+        Properties p = new Properties();
+        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
+        try (Admin admin = Admin.create(p)) {
+            return admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic).partitions().size();
+        }
+    }
+
+    static Set<Thread> nonDaemonThreads() {
+        return Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> !t.isDaemon() && t.isAlive())
+                .collect(Collectors.toSet());
+    }
+
+    /** Waits (bounded) for threads started since {@code before} to end; some stop just after close() returns. */
+    static void assertNoNewNonDaemonThreads(Set<Thread> before) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        Set<Thread> leaked;
+        do {
+            leaked = nonDaemonThreads();
+            leaked.removeAll(before);
+            if (leaked.isEmpty()) {
+                return;
+            }
+            leaked.iterator().next().join(100);
+        } while (System.nanoTime() < deadline);
+        assertThat(leaked.stream().map(Thread::getName).collect(Collectors.toList())).isEmpty();
+    }
+}
