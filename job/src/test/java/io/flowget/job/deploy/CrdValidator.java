@@ -87,7 +87,7 @@ final class CrdValidator {
         String cacheKey = doc.path("apiVersion").asText() + "/" + doc.path("kind").asText();
         JsonSchema js = compiled.computeIfAbsent(cacheKey, k -> factory.getSchema(withoutExtensions(schema)));
         for (ValidationMessage m : js.validate(doc)) {
-            problems.add(m.getInstanceLocation() + ": " + m.getMessage());
+            problems.add(m.getMessage()); // the message starts with the instance location
         }
         checkMetadata(doc.path("metadata"), problems);
         if (doc.has("status")) {

@@ -18,12 +18,14 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -46,7 +48,7 @@ class K8sManifestsTest {
     private static final Set<String> SITE_KEYS =
             Set.of(CheckpointingOptions.CHECKPOINTS_DIRECTORY.key(), CheckpointingOptions.SAVEPOINT_DIRECTORY.key());
 
-    /** Keys the shadow overrides on purpose (K8sManifestsTest#shadowIsSeparatedFromProduction checks how). */
+    /** Keys the shadow overrides on purpose ({@link #shadowIsSeparatedFromProduction()} checks how). */
     private static final Set<String> SHADOW_KEYS =
             Set.of(
                     "flowget.kafka.group-id",
@@ -138,7 +140,7 @@ class K8sManifestsTest {
             assertThat(nonStringValues(d.at("/spec/flinkConfiguration")))
                     .as("flinkConfiguration values must be quoted scalars (the operator's flat map)")
                     .isEmpty();
-            assertThat(catalog.check(flinkConf(d), K8sManifestsTest::isOperatorOrKubernetesKey)).isEmpty();
+            assertThat(catalog.check(flinkConf(d), K8sManifestsTest::isPluginOrKubernetesKey)).isEmpty();
         }
     }
 
@@ -147,7 +149,7 @@ class K8sManifestsTest {
         Configuration base = ConfigYamlTest.loadWithFlink(root.resolve("conf/config.yaml"), tmp);
 
         assertThat(drift(base, flinkConf(production), SITE_KEYS)).isEmpty();
-        Set<String> shadowOwn = new java.util.HashSet<>(SITE_KEYS);
+        Set<String> shadowOwn = new HashSet<>(SITE_KEYS);
         shadowOwn.addAll(SHADOW_KEYS);
         assertThat(drift(base, flinkConf(shadow), shadowOwn)).isEmpty();
     }
@@ -167,14 +169,14 @@ class K8sManifestsTest {
 
     @Test
     void volumesBackTheConfiguredPaths() {
-        Set<String> claims = new java.util.HashSet<>();
+        Set<String> claims = new HashSet<>();
         for (JsonNode doc : RepoFiles.readYamlDocuments(root.resolve("k8s/flowget-storage.yaml"))) {
             if (doc.path("kind").asText().equals("PersistentVolumeClaim")) {
                 claims.add(doc.at("/metadata/name").asText());
                 assertThat(doc.at("/spec/accessModes").toString()).contains("ReadWriteMany");
             }
         }
-        Set<String> usedClaims = new java.util.HashSet<>();
+        Set<String> usedClaims = new HashSet<>();
         for (JsonNode d : List.of(production, shadow)) {
             Configuration c = flinkConf(d);
             Map<String, JsonNode> volumes = new LinkedHashMap<>();
@@ -263,7 +265,7 @@ class K8sManifestsTest {
     void rejectsAnUnknownFlowgetKey() {
         ObjectNode doc = production.deepCopy();
         ((ObjectNode) doc.at("/spec/flinkConfiguration")).set("flowget.host.max-concurency", TextNode.valueOf("4"));
-        assertThat(catalog.check(flinkConf(doc), K8sManifestsTest::isOperatorOrKubernetesKey))
+        assertThat(catalog.check(flinkConf(doc), K8sManifestsTest::isPluginOrKubernetesKey))
                 .singleElement()
                 .asString()
                 .contains("flowget.host.max-concurency");
@@ -304,9 +306,12 @@ class K8sManifestsTest {
         return problems;
     }
 
-    /** Keys of flink-kubernetes and of the operator: those jars are not on this classpath. */
-    static boolean isOperatorOrKubernetesKey(String key) {
-        return key.startsWith("kubernetes.");
+    /**
+     * Keys read by code that is not on this classpath: flink-kubernetes and the operator (kubernetes.*)
+     * and the S3 file system plugin (s3.*, e.g. s3.endpoint for MinIO, see k8s/README.md).
+     */
+    static boolean isPluginOrKubernetesKey(String key) {
+        return key.startsWith("kubernetes.") || key.startsWith("s3.");
     }
 
     private static JsonNode deployment(String name) {
@@ -340,7 +345,7 @@ class K8sManifestsTest {
     /** Keys of {@code base} that {@code deployed} lacks or sets to a different (typed) value. */
     private static List<String> drift(Configuration base, Configuration deployed, Set<String> ownKeys) {
         List<String> out = new ArrayList<>();
-        for (String key : new java.util.TreeSet<>(base.keySet())) {
+        for (String key : new TreeSet<>(base.keySet())) {
             if (ownKeys.contains(key)) {
                 continue;
             }
