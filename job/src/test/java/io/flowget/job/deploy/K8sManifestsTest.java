@@ -1,0 +1,398 @@
+package io.flowget.job.deploy;
+
+import org.apache.flink.configuration.CheckpointingOptions;
+import org.apache.flink.configuration.ConfigOption;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.HighAvailabilityOptions;
+import org.apache.flink.state.rocksdb.RocksDBOptions;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.node.TextNode;
+import io.flowget.udf.config.FlowgetOptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * The Kubernetes manifests under {@code k8s/} (and any Flink custom resource under {@code chaos/k8s/})
+ * are valid for the Flink Kubernetes Operator 1.15 CRDs in {@code ../shared/k8s-crds/}, and agree with
+ * the rest of the repository: flinkVersion with the pom's Flink version, job.jarURI with the path the
+ * Dockerfile copies the jar to, the base image with the Flink and Java versions, every configuration key
+ * with a live Flink or flowget option, the production configuration with {@code conf/config.yaml}, and
+ * the shadow deployment's separation from production. The negative tests show that the validation
+ * rejects a typo'd field, a wrong type, an unknown enum value and an unknown flowget key.
+ */
+class K8sManifestsTest {
+    private static final Set<String> CORE_KINDS = Set.of("v1/PersistentVolumeClaim");
+    private static final String MAIN_CONTAINER = "flink-main-container";
+
+    /** Keys of conf/config.yaml that every deployment sets to its own value (object storage instead of files). */
+    private static final Set<String> SITE_KEYS =
+            Set.of(CheckpointingOptions.CHECKPOINTS_DIRECTORY.key(), CheckpointingOptions.SAVEPOINT_DIRECTORY.key());
+
+    /** Keys the shadow overrides on purpose ({@link #shadowIsSeparatedFromProduction()} checks how). */
+    private static final Set<String> SHADOW_KEYS =
+            Set.of(
+                    "flowget.kafka.group-id",
+                    "flowget.kafka.results-topic",
+                    "flowget.kafka.dead-letter-topic",
+                    "flowget.kafka.transactional-id-prefix",
+                    "flowget.job.name",
+                    FlowgetOptions.HOST_MAX_CONCURRENCY.key(),
+                    FlowgetOptions.FETCH_MAX_IN_FLIGHT.key());
+
+    private static Path root;
+    private static CrdValidator validator;
+    private static OptionCatalog catalog;
+    private static JsonNode production;
+    private static JsonNode shadow;
+
+    @BeforeAll
+    static void load() {
+        root = RepoFiles.repoRoot();
+        validator = new CrdValidator(RepoFiles.crdDir());
+        catalog = OptionCatalog.load();
+        production = deployment("flowget");
+        shadow = deployment("flowget-shadow");
+    }
+
+    @Test
+    void everyManifestIsValidForItsSchema() {
+        List<Path> files = new ArrayList<>(RepoFiles.yamlFiles(root.resolve("k8s")));
+        Map<String, List<String>> problems = manifestProblems(files, false);
+        // Chaos experiments are Chaos Mesh resources (ChaosExperimentsTest); a Flink resource there is checked here.
+        problems.putAll(manifestProblems(RepoFiles.yamlFiles(root.resolve("chaos/k8s")), true));
+
+        assertThat(problems.keySet().stream().filter(k -> k.contains(" FlinkDeployment/"))).hasSizeGreaterThanOrEqualTo(2);
+        problems.values().removeIf(List::isEmpty);
+        assertThat(problems).isEmpty();
+    }
+
+    @Test
+    void flinkVersionMatchesThePom() {
+        String mm = RepoFiles.majorMinor(RepoFiles.parentPomProperty("flink.version"));
+        for (JsonNode d : List.of(production, shadow)) {
+            assertThat(d.at("/spec/flinkVersion").asText()).isEqualTo("v" + mm.replace('.', '_'));
+        }
+    }
+
+    @Test
+    void jarUriIsWhereTheDockerfileCopiesTheShadedJar() {
+        Dockerfile df = Dockerfile.read(root.resolve("Dockerfile"));
+        String finalName = RepoFiles.pomText(root.resolve("job/pom.xml"), "//plugin[artifactId='maven-shade-plugin']//finalName");
+
+        assertThat(df.copySource()).isEqualTo("job/target/" + finalName + ".jar");
+        for (JsonNode d : List.of(production, shadow)) {
+            assertThat(d.at("/spec/job/jarURI").asText()).isEqualTo("local://" + df.copyDestination());
+        }
+    }
+
+    @Test
+    void baseImageIsTheOfficialFlinkImageOfThePomsFlinkAndJava() {
+        Dockerfile df = Dockerfile.read(root.resolve("Dockerfile"));
+        String flinkMm = RepoFiles.majorMinor(RepoFiles.parentPomProperty("flink.version"));
+        String java = RepoFiles.parentPomProperty("maven.compiler.release");
+
+        assertThat(df.baseImage()).startsWith("flink:");
+        String tag = df.baseImage().substring("flink:".length());
+        assertThat(RepoFiles.majorMinor(tag)).isEqualTo(flinkMm);
+        assertThat(tag).contains("java" + java);
+    }
+
+    @Test
+    void entryClassIsTheJarsMainClassAndArgsRunTheStreamingJob() {
+        String main = RepoFiles.pomText(root.resolve("job/pom.xml"), "//plugin[artifactId='maven-shade-plugin']//mainClass");
+        for (JsonNode d : List.of(production, shadow)) {
+            assertThat(d.at("/spec/job/entryClass").asText()).isEqualTo(main);
+            assertThat(d.at("/spec/job/args").toString()).isEqualTo("[\"job\"]");
+        }
+    }
+
+    @Test
+    void imageTagIsTheReleaseVersion() {
+        String version = RepoFiles.pomText(root.resolve("pom.xml"), "/project/version").replace("-SNAPSHOT", "");
+        for (JsonNode d : List.of(production, shadow)) {
+            assertThat(d.at("/spec/image").asText()).endsWith("flowget:" + version);
+        }
+    }
+
+    @Test
+    void everyConfigurationKeyIsALiveOptionWithAValidValue() {
+        for (JsonNode d : List.of(production, shadow)) {
+            assertThat(nonStringValues(d.at("/spec/flinkConfiguration")))
+                    .as("flinkConfiguration values must be quoted scalars (the operator's flat map)")
+                    .isEmpty();
+            assertThat(catalog.check(flinkConf(d), K8sManifestsTest::isPluginOrKubernetesKey)).isEmpty();
+        }
+    }
+
+    @Test
+    void deploymentsRepeatConfigYaml(@TempDir Path tmp) throws IOException {
+        Configuration base = ConfigYamlTest.loadWithFlink(root.resolve("conf/config.yaml"), tmp);
+
+        assertThat(drift(base, flinkConf(production), SITE_KEYS)).isEmpty();
+        Set<String> shadowOwn = new HashSet<>(SITE_KEYS);
+        shadowOwn.addAll(SHADOW_KEYS);
+        assertThat(drift(base, flinkConf(shadow), shadowOwn)).isEmpty();
+    }
+
+    @Test
+    void stateLivesOnObjectStorageWithKubernetesHa() {
+        for (JsonNode d : List.of(production, shadow)) {
+            Configuration c = flinkConf(d);
+            assertThat(c.get(HighAvailabilityOptions.HA_MODE)).isEqualTo("kubernetes");
+            assertThat(c.get(HighAvailabilityOptions.HA_STORAGE_PATH)).startsWith("s3://");
+            assertThat(c.get(CheckpointingOptions.CHECKPOINTS_DIRECTORY)).startsWith("s3://");
+            assertThat(c.get(CheckpointingOptions.SAVEPOINT_DIRECTORY)).startsWith("s3://");
+            assertThat(d.at("/spec/job/upgradeMode").asText()).isEqualTo("savepoint");
+            assertThat(d.at("/spec/mode").asText()).isEqualTo("native");
+        }
+    }
+
+    @Test
+    void volumesBackTheConfiguredPaths() {
+        Set<String> claims = new HashSet<>();
+        for (JsonNode doc : RepoFiles.readYamlDocuments(root.resolve("k8s/flowget-storage.yaml"))) {
+            if (doc.path("kind").asText().equals("PersistentVolumeClaim")) {
+                claims.add(doc.at("/metadata/name").asText());
+                assertThat(doc.at("/spec/accessModes").toString()).contains("ReadWriteMany");
+            }
+        }
+        Set<String> usedClaims = new HashSet<>();
+        for (JsonNode d : List.of(production, shadow)) {
+            Configuration c = flinkConf(d);
+            Map<String, JsonNode> volumes = new LinkedHashMap<>();
+            d.at("/spec/podTemplate/spec/volumes").forEach(v -> volumes.put(v.path("name").asText(), v));
+            JsonNode main = null;
+            for (JsonNode ct : d.at("/spec/podTemplate/spec/containers")) {
+                if (MAIN_CONTAINER.equals(ct.path("name").asText())) {
+                    main = ct;
+                }
+            }
+            assertThat(main).as("podTemplate container %s", MAIN_CONTAINER).isNotNull();
+            Map<String, JsonNode> byMountPath = new LinkedHashMap<>();
+            for (JsonNode m : main.path("volumeMounts")) {
+                assertThat(volumes).containsKey(m.path("name").asText());
+                byMountPath.put(m.path("mountPath").asText(), volumes.get(m.path("name").asText()));
+            }
+
+            JsonNode out = byMountPath.get(c.get(FlowgetOptions.STORAGE_OUT_DIR));
+            assertThat(out).as("a volume mounted at flowget.storage.out-dir").isNotNull();
+            String claim = out.at("/persistentVolumeClaim/claimName").asText();
+            assertThat(claims).contains(claim);
+            usedClaims.add(claim);
+
+            JsonNode rocks = byMountPath.get(c.get(RocksDBOptions.LOCAL_DIRECTORIES));
+            assertThat(rocks).as("a volume mounted at state.backend.rocksdb.localdir").isNotNull();
+            assertThat(rocks.has("emptyDir")).isTrue();
+        }
+        assertThat(usedClaims).as("production and shadow write to different volumes").hasSize(2);
+    }
+
+    @Test
+    void shadowIsSeparatedFromProduction() {
+        Configuration p = flinkConf(production);
+        Configuration s = flinkConf(shadow);
+
+        assertThat(str(s, "flowget.kafka.requests-topic")).isEqualTo(str(p, "flowget.kafka.requests-topic"));
+        assertThat(str(s, "flowget.kafka.bootstrap-servers")).isEqualTo(str(p, "flowget.kafka.bootstrap-servers"));
+        assertThat(str(s, "flowget.kafka.results-topic")).isEqualTo("flowget.results.shadow");
+        assertThat(str(s, "flowget.sink.mode")).isEqualTo("digest-only");
+        for (String key :
+                List.of(
+                        "flowget.kafka.group-id",
+                        "flowget.kafka.results-topic",
+                        "flowget.kafka.dead-letter-topic",
+                        "flowget.kafka.transactional-id-prefix",
+                        "flowget.job.name",
+                        CheckpointingOptions.CHECKPOINTS_DIRECTORY.key(),
+                        CheckpointingOptions.SAVEPOINT_DIRECTORY.key(),
+                        HighAvailabilityOptions.HA_STORAGE_PATH.key())) {
+            assertThat(str(s, key)).as(key).isNotBlank().isNotEqualTo(str(p, key));
+        }
+        // Transactional ids are prefix-matched: neither prefix may start the other.
+        assertThat(str(s, "flowget.kafka.transactional-id-prefix")).doesNotStartWith(str(p, "flowget.kafka.transactional-id-prefix"));
+        assertThat(str(p, "flowget.kafka.transactional-id-prefix")).doesNotStartWith(str(s, "flowget.kafka.transactional-id-prefix"));
+        assertThat(s.get(FlowgetOptions.HOST_MAX_CONCURRENCY)).isLessThan(p.get(FlowgetOptions.HOST_MAX_CONCURRENCY));
+        assertThat(shadow.at("/metadata/name").asText()).isNotEqualTo(production.at("/metadata/name").asText());
+    }
+
+    // ---- negative tests: the validation bites -----------------------------------------------------
+
+    @Test
+    void rejectsATypoedField() {
+        ObjectNode doc = production.deepCopy();
+        ((ObjectNode) doc.at("/spec/job")).put("jarUri", "local:///x.jar");
+        assertThat(validator.validate(doc)).singleElement().asString().contains("$.spec.job.jarUri").contains("unknown field");
+    }
+
+    @Test
+    void rejectsATypoedFieldDeepInThePodTemplate() {
+        ObjectNode doc = production.deepCopy();
+        ((ObjectNode) doc.at("/spec/podTemplate/spec/containers/0")).set("volumeMount", doc.at("/spec/podTemplate/spec/containers/0/volumeMounts"));
+        assertThat(validator.validate(doc)).singleElement().asString().contains("containers[0].volumeMount");
+    }
+
+    @Test
+    void rejectsAWrongTypeAndAnUnknownEnumValue() {
+        ObjectNode doc = production.deepCopy();
+        ((ObjectNode) doc.at("/spec/job")).put("parallelism", "four");
+        ((ObjectNode) doc.at("/spec/job")).put("upgradeMode", "savepiont");
+        ((ObjectNode) doc.at("/spec")).put("flinkVersion", "v2_9");
+        List<String> problems = validator.validate(doc);
+        assertThat(String.join("\n", problems)).contains("parallelism").contains("upgradeMode").contains("flinkVersion");
+    }
+
+    @Test
+    void rejectsAnUnknownFlowgetKey() {
+        ObjectNode doc = production.deepCopy();
+        ((ObjectNode) doc.at("/spec/flinkConfiguration")).set("flowget.host.max-concurency", TextNode.valueOf("4"));
+        assertThat(catalog.check(flinkConf(doc), K8sManifestsTest::isPluginOrKubernetesKey))
+                .singleElement()
+                .asString()
+                .contains("flowget.host.max-concurency");
+    }
+
+    @Test
+    void rejectsAKindWithoutASchema(@TempDir Path tmp) throws IOException {
+        Path f = tmp.resolve("x.yaml");
+        Files.writeString(f, "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\n");
+        assertThat(manifestProblems(List.of(f), false).values()).singleElement().asString().contains("no schema known");
+    }
+
+    // ---- helpers ----------------------------------------------------------------------------------
+
+    /**
+     * Problems per document ("file kind/name"), validated against its CRD or, for the few core kinds
+     * the deployment uses, a minimal check; with {@code flinkOnly}, other documents are skipped.
+     */
+    private static Map<String, List<String>> manifestProblems(List<Path> files, boolean flinkOnly) {
+        Map<String, List<String>> problems = new TreeMap<>();
+        for (Path f : files) {
+            for (JsonNode doc : RepoFiles.readYamlDocuments(f)) {
+                String type = doc.path("apiVersion").asText() + "/" + doc.path("kind").asText();
+                String id = f.getFileName() + " " + doc.path("kind").asText() + "/" + doc.at("/metadata/name").asText();
+                if (validator.knows(doc)) {
+                    problems.put(id, validator.validate(doc));
+                } else if (flinkOnly) {
+                    if (type.startsWith("flink.apache.org/")) {
+                        problems.put(id, List.of("no CRD for " + type));
+                    }
+                } else if (CORE_KINDS.contains(type)) {
+                    problems.put(id, coreKindProblems(doc));
+                } else {
+                    problems.put(id, List.of("no schema known for " + type + "; validate it here before adding it"));
+                }
+            }
+        }
+        return problems;
+    }
+
+    /**
+     * Keys read by code that is not on this classpath: flink-kubernetes and the operator (kubernetes.*)
+     * and the S3 file system plugin (s3.*, e.g. s3.endpoint for MinIO, see k8s/README.md).
+     */
+    static boolean isPluginOrKubernetesKey(String key) {
+        return key.startsWith("kubernetes.") || key.startsWith("s3.");
+    }
+
+    private static JsonNode deployment(String name) {
+        for (Path f : RepoFiles.yamlFiles(RepoFiles.repoRoot().resolve("k8s"))) {
+            for (JsonNode doc : RepoFiles.readYamlDocuments(f)) {
+                if ("FlinkDeployment".equals(doc.path("kind").asText()) && name.equals(doc.at("/metadata/name").asText())) {
+                    return doc;
+                }
+            }
+        }
+        throw new IllegalStateException("no FlinkDeployment " + name + " under k8s/");
+    }
+
+    static Configuration flinkConf(JsonNode deployment) {
+        Map<String, String> m = new TreeMap<>();
+        deployment.at("/spec/flinkConfiguration").fields().forEachRemaining(e -> m.put(e.getKey(), e.getValue().asText()));
+        return Configuration.fromMap(m);
+    }
+
+    /** Keys whose value is not a string (the operator's flat map wants quoted strings). */
+    private static List<String> nonStringValues(JsonNode conf) {
+        List<String> bad = new ArrayList<>();
+        conf.fields().forEachRemaining(e -> {
+            if (!e.getValue().isTextual()) {
+                bad.add(e.getKey());
+            }
+        });
+        return bad;
+    }
+
+    /** Keys of {@code base} that {@code deployed} lacks or sets to a different (typed) value. */
+    private static List<String> drift(Configuration base, Configuration deployed, Set<String> ownKeys) {
+        List<String> out = new ArrayList<>();
+        for (String key : new TreeSet<>(base.keySet())) {
+            if (ownKeys.contains(key)) {
+                continue;
+            }
+            if (!deployed.containsKey(key)) {
+                out.add(key + ": missing");
+                continue;
+            }
+            ConfigOption<?> o = catalog.option(key);
+            Object a = o != null ? base.get(o) : base.toMap().get(key);
+            Object b = o != null ? deployed.get(o) : deployed.toMap().get(key);
+            if (!Objects.equals(a, b)) {
+                out.add(key + ": config.yaml " + a + " vs manifest " + b);
+            }
+        }
+        return out;
+    }
+
+    private static String str(Configuration c, String key) {
+        return c.toMap().get(key);
+    }
+
+    private static List<String> coreKindProblems(JsonNode doc) {
+        List<String> problems = new ArrayList<>();
+        if (doc.at("/metadata/name").asText().isBlank()) {
+            problems.add("metadata.name required");
+        }
+        if (!doc.at("/spec/accessModes").isArray() || doc.at("/spec/resources/requests/storage").asText().isBlank()) {
+            problems.add("PersistentVolumeClaim needs spec.accessModes and spec.resources.requests.storage");
+        }
+        return problems;
+    }
+
+    /** The few facts of the Dockerfile the manifests depend on. */
+    record Dockerfile(String baseImage, String copySource, String copyDestination) {
+        private static final Pattern FROM = Pattern.compile("(?m)^FROM\\s+(\\S+)");
+        private static final Pattern COPY_JAR = Pattern.compile("(?m)^COPY\\s+(?:--\\S+\\s+)*(\\S+\\.jar)\\s+(\\S+)\\s*$");
+
+        static Dockerfile read(Path file) {
+            String text = RepoFiles.read(file);
+            Matcher from = FROM.matcher(text);
+            Matcher copy = COPY_JAR.matcher(text);
+            if (!from.find() || !copy.find()) {
+                throw new IllegalStateException(file + ": expected a FROM line and a COPY of the job jar");
+            }
+            String base = from.group(1);
+            assertThat(from.find()).as("single-stage Dockerfile").isFalse();
+            return new Dockerfile(base.replaceAll("@sha256:.*$", ""), copy.group(1), copy.group(2));
+        }
+    }
+}
