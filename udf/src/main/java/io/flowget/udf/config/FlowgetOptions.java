@@ -212,6 +212,26 @@ public final class FlowgetOptions {
                                     + " (or that flowget did not write): FAIL the request with 'path"
                                     + " conflict', or REPLACE the file.");
 
+    public static final ConfigOption<SinkMode> SINK_MODE =
+            ConfigOptions.key("flowget.sink.mode")
+                    .enumType(SinkMode.class)
+                    .defaultValue(SinkMode.FILES)
+                    .withDescription(
+                            "FILES: store bodies under the output directory. DIGEST_ONLY (`digest-only`): fetch,"
+                                    + " decode and digest every body but store nothing; results carry bytes and"
+                                    + " sha256 as usual (for a shadow pipeline that verifies a candidate build).");
+
+    /** What happens to the bytes of a body. */
+    public enum SinkMode {
+        FILES,
+        DIGEST_ONLY;
+
+        @Override
+        public String toString() {
+            return name().toLowerCase(java.util.Locale.ROOT).replace('_', '-');
+        }
+    }
+
     /** Durability policy for finished files. */
     public enum Durability {
         CHECKPOINT,

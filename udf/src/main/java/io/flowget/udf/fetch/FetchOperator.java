@@ -113,6 +113,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     private transient Duration idleTimeout;
     private transient int maxRedirects;
     private transient RetryPolicy retry;
+    private transient boolean digestOnly;
 
     // ---- state ----
     private transient MapState<Long, FetchRequest> queue;
@@ -233,6 +234,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         idleTimeout = config.get(FlowgetOptions.HTTP_IDLE_TIMEOUT);
         maxRedirects = config.get(FlowgetOptions.HTTP_MAX_REDIRECTS);
         retry = RetryPolicy.from(config);
+        digestOnly = config.get(FlowgetOptions.SINK_MODE) == FlowgetOptions.SinkMode.DIGEST_ONLY;
         random = new SplittableRandom();
 
         String out =
@@ -444,7 +446,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         AsyncRequestProducer producer = rb.build();
         long maxBytes = req.maxBytes != null ? req.maxBytes : defaultMaxBytes;
         StagingResponseConsumer consumer =
-                new StagingResponseConsumer(store.stagingFile(a.host, a.seq), maxBytes, a);
+                new StagingResponseConsumer(digestOnly ? null : store.stagingFile(a.host, a.seq), maxBytes, a);
         a.future =
                 http.client()
                         .execute(
@@ -578,7 +580,9 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             return;
         }
         try {
-            store.publish(staging, req.path, req.url);
+            if (!digestOnly) {
+                store.publish(staging, req.path, req.url);
+            }
         } catch (IOException e) {
             store.discard(staging);
             String msg = e instanceof OutputStore.PathConflictException ? e.getMessage() : "storage error: " + e.getMessage();

@@ -1,6 +1,7 @@
 package io.flowget.udf.http;
 
 import io.flowget.udf.body.BodyPipeline;
+import io.flowget.udf.body.ByteSink;
 
 import org.apache.flink.annotation.Internal;
 
@@ -44,7 +45,7 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
     private BodyPipeline pipeline;
 
     /**
-     * @param staging file that receives a 2xx body (created or truncated)
+     * @param staging file that receives a 2xx body (created or truncated), or null to digest and drop it
      * @param maxBytes most bytes to store; more fails the exchange with {@link BodyLimitException}
      * @param attempt the attempt, told when the response head arrives
      */
@@ -85,22 +86,26 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
             if (identity && o.contentLength > maxBytes) {
                 throw new BodyLimitException(maxBytes);
             }
-            FileChannel ch =
-                    FileChannel.open(
-                            staging,
-                            StandardOpenOption.CREATE,
-                            StandardOpenOption.WRITE,
-                            StandardOpenOption.TRUNCATE_EXISTING);
-            channel = ch;
+            ByteSink sink = ByteSink.discard();
+            if (staging != null) {
+                FileChannel ch =
+                        FileChannel.open(
+                                staging,
+                                StandardOpenOption.CREATE,
+                                StandardOpenOption.WRITE,
+                                StandardOpenOption.TRUNCATE_EXISTING);
+                channel = ch;
+                sink =
+                        decoded -> {
+                            while (decoded.hasRemaining()) {
+                                ch.write(decoded);
+                            }
+                        };
+            }
             // Decoded bytes go straight from the decoder's bounded buffer (or the connection's, for identity)
             // to the file; SHA-256 is computed over the decoded bytes on the way.
             pipeline =
-                    BodyPipeline.builder(
-                                    decoded -> {
-                                        while (decoded.hasRemaining()) {
-                                            ch.write(decoded);
-                                        }
-                                    })
+                    BodyPipeline.builder(sink)
                             .contentEncoding(identity ? null : coding)
                             .maxBytes(maxBytes)
                             .build();
