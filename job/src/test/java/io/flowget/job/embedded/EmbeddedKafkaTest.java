@@ -50,6 +50,7 @@ class EmbeddedKafkaTest {
         try (EmbeddedKafka kafka = EmbeddedKafka.start(dataDir)) {
             firstBootstrap = kafka.bootstrapServers();
             assertThat(firstBootstrap).startsWith("127.0.0.1:");
+            assertThat(LoopbackCheck.nonLoopbackListeners()).as("listening sockets not on loopback").isEmpty();
             kafka.createTopics(2, TOPIC, "flowget.other");
             kafka.createTopics(2, TOPIC); // idempotent
 

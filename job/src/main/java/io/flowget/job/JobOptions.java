@@ -1,0 +1,94 @@
+package io.flowget.job;
+
+import org.apache.flink.configuration.ConfigOption;
+import org.apache.flink.configuration.ConfigOptions;
+import org.apache.flink.connector.base.DeliveryGuarantee;
+
+import java.time.Duration;
+
+/**
+ * The job-side options of flowget (Kafka wiring and job identity), as Flink {@link ConfigOption}s under the
+ * {@code flowget.} prefix; the fetch side is in {@code io.flowget.udf.config.FlowgetOptions}. The same keys work in
+ * {@code conf/config.yaml}, in a FlinkDeployment's {@code flinkConfiguration} and on the command line with
+ * {@code --set key=value}.
+ */
+public final class JobOptions {
+    private JobOptions() {}
+
+    // ---- Kafka -----------------------------------------------------------------------------------
+
+    public static final ConfigOption<String> KAFKA_BOOTSTRAP_SERVERS =
+            ConfigOptions.key("flowget.kafka.bootstrap-servers")
+                    .stringType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "Kafka bootstrap servers (host:port,...). Required by `flowget job`; in `flowget run`"
+                                    + " it is `--bootstrap-servers`, and unset means: start an embedded broker.");
+
+    public static final ConfigOption<String> KAFKA_REQUESTS_TOPIC =
+            ConfigOptions.key("flowget.kafka.requests-topic")
+                    .stringType()
+                    .defaultValue("flowget.requests")
+                    .withDescription("Topic the request events are read from.");
+
+    public static final ConfigOption<String> KAFKA_RESULTS_TOPIC =
+            ConfigOptions.key("flowget.kafka.results-topic")
+                    .stringType()
+                    .defaultValue("flowget.results")
+                    .withDescription("Topic that receives one terminal result event per request.");
+
+    public static final ConfigOption<String> KAFKA_DEAD_LETTER_TOPIC =
+            ConfigOptions.key("flowget.kafka.dead-letter-topic")
+                    .stringType()
+                    .defaultValue("flowget.dead-letter")
+                    .withDescription(
+                            "Topic that receives malformed request events, with the reason they were rejected.");
+
+    public static final ConfigOption<String> KAFKA_GROUP_ID =
+            ConfigOptions.key("flowget.kafka.group-id")
+                    .stringType()
+                    .defaultValue("flowget")
+                    .withDescription(
+                            "Consumer group id of the requests source. Offsets are committed to it on checkpoints"
+                                    + " for monitoring only; the job resumes from its checkpointed offsets.");
+
+    public static final ConfigOption<DeliveryGuarantee> KAFKA_DELIVERY_GUARANTEE =
+            ConfigOptions.key("flowget.kafka.delivery-guarantee")
+                    .enumType(DeliveryGuarantee.class)
+                    .defaultValue(DeliveryGuarantee.EXACTLY_ONCE)
+                    .withDescription(
+                            "Guarantee of the results and dead-letter sinks. EXACTLY_ONCE writes in Kafka"
+                                    + " transactions committed on checkpoints: consumers must read with"
+                                    + " isolation.level=read_committed and see results only after the checkpoint"
+                                    + " that covers them. AT_LEAST_ONCE flushes on checkpoints and may duplicate"
+                                    + " after a failure (ids make duplicates detectable). NONE may lose results.");
+
+    public static final ConfigOption<String> KAFKA_TRANSACTIONAL_ID_PREFIX =
+            ConfigOptions.key("flowget.kafka.transactional-id-prefix")
+                    .stringType()
+                    .defaultValue("flowget")
+                    .withDescription(
+                            "Prefix of the Kafka transactional ids of the EXACTLY_ONCE sinks (each sink appends"
+                                    + " its own suffix). Keep it stable across restarts of one deployment, so a"
+                                    + " restored job can finish or abort the transactions it left open, and unique"
+                                    + " per deployment on a shared cluster (a shadow job needs its own).");
+
+    public static final ConfigOption<Duration> KAFKA_TRANSACTION_TIMEOUT =
+            ConfigOptions.key("flowget.kafka.transaction-timeout")
+                    .durationType()
+                    .defaultValue(Duration.ofMinutes(10))
+                    .withDescription(
+                            "transaction.timeout.ms of the EXACTLY_ONCE sinks. Must not exceed the brokers'"
+                                    + " transaction.max.timeout.ms (Kafka's default and the embedded broker's: 15"
+                                    + " min), or the producers fail at start. It must also exceed the longest"
+                                    + " expected checkpoint interval plus recovery time: a transaction that times"
+                                    + " out before its checkpoint commits it loses those results.");
+
+    // ---- job -------------------------------------------------------------------------------------
+
+    public static final ConfigOption<String> JOB_NAME =
+            ConfigOptions.key("flowget.job.name")
+                    .stringType()
+                    .defaultValue("flowget")
+                    .withDescription("Name of the Flink job (web UI, REST API, metrics).");
+}
