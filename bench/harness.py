@@ -1,0 +1,972 @@
+#!/usr/bin/env python3
+"""flowget benchmark harness: flowget against aria2c, curl and wget2 on a loopback nginx origin.
+
+Contract (called by bench/run.sh, which installs the tools first):
+
+    harness.py [--quick] [--only WORKLOAD...] [--tools TOOL...]
+
+1. Builds (once, idempotently) a deterministic data set outside the repository, under
+   $BENCH_DATA, with a manifest of sizes and SHA-256 digests per set.
+2. Starts nginx on 127.0.0.1..127.0.0.10 (one port) as the origin and stops it on exit.
+3. Measures the loopback ceilings (wrk keep-alive requests/s on one 16 KiB URL; dd of the
+   large file from page cache into a file on disk), then runs every workload with each tool
+   in alternation (A B C A B C ...): one untimed warm-up round, then $RUNS timed rounds. Each
+   run writes into a new empty directory after the previous run's files were deleted and
+   `sync` ran (untimed); each command runs under `timeout` and `/usr/bin/time -v`; each
+   download is verified afterwards (every file present, no extra file, size and SHA-256).
+4. Prints one markdown table and writes it, with all raw measurements (JSON), under
+   bench/results/<UTC time>/ (or $BENCH_RESULTS).
+
+Only the Python standard library is used, so a fresh Debian 12 python3 runs it.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+KIB = 1024
+MIB = 1 << 20
+MB = 1_000_000
+HOSTS = 10
+SMALL_SIZE = 16 * KIB
+MEDIUM_SIZE = MIB
+
+PROFILES = {
+    "full": {"small_n": 20_000, "medium_n": 1_000, "large_bytes": 1 << 30},
+    "quick": {"small_n": 5_000, "medium_n": 200, "large_bytes": 256 << 20},
+}
+WORKLOADS = ["ceilings", "small", "medium", "large"]
+TOOLS = ["flowget", "aria2c", "curl", "wget2"]
+REFERENCES = ["aria2c", "curl", "wget2"]
+
+# Random file contents are an AES-128-CTR keystream (openssl enc over zeros) with a fixed key and
+# one IV per set: identical bytes on every machine, and file i of a set is always the same bytes,
+# so the quick set is a prefix of the full one.
+KEY = "666c6f776765742d62656e6368000001"
+IVS = {"small": "00000000000000000000000000000001",
+       "medium": "00000000000000000000000000000002",
+       "large": "00000000000000000000000000000003"}
+
+
+def env_int(name, default):
+    value = os.environ.get(name, "")
+    return int(value) if value.strip() else default
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+class Interrupted(Exception):
+    """Raised from SIGTERM/SIGHUP so that clean-up (origin, inode goal) runs as for Ctrl-C."""
+
+
+def _raise_interrupted(signum, _frame):
+    raise Interrupted(f"signal {signum}")
+
+
+# ---------------------------------------------------------------------------------------------
+# configuration
+# ---------------------------------------------------------------------------------------------
+
+class Config:
+    """All knobs, from the command line and the environment (documented in bench/README.md)."""
+
+    def __init__(self, args):
+        self.profile_name = "quick" if args.quick else "full"
+        self.profile = PROFILES[self.profile_name]
+        self.workloads = args.only or WORKLOADS
+        self.tools = args.tools or TOOLS
+        self.data = Path(os.environ.get("BENCH_DATA", "/var/tmp/flowget-bench/data"))
+        self.work = Path(os.environ.get("BENCH_WORK", "/var/tmp/flowget-bench/work"))
+        self.stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        self.results = Path(os.environ.get("BENCH_RESULTS", str(HERE / "results" / self.stamp)))
+        self.runs = max(1, env_int("RUNS", 3))
+        self.warmup = max(0, env_int("WARMUP", 1))
+        self.conc = env_int("CONC", 64)
+        self.timeout = env_int("BENCH_TIMEOUT", 300)
+        self.port = env_int("BENCH_PORT", 18480)
+        self.wrk_seconds = env_int("WRK_SECONDS", 10)
+        self.inode_goal = env_int("BENCH_INODE_GOAL", 1) == 1
+        self.verify = os.environ.get("BENCH_VERIFY", "all")
+        self.flowget = Path(os.environ.get("FLOWGET", str(REPO / "flowget")))
+        self.flowget_jar = Path(os.environ.get("FLOWGET_JAR", str(REPO / "job" / "target" / "flowget.jar")))
+        self.flowget_args = shlex.split(os.environ.get("FLOWGET_ARGS", ""))
+        self.logs = self.work / "logs" / self.stamp
+        self.runs_dir = self.work / "runs"
+        bad = [w for w in self.workloads if w not in WORKLOADS] + [t for t in self.tools if t not in TOOLS]
+        if bad:
+            raise SystemExit(f"unknown workload/tool: {' '.join(bad)} (workloads: {' '.join(WORKLOADS)}; "
+                             f"tools: {' '.join(TOOLS)})")
+        if self.verify not in ("all", "sample"):
+            raise SystemExit("BENCH_VERIFY must be all or sample")
+
+    def as_json(self):
+        return {"profile": self.profile_name, **self.profile, "workloads": self.workloads,
+                "tools": self.tools, "data": str(self.data), "work": str(self.work),
+                "runs": self.runs, "warmup": self.warmup, "concurrency": self.conc,
+                "timeout_s": self.timeout, "port": self.port, "wrk_seconds": self.wrk_seconds,
+                "inode_goal_guard": self.inode_goal, "verify": self.verify,
+                "flowget": str(self.flowget), "flowget_args": self.flowget_args}
+
+
+# ---------------------------------------------------------------------------------------------
+# data set
+# ---------------------------------------------------------------------------------------------
+
+def small_entries(n):
+    # file i belongs to "host" i % 10 and is served from 127.0.0.(1 + i % 10)
+    return [(f"small/h{i % HOSTS:02d}/s{i:06d}.bin", SMALL_SIZE) for i in range(n)]
+
+
+def medium_entries(n):
+    return [(f"medium/m{i:04d}.bin", MEDIUM_SIZE) for i in range(n)]
+
+
+def large_entries(size):
+    return [(f"large/large-{size // MIB}m.bin", size)]
+
+
+class DataSet:
+    """Deterministic files under $BENCH_DATA plus manifest-<set>.tsv (path, size, sha256).
+
+    A set is generated only when its manifest lacks an entry or a listed file is missing or has
+    the wrong size; the digests are computed while writing, never re-read."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def manifest_path(self, name):
+        return self.root / f"manifest-{name}.tsv"
+
+    def load(self, name):
+        entries = {}
+        path = self.manifest_path(name)
+        if path.exists():
+            for line in path.read_text().splitlines():
+                if line and not line.startswith("#"):
+                    rel, size, sha = line.split("\t")
+                    entries[rel] = (int(size), sha)
+        return entries
+
+    def ensure(self, name, wanted):
+        """Makes sure every (relpath, size) of `wanted` exists; returns {relpath: (size, sha)}."""
+        have = self.load(name)
+
+        def present(rel, size):
+            if have.get(rel, (None,))[0] != size:
+                return False
+            try:
+                return (self.root / rel).stat().st_size == size
+            except FileNotFoundError:
+                return False
+
+        if all(present(rel, size) for rel, size in wanted):
+            return {rel: have[rel] for rel, _ in wanted}
+        total = sum(size for _, size in wanted)
+        log(f"data: generating {name}: {len(wanted)} file(s), {total / MIB:.0f} MiB under {self.root}")
+        t0 = time.monotonic()
+        made = self._generate(name, wanted)
+        have.update(made)
+        tmp = self.manifest_path(name).with_suffix(".tmp")
+        with open(tmp, "w") as out:
+            out.write(f"# flowget bench data, set {name}: aes-128-ctr keystream key={KEY} iv={IVS[name]}\n")
+            for rel in sorted(have):
+                out.write(f"{rel}\t{have[rel][0]}\t{have[rel][1]}\n")
+        os.replace(tmp, self.manifest_path(name))
+        log(f"data: {name} done in {time.monotonic() - t0:.1f} s")
+        return {rel: have[rel] for rel, _ in wanted}
+
+    def _generate(self, name, wanted):
+        # One keystream per set, files cut from it in order: the bytes of file i depend only on
+        # its position, so a longer set extends a shorter one with the same leading files.
+        proc = subprocess.Popen(["openssl", "enc", "-aes-128-ctr", "-K", KEY, "-iv", IVS[name],
+                                 "-nosalt", "-in", "/dev/zero"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        made = {}
+        try:
+            for rel, size in wanted:
+                path = self.root / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                digest = hashlib.sha256()
+                with open(path, "wb") as out:
+                    left = size
+                    while left:
+                        chunk = proc.stdout.read(min(left, 4 * MIB))
+                        if not chunk:
+                            raise RuntimeError("openssl keystream ended early")
+                        digest.update(chunk)
+                        out.write(chunk)
+                        left -= len(chunk)
+                made[rel] = (size, digest.hexdigest())
+        finally:
+            proc.kill()
+            proc.wait()
+        return made
+
+
+# ---------------------------------------------------------------------------------------------
+# origin
+# ---------------------------------------------------------------------------------------------
+
+def no_proxy_opener():
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class Origin:
+    """nginx bound to 127.0.0.1..127.0.0.10 on one port, serving $BENCH_DATA; started and
+    stopped by this process (the pid file also lets bench/run.sh stop it if we die)."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.dir = cfg.work / "origin"
+        self.proc = None
+        self.opener = no_proxy_opener()
+
+    def host(self, i):
+        return f"127.0.0.{1 + i}:{self.cfg.port}"
+
+    def write_conf(self):
+        (self.dir / "tmp").mkdir(parents=True, exist_ok=True)
+        listens = "\n".join(f"        listen {self.host(i)} backlog=4096;" for i in range(HOSTS))
+        tmp = self.dir / "tmp"
+        conf = f"""# generated by bench/harness.py
+worker_processes 2;
+worker_rlimit_nofile 65536;
+pid {self.dir}/nginx.pid;
+error_log {self.dir}/error.log warn;
+
+events {{
+    worker_connections 8192;
+    multi_accept on;
+}}
+
+http {{
+    access_log off;
+    # sendfile + tcp_nopush: bodies go from the page cache to the socket without a copy
+    sendfile on;
+    sendfile_max_chunk 2m;
+    tcp_nopush on;
+    tcp_nodelay on;
+    # clients keep their connections for a whole run; nginx must not close them after 100
+    keepalive_requests 1000000;
+    keepalive_timeout 120s;
+    reset_timedout_connection on;
+    server_tokens off;
+    types {{ }}
+    default_type application/octet-stream;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+
+    server {{
+{listens}
+        root {self.cfg.data};
+        location / {{ }}
+        location = /_health {{ return 204; }}
+        location = /_status {{ stub_status; }}
+    }}
+}}
+"""
+        (self.dir / "nginx.conf").write_text(conf)
+
+    def start(self):
+        self.write_conf()
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        base = [nginx, "-p", str(self.dir), "-c", str(self.dir / "nginx.conf"), "-e", str(self.dir / "error.log")]
+        check = subprocess.run(base + ["-t", "-q"], capture_output=True, text=True)
+        if check.returncode != 0:
+            raise SystemExit(f"nginx config test failed:\n{check.stderr}")
+        self.proc = subprocess.Popen(base + ["-g", "daemon off;"], stdout=subprocess.DEVNULL,
+                                     stderr=open(self.dir / "stderr.log", "w"), start_new_session=True)
+        deadline = time.monotonic() + 10
+        pending = set(range(HOSTS))
+        while pending and time.monotonic() < deadline:
+            for i in sorted(pending):
+                try:
+                    self.opener.open(f"http://{self.host(i)}/_health", timeout=1).read()
+                    pending.discard(i)
+                except OSError:
+                    pass
+            if pending:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.1)
+        if pending:
+            self.stop()
+            raise SystemExit(f"origin did not come up (see {self.dir}/error.log and stderr.log)")
+        log(f"origin: nginx pid {self.proc.pid} on 127.0.0.1..127.0.0.{HOSTS}:{self.cfg.port}, root {self.cfg.data}")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)       # graceful: finish, then exit
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def counters(self):
+        """(accepted connections, requests) from stub_status, or None."""
+        try:
+            text = self.opener.open(f"http://{self.host(0)}/_status", timeout=2).read().decode()
+            accepts, _handled, requests = map(int, text.splitlines()[2].split())
+            return accepts, requests
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def cpu_ticks(self):
+        """utime+stime of the worker processes, in clock ticks."""
+        if not self.proc:
+            return 0
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.proc.pid:       # ppid
+                total += int(fields[11]) + int(fields[12])
+        return total
+
+
+# ---------------------------------------------------------------------------------------------
+# ext4 guard
+# ---------------------------------------------------------------------------------------------
+
+class InodeGoal:
+    """Neutralises the ext4 recently-deleted-inode artefact on journal-less ext4.
+
+    There the inode allocator skips inodes freed within the last 60 s (360 s while their
+    inode-table block is dirty), re-checking each on every allocation (recently_deleted() in
+    fs/ext4/ialloc.c), so creating 20k files right after deleting 20k files costs several times
+    more kernel time. Before each run the knob /sys/fs/ext4/<dev>/inode_goal is pointed at block
+    groups without recent deletions (rotating over the upper half of the groups; position kept
+    in $BENCH_WORK/inode-goal.slot); the original value is restored at exit (bench/run.sh also
+    restores it from inode-goal.restore if this process dies)."""
+
+    def __init__(self, cfg, inodes_per_run):
+        self.knob = None
+        self.reason = "disabled (BENCH_INODE_GOAL=0)"
+        self.slot_file = cfg.work / "inode-goal.slot"
+        self.restore_file = cfg.work / "inode-goal.restore"
+        if not cfg.inode_goal:
+            return
+        try:
+            src, fstype = subprocess.run(["findmnt", "-n", "-o", "SOURCE,FSTYPE", "-T", str(cfg.work)],
+                                         capture_output=True, text=True, check=True).stdout.split()[:2]
+        except (subprocess.CalledProcessError, ValueError, FileNotFoundError):
+            self.reason = "file system not identified"
+            return
+        dev = src.replace("/dev/", "")
+        knob = Path(f"/sys/fs/ext4/{dev}/inode_goal")
+        if fstype != "ext4":
+            self.reason = f"not needed ({fstype})"
+            return
+        if any(Path("/proc/fs/jbd2").glob(f"{dev}-*")):
+            self.reason = "not needed (ext4 with journal)"
+            return
+        if not os.access(knob, os.W_OK):
+            self.reason = f"{knob} not writable: figures may carry the artefact"
+            return
+        try:
+            groups = sum(1 for line in open(f"/proc/fs/ext4/{dev}/mb_groups") if re.match(r"#\d", line))
+        except OSError:
+            groups = 0
+        if groups < 64:
+            self.reason = f"too few block groups ({groups})"
+            return
+        self.per_group = os.statvfs(cfg.work).f_files // groups
+        self.first = groups // 2
+        self.step = max(1, -(-inodes_per_run // self.per_group))
+        self.slots = (groups - self.first) // self.step
+        self.knob = knob
+        self.original = knob.read_text().strip() or "0"
+        self.restore_file.write_text(f"{knob} {self.original}\n")
+        self.reason = (f"on: {dev} is ext4 without journal; goal rotates over groups {self.first}..{groups - 1}, "
+                       f"{self.step} per run ({self.per_group} inodes/group)")
+
+    def next_run(self):
+        if not self.knob:
+            return
+        try:
+            slot = int(self.slot_file.read_text())
+        except (OSError, ValueError):
+            slot = 0
+        self.slot_file.write_text(str((slot + 1) % self.slots))
+        self.knob.write_text(str((self.first + (slot % self.slots) * self.step) * self.per_group + 1))
+
+    def reset(self):
+        if self.knob:
+            try:
+                self.knob.write_text(self.original)
+                self.restore_file.unlink(missing_ok=True)
+            except OSError as e:
+                log(f"warning: could not reset {self.knob}: {e}")
+            self.knob = None
+
+
+# ---------------------------------------------------------------------------------------------
+# running and measuring one command
+# ---------------------------------------------------------------------------------------------
+
+TIME_FIELDS = {
+    "user_s": r"User time \(seconds\): ([\d.]+)",
+    "sys_s": r"System time \(seconds\): ([\d.]+)",
+    "max_rss_kb": r"Maximum resident set size \(kbytes\): (\d+)",
+    "exit_status": r"Exit status: (\d+)",
+}
+
+
+def run_measured(cmd, name, cfg, cwd=None, timeout=None):
+    """Runs cmd as `timeout -k 10 T /usr/bin/time -v -o F cmd` in its own session.
+
+    timeout is the outer process so that on expiry it signals the whole process group (a
+    launcher script and its JVM included); /usr/bin/time then reports the rusage of the command
+    and its descendants only. Returns a dict with wall_s, rc, user_s, sys_s, max_rss_kb and the
+    paths of stdout/stderr."""
+    timeout = timeout or cfg.timeout
+    time_file = cfg.logs / f"{name}.time"
+    out_file = cfg.logs / f"{name}.out"
+    err_file = cfg.logs / f"{name}.err"
+    full = ["timeout", "-k", "10", str(timeout), "/usr/bin/time", "-v", "-o", str(time_file)] + [str(c) for c in cmd]
+    with open(out_file, "w") as out, open(err_file, "w") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(full, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                cwd=cwd, start_new_session=True)
+        try:
+            rc = proc.wait()
+        except BaseException:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            raise
+        wall = time.perf_counter() - t0
+    res = {"wall_s": wall, "rc": rc, "stdout": str(out_file), "stderr": str(err_file),
+           "command": shlex.join(str(c) for c in cmd)}
+    try:
+        text = time_file.read_text()
+        for key, rx in TIME_FIELDS.items():
+            m = re.search(rx, text)
+            if m:
+                res[key] = float(m.group(1)) if key.endswith("_s") else int(m.group(1))
+    except OSError:
+        pass                       # killed by timeout: no rusage
+    if "user_s" in res:
+        res["cpu_s"] = res["user_s"] + res["sys_s"]
+    if rc == 124:
+        res["error"] = f"timed out after {timeout} s"
+    elif rc != 0:
+        res["error"] = f"exit {rc}: " + tail(err_file)
+    return res
+
+
+def tail(path, n=3):
+    try:
+        lines = [l for l in Path(path).read_text(errors="replace").splitlines() if l.strip()]
+        return " | ".join(lines[-n:])[:300]
+    except OSError:
+        return ""
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(4 * MIB):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_dir(out, expected, mode):
+    """Checks a download folder: every expected file present exactly once (matched by base
+    name, so flat and host/path layouts both work), no other file, sizes and SHA-256 equal to
+    the manifest (mode sample: sizes of all, digests of every 16th file)."""
+    found, extra, bad = {}, [], []
+    for root, _dirs, files in os.walk(out):
+        for f in files:
+            p = os.path.join(root, f)
+            if f in expected and f not in found:
+                found[f] = p
+            else:
+                extra.append(os.path.relpath(p, out))
+    missing = sorted(set(expected) - set(found))
+    for i, (name, p) in enumerate(sorted(found.items())):
+        size, sha = expected[name]
+        if os.path.getsize(p) != size:
+            bad.append(f"{name}: size {os.path.getsize(p)} != {size}")
+        elif (mode == "all" or i % 16 == 0) and sha256_file(p) != sha:
+            bad.append(f"{name}: sha256 differs")
+    ok = not (missing or extra or bad)
+    res = {"ok": ok, "files": len(found), "expected": len(expected)}
+    if not ok:
+        res.update(missing=len(missing), extra=len(extra), bad=len(bad),
+                   examples=(missing[:3] + extra[:3] + bad[:3]))
+    return res
+
+
+def cpu_snapshot():
+    with open("/proc/stat") as f:
+        return [int(x) for x in f.readline().split()[1:]]
+
+
+def host_cpu(a, b):
+    """Share of the whole machine's CPU time during a run: busy and steal, in %."""
+    d = [y - x for x, y in zip(a, b)]
+    total = sum(d[:8]) or 1
+    return {"busy_ticks": total - d[3] - d[4], "busy_pct": round(100 * (total - d[3] - d[4]) / total, 1),
+            "iowait_pct": round(100 * d[4] / total, 1), "steal_pct": round(100 * d[7] / total, 1)}
+
+
+# ---------------------------------------------------------------------------------------------
+# the benchmark
+# ---------------------------------------------------------------------------------------------
+
+class Bench:
+    """One pass: ceilings, then the workloads; all runs are appended to self.runs (raw data)."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.origin = Origin(cfg)
+        self.data = DataSet(cfg.data)
+        self.runs = []
+        self.skipped = {}
+        self.env = {}
+        self.hz = os.sysconf("SC_CLK_TCK")
+        self.inode_goal = None
+        self.run_seq = 0
+
+    # ----- set-up -----
+    def prepare_data(self):
+        p = self.cfg.profile
+        self.small = self.data.ensure("small", small_entries(p["small_n"]))
+        self.medium = self.data.ensure("medium", medium_entries(p["medium_n"]))
+        self.large = self.data.ensure("large", large_entries(p["large_bytes"]))
+        lists = self.cfg.work / "lists"
+        lists.mkdir(parents=True, exist_ok=True)
+        self.lists = {}
+        self.expected = {}
+        self.amount = {}
+        for name, entries in (("small", self.small), ("medium", self.medium), ("large", self.large)):
+            urls = []
+            for rel in entries:
+                host = int(rel.split("/")[1][1:]) if name == "small" else 0
+                urls.append(f"http://{self.origin.host(host)}/{rel}")
+            (lists / f"{name}.txt").write_text("\n".join(urls) + "\n")
+            # curl: url/output pairs, outputs relative to --output-dir (the run's folder)
+            (lists / f"{name}.curl").write_text("".join(
+                f'url = "{u}"\noutput = "{u.rsplit("/", 1)[1]}"\n' for u in urls))
+            self.lists[name] = lists / f"{name}.txt"
+            self.expected[name] = {rel.rsplit("/", 1)[1]: v for rel, v in entries.items()}
+            self.amount[name] = (len(entries), sum(v[0] for v in entries.values()))
+        self.large_file = self.cfg.data / next(iter(self.large))
+        self.large_url = (lists / "large.txt").read_text().split()[0]
+        self.one16k_url = (lists / "small.txt").read_text().split()[0]
+
+    def warm_page_cache(self):
+        t0 = time.monotonic()
+        for tree in (self.small, self.medium, self.large):
+            for rel in tree:
+                with open(self.cfg.data / rel, "rb") as f:
+                    while f.read(4 * MIB):
+                        pass
+        log(f"page cache: data set read in {time.monotonic() - t0:.1f} s")
+
+    def flowget_available(self):
+        if not os.access(self.cfg.flowget, os.X_OK):
+            return f"{self.cfg.flowget} missing"
+        if not self.cfg.flowget_jar.exists():
+            return f"{self.cfg.flowget_jar} missing (build: mvn -q -DskipTests package)"
+        return None
+
+    # ----- one run -----
+    def fresh_dir(self, label):
+        """Deletes the previous run's files, syncs, moves the inode goal, makes a new empty dir
+        (none of it timed)."""
+        if self.cfg.runs_dir.exists():
+            for child in self.cfg.runs_dir.iterdir():
+                shutil.rmtree(child, ignore_errors=True)
+        os.sync()
+        self.inode_goal.next_run()
+        self.run_seq += 1
+        d = self.cfg.runs_dir / f"{self.run_seq:03d}-{label}"
+        d.mkdir(parents=True)
+        return d
+
+    def measure(self, workload, tool, round_no, cmd, unit, amount, run_dir=None, verify=None,
+                timeout=None):
+        """Runs one command with counters around it and appends the record to self.runs."""
+        name = f"{workload}-{tool}-{'w' if round_no < 0 else round_no}"
+        c0, n0, s0 = self.origin.counters(), self.origin.cpu_ticks(), cpu_snapshot()
+        res = run_measured(cmd, name, self.cfg, cwd=run_dir, timeout=timeout)
+        c1, n1, s1 = self.origin.counters(), self.origin.cpu_ticks(), cpu_snapshot()
+        rec = {"workload": workload, "tool": tool, "round": round_no, "warmup": round_no < 0,
+               "unit": unit, "amount": amount, **res, "host": host_cpu(s0, s1),
+               "nginx_cpu_s": round((n1 - n0) / self.hz, 3),
+               "loadavg": open("/proc/loadavg").read().split()[:3]}
+        busy_s = rec["host"].pop("busy_ticks") / self.hz
+        if "cpu_s" in res and res["wall_s"] > 0:
+            # CPU used during the run by neither the tool nor nginx (other users of the machine):
+            # the main source of noise on a shared box, so it is recorded with every run
+            rec["other_cores"] = round(max(0.0, busy_s - res["cpu_s"] - rec["nginx_cpu_s"]) / res["wall_s"], 2)
+        if c0 and c1:
+            # the probe after the run is itself one connection and one request
+            rec["tcp_conns"] = c1[0] - c0[0] - 1
+            rec["requests"] = c1[1] - c0[1] - 1
+        ok = res["rc"] == 0
+        if verify:
+            rec["verify"] = verify(rec)
+            ok = ok and rec["verify"]["ok"]
+        rec["ok"] = ok
+        if ok and rec.get("value") is None:
+            rec["value"] = amount / res["wall_s"] / (MB if unit == "MB/s" else 1)
+        self.runs.append(rec)
+        tag = "warm-up" if round_no < 0 else f"run {round_no + 1}/{self.cfg.runs}"
+        shown = f"{rec['value']:.0f} {unit}" if ok else "FAILED " + (
+            res.get("error") or json.dumps(rec.get("verify", {}).get("examples", [])))
+        extra = ""
+        if rec.get("flowget"):
+            extra = " " + " ".join(f"{k}={v}" for k, v in rec["flowget"].items() if k.startswith(("steady", "startup")))
+        log(f"  {workload:8s} {tool:8s} {tag:9s} {res['wall_s']:7.2f} s  {shown}{extra}")
+        self.save()
+        return rec
+
+    # ----- ceilings -----
+    def ceilings(self):
+        log(f"== ceilings: wrk -t2 -c{self.cfg.conc} -d{self.cfg.wrk_seconds}s on one 16 KiB URL; "
+            f"dd bs=1M {self.large_file.name} page cache -> disk")
+
+        def parse_wrk(rec):
+            text = Path(rec["stdout"]).read_text()
+            m = re.search(r"Requests/sec:\s+([\d.]+)", text)
+            errors = re.findall(r"(Socket errors:.*|Non-2xx or 3xx responses:.*)", text)
+            if m:
+                rec["value"] = float(m.group(1))
+            return {"ok": bool(m) and not errors, "errors": errors}
+
+        for r in range(self.cfg.runs):
+            self.measure("ceilings", "wrk", r, ["wrk", "-t2", f"-c{self.cfg.conc}", f"-d{self.cfg.wrk_seconds}s",
+                                                "--latency", self.one16k_url],
+                         "req/s", 0, verify=parse_wrk, timeout=self.cfg.wrk_seconds + 60)
+        size = self.large_file.stat().st_size
+        for r in range(-self.cfg.warmup, self.cfg.runs):
+            d = self.fresh_dir("ceilings-dd")
+            target = d / "copy.bin"
+            self.measure("ceilings", "dd", r, ["dd", f"if={self.large_file}", f"of={target}", "bs=1M", "status=none"],
+                         "MB/s", size, run_dir=d,
+                         verify=lambda rec, t=target: {"ok": t.exists() and t.stat().st_size == size})
+
+    # ----- download workloads -----
+    def tool_command(self, tool, workload, d):
+        cfg = self.cfg
+        lst = self.lists[workload]
+        out = d / "out"
+        out.mkdir()
+        if tool == "flowget":
+            return [cfg.flowget, "run", "--urls", lst, "--out", out, "--results", d / "results.jsonl",
+                    "--state-dir", d / "state", "--quiet", *cfg.flowget_args]
+        if tool == "aria2c":
+            base = ["aria2c", "-q", "--no-conf=true", "--allow-overwrite=true", "--auto-file-renaming=false",
+                    "--console-log-level=error", "--summary-interval=0", "--download-result=hide", "-d", out]
+            if workload == "large":
+                return base + ["-x16", "-s16", "-k16M", "--file-allocation=falloc", self.large_url]
+            return base + ["-j", str(cfg.conc), "-x", "1", "-i", lst]
+        if tool == "curl":
+            base = ["curl", "--noproxy", "*", "-sS", "--fail", "--output-dir", out]
+            if workload == "large":
+                return base + ["-o", self.large_url.rsplit("/", 1)[1], self.large_url]
+            return base + ["--parallel", "--parallel-max", str(cfg.conc), "-K", lst.with_suffix(".curl")]
+        if tool == "wget2":
+            return ["wget2", "-q", "--no-config", "--no-netrc", "--no-hsts", "--no-ocsp", "--no-xattr",
+                    "--no-tcp-fastopen", "--progress=none", "--tries=1", "--no-directories",
+                    "--no-host-directories", f"--max-threads={cfg.conc}", "-P", out, "-i", lst]
+        raise ValueError(tool)
+
+    def workload_tools(self, workload):
+        tools = [t for t in self.cfg.tools if not (workload == "large" and t == "wget2")]
+        return [t for t in tools if t not in self.skipped]
+
+    def download_workload(self, workload):
+        n, total = self.amount[workload]
+        unit = "files/s" if workload == "small" else "MB/s"
+        amount = n if workload == "small" else total
+        tools = self.workload_tools(workload)
+        if not tools:
+            return
+        log(f"== {workload}: {n} file(s), {total / MIB:.0f} MiB; order {' '.join(tools)}; "
+            f"{self.cfg.warmup} warm-up + {self.cfg.runs} timed round(s)")
+        for r in range(-self.cfg.warmup, self.cfg.runs):
+            for tool in tools:
+                d = self.fresh_dir(f"{workload}-{tool}")
+                cmd = self.tool_command(tool, workload, d)
+                self.measure(workload, tool, r, cmd, unit, amount, run_dir=d,
+                             verify=lambda rec, d=d, t=tool, w=workload: self.check_download(rec, d, t, w))
+
+    def check_download(self, rec, d, tool, workload):
+        res = verify_dir(d / "out", self.expected[workload], self.cfg.verify)
+        if tool == "flowget":
+            # summary line (stdout) -> key=value pairs, e.g. steady_files_per_s=... startup_s=...
+            text = Path(rec["stdout"]).read_text(errors="replace")
+            rec["flowget"] = {k: float(v) for k, v in re.findall(r"\b([a-z_]+)=([0-9]+(?:\.[0-9]+)?)\b", text)}
+            statuses = {}
+            results = d / "results.jsonl"
+            if results.exists():
+                for line in results.read_text().splitlines():
+                    if line.strip():
+                        try:
+                            s = json.loads(line).get("status", "?")
+                        except ValueError:
+                            s = "unparsable"
+                        statuses[s] = statuses.get(s, 0) + 1
+            res["results"] = statuses
+            if statuses.get("OK", 0) != len(self.expected[workload]):
+                res["ok"] = False
+                res.setdefault("examples", []).append(f"results: {statuses}")
+        return res
+
+    # ----- whole pass -----
+    def run(self):
+        cfg = self.cfg
+        for d in (cfg.logs, cfg.runs_dir, cfg.results):
+            d.mkdir(parents=True, exist_ok=True)
+        self.env = environment(cfg)
+        log(f"flowget bench {cfg.profile_name}: {self.env['cpu']} ({self.env['nproc']} cores), "
+            f"kernel {self.env['kernel']}; results -> {cfg.results}")
+        self.prepare_data()
+        if "flowget" in cfg.tools:
+            why = self.flowget_available()
+            if why:
+                self.skipped["flowget"] = why
+                log(f"flowget SKIPPED: {why}")
+        self.inode_goal = InodeGoal(cfg, int(self.cfg.profile["small_n"] * 1.25) + 4096)
+        log(f"ext4 guard: {self.inode_goal.reason}")
+        self.env["ext4_guard"] = self.inode_goal.reason
+        try:
+            self.origin.start()
+            self.warm_page_cache()
+            t0 = time.monotonic()
+            for w in cfg.workloads:
+                if w == "ceilings":
+                    self.ceilings()
+                else:
+                    self.download_workload(w)
+            self.env["measure_s"] = round(time.monotonic() - t0, 1)
+        finally:
+            self.origin.stop()
+            self.inode_goal.reset()
+            if cfg.runs_dir.exists():
+                for child in cfg.runs_dir.iterdir():
+                    shutil.rmtree(child, ignore_errors=True)
+        self.env["loadavg_at_end"] = open("/proc/loadavg").read().split()[:3]
+        table, rows = summarize(self)
+        (cfg.results / "table.md").write_text(table)
+        self.save(rows)
+        return table
+
+    def save(self, rows=None):
+        doc = {"config": self.cfg.as_json(), "env": self.env, "skipped": self.skipped, "runs": self.runs}
+        if rows is not None:
+            doc["summary"] = rows
+        tmp = self.cfg.results / "raw.json.tmp"
+        tmp.write_text(json.dumps(doc, indent=1))
+        os.replace(tmp, self.cfg.results / "raw.json")
+
+
+# ---------------------------------------------------------------------------------------------
+# environment and table
+# ---------------------------------------------------------------------------------------------
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=30).stdout.strip()
+    except (subprocess.SubprocessError, OSError):
+        return ""
+
+
+def environment(cfg):
+    pkgs = "nginx-light nginx aria2 wget2 wrk curl coreutils time openssl"
+    return {
+        "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "kernel": platform.release(),
+        "os": sh(". /etc/os-release && echo $PRETTY_NAME"),
+        "cpu": sh("lscpu | sed -n 's/^Model name: *//p'") or platform.processor(),
+        "nproc": os.cpu_count(),
+        "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "fs_work": sh(f"findmnt -n -o FSTYPE -T {shlex.quote(str(cfg.work))}"),
+        "packages": dict(l.split(" ", 1) for l in sh(
+            f"dpkg-query -W -f='${{Package}} ${{Version}}\\n' {pkgs} 2>/dev/null").splitlines() if " " in l),
+        "java": sh("java -version 2>&1 | head -1"),
+        "flowget_commit": sh(f"git -C {shlex.quote(str(REPO))} rev-parse --short HEAD")
+                          + (" (dirty)" if sh(f"git -C {shlex.quote(str(REPO))} status --porcelain -uno") else ""),
+        "loadavg_at_start": open("/proc/loadavg").read().split()[:3],
+    }
+
+
+def fmt(x):
+    if x is None:
+        return "n/a"
+    if x >= 100:
+        return f"{x:,.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+def summarize(bench):
+    """Builds the table rows (dicts, also stored in raw.json) and the markdown text."""
+    cfg = bench.cfg
+    timed = [r for r in bench.runs if not r["warmup"]]
+
+    def stats(workload, tool):
+        rs = [r for r in timed if r["workload"] == workload and r["tool"] == tool]
+        vals = [r["value"] for r in rs if r["ok"]]
+        row = {"workload": workload, "tool": tool, "runs": len(rs), "ok": len(vals),
+               "unit": rs[0]["unit"] if rs else ""}
+        if vals:
+            row.update(median=statistics.median(vals), min=min(vals), max=max(vals))
+        cpu = [r["cpu_s"] for r in rs if "cpu_s" in r]
+        rss = [r["max_rss_kb"] for r in rs if "max_rss_kb" in r]
+        conns = [r["tcp_conns"] for r in rs if "tcp_conns" in r]
+        if cpu:
+            row["cpu_s"] = statistics.median(cpu)
+        if rss:
+            row["peak_rss_mib"] = max(rss) / 1024
+        if conns:
+            row["tcp_conns"] = statistics.median(conns)
+        other = [r["other_cores"] for r in rs if "other_cores" in r]
+        if other:
+            row["other_cores"] = statistics.median(other)
+        row["wall_s"] = statistics.median([r["wall_s"] for r in rs]) if rs else None
+        return row, rs
+
+    rows = []
+    ceiling = {}
+    if "ceilings" in cfg.workloads:
+        for tool, what in (("wrk", f"wrk -t2 -c{cfg.conc} keep-alive, one 16 KiB URL"),
+                           ("dd", f"dd bs=1M {bench.large_file.stat().st_size // MIB} MiB page cache -> disk")):
+            row, _ = stats("ceilings", tool)
+            row["label"] = what
+            rows.append(row)
+            ceiling[tool] = row.get("median")
+    for w in [w for w in cfg.workloads if w != "ceilings"]:
+        ceil = ceiling.get("wrk" if w == "small" else "dd")
+        wrows = []
+        for tool in bench.workload_tools(w):
+            row, rs = stats(w, tool)
+            row["label"] = tool
+            wrows.append(row)
+            if tool == "flowget":
+                # steady-state rate and start-up from the summary line flowget prints
+                key = "steady_files_per_s" if w == "small" else "steady_mb_per_s"
+                steady = [r["flowget"][key] for r in rs if r["ok"] and key in r.get("flowget", {})]
+                startup = [r["flowget"]["startup_s"] for r in rs if r["ok"] and "startup_s" in r.get("flowget", {})]
+                srow = {"workload": w, "tool": "flowget-steady", "label": "flowget steady (in job)",
+                        "unit": row["unit"], "runs": len(rs), "ok": len(steady)}
+                if steady:
+                    srow.update(median=statistics.median(steady), min=min(steady), max=max(steady))
+                if startup:
+                    srow["startup_s"] = statistics.median(startup)
+                wrows.append(srow)
+        refs = [r.get("median") for r in wrows if r["tool"] in REFERENCES and r.get("median")]
+        best = max(refs) if refs else None
+        for row in wrows:
+            if row["tool"] in REFERENCES and best and row.get("median") == best:
+                row["best_ref"] = True
+            if row["tool"].startswith("flowget") and best and row.get("median"):
+                row["vs_best_ref"] = row["median"] / best
+            if ceil and row.get("median"):
+                row["vs_ceiling"] = row["median"] / ceil
+        rows.extend(wrows)
+
+    env = bench.env
+    p = cfg.profile
+    lines = [
+        f"flowget bench ({cfg.profile_name}), {env.get('date_utc')}, {env.get('cpu')}, {env.get('nproc')} cores, "
+        f"{env.get('mem_gib')} GiB, {env.get('os')}, kernel {env.get('kernel')}, flowget {env.get('flowget_commit')}",
+        f"data: small {p['small_n']} x 16 KiB over {HOSTS} hosts, medium {p['medium_n']} x 1 MiB, "
+        f"large 1 x {p['large_bytes'] // MIB} MiB; {cfg.warmup} warm-up + {cfg.runs} timed runs per tool, "
+        f"alternated; concurrency {cfg.conc}; MB = 10^6 bytes; ext4 guard: {env.get('ext4_guard')}; "
+        f"load avg start {' '.join(env.get('loadavg_at_start', []))}, end {' '.join(env.get('loadavg_at_end', []))}",
+        "",
+        "| workload | tool | median | min–max | unit | ÷ best ref | ÷ ceiling | peak RSS MiB | CPU s | wall s | notes |",
+        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        med = f"**{fmt(r['median'])}**" if r.get("median") is not None else "n/a"
+        rng = f"{fmt(r['min'])}–{fmt(r['max'])}" if r.get("median") is not None else "–"
+        notes = []
+        if r.get("best_ref"):
+            notes.append("best reference")
+        if r["ok"] < r["runs"]:
+            notes.append(f"{r['runs'] - r['ok']}/{r['runs']} failed")
+        if "tcp_conns" in r and r["workload"] != "ceilings":
+            notes.append(f"{r['tcp_conns']:.0f} TCP conns/run")
+        if r.get("other_cores", 0) >= 0.2:
+            notes.append(f"other load {r['other_cores']:.1f} cores")
+        if r["tool"] == "flowget-steady":
+            notes.append(f"startup {fmt(r['startup_s'])} s" if "startup_s" in r else "no steady_* in summary line")
+        lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            r["workload"], r["label"], med, rng, r["unit"],
+            f"{r['vs_best_ref']:.2f}" if "vs_best_ref" in r else "",
+            f"{r['vs_ceiling']:.2f}" if "vs_ceiling" in r else "",
+            f"{r['peak_rss_mib']:.0f}" if "peak_rss_mib" in r else "–",
+            f"{r['cpu_s']:.2f}" if "cpu_s" in r else "–",
+            f"{r['wall_s']:.2f}" if r.get("wall_s") else "–",
+            "; ".join(notes)))
+    for tool, why in bench.skipped.items():
+        lines.append(f"\n{tool} skipped: {why}")
+    failed = [r for r in bench.runs if not r["ok"]]
+    if failed:
+        lines.append(f"\n{len(failed)} run(s) failed; details in raw.json (runs[].error / runs[].verify)")
+    return "\n".join(lines) + "\n", rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description="flowget loopback benchmark (see bench/README.md)")
+    ap.add_argument("--quick", action="store_true", help="smaller data set (whole run < 10 min on 2 cores)")
+    ap.add_argument("--only", nargs="+", metavar="WORKLOAD", help=f"subset of: {' '.join(WORKLOADS)}")
+    ap.add_argument("--tools", nargs="+", metavar="TOOL", help=f"subset of: {' '.join(TOOLS)}")
+    cfg = Config(ap.parse_args())
+    os.umask(0o022)                  # nginx workers (www-data) must read the data set
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        os.environ.pop(var, None)
+    os.environ["no_proxy"] = os.environ["NO_PROXY"] = "*"
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    signal.signal(signal.SIGHUP, _raise_interrupted)
+    t0 = time.monotonic()
+    bench = Bench(cfg)
+    try:
+        table = bench.run()
+    except (Interrupted, KeyboardInterrupt) as e:
+        print(f"\ninterrupted ({e or 'SIGINT'}); origin stopped, partial raw data in {cfg.results}/raw.json",
+              file=sys.stderr)
+        return 130
+    print()
+    print(table, end="")
+    print(f"\nwall time of this pass: {time.monotonic() - t0:.0f} s; table and raw data: {cfg.results}")
+    return 1 if any(not r["ok"] for r in bench.runs) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
