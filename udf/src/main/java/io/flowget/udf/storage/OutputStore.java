@@ -85,11 +85,11 @@ public final class OutputStore {
 
     /** Resolves a relative output path inside the output directory, refusing anything that would escape it. */
     public Path resolve(String relative) throws IOException {
-        Path p = outDir.resolve(relative).normalize();
-        if (!p.startsWith(outDir) || p.equals(outDir)) {
-            throw new IOException("invalid path: escapes the output directory");
+        try {
+            return OutputPaths.resolveInside(outDir, relative);
+        } catch (RuntimeException e) {
+            throw new IOException(e.getMessage(), e);
         }
-        return p;
     }
 
     /**

@@ -1,0 +1,159 @@
+package io.flowget.job;
+
+import io.flowget.job.kafka.RawRequestDeserializer;
+import io.flowget.udf.fetch.FetchOperatorFactory;
+import io.flowget.udf.json.DeadLetterSerializationSchema;
+import io.flowget.udf.json.FetchResultSerializationSchema;
+import io.flowget.udf.model.FetchRequest;
+import io.flowget.udf.model.FetchResult;
+import io.flowget.udf.parse.DeadLetter;
+import io.flowget.udf.parse.ParseRequestFunction;
+import io.flowget.udf.parse.RawRequest;
+
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.connector.sink2.Sink;
+import org.apache.flink.api.connector.source.Source;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.connector.base.DeliveryGuarantee;
+import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
+import org.apache.flink.connector.kafka.sink.KafkaSink;
+import org.apache.flink.connector.kafka.source.KafkaSource;
+import org.apache.flink.connector.kafka.source.KafkaSourceBuilder;
+import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
+import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+
+import java.nio.charset.StandardCharsets;
+
+/**
+ * The flowget topology (DESIGN.md): requests source → parse/validate (malformed → FAILED result + dead letter)
+ * → keyBy(host) → {@link io.flowget.udf.fetch.FetchOperator} → results sink; dead letters to their own sink.
+ *
+ * <p>Takes its source and sinks in the constructor so tests and the embedded runtime can pass their own;
+ * {@link #kafka(Configuration, boolean)} builds the Kafka ones from {@link JobOptions}. Every operator has a
+ * stable uid from {@link Uids}, so savepoints stay compatible across releases.
+ *
+ * <pre>{@code
+ * FlowgetJob.kafka(conf, false).build(env);
+ * env.execute(conf.get(JobOptions.JOB_NAME));
+ * }</pre>
+ */
+public final class FlowgetJob {
+    /** Stable operator uids and names; never change a uid once released (savepoint compatibility). */
+    public static final class Uids {
+        public static final String SOURCE = "requests-source";
+        public static final String PARSE = "parse-requests";
+        public static final String FETCH = "fetch";
+        public static final String RESULTS_SINK = "results-sink";
+        public static final String DEAD_LETTER_SINK = "dead-letter-sink";
+
+        private Uids() {}
+    }
+
+    private final Configuration config;
+    private final Source<RawRequest, ?, ?> source;
+    private final Sink<FetchResult> resultsSink;
+    private final Sink<DeadLetter> deadLetterSink;
+
+    public FlowgetJob(
+            Configuration config,
+            Source<RawRequest, ?, ?> source,
+            Sink<FetchResult> resultsSink,
+            Sink<DeadLetter> deadLetterSink) {
+        this.config = config;
+        this.source = source;
+        this.resultsSink = resultsSink;
+        this.deadLetterSink = deadLetterSink;
+    }
+
+    /**
+     * The Kafka-backed job.
+     *
+     * @param bounded stop at the requests topic's end offsets at start (the {@code run} command); a job restored
+     *     from a checkpoint must be built with the same boundedness as the run that wrote it
+     */
+    public static FlowgetJob kafka(Configuration config, boolean bounded) {
+        String servers =
+                config.getOptional(JobOptions.KAFKA_BOOTSTRAP_SERVERS)
+                        .orElseThrow(
+                                () -> new IllegalArgumentException(
+                                        JobOptions.KAFKA_BOOTSTRAP_SERVERS.key() + " is not set"));
+        KafkaSourceBuilder<RawRequest> sb =
+                KafkaSource.<RawRequest>builder()
+                        .setBootstrapServers(servers)
+                        .setTopics(config.get(JobOptions.KAFKA_REQUESTS_TOPIC))
+                        .setGroupId(config.get(JobOptions.KAFKA_GROUP_ID))
+                        .setStartingOffsets(
+                                OffsetsInitializer.committedOffsets(
+                                        org.apache.kafka.clients.consumer.OffsetResetStrategy.EARLIEST))
+                        .setDeserializer(new RawRequestDeserializer())
+                        // Requests produced in a transaction count only once committed.
+                        .setProperty("isolation.level", "read_committed");
+        if (bounded) {
+            sb.setBounded(OffsetsInitializer.latest());
+        }
+        DeliveryGuarantee guarantee = config.get(JobOptions.KAFKA_DELIVERY_GUARANTEE);
+        String prefix = config.get(JobOptions.KAFKA_TRANSACTIONAL_ID_PREFIX);
+        String txTimeout = String.valueOf(config.get(JobOptions.KAFKA_TRANSACTION_TIMEOUT).toMillis());
+        KafkaSink<FetchResult> results =
+                KafkaSink.<FetchResult>builder()
+                        .setBootstrapServers(servers)
+                        .setRecordSerializer(
+                                KafkaRecordSerializationSchema.<FetchResult>builder()
+                                        .setTopic(config.get(JobOptions.KAFKA_RESULTS_TOPIC))
+                                        .setKeySerializationSchema(
+                                                r -> r.id == null ? null : r.id.getBytes(StandardCharsets.UTF_8))
+                                        .setValueSerializationSchema(new FetchResultSerializationSchema())
+                                        .build())
+                        .setDeliveryGuarantee(guarantee)
+                        .setTransactionalIdPrefix(prefix + "-results")
+                        .setProperty("transaction.timeout.ms", txTimeout)
+                        .build();
+        KafkaSink<DeadLetter> deadLetters =
+                KafkaSink.<DeadLetter>builder()
+                        .setBootstrapServers(servers)
+                        .setRecordSerializer(
+                                KafkaRecordSerializationSchema.<DeadLetter>builder()
+                                        .setTopic(config.get(JobOptions.KAFKA_DEAD_LETTER_TOPIC))
+                                        .setValueSerializationSchema(new DeadLetterSerializationSchema())
+                                        .build())
+                        .setDeliveryGuarantee(guarantee)
+                        .setTransactionalIdPrefix(prefix + "-dead-letters")
+                        .setProperty("transaction.timeout.ms", txTimeout)
+                        .build();
+        return new FlowgetJob(config, sb.build(), results, deadLetters);
+    }
+
+    /** Adds the topology to {@code env}. */
+    public void build(StreamExecutionEnvironment env) {
+        DataStream<RawRequest> raw =
+                env.fromSource(source, WatermarkStrategy.noWatermarks(), "Requests")
+                        // no event time: requests are processed as they come, nothing waits for watermarks
+                        .uid(Uids.SOURCE)
+                        .name("Requests");
+        SingleOutputStreamOperator<FetchRequest> parsed =
+                raw.process(new ParseRequestFunction())
+                        .returns(TypeInformation.of(FetchRequest.class))
+                        .uid(Uids.PARSE)
+                        .name("Parse requests");
+        SingleOutputStreamOperator<FetchResult> fetched =
+                parsed.keyBy(FlowgetJob::hostOf)
+                        .transform("Fetch", TypeInformation.of(FetchResult.class), new FetchOperatorFactory(config))
+                        .uid(Uids.FETCH)
+                        .name("Fetch");
+        fetched.union(parsed.getSideOutput(ParseRequestFunction.FAILED))
+                .sinkTo(resultsSink)
+                .uid(Uids.RESULTS_SINK)
+                .name("Results");
+        parsed.getSideOutput(ParseRequestFunction.DEAD_LETTERS)
+                .sinkTo(deadLetterSink)
+                .uid(Uids.DEAD_LETTER_SINK)
+                .name("Dead letters");
+    }
+
+    private static String hostOf(FetchRequest r) {
+        return r.host;
+    }
+}

@@ -1,0 +1,169 @@
+package io.flowget.job;
+
+import io.flowget.job.embedded.EmbeddedKafka;
+import io.flowget.job.run.LocalRun;
+import io.flowget.udf.config.FlowgetOptions;
+import io.flowget.udf.json.Json;
+import io.flowget.udf.model.FetchResult;
+import io.flowget.udf.model.ResultStatus;
+import io.flowget.udf.testing.TestOrigin;
+
+import org.apache.flink.configuration.Configuration;
+
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * The whole pipeline on real components: an embedded KRaft broker, a MiniCluster with RocksDB, Jetty origins on
+ * five loopback addresses, and the {@code run} command's driver.
+ */
+class EndToEndTest {
+    @TempDir Path tmp;
+
+    @Test
+    void downloadsFiveHundredFilesOverFiveHostsAndReportsBadInput() throws Exception {
+        List<TestOrigin> origins = new ArrayList<>();
+        try (EmbeddedKafka kafka = EmbeddedKafka.start(tmp.resolve("kafka"))) {
+            for (int h = 1; h <= 5; h++) {
+                origins.add(TestOrigin.start("127.0.0." + h));
+            }
+            List<String> lines = new ArrayList<>();
+            Map<String, byte[]> expected = new HashMap<>();
+            for (int i = 0; i < 500; i++) {
+                TestOrigin o = origins.get(i % 5);
+                String path = "/data/file-" + i + ".bin";
+                byte[] body = TestOrigin.content(path, 100 + (i * 7919) % 40_000);
+                o.file(path, body);
+                lines.add(o.url(path));
+                expected.put("line-" + lines.size(), body);
+            }
+            TestOrigin first = origins.get(0);
+            byte[] target = TestOrigin.content("target", 777);
+            first.route("/r1", (req, resp, cb, n) -> TestOrigin.redirect(resp, cb, 301, "/r2"));
+            first.route("/r2", (req, resp, cb, n) -> TestOrigin.redirect(resp, cb, 302, "/final.bin"));
+            first.file("/final.bin", target);
+            first.route("/loop-a", (req, resp, cb, n) -> TestOrigin.redirect(resp, cb, 302, "/loop-b"));
+            first.route("/loop-b", (req, resp, cb, n) -> TestOrigin.redirect(resp, cb, 302, "/loop-a"));
+            lines.add(first.url("/r1"));
+            int redirectLine = lines.size();
+            lines.add(first.url("/loop-a"));
+            int loopLine = lines.size();
+            lines.add("# a comment line, skipped");
+            lines.add("");
+            lines.add("{bad json");
+            int badJson = lines.size();
+            lines.add("{\"id\":\"no-url\"}"); // its own id wins over the line number
+            lines.add("{\"url\":\"ftp://example.org/file\"}");
+            int ftp = lines.size();
+            lines.add("  javascript:alert(1)  \r");
+            int js = lines.size();
+            Path urls = tmp.resolve("urls.txt");
+            Files.write(urls, lines);
+
+            Configuration settings = new Configuration();
+            settings.set(FlowgetOptions.HOST_MAX_CONCURRENCY, 4);
+            Path out = tmp.resolve("out");
+            Path results = tmp.resolve("results.jsonl");
+            ByteArrayOutputStream stdout = new ByteArrayOutputStream();
+            LocalRun.Summary summary =
+                    new LocalRun(
+                                    new LocalRun.Request(
+                                            urls,
+                                            null,
+                                            out,
+                                            results,
+                                            tmp.resolve("state"),
+                                            2,
+                                            kafka.bootstrapServers(),
+                                            settings,
+                                            true,
+                                            false,
+                                            Duration.ofMinutes(5)),
+                                    new PrintStream(stdout))
+                            .execute();
+
+            List<FetchResult> rs = new ArrayList<>();
+            for (String l : Files.readAllLines(results)) {
+                rs.add(Json.resultFromJson(l));
+            }
+            Map<String, FetchResult> byId = new HashMap<>();
+            rs.forEach(r -> assertThat(byId.put(r.id, r)).as("one result per id: %s", r.id).isNull());
+            assertThat(rs).as("one result per non-blank, non-comment line").hasSize(506);
+            for (Map.Entry<String, byte[]> e : expected.entrySet()) {
+                FetchResult r = byId.get(e.getKey());
+                assertThat(r.status).as("%s", r).isEqualTo(ResultStatus.OK);
+                assertThat(Files.readAllBytes(out.resolve(r.path))).isEqualTo(e.getValue());
+                assertThat(r.bytes).isEqualTo(e.getValue().length);
+            }
+            FetchResult redirected = byId.get("line-" + redirectLine);
+            assertThat(redirected.status).isEqualTo(ResultStatus.OK);
+            assertThat(Files.readAllBytes(out.resolve(redirected.path))).isEqualTo(target);
+            assertThat(byId.get("line-" + loopLine).error).startsWith("redirect loop");
+            for (String bad : List.of("line-" + badJson, "no-url", "line-" + ftp, "line-" + js)) {
+                FetchResult r = byId.get(bad);
+                assertThat(r).as("result for line %s", bad).isNotNull();
+                assertThat(r.status).isEqualTo(ResultStatus.FAILED);
+                assertThat(r.error).isNotBlank();
+            }
+            assertThat(byId.get("line-" + ftp).error).contains("ftp");
+            assertThat(summary.exit()).isEqualTo(LocalRun.EXIT_FAILED);
+            assertThat(summary.ok()).isEqualTo(501);
+            assertThat(summary.failed()).isEqualTo(5);
+
+            List<String> deadLetters = readAll(kafka.bootstrapServers(), "flowget.dead-letter");
+            assertThat(deadLetters).hasSize(4);
+            assertThat(String.join("\n", deadLetters)).contains("{bad json").contains("ftp://example.org/file");
+
+            try (var files = Files.walk(out)) {
+                assertThat(files.filter(Files::isRegularFile).count())
+                        .as("only finished files in --out, no partial files")
+                        .isEqualTo(501);
+            }
+        } finally {
+            for (TestOrigin o : origins) {
+                o.close();
+            }
+        }
+    }
+
+    static List<String> readAll(String servers, String topic) {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, servers);
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        List<String> out = new ArrayList<>();
+        try (KafkaConsumer<String, String> c = new KafkaConsumer<>(p)) {
+            List<TopicPartition> parts = new ArrayList<>();
+            c.partitionsFor(topic).forEach(pi -> parts.add(new TopicPartition(topic, pi.partition())));
+            c.assign(parts);
+            c.seekToBeginning(parts);
+            Map<TopicPartition, Long> end = c.endOffsets(parts);
+            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+            while (parts.stream().anyMatch(tp -> c.position(tp) < end.get(tp)) && System.nanoTime() < deadline) {
+                for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(200))) {
+                    out.add(r.value());
+                }
+            }
+        }
+        return out;
+    }
+}
