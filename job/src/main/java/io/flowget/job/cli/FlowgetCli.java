@@ -215,6 +215,19 @@ public final class FlowgetCli implements Callable<Integer> {
         @Override
         public Integer call() throws Exception {
             Configuration conf = Settings.load(config.confDir(), config.sets, false);
+            // Under `flink run` or the Kubernetes operator, the cluster's configuration (flinkConfiguration)
+            // carries the flowget.* keys: take them, then let the command line win.
+            StreamExecutionEnvironment probe = StreamExecutionEnvironment.getExecutionEnvironment(conf);
+            Configuration effective = new Configuration();
+            if (probe.getConfiguration() instanceof Configuration cluster) {
+                cluster.toMap().forEach((k, v) -> {
+                    if (k.startsWith("flowget.")) {
+                        effective.setString(k, v);
+                    }
+                });
+            }
+            effective.addAll(conf);
+            conf = effective;
             if (bootstrapServers != null) {
                 conf.set(JobOptions.KAFKA_BOOTSTRAP_SERVERS, bootstrapServers);
             }

@@ -12,6 +12,7 @@ import io.flowget.udf.model.ResultStatus;
 import org.apache.flink.api.common.JobID;
 import org.apache.flink.api.common.JobStatus;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
@@ -196,6 +197,7 @@ public final class LocalRun {
                 jobConf.set(StateRecoveryOptions.SAVEPOINT_PATH, chk.toUri().toString());
                 LOG.info("Restoring from checkpoint {}", chk);
             });
+            jobConf.set(PipelineOptions.NAME, "flowget run");
             StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(jobConf);
             FlowgetJob.kafka(jobConf, true).build(env);
             JobID job = flink.submit(env);
