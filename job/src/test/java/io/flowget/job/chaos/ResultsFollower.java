@@ -38,8 +38,8 @@ import java.util.function.BooleanSupplier;
 final class ResultsFollower implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ResultsFollower.class);
 
-    /** A result and when it was polled ({@link System#nanoTime()}). */
-    record Seen(FetchResult result, long atNanos) {}
+    /** A result and when it was polled ({@link System#nanoTime()} and wall clock). */
+    record Seen(FetchResult result, long atNanos, long atMillis) {}
 
     private final KafkaConsumer<String, String> consumer;
     private final Thread thread;
@@ -68,7 +68,7 @@ final class ResultsFollower implements AutoCloseable {
             while (running) {
                 for (ConsumerRecord<String, String> rec : consumer.poll(Duration.ofMillis(100))) {
                     FetchResult r = Json.resultFromJson(rec.value());
-                    seen.add(new Seen(r, System.nanoTime()));
+                    seen.add(new Seen(r, System.nanoTime(), System.currentTimeMillis()));
                     distinct.add(String.valueOf(r.id));
                 }
             }
@@ -92,6 +92,11 @@ final class ResultsFollower implements AutoCloseable {
         List<FetchResult> out = new ArrayList<>(seen.size());
         seen.forEach(s -> out.add(s.result()));
         return out;
+    }
+
+    /** Wall-clock time (epoch ms) when the first result became visible. */
+    OptionalLong firstResultMillis() {
+        return seen.stream().mapToLong(Seen::atMillis).min();
     }
 
     /** When the first result became visible after {@code nanos}. */
