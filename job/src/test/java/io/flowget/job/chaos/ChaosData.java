@@ -19,8 +19,8 @@ import java.util.SplittableRandom;
  * corrupt body are exercised (a FAILED checksum mismatch, and the byte comparison of {@link ChaosVerdict}).
  */
 final class ChaosData {
-    /** One file of the batch. */
-    record Item(String id, String url, byte[] body) {}
+    /** One file of the batch; {@code path} is its path on the origin. */
+    record Item(String id, String url, String path, byte[] body) {}
 
     /**
      * File sizes: {@code smallShare} of the files between 1 KiB and {@code smallMax}, the rest between
@@ -62,7 +62,7 @@ final class ChaosData {
             byte[] body = TestOrigin.content(run + "-" + name, mix.draw(random));
             origin.file(path, body);
             FaultProxy p = proxies.get(i % proxies.size());
-            list.add(new Item("chaos-" + run + "-" + name, p.url(path), body));
+            list.add(new Item("chaos-" + run + "-" + name, p.url(path), path, body));
         }
         return new ChaosData(list);
     }
@@ -83,6 +83,11 @@ final class ChaosData {
         Map<String, byte[]> m = new LinkedHashMap<>();
         items.forEach((id, it) -> m.put(id, it.body()));
         return Collections.unmodifiableMap(m);
+    }
+
+    /** The item of a request id. */
+    Item item(String id) {
+        return items.get(id);
     }
 
     int size() {

@@ -23,6 +23,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -31,6 +32,15 @@ import static org.assertj.core.api.Assertions.assertThat;
  * marked batch through {@link FaultProxy}s with 100 ms ± 20 ms latency each way, 1.5 % loss stalls and 1.5 %
  * connection resets per segment, while a monkey blackholes one host at a time and flaps connections. The
  * retries must absorb all of it: every request ends OK, exactly once, byte-exact.
+ *
+ * <p>It also checks the precondition of every recovery in {@code flowget run}: checkpoints keep completing while
+ * the batch downloads, so results are committed as they come and a crash loses only the work since the last
+ * checkpoint. The check is an order of events, not a duration: the first result is visible before the last file
+ * is published. This failed while the run driver used a bounded source: the requests topic was read to its end
+ * within a second, the fetch operator's {@code finish()} then waited for the whole batch, and a task inside
+ * {@code finish()} takes no checkpoint, so every result became visible only at the end, a SIGKILL lost all
+ * progress ({@link ChaosProcessKillTest}), and a drain longer than {@code flowget.kafka.transaction-timeout} had
+ * its results transaction aborted by the broker (InvalidProducerEpochException, job restarts).
  */
 class ChaosNetworkTest {
     @TempDir Path tmp;
@@ -93,16 +103,32 @@ class ChaosNetworkTest {
 
             Path out = tmp.resolve("out");
             Path resultsFile = tmp.resolve("results.jsonl");
+            kafka.createTopics(2, "flowget.requests", "flowget.results", "flowget.dead-letter");
             long t0 = System.nanoTime();
-            LocalRun.Summary summary = new LocalRun(
-                            new LocalRun.Request(urls, null, out, resultsFile, tmp.resolve("state"), 2,
-                                    kafka.bootstrapServers(), ChaosReport.fetchSettings(), true, false,
-                                    plan.timeout()),
-                            new PrintStream(new ByteArrayOutputStream()))
-                    .execute();
+            LocalRun.Summary summary;
+            long firstVisible;
+            try (ResultsFollower follower = ResultsFollower.start(kafka.bootstrapServers(), "flowget.results")) {
+                summary = new LocalRun(
+                                new LocalRun.Request(urls, null, out, resultsFile, tmp.resolve("state"), 2,
+                                        kafka.bootstrapServers(), ChaosReport.fetchSettings(), true, false,
+                                        plan.timeout()),
+                                new PrintStream(new ByteArrayOutputStream()))
+                        .execute();
+                follower.await(() -> follower.distinctIds() >= plan.files(), Duration.ofSeconds(30), "all results");
+                firstVisible = follower.firstResultMillis().orElseThrow();
+            }
             long elapsed = System.nanoTime() - t0;
             monkey.shutdownNow();
             proxies.forEach(p -> p.faults(Faults.none()));
+            try (Stream<Path> files = Files.walk(out)) {
+                long lastPublished = files.filter(Files::isRegularFile)
+                        .mapToLong(f -> f.toFile().lastModified())
+                        .max()
+                        .orElseThrow();
+                assertThat(firstVisible)
+                        .as("results are committed while the batch downloads: the first before the last file")
+                        .isLessThan(lastPublished);
+            }
 
             ChaosVerdict verdict = ChaosVerdict.judge(
                             data.expected(), out, ResultsFollower.readCommitted(kafka.bootstrapServers(), "flowget.results"))

@@ -68,8 +68,8 @@ final class ChaosReport {
                 StandardOpenOption.APPEND);
     }
 
-    static double seconds(long nanos) {
-        return nanos / 1e9;
+    static String seconds(long nanos) {
+        return String.format(Locale.ROOT, "%.1f", nanos / 1e9);
     }
 
     /**

@@ -131,9 +131,19 @@ final class ResultsFollower implements AutoCloseable {
 
     // ---- Kafka helpers -------------------------------------------------------------------------
 
+    /** A committed result and its record's timestamp (producer time, epoch ms). */
+    record Committed(FetchResult result, long timestamp) {}
+
     /** Every committed record of {@code topic} up to its current end, as results. */
     static List<FetchResult> readCommitted(String servers, String topic) throws Exception {
         List<FetchResult> out = new ArrayList<>();
+        readCommittedRecords(servers, topic).forEach(c -> out.add(c.result()));
+        return out;
+    }
+
+    /** Every committed record of {@code topic} up to its current end, with timestamps. */
+    static List<Committed> readCommittedRecords(String servers, String topic) throws Exception {
+        List<Committed> out = new ArrayList<>();
         try (KafkaConsumer<String, String> c = new KafkaConsumer<>(consumerProperties(servers))) {
             List<TopicPartition> parts = partitions(c, topic);
             c.assign(parts);
@@ -145,7 +155,7 @@ final class ResultsFollower implements AutoCloseable {
                     throw new AssertionError("could not read " + topic + " to its end " + end + " in 60 s");
                 }
                 for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(200))) {
-                    out.add(Json.resultFromJson(r.value()));
+                    out.add(new Committed(Json.resultFromJson(r.value()), r.timestamp()));
                 }
             }
         }
