@@ -11,7 +11,9 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.stream.Collectors;
@@ -89,8 +91,8 @@ final class ChaosReport {
     }
 
     /** The same settings as {@code --set key=value} arguments, for a child {@code flowget run}. */
-    static java.util.List<String> fetchSettingsArgs() {
-        java.util.List<String> args = new java.util.ArrayList<>();
+    static List<String> fetchSettingsArgs() {
+        List<String> args = new ArrayList<>();
         fetchSettings().toMap().forEach((k, v) -> {
             args.add("--set");
             args.add(k + "=" + v);

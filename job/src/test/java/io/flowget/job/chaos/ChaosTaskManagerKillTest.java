@@ -30,20 +30,20 @@ class ChaosTaskManagerKillTest {
     /** Bounded: 300 files, one kill at 30 %. */
     @Test
     void jobRecoversFromATaskManagerKillWithExactlyOnceResults() throws Exception {
-        run("tm", 300, 3, 500_000, new double[] {0.3});
+        run("tm", 300, 3, new double[] {0.3}, Faults.none().withBandwidth(500_000));
     }
 
-    /** Soak: 2000 files on 4 hosts with resets, six kills. */
+    /** Soak: 2000 files on 4 hosts with 1 % loss stalls and 0.5 % resets (retries in flight at the kills), six kills. */
     @Test
     @Tag("slow")
     void soakRepeatedTaskManagerKills() throws Exception {
-        run("tm-soak", 2000, 4, 600_000, new double[] {0.1, 0.25, 0.4, 0.55, 0.7, 0.85});
+        run("tm-soak", 2000, 4, new double[] {0.1, 0.25, 0.4, 0.55, 0.7, 0.85},
+                Faults.none().withBandwidth(600_000).withLoss(0.01).withResets(0.005));
     }
 
-    private void run(String name, int files, int hosts, long bytesPerSecond, double[] killAt) throws Exception {
-        // A capped bandwidth stretches the run so that kills land while downloads are in flight.
-        Faults faults = Faults.none().withLatency(Duration.ofMillis(20), Duration.ofMillis(5))
-                .withBandwidth(bytesPerSecond);
+    /** @param base faults of every proxy; a bandwidth cap in it stretches the run so kills hit downloads in flight */
+    private void run(String name, int files, int hosts, double[] killAt, Faults base) throws Exception {
+        Faults faults = base.withLatency(Duration.ofMillis(20), Duration.ofMillis(5));
         try (StreamingRig rig = StreamingRig.start(tmp, name, files, hosts, faults, 2)) {
             int nextIndex = 2; // TaskManagers 0 and 1 run; indices are never reused
             int oldest = 0;

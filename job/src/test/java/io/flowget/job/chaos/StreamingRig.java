@@ -6,6 +6,7 @@ import io.flowget.job.chaos.FaultProxy.Faults;
 import io.flowget.job.embedded.EmbeddedFlink;
 import io.flowget.job.embedded.EmbeddedKafka;
 import io.flowget.udf.config.FlowgetOptions;
+import io.flowget.udf.model.FetchResult;
 import io.flowget.udf.testing.TestOrigin;
 
 import org.apache.flink.api.common.JobID;
@@ -159,9 +160,9 @@ final class StreamingRig implements AutoCloseable {
         awaitResults(data.size(), timeout);
         flink.triggerCheckpoint(job);
         flink.triggerCheckpoint(job);
-        List<io.flowget.udf.model.FetchResult> committed = ResultsFollower.readCommitted(kafka.bootstrapServers(), RESULTS);
+        List<FetchResult> committed = ResultsFollower.readCommitted(kafka.bootstrapServers(), RESULTS);
         ChaosVerdict v = ChaosVerdict.judge(data.expected(), out, committed);
-        List<io.flowget.udf.model.FetchResult> followed = follower.results();
+        List<FetchResult> followed = follower.results();
         if (followed.size() != committed.size()) {
             LOG.warn("The follower saw {} results, a fresh read {}", followed.size(), committed.size());
         }
