@@ -56,6 +56,30 @@ public final class FlowgetOptions {
                     .defaultValue(MemorySize.parse("8mb"))
                     .withDescription("Range chunk size for large files.");
 
+    public static final ConfigOption<Integer> CHUNK_MAX_CHUNKS =
+            ConfigOptions.key("flowget.chunk.max-chunks")
+                    .intType()
+                    .defaultValue(4096)
+                    .withDescription(
+                            "Most chunks per file: a file larger than max-chunks x chunk.size gets larger chunks.");
+
+    public static final ConfigOption<Integer> CHUNK_MAX_RESTARTS =
+            ConfigOptions.key("flowget.chunk.max-restarts")
+                    .intType()
+                    .defaultValue(3)
+                    .withDescription(
+                            "How often a download may start over because the resource changed under it (new"
+                                    + " ETag, Last-Modified or length) before it FAILs with 'resource changed'.");
+
+    public static final ConfigOption<MemorySize> CHUNK_MIN_SPLIT =
+            ConfigOptions.key("flowget.chunk.min-split")
+                    .memoryType()
+                    .defaultValue(MemorySize.parse("1mb"))
+                    .withDescription(
+                            "Slow tail: when a file has nothing left to plan, the in-flight chunk with the most"
+                                    + " bytes left is split in two (its second half fetched on another connection)"
+                                    + " while at least twice this much is left.");
+
     // ---- retries ---------------------------------------------------------------------------------
 
     public static final ConfigOption<Integer> RETRY_MAX_ATTEMPTS =

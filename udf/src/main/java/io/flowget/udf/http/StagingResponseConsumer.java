@@ -63,24 +63,18 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
             FutureCallback<FetchOutcome> resultCallback)
             throws HttpException, IOException {
         attempt.headersReceived = true;
-        FetchOutcome o = new FetchOutcome();
-        o.status = response.getCode();
-        o.location = value(response, "Location");
-        o.retryAfter = value(response, "Retry-After");
-        o.contentEncoding = value(response, "Content-Encoding");
-        o.etag = value(response, "ETag");
-        o.lastModified = value(response, "Last-Modified");
-        String cl = value(response, "Content-Length");
-        if (cl != null) {
-            try {
-                o.contentLength = Long.parseLong(cl.trim());
-            } catch (NumberFormatException e) {
-                o.contentLength = -1;
-            }
-        }
+        FetchOutcome o = headersOf(response);
         this.outcome = o;
         this.resultCallback = resultCallback;
-        if (o.status >= 200 && o.status < 300) {
+        if (o.status == 206) {
+            // Only a probe (Range from byte 0) reaches this consumer with a 206: the body is stored from offset 0
+            // sequentially, so anything but a range starting at 0 is unusable here.
+            o.contentRange = ContentRange.parse(value(response, "Content-Range"));
+        }
+        boolean storable =
+                (o.status >= 200 && o.status < 300 && o.status != 206)
+                        || (o.status == 206 && o.contentRange != null && o.contentRange.first() == 0);
+        if (storable) {
             String coding = o.contentEncoding == null ? "" : o.contentEncoding.trim();
             boolean identity = coding.isEmpty() || coding.equalsIgnoreCase("identity");
             if (identity && o.contentLength > maxBytes) {
@@ -180,6 +174,26 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
             }
             channel = null;
         }
+    }
+
+    /** The headers every outcome carries. */
+    static FetchOutcome headersOf(HttpResponse response) {
+        FetchOutcome o = new FetchOutcome();
+        o.status = response.getCode();
+        o.location = value(response, "Location");
+        o.retryAfter = value(response, "Retry-After");
+        o.contentEncoding = value(response, "Content-Encoding");
+        o.etag = value(response, "ETag");
+        o.lastModified = value(response, "Last-Modified");
+        String cl = value(response, "Content-Length");
+        if (cl != null) {
+            try {
+                o.contentLength = Long.parseLong(cl.trim());
+            } catch (NumberFormatException e) {
+                o.contentLength = -1;
+            }
+        }
+        return o;
     }
 
     private static String value(HttpResponse response, String name) {

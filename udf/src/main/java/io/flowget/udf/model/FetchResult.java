@@ -46,6 +46,10 @@ public class FetchResult {
     @JsonProperty("elapsed_ms")
     public Long elapsedMs;
 
+    /** Times the download started over because the resource changed under it (absent when 0). */
+    @JsonProperty("restarts")
+    public Integer restarts;
+
     public FetchResult() {}
 
     /** A FAILED result with a reason, for requests that never reached the fetcher. */
@@ -79,7 +83,8 @@ public class FetchResult {
                 && Objects.equals(contentEncoding, that.contentEncoding)
                 && Objects.equals(attempts, that.attempts)
                 && Objects.equals(error, that.error)
-                && Objects.equals(elapsedMs, that.elapsedMs);
+                && Objects.equals(elapsedMs, that.elapsedMs)
+                && Objects.equals(restarts, that.restarts);
     }
 
     @Override

@@ -76,11 +76,19 @@ public final class OutputStore {
     }
 
     /**
-     * The staging file of a host's request: named by host and queue sequence number, so a re-issued request
-     * (after a restore or a retry) writes the same file again.
+     * The staging file of a host's request: named by host, queue sequence number and generation, so a re-issued
+     * request (after a restore or a retry) writes the same file again, and a download that starts over (new
+     * generation) never shares a file with late writes of the old one.
      */
-    public Path stagingFile(String host, long seq) {
-        return stagingDir.resolve(hostTag(host) + "-" + seq + ".part");
+    public Path stagingFile(String host, long seq, int generation) {
+        return stagingDir.resolve(hostTag(host) + "-" + seq + "-g" + generation + ".part");
+    }
+
+    /** Records that a staging file received chunk bytes, so the next group commit fsyncs it. */
+    public void markDirty(Path staging) {
+        if (durability == Durability.CHECKPOINT) {
+            pendingSync.add(staging);
+        }
     }
 
     /** Resolves a relative output path inside the output directory, refusing anything that would escape it. */
