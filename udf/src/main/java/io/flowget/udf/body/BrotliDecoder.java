@@ -55,15 +55,31 @@ final class BrotliDecoder implements Decoder {
 
     /** Runs the decoder until it needs more input or is done, handing all output downstream. */
     private void drain() throws IOException {
+        // After a pull the native wrapper reports NEEDS_MORE_INPUT whenever the last input was consumed, even
+        // if decoding had only paused for ring-buffer space; an empty push lets it continue (as Brotli4j's own
+        // Decoders.decompress does), and only a second NEEDS_MORE_INPUT means the input is really exhausted.
+        boolean pulledSinceLastPush = false;
         while (true) {
             switch (wrapper.getStatus()) {
                 case NEEDS_MORE_OUTPUT:
                     emit(wrapper.pull());
+                    pulledSinceLastPush = true;
                     break;
                 case OK:
                     wrapper.push(0);
+                    pulledSinceLastPush = false;
                     break;
                 case NEEDS_MORE_INPUT:
+                    if (wrapper.hasOutput()) {
+                        emit(wrapper.pull());
+                        pulledSinceLastPush = true;
+                    } else if (pulledSinceLastPush) {
+                        wrapper.push(0);
+                        pulledSinceLastPush = false;
+                    } else {
+                        return;
+                    }
+                    break;
                 case DONE:
                     if (!wrapper.hasOutput()) {
                         return;

@@ -48,12 +48,18 @@ final class ZstdDecoder implements Decoder {
         while (in.hasRemaining() || outputFull) {
             buf.clear();
             int before = in.position();
+            boolean flushedFrameEnd;
             try {
-                frameComplete = ctx.decompressByteBufferStream(buf, in);
+                flushedFrameEnd = ctx.decompressByteBufferStream(buf, in);
             } catch (ZstdException e) {
                 throw BodyException.corrupt(ContentCoding.ZSTD, e);
             }
             int produced = buf.position();
+            // A call that neither consumed nor produced says nothing about the frame: after a frame ended
+            // exactly on a full buffer, the extra call reports the next frame's header as pending.
+            if (produced > 0 || in.position() != before) {
+                frameComplete = flushedFrameEnd;
+            }
             outputFull = produced == buf.capacity();
             if (produced > 0) {
                 buf.flip();

@@ -70,6 +70,29 @@ class BodyPipelineCodingTest {
         }
     }
 
+    /**
+     * Sizes on the decoders' internal boundaries: one decode buffer, exactly filled buffers at the end of a
+     * frame (zstd then reports the next frame as pending), and more than brotli's 4 MiB ring buffer (the native
+     * wrapper then pauses for output space and must be resumed).
+     */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"gzip", "deflate", "raw-deflate", "zstd", "br"})
+    void decodesSizesOnBufferBoundaries(String encoder) throws Exception {
+        String header = encoder.equals("raw-deflate") ? "deflate" : encoder;
+        int chunk = BodyPipeline.CHUNK_SIZE;
+        int[] sizes = {1, chunk - 1, chunk, chunk + 1, 4 << 20, (9 << 20) + 7};
+        for (int size : sizes) {
+            byte[] data = LogText.bytes(size, size);
+            byte[] coded = Codecs.encode(data, encoder);
+            Feed.MemorySink sink = new Feed.MemorySink();
+            try (BodyPipeline pipeline = BodyPipeline.builder(sink).contentEncoding(header).build()) {
+                new Feed(size, false).feed(pipeline, coded);
+                pipeline.finish();
+                assertThat(sink.toByteArray()).as("%s of %d bytes", encoder, size).isEqualTo(data);
+            }
+        }
+    }
+
     @Test
     void decodesWholeBufferInOneCall() throws Exception {
         for (String coding : new String[] {"gzip", "deflate", "zstd", "br"}) {
