@@ -27,12 +27,13 @@ if ((${#missing[@]})); then
 fi
 
 echo "building the benchmark jar" >&2
-(cd "$ROOT" && mvn -q -Pjmh -pl bench/jmh -am -DskipTests package)
+(cd "$ROOT" && mvn -q -Pjmh -pl bench/jmh -am -DskipTests package) >&2
 JAR="$ROOT/bench/jmh/target/benchmarks.jar"
 
 java -cp "$JAR" io.flowget.bench.BenchData "$WORK" >&2
 PLAIN_BYTES=$(stat -c %s "$WORK/plain.log")
 
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "running JMH ($JMH_OPTS)" >&2
 # shellcheck disable=SC2086
 java -jar "$JAR" CodecBenchmark -p dataDir="$WORK" $JMH_OPTS -rf csv -rff "$WORK/jmh.csv" >"$WORK/jmh.log" 2>&1 || {
@@ -40,10 +41,10 @@ java -jar "$JAR" CodecBenchmark -p dataDir="$WORK" $JMH_OPTS -rf csv -rff "$WORK
   exit 1
 }
 
-# JMH score is MiB/s (one op = 1 MiB of decoded output); print MB/s.
+# JMH score is MiB/s (one op = 1 MiB of decoded output); print MB/s with JMH's 99.9% error.
 jmh_mbps() {
   awk -F, -v name="\"io.flowget.bench.CodecBenchmark.$1\"" \
-    '$1 == name { printf "%.0f", $5 * 1.048576 }' "$WORK/jmh.csv"
+    '$1 == name { printf "%.0f ±%.0f", $5 * 1.048576, $6 * 1.048576 }' "$WORK/jmh.csv"
 }
 
 # Best-of-3 wall-clock MB/s of a command over the plain size.
@@ -61,8 +62,8 @@ cli_mbps() {
 
 row() { # label, flowget MB/s, cli label, cli MB/s
   local ratio="-"
-  if [[ -n "$4" && "$4" != "-" ]]; then ratio=$(awk -v a="$2" -v b="$4" 'BEGIN { printf "%.2f", a / b }'); fi
-  printf "| %-36s | %9s | %-28s | %9s | %6s |\n" "$1" "$2" "$3" "$4" "$ratio"
+  if [[ -n "$4" && "$4" != "-" ]]; then ratio=$(awk -v a="${2%% *}" -v b="$4" 'BEGIN { printf "%.2f", a / b }'); fi
+  printf "| %-36s | %11s | %-28s | %9s | %6s |\n" "$1" "$2" "$3" "$4" "$ratio"
 }
 
 GZ_CLI=$(cli_mbps gzip -dc "$WORK/plain.log.gz")
@@ -74,9 +75,10 @@ B3_CLI=$(cli_mbps b3sum --num-threads 1 "$WORK/plain.log")
 echo
 echo "data: $PLAIN_BYTES bytes of log-like text; gzip $(stat -c %s "$WORK/plain.log.gz"), zstd $(stat -c %s "$WORK/plain.log.zst"), br $(stat -c %s "$WORK/plain.log.br") bytes"
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $(java -version 2>&1 | head -1)"
+echo "load average: $LOAD_START before JMH, $(cut -d' ' -f1-3 /proc/loadavg) at the end (other processes share these cores)"
 echo
-printf "| %-36s | %9s | %-28s | %9s | %6s |\n" "flowget (JMH, 1 thread)" "MB/s" "CLI" "MB/s" "ratio"
-printf "|%s|%s|%s|%s|%s|\n" "--------------------------------------" "-----------" "------------------------------" "-----------" "--------"
+printf "| %-36s | %11s | %-28s | %9s | %6s |\n" "flowget (JMH, 1 thread)" "MB/s" "CLI" "MB/s" "ratio"
+printf "|%s|%s|%s|%s|%s|\n" "--------------------------------------" "-------------" "------------------------------" "-----------" "--------"
 row "gzip decode" "$(jmh_mbps gzipDecode)" "gzip -dc" "$GZ_CLI"
 row "zstd decode" "$(jmh_mbps zstdDecode)" "zstd -dc" "$ZST_CLI"
 row "br decode" "$(jmh_mbps brDecode)" "brotli -dc" "$BR_CLI"

@@ -3,6 +3,8 @@ package io.flowget.udf.body;
 import com.aayushatharva.brotli4j.Brotli4jLoader;
 import com.aayushatharva.brotli4j.decoder.DecoderJNI;
 
+import javax.annotation.concurrent.NotThreadSafe;
+
 import java.io.IOException;
 import java.nio.ByteBuffer;
 
@@ -14,6 +16,7 @@ import java.nio.ByteBuffer;
  * before the size limits see it. Trailing bytes after the stream end and a stream that stops early are
  * {@code corrupt br stream}. An empty body is an empty representation. Not thread-safe.
  */
+@NotThreadSafe
 final class BrotliDecoder implements Decoder {
     private final ChunkConsumer out;
     private final int sliceSize;

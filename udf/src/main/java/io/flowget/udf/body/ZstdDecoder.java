@@ -3,6 +3,8 @@ package io.flowget.udf.body;
 import com.github.luben.zstd.ZstdDecompressCtx;
 import com.github.luben.zstd.ZstdException;
 
+import javax.annotation.concurrent.NotThreadSafe;
+
 import java.io.IOException;
 import java.nio.ByteBuffer;
 
@@ -15,6 +17,7 @@ import java.nio.ByteBuffer;
  * that needs more fails as corrupt with the reason in the cause. An empty body is an empty representation.
  * Not thread-safe.
  */
+@NotThreadSafe
 final class ZstdDecoder implements Decoder {
     /** log2 of the largest window accepted: 8 MiB (RFC 9659). */
     static final int WINDOW_LOG_MAX = 23;

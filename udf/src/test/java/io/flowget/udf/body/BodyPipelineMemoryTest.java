@@ -103,6 +103,7 @@ class BodyPipelineMemoryTest {
         "gzip, true, 500",
         "deflate, true, 500",
         "zstd, true, 200",
+        "br, false, 100",
         "br, true, 100",
         "'gzip, br', true, 100"
     })
