@@ -37,7 +37,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * bytes may not exceed {@code maxRatio} times the coded bytes received so far once past {@link
  * #RATIO_GRACE_BYTES} ({@link BodyException.Kind#RATIO_EXCEEDED}). Digests (SHA-256 always, BLAKE3 optional)
  * cover exactly the bytes given to the sink. Memory is fixed per transfer: one decode buffer of {@link
- * #CHUNK_SIZE} bytes per coding layer plus an 8 KiB copy buffer once direct buffers are digested; nothing grows
+ * #CHUNK_SIZE} bytes per coding layer plus 8 KiB copy buffers once direct or read-only input needs them; nothing grows
  * with the body. Native decoder state (zlib 32 KiB window, zstd window at most 8 MiB, brotli window usually 4
  * MiB) lives outside the Java heap and is freed by {@link #close}. {@link #retainedHeapBytes()} and the static
  * {@link #liveHeapBytes()} report the Java buffers for measurement.
@@ -150,6 +150,9 @@ public final class BodyPipeline implements AutoCloseable {
         } catch (IOException | RuntimeException e) {
             state = State.FAILED;
             throw e;
+        } finally {
+            // Some buffers are allocated on first need (copy buffers for direct or read-only input).
+            account();
         }
     }
 
@@ -225,7 +228,6 @@ public final class BodyPipeline implements AutoCloseable {
         // BLAKE3 takes arrays only, and MessageDigest would otherwise allocate its own hidden copy buffer.
         if (scratch == null) {
             scratch = new byte[SCRATCH_SIZE];
-            account();
         }
         while (chunk.hasRemaining()) {
             int step = Math.min(scratch.length, chunk.remaining());
@@ -326,12 +328,19 @@ public final class BodyPipeline implements AutoCloseable {
     }
 
     private void account() {
+        if (closed) {
+            return;
+        }
         long heap = retainedHeapBytes();
         long direct = retainedDirectBytes();
-        LIVE_HEAP_BYTES.addAndGet(heap - accountedHeap);
-        LIVE_DIRECT_BYTES.addAndGet(direct - accountedDirect);
-        accountedHeap = heap;
-        accountedDirect = direct;
+        if (heap != accountedHeap) {
+            LIVE_HEAP_BYTES.addAndGet(heap - accountedHeap);
+            accountedHeap = heap;
+        }
+        if (direct != accountedDirect) {
+            LIVE_DIRECT_BYTES.addAndGet(direct - accountedDirect);
+            accountedDirect = direct;
+        }
     }
 
     /** Frees native decoder state and buffers. Idempotent; safe after any exception. */

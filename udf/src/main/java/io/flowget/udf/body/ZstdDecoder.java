@@ -22,9 +22,13 @@ final class ZstdDecoder implements Decoder {
     /** log2 of the largest window accepted: 8 MiB (RFC 9659). */
     static final int WINDOW_LOG_MAX = 23;
 
+    /** Size of the copy buffer for read-only heap input, allocated only when such input arrives. */
+    static final int STAGE_SIZE = 8 * 1024;
+
     private final ChunkConsumer out;
     private final ZstdDecompressCtx ctx;
     private final ByteBuffer buf;
+    private ByteBuffer stage;
     private boolean sawInput;
     private boolean frameComplete = true;
     private boolean closed;
@@ -43,9 +47,29 @@ final class ZstdDecoder implements Decoder {
 
     @Override
     public void accept(ByteBuffer in) throws IOException {
-        if (in.hasRemaining()) {
-            sawInput = true;
+        if (!in.hasRemaining()) {
+            return;
         }
+        sawInput = true;
+        if (in.isDirect() || in.hasArray()) {
+            decode(in);
+            return;
+        }
+        // zstd-jni reads only direct or array-backed buffers; a read-only heap buffer (an HTTP/2 frame payload
+        // view, for instance) is staged through a small array.
+        if (stage == null) {
+            stage = ByteBuffer.allocate(STAGE_SIZE);
+        }
+        while (in.hasRemaining()) {
+            int n = Math.min(in.remaining(), stage.capacity());
+            stage.clear();
+            in.get(stage.array(), 0, n);
+            stage.limit(n);
+            decode(stage);
+        }
+    }
+
+    private void decode(ByteBuffer in) throws IOException {
         boolean outputFull = false;
         // A full decode buffer may mean zstd holds more output: call again even without new input.
         while (in.hasRemaining() || outputFull) {
@@ -82,7 +106,7 @@ final class ZstdDecoder implements Decoder {
 
     @Override
     public int heapBytes() {
-        return buf.capacity();
+        return buf.capacity() + (stage == null ? 0 : stage.capacity());
     }
 
     @Override
