@@ -740,7 +740,9 @@ class Bench:
             for tool in ([warm] if r < 0 else tools):
                 d = self.fresh_dir(f"{workload}-{tool}")
                 cmd = self.tool_command(tool, workload, d)
-                self.measure(workload, tool, r, cmd, unit, amount, run_dir=d,
+                # an empty working directory: flowget promises to write nothing there
+                (d / "cwd").mkdir()
+                self.measure(workload, tool, r, cmd, unit, amount, run_dir=d / "cwd",
                              verify=lambda rec, d=d, t=tool, w=workload: self.check_download(rec, d, t, w))
 
     def check_download(self, rec, d, tool, workload):
@@ -760,6 +762,10 @@ class Bench:
                             s = "unparsable"
                         statuses[s] = statuses.get(s, 0) + 1
             res["results"] = statuses
+            stray = sorted(os.listdir(d / "cwd"))
+            if stray:
+                res["ok"] = False
+                res.setdefault("examples", []).append(f"wrote into the working directory: {stray[:3]}")
             if statuses.get("OK", 0) != len(self.expected[workload]):
                 res["ok"] = False
                 res.setdefault("examples", []).append(f"results: {statuses}")
@@ -784,6 +790,13 @@ class Bench:
         self.env["ext4_guard"] = self.inode_goal.reason
         try:
             self.origin.start()
+            try:
+                body = self.origin.opener.open(self.one16k_url, timeout=5).read()
+            except OSError as e:
+                body = repr(e).encode()
+            if len(body) != SMALL_SIZE:
+                raise SystemExit(f"the origin does not serve the data set ({self.one16k_url}: {body[:80]!r}); "
+                                 f"nginx workers run as www-data and must be able to read {cfg.data}")
             self.warm_page_cache()
             t0 = time.monotonic()
             for w in cfg.workloads:
