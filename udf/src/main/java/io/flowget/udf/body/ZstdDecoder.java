@@ -48,12 +48,18 @@ final class ZstdDecoder implements Decoder {
         while (in.hasRemaining() || outputFull) {
             buf.clear();
             int before = in.position();
+            boolean complete;
             try {
-                frameComplete = ctx.decompressByteBufferStream(buf, in);
+                complete = ctx.decompressByteBufferStream(buf, in);
             } catch (ZstdException e) {
                 throw BodyException.corrupt(ContentCoding.ZSTD, e);
             }
             int produced = buf.position();
+            // Only a call that moved bytes says where the stream stands: the extra call after a frame ended exactly
+            // at a full buffer finds nothing and reports "inside the next frame", which must not count as truncated.
+            if (produced > 0 || in.position() != before) {
+                frameComplete = complete;
+            }
             outputFull = produced == buf.capacity();
             if (produced > 0) {
                 buf.flip();
