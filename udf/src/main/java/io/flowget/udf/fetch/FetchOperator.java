@@ -2,6 +2,7 @@ package io.flowget.udf.fetch;
 
 import io.flowget.udf.config.FlowgetOptions;
 import io.flowget.udf.http.Attempt;
+import io.flowget.udf.http.BodyPolicy;
 import io.flowget.udf.http.FetchOutcome;
 import io.flowget.udf.http.HttpClientHolder;
 import io.flowget.udf.http.HttpClientSettings;
@@ -114,6 +115,9 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     private transient int maxRedirects;
     private transient RetryPolicy retry;
     private transient boolean digestOnly;
+    private transient long maxDecodeRatio;
+    private transient boolean blake3;
+    private transient ConditionalFetch conditional;
 
     // ---- state ----
     private transient MapState<Long, FetchRequest> queue;
@@ -138,6 +142,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     // ---- metrics ----
     private transient Counter requestsOk;
+    private transient Counter requestsNotModified;
     private transient Counter requestsFailed;
     private transient Counter attemptsStarted;
     private transient Counter retries;
@@ -235,6 +240,8 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         maxRedirects = config.get(FlowgetOptions.HTTP_MAX_REDIRECTS);
         retry = RetryPolicy.from(config);
         digestOnly = config.get(FlowgetOptions.SINK_MODE) == FlowgetOptions.SinkMode.DIGEST_ONLY;
+        maxDecodeRatio = config.get(FlowgetOptions.FETCH_MAX_DECODE_RATIO);
+        blake3 = config.get(FlowgetOptions.DIGEST_BLAKE3);
         random = new SplittableRandom();
 
         String out =
@@ -252,11 +259,14 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                         stagingDir,
                         config.get(FlowgetOptions.STORAGE_ON_CONFLICT),
                         config.get(FlowgetOptions.STORAGE_DURABILITY));
+        conditional =
+                new ConditionalFetch(digestOnly ? null : store, config.get(FlowgetOptions.FETCH_CONDITIONAL), blake3);
 
         timers = getInternalTimerService("fetch-retries", VoidNamespaceSerializer.INSTANCE, this);
         http = HttpClientHolder.acquire(HttpClientSettings.from(config));
 
         requestsOk = getMetricGroup().counter("requestsOk");
+        requestsNotModified = getMetricGroup().counter("requestsNotModified");
         requestsFailed = getMetricGroup().counter("requestsFailed");
         attemptsStarted = getMetricGroup().counter("attempts");
         retries = getMetricGroup().counter("retries");
@@ -443,10 +453,16 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         }
         // Stored bytes are the decoded representation (CONTRACT.md); offer every coding the pipeline decodes.
         rb.addHeader("Accept-Encoding", ACCEPT_ENCODING);
+        long maxBytes = maxBytes(req);
+        // Conditional re-fetch: the validators recorded with the file an earlier run stored (ConditionalFetch);
+        // they replace conditional headers of the request event, which could not describe that file.
+        conditional.headers(req, maxBytes).forEach(rb::setHeader);
         AsyncRequestProducer producer = rb.build();
-        long maxBytes = req.maxBytes != null ? req.maxBytes : defaultMaxBytes;
         StagingResponseConsumer consumer =
-                new StagingResponseConsumer(digestOnly ? null : store.stagingFile(a.host, a.seq), maxBytes, a);
+                new StagingResponseConsumer(
+                        digestOnly ? null : store.stagingFile(a.host, a.seq),
+                        new BodyPolicy(maxBytes, maxDecodeRatio, blake3),
+                        a);
         a.future =
                 http.client()
                         .execute(
@@ -527,6 +543,8 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             }
         } else if (o.status >= 200 && o.status < 300) {
             succeed(h, a.seq, d, o, staging);
+        } else if (o.status == 304) {
+            notModified(h, a.seq, d);
         } else if (RetryPolicy.isRetryableStatus(o.status)) {
             store.discard(staging);
             retryOrFail(
@@ -581,7 +599,11 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         }
         try {
             if (!digestOnly) {
-                store.publish(staging, req.path, req.url);
+                store.publish(
+                        staging,
+                        req.path,
+                        req.url,
+                        new OutputStore.FileMeta(o.etag, o.lastModified, o.sha256, o.blake3));
             }
         } catch (IOException e) {
             store.discard(staging);
@@ -594,11 +616,31 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         r.httpStatus = o.status;
         r.bytes = o.bytes;
         r.sha256 = o.sha256;
+        r.blake3 = o.blake3;
         r.path = req.path;
         r.contentEncoding = o.decodedCoding;
         requestsOk.inc();
         bytesStored.inc(o.bytes);
         terminal(h, seq, r);
+    }
+
+    /**
+     * A 304: the origin confirmed the validators sent with the request, so the file at the path is current and
+     * stays untouched. Without a usable recorded file (it changed or vanished meanwhile) the 304 cannot be
+     * honoured and the request FAILs.
+     */
+    private void notModified(HostRuntime h, long seq, Download d) throws Exception {
+        FetchResult r = base(d);
+        if (!conditional.notModified(d.request, maxBytes(d.request), r)) {
+            fail(h, seq, d, 304, "http 304 without a recorded copy at " + d.request.path);
+            return;
+        }
+        requestsNotModified.inc();
+        terminal(h, seq, r);
+    }
+
+    private long maxBytes(FetchRequest req) {
+        return req.maxBytes != null ? req.maxBytes : defaultMaxBytes;
     }
 
     private void retryOrFail(HostRuntime h, long seq, Download d, String reason, long retryAfterMillis)
