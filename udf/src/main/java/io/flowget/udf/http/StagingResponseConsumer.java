@@ -130,7 +130,7 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
 
     @Override
     public void consume(ByteBuffer src) throws IOException {
-        if (channel == null) {
+        if (pipeline == null) {
             src.position(src.limit()); // error body: read and drop
             return;
         }

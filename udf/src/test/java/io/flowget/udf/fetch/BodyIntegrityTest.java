@@ -296,6 +296,36 @@ class BodyIntegrityTest {
     }
 
     @Test
+    void digestOnlyDecodesAndDigestsEveryBodyButStoresNothing() throws Exception {
+        byte[] body = sample("shadow", 200_000);
+        TestOrigin origin = jetty();
+        origin.file("/plain", body);
+        origin.route("/coded", (req, resp, cb, n) -> {
+            resp.getHeaders().put(HttpHeader.CONTENT_ENCODING, "zstd");
+            TestOrigin.send(resp, cb, 200, Codecs.zstd(body));
+        });
+        Configuration conf = FetchHarness.config(tmp);
+        conf.set(FlowgetOptions.SINK_MODE, FlowgetOptions.SinkMode.DIGEST_ONLY);
+        FetchHarness h = harness(conf);
+        h.submit(
+                request("plain", origin.url("/plain"), origin.host(), "plain.bin"),
+                request("coded", origin.url("/coded"), origin.host(), "coded.bin"));
+        List<FetchResult> results = h.results(2);
+
+        for (FetchResult r : results) {
+            assertThat(r.status).as("%s", r).isEqualTo(ResultStatus.OK);
+            assertThat(r.bytes).isEqualTo(body.length);
+            assertThat(r.sha256).isEqualTo(FetchOperatorTest.sha256(body));
+        }
+        assertThat(byId(results, "coded").contentEncoding).isEqualTo("zstd");
+        try (var files = Files.walk(tmp)) {
+            assertThat(files.filter(Files::isRegularFile).filter(p -> !p.toString().contains("rocksdb")))
+                    .as("nothing stored")
+                    .isEmpty();
+        }
+    }
+
+    @Test
     void blake3IsLeftOutByDefault() throws Exception {
         TestOrigin origin = jetty();
         origin.file("/plain", "abc".getBytes(StandardCharsets.US_ASCII));
