@@ -183,6 +183,16 @@ public final class FlowgetOptions {
                     .withDescription(
                             "I/O reactor threads of the shared HTTP client (default: number of cores).");
 
+    public static final ConfigOption<MemorySize> HTTP_BUFFER_SIZE =
+            ConfigOptions.key("flowget.http.buffer-size")
+                    .memoryType()
+                    .defaultValue(MemorySize.parse("8kb"))
+                    .withDescription(
+                            "Size of each of the three I/O buffers of an HTTP/1.1 connection (the heap cost of a"
+                                    + " download in flight is about three times this, plus 16 KiB while a"
+                                    + " Content-Encoding is decoded). Larger buffers mean fewer, bigger reads"
+                                    + " for fast single transfers; smaller ones more downloads per GiB of heap.");
+
     public static final ConfigOption<Integer> HTTP_MAX_REDIRECTS =
             ConfigOptions.key("flowget.http.max-redirects")
                     .intType()
