@@ -4,6 +4,7 @@ import io.flowget.udf.config.FlowgetOptions;
 import io.flowget.udf.body.Digests;
 import io.flowget.udf.http.Attempt;
 import io.flowget.udf.http.ContentRange;
+import io.flowget.udf.http.BodyPolicy;
 import io.flowget.udf.http.FetchOutcome;
 import io.flowget.udf.http.HttpClientHolder;
 import io.flowget.udf.http.HttpClientSettings;
@@ -125,6 +126,9 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     private transient int maxChunks;
     private transient int maxRestarts;
     private transient long minSplit;
+    private transient long maxDecodeRatio;
+    private transient boolean blake3;
+    private transient ConditionalFetch conditional;
 
     // ---- state ----
     private transient MapState<Long, FetchRequest> queue;
@@ -152,6 +156,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     // ---- metrics ----
     private transient Counter requestsOk;
+    private transient Counter requestsNotModified;
     private transient Counter requestsFailed;
     private transient Counter attemptsStarted;
     private transient Counter retries;
@@ -253,6 +258,8 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         maxChunks = Math.max(1, config.get(FlowgetOptions.CHUNK_MAX_CHUNKS));
         maxRestarts = config.get(FlowgetOptions.CHUNK_MAX_RESTARTS);
         minSplit = config.get(FlowgetOptions.CHUNK_MIN_SPLIT).getBytes();
+        maxDecodeRatio = config.get(FlowgetOptions.FETCH_MAX_DECODE_RATIO);
+        blake3 = config.get(FlowgetOptions.DIGEST_BLAKE3);
         random = new SplittableRandom();
 
         String out =
@@ -270,11 +277,14 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                         stagingDir,
                         config.get(FlowgetOptions.STORAGE_ON_CONFLICT),
                         config.get(FlowgetOptions.STORAGE_DURABILITY));
+        conditional =
+                new ConditionalFetch(digestOnly ? null : store, config.get(FlowgetOptions.FETCH_CONDITIONAL), blake3);
 
         timers = getInternalTimerService("fetch-retries", VoidNamespaceSerializer.INSTANCE, this);
         http = HttpClientHolder.acquire(HttpClientSettings.from(config));
 
         requestsOk = getMetricGroup().counter("requestsOk");
+        requestsNotModified = getMetricGroup().counter("requestsNotModified");
         requestsFailed = getMetricGroup().counter("requestsFailed");
         attemptsStarted = getMetricGroup().counter("attempts");
         retries = getMetricGroup().counter("retries");
@@ -556,7 +566,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             rb.addHeader("Accept-Encoding", "identity");
             consumer = new RangeResponseConsumer(staging, a, d.length, d.validator, d.validatorIsEtag);
         } else {
-            long maxBytes = req.maxBytes != null ? req.maxBytes : defaultMaxBytes;
+            long maxBytes = maxBytes(req);
             if (a.probe) {
                 rb.addHeader("Range", "bytes=0-" + (chunkSize - 1));
                 rb.addHeader("Accept-Encoding", "identity");
@@ -564,7 +574,13 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                 // Stored bytes are the decoded representation (CONTRACT.md): offer what the pipeline decodes.
                 rb.addHeader("Accept-Encoding", ACCEPT_ENCODING);
             }
-            consumer = new StagingResponseConsumer(digestOnly ? null : staging, maxBytes, a);
+            // Conditional re-fetch: the validators recorded with the file an earlier run stored
+            // (ConditionalFetch); they replace conditional headers of the request event, which could not
+            // describe that file. On a probe, a matching validator wins over Range (RFC 9110 §13.2.2): 304.
+            conditional.headers(req, maxBytes).forEach(rb::setHeader);
+            consumer =
+                    new StagingResponseConsumer(
+                            digestOnly ? null : staging, new BodyPolicy(maxBytes, maxDecodeRatio, blake3), a);
         }
         AsyncRequestProducer producer = rb.build();
         a.future =
@@ -682,6 +698,11 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         }
         if (s >= 200 && s < 300 && s != 206) {
             succeed(h, act, o, staging);
+            return;
+        }
+        if (s == 304) {
+            store.discard(staging);
+            notModified(h, act);
             return;
         }
         store.discard(staging);
@@ -879,10 +900,10 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         long seq = act.seq;
         int generation = d.generation;
         String host = h.host;
+        boolean withBlake3 = blake3;
         hasher.execute(
                 () -> {
-                    String sha = null;
-                    long size = -1;
+                    Digests.FileDigest digest = null;
                     Exception error = null;
                     try {
                         Path file = staging;
@@ -890,24 +911,21 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                             // published before a crash that came ahead of the checkpoint: verify the final file
                             file = store.resolve(d.request.path);
                         }
-                        size = Files.size(file);
-                        sha = Digests.sha256Hex(file);
+                        digest = Digests.digest(file, withBlake3);
                     } catch (Exception e) {
                         error = e;
                     }
-                    String digest = sha;
-                    long bytes = size;
+                    Digests.FileDigest result = digest;
                     Exception failure = error;
                     try {
-                        mailbox.execute(
-                                () -> onFinalized(host, seq, generation, digest, bytes, failure), "fetch-finalize");
+                        mailbox.execute(() -> onFinalized(host, seq, generation, result, failure), "fetch-finalize");
                     } catch (RejectedExecutionException closing) {
                         // shutting down: finalize runs again after the restore
                     }
                 });
     }
 
-    private void onFinalized(String host, long seq, int generation, String sha, long size, Exception error)
+    private void onFinalized(String host, long seq, int generation, Digests.FileDigest digest, Exception error)
             throws Exception {
         HostRuntime h = host(host);
         setCurrentKey(host);
@@ -921,15 +939,21 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         Path staging = staging(h, act);
         if (error != null) {
             fail(h, act, d.lastHttpStatus, "storage error: " + error.getMessage());
-        } else if (size != d.length) {
+        } else if (digest.bytes() != d.length) {
             store.discard(staging);
-            fail(h, act, d.lastHttpStatus, "length mismatch (expected " + d.length + ", got " + size + ")");
+            fail(h, act, d.lastHttpStatus, "length mismatch (expected " + d.length + ", got " + digest.bytes() + ")");
         } else {
             FetchOutcome o = new FetchOutcome();
             o.status = d.lastHttpStatus == null ? 206 : d.lastHttpStatus;
-            o.bytes = size;
-            o.sha256 = sha;
+            o.bytes = digest.bytes();
+            o.sha256 = digest.sha256();
+            o.blake3 = digest.blake3();
             o.stored = true;
+            if (d.validatorIsEtag) {
+                o.etag = d.validator;
+            } else {
+                o.lastModified = d.validator;
+            }
             succeed(h, act, o, staging);
         }
         enqueueIfReady(h);
@@ -979,7 +1003,11 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         }
         try {
             if (!digestOnly && Files.exists(staging)) {
-                store.publish(staging, req.path, req.url);
+                store.publish(
+                        staging,
+                        req.path,
+                        req.url,
+                        new OutputStore.FileMeta(o.etag, o.lastModified, o.sha256, o.blake3));
             }
         } catch (IOException e) {
             store.discard(staging);
@@ -995,11 +1023,32 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         r.httpStatus = o.status;
         r.bytes = o.bytes;
         r.sha256 = o.sha256;
+        r.blake3 = o.blake3;
         r.path = req.path;
         r.contentEncoding = o.decodedCoding;
         requestsOk.inc();
         bytesStored.inc(o.bytes);
         terminal(h, act, r);
+    }
+
+    /**
+     * A 304: the origin confirmed the validators sent with the request, so the file at the path is current and
+     * stays untouched. Without a usable recorded file (it changed or vanished meanwhile) the 304 cannot be
+     * honoured and the request FAILs.
+     */
+    private void notModified(HostRuntime h, Active act) throws Exception {
+        Download d = act.d;
+        FetchResult r = base(d);
+        if (!conditional.notModified(d.request, maxBytes(d.request), r)) {
+            fail(h, act, 304, "http 304 without a recorded copy at " + d.request.path);
+            return;
+        }
+        requestsNotModified.inc();
+        terminal(h, act, r);
+    }
+
+    private long maxBytes(FetchRequest req) {
+        return req.maxBytes != null ? req.maxBytes : defaultMaxBytes;
     }
 
     private void retryOrFail(HostRuntime h, Active act, String reason, long retryAfterMillis) throws Exception {

@@ -22,6 +22,8 @@ public final class FetchOutcome {
     public long bytes;
     /** SHA-256 of the stored bytes, lower-case hex. */
     public String sha256;
+    /** BLAKE3 (256 bit) of the stored bytes, lower-case hex; null unless requested. */
+    public String blake3;
     /** The content-coding that was removed from the stored bytes, or null. */
     public String decodedCoding;
 

@@ -31,6 +31,10 @@ public class FetchResult {
     @JsonProperty("sha256")
     public String sha256;
 
+    /** BLAKE3 of the stored file, when {@code flowget.digest.blake3} is on (an extension of the contract). */
+    @JsonProperty("blake3")
+    public String blake3;
+
     @JsonProperty("path")
     public String path;
 
@@ -79,6 +83,7 @@ public class FetchResult {
                 && Objects.equals(httpStatus, that.httpStatus)
                 && Objects.equals(bytes, that.bytes)
                 && Objects.equals(sha256, that.sha256)
+                && Objects.equals(blake3, that.blake3)
                 && Objects.equals(path, that.path)
                 && Objects.equals(contentEncoding, that.contentEncoding)
                 && Objects.equals(attempts, that.attempts)

@@ -108,6 +108,23 @@ class BodyPipelineCodingTest {
     }
 
     @Test
+    void decodedSizesThatFillTheLastDecodeBufferExactly() throws Exception {
+        // The decoder's last step then ends on a full buffer: it must still see the end of the coded stream.
+        for (int size : new int[] {BodyPipeline.CHUNK_SIZE, 4 * BodyPipeline.CHUNK_SIZE, 1 << 20}) {
+            byte[] exact = java.util.Arrays.copyOf(plain, size);
+            for (String coding : new String[] {"gzip", "deflate", "zstd", "br"}) {
+                byte[] coded = Codecs.encode(exact, coding);
+                Feed.MemorySink sink = new Feed.MemorySink();
+                try (BodyPipeline pipeline = BodyPipeline.builder(sink).contentEncoding(coding).build()) {
+                    pipeline.accept(ByteBuffer.wrap(coded));
+                    pipeline.finish();
+                    assertThat(sink.toByteArray()).as("%s of %s bytes", coding, size).isEqualTo(exact);
+                }
+            }
+        }
+    }
+
+    @Test
     void gzipMultiMemberIncludingEmptyMember() throws Exception {
         byte[] first = Codecs.gzip(java.util.Arrays.copyOfRange(plain, 0, 100_000));
         byte[] empty = Codecs.gzip(new byte[0]);
