@@ -25,6 +25,8 @@ public final class RangeRoute implements TestOrigin.Route {
     private Predicate<Integer> ignoreRange = n -> false;
     private Predicate<Long> hold = start -> false;
     private java.util.concurrent.CountDownLatch gate = new java.util.concurrent.CountDownLatch(0);
+    private long delayMillis;
+    private final java.util.concurrent.atomic.AtomicLong served = new java.util.concurrent.atomic.AtomicLong();
     /** Every request as "start-end" (or "whole"), in arrival order. */
     public final List<String> requests = new CopyOnWriteArrayList<>();
 
@@ -57,6 +59,17 @@ public final class RangeRoute implements TestOrigin.Route {
         return this;
     }
 
+    /** Waits this long before answering each range (a slow origin, so tests can act mid-download). */
+    public RangeRoute delayPerRange(java.time.Duration delay) {
+        this.delayMillis = delay.toMillis();
+        return this;
+    }
+
+    /** Body bytes handed to the server so far (whole answers and ranges). */
+    public long bytesServed() {
+        return served.get();
+    }
+
     public void release() {
         gate.countDown();
     }
@@ -78,6 +91,7 @@ public final class RangeRoute implements TestOrigin.Route {
                 ifRange == null || ifRange.equals(v.etag()) || ifRange.equals(v.lastModified());
         if (range == null || !range.startsWith("bytes=") || !ifRangeOk || ignoreRange.test(n)) {
             requests.add("whole");
+            served.addAndGet(body.length);
             TestOrigin.send(response, callback, 200, body);
             return;
         }
@@ -98,7 +112,11 @@ public final class RangeRoute implements TestOrigin.Route {
         if (hold.test(start)) {
             gate.await(60, java.util.concurrent.TimeUnit.SECONDS);
         }
+        if (delayMillis > 0) {
+            Thread.sleep(delayMillis);
+        }
         int len = (int) (end - start + 1);
+        served.addAndGet(len);
         response.setStatus(206);
         response.getHeaders().put(HttpHeader.CONTENT_RANGE, "bytes " + start + "-" + end + "/" + body.length);
         response.getHeaders().put(HttpHeader.CONTENT_LENGTH, len);
