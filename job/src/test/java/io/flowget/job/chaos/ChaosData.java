@@ -1,5 +1,6 @@
 package io.flowget.job.chaos;
 
+import io.flowget.udf.testing.RangeRoute;
 import io.flowget.udf.testing.TestOrigin;
 
 import java.security.MessageDigest;
@@ -13,7 +14,8 @@ import java.util.SplittableRandom;
 
 /**
  * The marked batch of an experiment (chaos/README.md, "Steady state"): {@code n} files with deterministic content
- * served by one origin and requested through several {@link FaultProxy}s (each proxy is its own host to the job,
+ * served by one origin (with Range support and an ETag, like a real file server) and requested through several
+ * {@link FaultProxy}s (each proxy is its own host to the job,
  * so the batch spreads over several keys). Every request is a JSON event with an explicit id
  * {@code chaos-<run>-NNNNNN}; every other one also carries the expected {@code sha256}, so both ways of catching a
  * corrupt body are exercised (a FAILED checksum mismatch, and the byte comparison of {@link ChaosVerdict}).
@@ -60,7 +62,8 @@ final class ChaosData {
             String name = String.format("%06d", i);
             String path = "/" + run + "/" + name + ".bin";
             byte[] body = TestOrigin.content(run + "-" + name, mix.draw(random));
-            origin.file(path, body);
+            // Range support with a strong validator, so files above flowget.chunk.size go in parallel chunks
+            origin.route(path, RangeRoute.of(body, "\"" + run + "-" + name + "\""));
             FaultProxy p = proxies.get(i % proxies.size());
             list.add(new Item("chaos-" + run + "-" + name, p.url(path), path, body));
         }

@@ -52,9 +52,8 @@ class ChaosNetworkTest {
     }
 
     /**
-     * The soak: 3000 files on 4 hosts, 2 % resets and 3 % loss, a fault action every second. Resets are per 16 KiB
-     * segment and a reset costs the whole file (no chunked resume yet), so a 300 KiB file loses an attempt with
-     * probability 1 - 0.98^19 = 32 %; ten attempts make exhausting the budget unlikely (about 1e-5 per file).
+     * The soak: 3000 files on 4 hosts, 2 % resets and 3 % loss stalls per 16 KiB segment, a fault action every
+     * second. A reset costs the chunk it cuts (256 KiB at most), and a file may fail ten chunk attempts in all.
      */
     @Test
     @Tag("slow")

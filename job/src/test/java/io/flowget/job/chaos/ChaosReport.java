@@ -3,6 +3,7 @@ package io.flowget.job.chaos;
 import io.flowget.udf.config.FlowgetOptions;
 
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.MemorySize;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -76,7 +77,7 @@ final class ChaosReport {
 
     /**
      * Fetch settings for experiments: short timeouts and backoff so that faults turn into retries within
-     * seconds, and a retry budget that absorbs the injected fault rates (10 attempts).
+     * seconds, a retry budget that absorbs the injected fault rates (10 attempts), 256 KiB chunks.
      */
     static Configuration fetchSettings() {
         Configuration c = new Configuration();
@@ -87,6 +88,8 @@ final class ChaosReport {
         c.set(FlowgetOptions.RETRY_INITIAL_BACKOFF, Duration.ofMillis(100));
         c.set(FlowgetOptions.RETRY_MAX_BACKOFF, Duration.ofSeconds(2));
         c.set(FlowgetOptions.RETRY_MAX_ATTEMPTS, 10);
+        // Small chunks, so that the experiments' larger files (100 KiB - 2 MiB) go in several Range chunks.
+        c.set(FlowgetOptions.CHUNK_SIZE, MemorySize.parse("256kb"));
         return c;
     }
 

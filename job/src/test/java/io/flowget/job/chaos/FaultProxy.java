@@ -580,12 +580,13 @@ public final class FaultProxy implements AutoCloseable {
             for (int off = 0; off < len; off += PACE_UNIT) {
                 int n = Math.min(PACE_UNIT, len - off);
                 bucket.acquire(n, link.done);
-                out.write(data, off, n);
+                // counted before the write: once the peer can read the bytes, the counters already show them
                 if (toClient) {
                     link.deliveredToClient(n);
                 } else {
                     bytesToOrigin.add(n);
                 }
+                out.write(data, off, n);
             }
             out.flush();
         }
