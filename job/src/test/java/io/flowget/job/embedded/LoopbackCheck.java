@@ -43,7 +43,9 @@ final class LoopbackCheck {
             if (!Files.isReadable(file)) {
                 continue;
             }
-            for (String line : Files.readAllLines(file).subList(1, Files.readAllLines(file).size())) {
+            // Read once: the table changes between reads while other sockets open and close.
+            List<String> lines = Files.readAllLines(file);
+            for (String line : lines.subList(Math.min(1, lines.size()), lines.size())) {
                 String[] f = line.trim().split("\\s+");
                 // f[1] local address (hex ip:port), f[3] state, f[9] inode
                 if (f.length > 9 && LISTEN.equals(f[3]) && inodes.contains(f[9]) && !isLoopback(f[1])) {
