@@ -126,7 +126,9 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
 
     @Override
     public void consume(ByteBuffer src) throws IOException {
-        if (channel == null) {
+        // No pipeline = not a 2xx body. (Not "no channel": in digest-only mode a 2xx body has a pipeline
+        // but no staging file, and must still be decoded and digested.)
+        if (pipeline == null) {
             src.position(src.limit()); // error body: read and drop
             return;
         }
