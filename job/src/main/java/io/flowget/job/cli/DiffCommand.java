@@ -6,6 +6,7 @@ import io.flowget.job.diff.DiffOptions;
 import io.flowget.job.run.LocalRun;
 
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
 import picocli.CommandLine;
@@ -26,8 +27,9 @@ import java.util.concurrent.Callable;
  *
  * Each flag sets its {@link DiffOptions} key; as with {@code flowget job}, the cluster configuration's
  * {@code flowget.*} keys apply under {@code flink run} or the Kubernetes operator, and the command line wins. Without
- * {@code --bounded} it runs forever; with it, it compares what the topics hold now and exits 0. The sinks commit on
- * checkpoints: when the environment has no checkpoint interval, 10 s is used.
+ * {@code --bounded} it runs forever; with it, it compares what the topics hold now and exits 0 (and, unless a restart
+ * strategy is configured, fails at the first error instead of restarting). The sinks commit on checkpoints: when
+ * the environment has no checkpoint interval, 10 s is used.
  */
 @Command(
         name = "diff",
@@ -82,6 +84,10 @@ final class DiffCommand implements Callable<Integer> {
         }
         if (conf.get(DiffOptions.PRIMARY_TOPIC).equals(conf.get(DiffOptions.CANDIDATE_TOPIC))) {
             throw new LocalRun.UsageException("the primary and candidate topics are the same: nothing to compare");
+        }
+        if (bounded && !conf.contains(RestartStrategyOptions.RESTART_STRATEGY)) {
+            // A one-off comparison should fail (exit 70) rather than restart forever, e.g. on an unreachable Kafka.
+            conf.set(RestartStrategyOptions.RESTART_STRATEGY, "none");
         }
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
         if (!env.getCheckpointConfig().isCheckpointingEnabled()) {
