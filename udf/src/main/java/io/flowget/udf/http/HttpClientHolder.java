@@ -9,6 +9,7 @@ import org.apache.hc.client5.http.impl.async.HttpAsyncClients;
 import org.apache.hc.client5.http.impl.nio.PoolingAsyncClientConnectionManager;
 import org.apache.hc.client5.http.impl.nio.PoolingAsyncClientConnectionManagerBuilder;
 import org.apache.hc.client5.http.ssl.ClientTlsStrategyBuilder;
+import org.apache.hc.core5.http.config.Http1Config;
 import org.apache.hc.core5.io.CloseMode;
 import org.apache.hc.core5.pool.PoolConcurrencyPolicy;
 import org.apache.hc.core5.pool.PoolReusePolicy;
@@ -142,6 +143,9 @@ public final class HttpClientHolder {
                         .setConnectionManager(pool)
                         .setIOReactorConfig(reactor)
                         .setDefaultRequestConfig(requestConfig)
+                        // Each HTTP/1.1 connection holds three buffers of this size (session in, session out,
+                        // content); HttpCore's 32 KiB default makes 96 KiB of heap per download in flight.
+                        .setHttp1Config(Http1Config.custom().setBufferSize(s.bufferSize()).build())
                         .setUserAgent(s.userAgent())
                         // The operator owns redirects (per-hop checks, loop detection), retries (backoff on
                         // keyed timers) and content decoding (bounded streaming decoders).

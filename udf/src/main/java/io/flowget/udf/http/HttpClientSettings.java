@@ -20,6 +20,7 @@ public record HttpClientSettings(
         Duration idleEviction,
         Duration validateAfterInactivity,
         int ioThreads,
+        int bufferSize,
         String userAgent,
         String caCert)
         implements Serializable {
@@ -34,6 +35,7 @@ public record HttpClientSettings(
                 conf.get(FlowgetOptions.HTTP_POOL_IDLE_EVICTION),
                 conf.get(FlowgetOptions.HTTP_POOL_VALIDATE_AFTER_INACTIVITY),
                 conf.get(FlowgetOptions.HTTP_IO_THREADS),
+                (int) conf.get(FlowgetOptions.HTTP_BUFFER_SIZE).getBytes(),
                 conf.get(FlowgetOptions.HTTP_USER_AGENT),
                 conf.getOptional(FlowgetOptions.TLS_CA_CERT).orElse(null));
     }
