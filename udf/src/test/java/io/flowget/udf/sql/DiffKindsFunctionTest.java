@@ -4,6 +4,7 @@ import org.junit.jupiter.api.Test;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+/** {@link DiffKindsFunction#eval}: which kinds two results differ in, null-safe, and NULL when a side is missing. */
 class DiffKindsFunctionTest {
     private static final String SHA = "ab".repeat(32);
     private final DiffKindsFunction f = new DiffKindsFunction();

@@ -6,6 +6,7 @@ import org.junit.jupiter.api.Test;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+/** {@link ErrorClassFunction#eval}: every failure message flowget writes maps to its class; NULL stays NULL. */
 class ErrorClassFunctionTest {
     private final ErrorClassFunction f = new ErrorClassFunction();
 

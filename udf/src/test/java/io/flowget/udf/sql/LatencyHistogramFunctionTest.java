@@ -10,6 +10,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
+/** {@link LatencyHistogramFunction} and {@link LatencyBuckets}: bucket bounds, counting, merging, quantiles. */
 class LatencyHistogramFunctionTest {
     private final LatencyHistogramFunction f = new LatencyHistogramFunction();
 

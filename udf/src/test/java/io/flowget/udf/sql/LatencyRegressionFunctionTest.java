@@ -4,6 +4,7 @@ import org.junit.jupiter.api.Test;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+/** {@link LatencyRegressionFunction#eval}: both bounds must be crossed; NULL in, NULL out. */
 class LatencyRegressionFunctionTest {
     private final LatencyRegressionFunction f = new LatencyRegressionFunction();
 

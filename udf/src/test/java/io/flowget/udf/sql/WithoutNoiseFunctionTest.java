@@ -4,6 +4,7 @@ import org.junit.jupiter.api.Test;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+/** {@link WithoutNoiseFunction#eval}: noise removal keeps order and treats a missing secondary as no noise. */
 class WithoutNoiseFunctionTest {
     private final WithoutNoiseFunction f = new WithoutNoiseFunction();
 
