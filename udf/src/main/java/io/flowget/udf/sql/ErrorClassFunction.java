@@ -22,6 +22,9 @@ import java.util.Locale;
  *   <li>{@code checksum mismatch …} → {@code checksum}; {@code max_bytes exceeded …} → {@code too_large};
  *       {@code decode ratio exceeded …} → {@code decode_ratio}; {@code corrupt gzip stream} → {@code corrupt_body};
  *       {@code unsupported content-coding …} → {@code unsupported_coding}
+ *   <li>{@code length mismatch …} → {@code length_mismatch}; {@code resource changed during download …} →
+ *       {@code resource_changed}; {@code path conflict: …} → {@code path_conflict}; {@code storage error: …} →
+ *       {@code storage}
  *   <li>{@code too many redirects …}, {@code redirect loop …} → {@code redirect}
  *   <li>request rejected by the parser ({@code missing url}, {@code invalid …}, {@code malformed JSON: …},
  *       {@code unsupported URL scheme …}, ...) → {@code bad_request}
@@ -79,6 +82,18 @@ public class ErrorClassFunction extends ScalarFunction {
         }
         if (e.startsWith("unsupported content-coding")) {
             return "unsupported_coding";
+        }
+        if (e.startsWith("length mismatch")) {
+            return "length_mismatch";
+        }
+        if (e.startsWith("resource changed")) {
+            return "resource_changed";
+        }
+        if (e.startsWith("path conflict")) {
+            return "path_conflict";
+        }
+        if (e.startsWith("storage error")) {
+            return "storage";
         }
         if (e.startsWith("too many redirects") || e.startsWith("redirect loop")) {
             return "redirect";
