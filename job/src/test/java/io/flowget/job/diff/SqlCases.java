@@ -20,7 +20,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * The SQL test of the diff job (run inside {@link ShadowDiffTest}'s fixture): hand-written results whose every
  * disagreement is known, covering each diff kind, noise with and without a secondary result, equal error
- * classes with different messages, results on one side only, and a pair further apart than the join interval.
+ * classes with different messages, a NOT_MODIFIED production result against a full fetch of the same bytes,
+ * results on one side only, and a pair further apart than the join interval.
  * Topics {@code sql.p/c/s} in, {@code sql.diffs} and {@code sql.summary} out.
  */
 final class SqlCases {
@@ -47,6 +48,8 @@ final class SqlCases {
         // Different messages of one class, and different http_status: one kind, http_status.
         cases.put("errors", new String[] {failed("errors", 503, "http 503 (after 5 attempts)"), failed("errors", 502, "http 502 (after 3 attempts)"), null});
         cases.put("no-secondary", new String[] {ok("no-secondary", SHA_A, 10, 50), ok("no-secondary", SHA_B, 10, 50), null});
+        // Production re-validated its copy (304), the digest-only candidate fetched it: the same bytes, a match.
+        cases.put("revalidated", new String[] {notModified("revalidated", SHA_A, 10), ok("revalidated", SHA_A, 10, 50), null});
         cases.put("missing", new String[] {ok("missing", SHA_A, 10, 50), null, ok("missing", SHA_A, 10, 50)});
         cases.put("extra", new String[] {null, ok("extra", SHA_A, 10, 50), null});
         int n = 0;
@@ -107,8 +110,8 @@ final class SqlCases {
         assertThat(records.get("sha").get("decided_at").asText()).endsWith("Z");
 
         assertThat(ShadowDiffTest.summaryTotals("sql.summary"))
-                .containsEntry("compared", 8L)
-                .containsEntry("matched", 2L)
+                .containsEntry("compared", 9L)
+                .containsEntry("matched", 3L)
                 .containsEntry("differing", 6L)
                 .containsEntry("diff_status", 2L)
                 .containsEntry("diff_http_status", 3L)
@@ -121,8 +124,8 @@ final class SqlCases {
                 .containsEntry("with_secondary", 6L)
                 .containsEntry("noisy", 2L)
                 .as("one latency per compared request and side")
-                .containsEntry("latency_primary_count", 8L)
-                .containsEntry("latency_candidate_count", 8L);
+                .containsEntry("latency_primary_count", 9L)
+                .containsEntry("latency_candidate_count", 9L);
     }
 
     private static void add(List<Topics.Rec> side, String id, String json, long ts) {
@@ -136,6 +139,13 @@ final class SqlCases {
                 "{\"id\":\"%s\",\"url\":\"http://h/%s\",\"status\":\"OK\",\"http_status\":200,\"bytes\":%d,"
                         + "\"sha256\":\"%s\",\"attempts\":1,\"elapsed_ms\":%d}",
                 id, id, bytes, sha, elapsed);
+    }
+
+    private static String notModified(String id, String sha, long bytes) {
+        return String.format(
+                "{\"id\":\"%s\",\"url\":\"http://h/%s\",\"status\":\"NOT_MODIFIED\",\"http_status\":304,"
+                        + "\"bytes\":%d,\"sha256\":\"%s\",\"attempts\":1,\"elapsed_ms\":5}",
+                id, id, bytes, sha);
     }
 
     private static String failed(String id, int http, String error) {

@@ -15,6 +15,10 @@ import java.util.Objects;
  * when they agree; NULL when either status is NULL (a side has no result, so this is not a comparison but an
  * unmatched result).
  *
+ * <p>{@code NOT_MODIFIED} against {@code OK} is no status or http_status difference: production re-validates the
+ * copy it stored (a 304) where a digest-only shadow, which stores nothing, always fetches in full (a 200). Their
+ * bytes and sha256 (the stored copy's, and the fresh body's) must still agree.
+ *
  * <p>Fields compare null-safely ({@code IS NOT DISTINCT FROM}): NULL equals NULL and differs from any value, so
  * a candidate that stored nothing where production stored bytes differs in {@code bytes} and {@code sha256}.
  * Digests compare case-insensitively. Errors are compared by class ({@link ErrorClassFunction}), never by
@@ -40,10 +44,11 @@ public class DiffKindsFunction extends ScalarFunction {
             return null;
         }
         List<String> kinds = new ArrayList<>(DiffKinds.FIELDS.size());
-        if (!aStatus.equals(bStatus)) {
+        boolean revalidated = isRevalidation(aStatus, bStatus) || isRevalidation(bStatus, aStatus);
+        if (!aStatus.equals(bStatus) && !revalidated) {
             kinds.add(DiffKinds.STATUS);
         }
-        if (!Objects.equals(aHttpStatus, bHttpStatus)) {
+        if (!Objects.equals(aHttpStatus, bHttpStatus) && !revalidated) {
             kinds.add(DiffKinds.HTTP_STATUS);
         }
         if (!Objects.equals(aBytes, bBytes)) {
@@ -60,4 +65,12 @@ public class DiffKindsFunction extends ScalarFunction {
         }
         return kinds.toArray(new String[0]);
     }
+
+    /** One side confirmed its stored copy (NOT_MODIFIED, 304) where the other fetched it in full (OK). */
+    private static boolean isRevalidation(String a, String b) {
+        return NOT_MODIFIED.equals(a) && OK.equals(b);
+    }
+
+    private static final String OK = "OK";
+    private static final String NOT_MODIFIED = "NOT_MODIFIED";
 }

@@ -47,6 +47,18 @@ class DiffKindsFunctionTest {
     }
 
     @Test
+    void productionsRevalidatedCopyMatchesTheShadowsFullFetchOfTheSameBytes() {
+        assertThat(f.eval("NOT_MODIFIED", "OK", 304, 200, 10L, 10L, SHA, SHA, null, null, false)).isEmpty();
+        assertThat(f.eval("OK", "NOT_MODIFIED", 200, 304, 10L, 10L, SHA, SHA, null, null, false)).isEmpty();
+        String other = SHA.substring(0, 63) + "c";
+        assertThat(f.eval("NOT_MODIFIED", "OK", 304, 200, 10L, 11L, SHA, other, null, null, false))
+                .as("the stored copy is stale: a content diff, not a status one")
+                .containsExactly("bytes", "sha256");
+        assertThat(f.eval("NOT_MODIFIED", "FAILED", 304, 500, 10L, null, SHA, null, null, "http_5xx", false))
+                .containsExactly("status", "http_status", "bytes", "sha256", "error_class");
+    }
+
+    @Test
     void aMissingSideIsNotAComparison() {
         assertThat(f.eval(null, "OK", 200, 200, 1L, 1L, SHA, SHA, null, null, false)).isNull();
         assertThat(f.eval("OK", null, 200, 200, 1L, 1L, SHA, SHA, null, null, false)).isNull();
