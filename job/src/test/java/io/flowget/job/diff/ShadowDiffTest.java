@@ -8,6 +8,7 @@ import io.flowget.job.embedded.EmbeddedKafka;
 import io.flowget.udf.config.FlowgetOptions;
 import io.flowget.udf.json.Json;
 import io.flowget.udf.sql.LatencyBuckets;
+import io.flowget.udf.testing.RangeRoute;
 import io.flowget.udf.testing.TestOrigin;
 
 import org.apache.flink.api.common.JobID;
@@ -89,10 +90,16 @@ class ShadowDiffTest {
         List<Topics.Rec> requests = new ArrayList<>();
         long now = System.currentTimeMillis();
         for (int i = 0; i < FILES; i++) {
-            TestOrigin o = i % 2 == 0 ? a : b;
             String path = "/files/f" + i + ".bin";
-            o.file(path, TestOrigin.content(path, 100 + (i * 7919) % 20_000));
-            requests.add(request(String.format("req-%03d", i), o.url(path), now));
+            byte[] body = TestOrigin.content(path, 100 + (i * 7919) % 20_000);
+            if (i % 2 == 0) {
+                a.file(path, body);
+            } else {
+                // Range-capable, as most real origins: production probes with a Range request (206), the
+                // digest-only shadows fetch with a plain GET (200).
+                b.route(path, RangeRoute.of(body, "\"v" + i + "\""));
+            }
+            requests.add(request(String.format("req-%03d", i), (i % 2 == 0 ? a : b).url(path), now));
         }
         for (int i = 0; i < LIVE; i++) {
             String path = "/live/" + i;
@@ -283,6 +290,8 @@ class ShadowDiffTest {
             JsonNode r = Json.readTree(v);
             production.put(r.get("id").asText(), r.path("sha256").asText());
         }
+        assertThat(read("results.primary")).as("production fetched the range-capable files by Range")
+                .anySatisfy(v -> assertThat(v).contains("\"http_status\":206"));
         List<String> candidate = read("results.candidate");
         assertThat(candidate).hasSize(FILES + LIVE);
         for (String v : candidate) {

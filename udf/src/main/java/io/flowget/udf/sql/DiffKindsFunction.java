@@ -17,7 +17,8 @@ import java.util.Objects;
  *
  * <p>{@code NOT_MODIFIED} against {@code OK} is no status or http_status difference: production re-validates the
  * copy it stored (a 304) where a digest-only shadow, which stores nothing, always fetches in full (a 200). Their
- * bytes and sha256 (the stored copy's, and the fresh body's) must still agree.
+ * bytes and sha256 (the stored copy's, and the fresh body's) must still agree. For the same reason an OK result's
+ * 206 (production fetches through Range requests and chunks) equals a 200 (the shadow's single plain GET).
  *
  * <p>Fields compare null-safely ({@code IS NOT DISTINCT FROM}): NULL equals NULL and differs from any value, so
  * a candidate that stored nothing where production stored bytes differs in {@code bytes} and {@code sha256}.
@@ -48,7 +49,7 @@ public class DiffKindsFunction extends ScalarFunction {
         if (!aStatus.equals(bStatus) && !revalidated) {
             kinds.add(DiffKinds.STATUS);
         }
-        if (!Objects.equals(aHttpStatus, bHttpStatus) && !revalidated) {
+        if (!Objects.equals(wholeBody(aStatus, aHttpStatus), wholeBody(bStatus, bHttpStatus)) && !revalidated) {
             kinds.add(DiffKinds.HTTP_STATUS);
         }
         if (!Objects.equals(aBytes, bBytes)) {
@@ -64,6 +65,15 @@ public class DiffKindsFunction extends ScalarFunction {
             kinds.add(DiffKinds.LATENCY);
         }
         return kinds.toArray(new String[0]);
+    }
+
+    /**
+     * The http_status of a result, with a completed ranged download (OK with 206: the body assembled from
+     * ranges) counted as a 200: production probes with a Range request and fetches large files in chunks, a
+     * digest-only shadow always fetches in one plain GET.
+     */
+    private static Integer wholeBody(String status, Integer httpStatus) {
+        return OK.equals(status) && httpStatus != null && httpStatus == 206 ? Integer.valueOf(200) : httpStatus;
     }
 
     /** One side confirmed its stored copy (NOT_MODIFIED, 304) where the other fetched it in full (OK). */

@@ -59,6 +59,15 @@ class DiffKindsFunctionTest {
     }
 
     @Test
+    void aCompleteRangedDownloadEqualsAPlainOne() {
+        assertThat(f.eval("OK", "OK", 206, 200, 10L, 10L, SHA, SHA, null, null, false)).isEmpty();
+        assertThat(f.eval("OK", "OK", 200, 206, 10L, 10L, SHA, SHA, null, null, false)).isEmpty();
+        assertThat(f.eval("FAILED", "FAILED", 206, 200, null, null, null, null, "io", "io", false))
+                .as("only a completed download counts a 206 as whole")
+                .containsExactly("http_status");
+    }
+
+    @Test
     void aMissingSideIsNotAComparison() {
         assertThat(f.eval(null, "OK", 200, 200, 1L, 1L, SHA, SHA, null, null, false)).isNull();
         assertThat(f.eval("OK", null, 200, 200, 1L, 1L, SHA, SHA, null, null, false)).isNull();
