@@ -174,6 +174,92 @@ public final class FlowgetOptions {
                     .withDescription(
                             "PEM file of CA certificates to trust in addition to the JVM's (`--ca-cert`).");
 
+    public static final ConfigOption<Boolean> TLS_INSECURE =
+            ConfigOptions.key("flowget.tls.insecure")
+                    .booleanType()
+                    .defaultValue(false)
+                    .withDescription(
+                            "Trust every server certificate and skip the host name check. For tests against"
+                                    + " self-signed origins only: it disables TLS authentication, and flowget"
+                                    + " logs a WARN when the client is created with it on. Prefer"
+                                    + " `flowget.tls.ca-cert`.");
+
+    public static final ConfigOption<HttpVersion> HTTP_VERSION =
+            ConfigOptions.key("flowget.http.version")
+                    .enumType(HttpVersion.class)
+                    .defaultValue(HttpVersion.NEGOTIATE)
+                    .withDescription(
+                            "NEGOTIATE: HTTP/2 over TLS when the server offers it in ALPN (one multiplexed"
+                                    + " connection per origin), else HTTP/1.1; plain http:// is HTTP/1.1."
+                                    + " HTTP_1_1: never HTTP/2. HTTP_2: HTTP/2 only (prior knowledge on"
+                                    + " http://), for origins known to speak it.");
+
+    public static final ConfigOption<MemorySize> HTTP_H2_INITIAL_WINDOW =
+            ConfigOptions.key("flowget.http.h2.initial-window")
+                    .memoryType()
+                    .defaultValue(MemorySize.parse("1mb"))
+                    .withDescription(
+                            "HTTP/2 per-stream receive window advertised to servers (the connection window is"
+                                    + " raised to the maximum). The protocol default of 64 KiB caps a stream at"
+                                    + " 64 KiB per round trip; bodies are written as they arrive, so a large"
+                                    + " window costs no memory.");
+
+    public static final ConfigOption<Integer> HTTP_H2_MAX_CONCURRENT_STREAMS =
+            ConfigOptions.key("flowget.http.h2.max-concurrent-streams")
+                    .intType()
+                    .defaultValue(256)
+                    .withDescription(
+                            "SETTINGS_MAX_CONCURRENT_STREAMS that flowget advertises on HTTP/2 connections."
+                                    + " The streams flowget opens are bounded by the server's own setting and"
+                                    + " by `flowget.host.max-concurrency`.");
+
+    // ---- network guard and DNS -------------------------------------------------------------------
+
+    public static final ConfigOption<String> NET_DENY_CIDRS =
+            ConfigOptions.key("flowget.net.deny-cidrs")
+                    .stringType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "SSRF guard: comma-separated CIDRs flowget never connects to, checked after DNS"
+                                    + " resolution on every connection (every redirect hop too). Always denied"
+                                    + " in addition: 169.254.0.0/16 and fe80::/10 (link-local),"
+                                    + " fd00:ec2::254/128 and 100.100.100.200/32 (cloud metadata), 0.0.0.0/8."
+                                    + " Loopback and private ranges are allowed unless listed here (e.g."
+                                    + " `127.0.0.0/8,::1/128,10.0.0.0/8`). A refused address FAILs the request"
+                                    + " with 'blocked address: ...', never retried.");
+
+    public static final ConfigOption<String> NET_ALLOW_CIDRS =
+            ConfigOptions.key("flowget.net.allow-cidrs")
+                    .stringType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "SSRF guard: comma-separated CIDRs that are allowed even though a deny rule"
+                                    + " covers them. The most specific rule (longest prefix) decides; at equal"
+                                    + " length allow wins. `deny-cidrs: 0.0.0.0/0,::/0` plus an allow list"
+                                    + " admits only the allowed ranges.");
+
+    public static final ConfigOption<Duration> DNS_TTL =
+            ConfigOptions.key("flowget.dns.ttl")
+                    .durationType()
+                    .defaultValue(Duration.ofSeconds(60))
+                    .withDescription(
+                            "How long a resolved name is cached by the HTTP client's resolver (all its"
+                                    + " addresses; a connection tries them in order).");
+
+    public static final ConfigOption<Duration> DNS_NEGATIVE_TTL =
+            ConfigOptions.key("flowget.dns.negative-ttl")
+                    .durationType()
+                    .defaultValue(Duration.ofSeconds(5))
+                    .withDescription("How long a failed lookup (unknown host, timeout) is remembered.");
+
+    public static final ConfigOption<Duration> DNS_TIMEOUT =
+            ConfigOptions.key("flowget.dns.timeout")
+                    .durationType()
+                    .defaultValue(Duration.ofSeconds(5))
+                    .withDescription(
+                            "Longest wait for one name lookup; a slower one fails the attempt with 'dns:"
+                                    + " lookup of HOST timed out', which is retried.");
+
     // ---- storage ---------------------------------------------------------------------------------
 
     public static final ConfigOption<String> STORAGE_OUT_DIR =
@@ -220,6 +306,13 @@ public final class FlowgetOptions {
                             "FILES: store bodies under the output directory. DIGEST_ONLY (`digest-only`): fetch,"
                                     + " decode and digest every body but store nothing; results carry bytes and"
                                     + " sha256 as usual (for a shadow pipeline that verifies a candidate build).");
+
+    /** Which HTTP versions the client speaks. */
+    public enum HttpVersion {
+        NEGOTIATE,
+        HTTP_1_1,
+        HTTP_2
+    }
 
     /** What happens to the bytes of a body. */
     public enum SinkMode {

@@ -1,6 +1,8 @@
 package io.flowget.udf.fetch;
 
 import io.flowget.udf.body.BodyException;
+import io.flowget.udf.http.BlockedAddressException;
+import io.flowget.udf.http.DnsTimeoutException;
 import io.flowget.udf.http.StagingResponseConsumer;
 
 import org.apache.hc.core5.http.ConnectionClosedException;
@@ -42,6 +44,13 @@ final class Failures {
         }
         if (c instanceof StagingResponseConsumer.BodyLimitException) {
             return new Failure(c.getMessage(), false);
+        }
+        if (c instanceof BlockedAddressException) {
+            // the SSRF guard's verdict does not change by asking again
+            return new Failure(c.getMessage(), false);
+        }
+        if (c instanceof DnsTimeoutException) {
+            return new Failure(c.getMessage(), true);
         }
         if (c instanceof UnknownHostException) {
             return new Failure("dns: unknown host " + c.getMessage(), true);
