@@ -32,7 +32,56 @@ public final class FlowgetOptions {
             ConfigOptions.key("flowget.host.max-concurrency")
                     .intType()
                     .defaultValue(8)
-                    .withDescription("Most requests in flight to one host at once.");
+                    .withDescription(
+                            "Most requests in flight to one host at once; the adaptive per-host limit moves"
+                                    + " between `flowget.host.min-concurrency` and this (or a"
+                                    + " `flowget.host.overrides` value).");
+
+    public static final ConfigOption<Integer> HOST_MIN_CONCURRENCY =
+            ConfigOptions.key("flowget.host.min-concurrency")
+                    .intType()
+                    .defaultValue(1)
+                    .withDescription("Floor of the adaptive per-host limit.");
+
+    public static final ConfigOption<Integer> HOST_INITIAL_CONCURRENCY =
+            ConfigOptions.key("flowget.host.initial-concurrency")
+                    .intType()
+                    .defaultValue(4)
+                    .withDescription(
+                            "Limit a host starts with (clamped to min/max) once its first request has"
+                                    + " answered; the very first request to a host goes alone, so an HTTP/2"
+                                    + " origin gets one multiplexed connection. The limit then grows by one per"
+                                    + " success while the host is busy (AIMD), shrinks by 10% on 429/503,"
+                                    + " 5xx, timeouts and connection errors, and is kept in keyed state across"
+                                    + " restarts.");
+
+    public static final ConfigOption<String> HOST_OVERRIDES =
+            ConfigOptions.key("flowget.host.overrides")
+                    .stringType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "Per-host maximum concurrency by host pattern, comma-separated `pattern=N`,"
+                                    + " e.g. `*.cdn.example.com=32,slow.example.org=2`. `*.` matches any"
+                                    + " subdomain; the first matching entry wins and replaces"
+                                    + " `flowget.host.max-concurrency` for that host.");
+
+    public static final ConfigOption<Duration> HOST_PROBE_INTERVAL =
+            ConfigOptions.key("flowget.host.probe-interval")
+                    .durationType()
+                    .defaultValue(Duration.ofSeconds(30))
+                    .withDescription(
+                            "A 429 or 503 for a request sent while N were in flight to the host caps the"
+                                    + " host at N-1; the cap rises by one after each interval without another"
+                                    + " one, so flowget probes an overloaded host gently instead of every few"
+                                    + " requests.");
+
+    public static final ConfigOption<Duration> HOST_STATE_TTL =
+            ConfigOptions.key("flowget.host.state-ttl")
+                    .durationType()
+                    .defaultValue(Duration.ofHours(24))
+                    .withDescription(
+                            "How long a host's learned limit, cap and pause stay in keyed state after their"
+                                    + " last change or read (bounds the state of hosts seen once).");
 
     public static final ConfigOption<Integer> FETCH_MAX_BACKLOG =
             ConfigOptions.key("flowget.fetch.max-backlog")
@@ -86,7 +135,8 @@ public final class FlowgetOptions {
                     .defaultValue(Duration.ofMinutes(5))
                     .withDescription(
                             "Longest Retry-After (seconds or HTTP-date) that is honoured; a longer one is"
-                                    + " capped to it.");
+                                    + " capped to it. A 429 or 503 with Retry-After pauses the whole host, not"
+                                    + " just the request.");
 
     // ---- HTTP ------------------------------------------------------------------------------------
 

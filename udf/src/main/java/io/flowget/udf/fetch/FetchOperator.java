@@ -105,7 +105,6 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     // ---- settings (from config, in open) ----
     private transient int maxInFlight;
-    private transient int hostLimit;
     private transient int maxBacklog;
     private transient long defaultMaxBytes;
     private transient long requestTimeoutMillis;
@@ -119,10 +118,13 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     private transient MapState<Long, FetchRequest> queue;
     private transient ValueState<QueueCursor> cursor;
     private transient MapState<Long, Download> active;
+    private transient ValueState<HostState> hostState;
     private transient InternalTimerService<VoidNamespace> timers;
 
     // ---- derived, in memory ----
     private transient Map<String, HostRuntime> hosts;
+    /** Per-host limit, overload cap and Retry-After pause (see HostPoliteness). */
+    private transient HostPoliteness politeness;
     private transient ArrayDeque<HostRuntime> ring;
     private transient PriorityQueue<Waiting> waiting;
     private transient Set<Attempt> inFlight;
@@ -179,6 +181,11 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                         VoidNamespace.INSTANCE,
                         VoidNamespaceSerializer.INSTANCE,
                         new MapStateDescriptor<>(ACTIVE_STATE, Types.LONG, TypeInformation.of(Download.class)));
+        hostState =
+                getPartitionedState(
+                        VoidNamespace.INSTANCE,
+                        VoidNamespaceSerializer.INSTANCE,
+                        HostPoliteness.stateDescriptor(config.get(FlowgetOptions.HOST_STATE_TTL)));
 
         if (context.isRestored()) {
             rebuildFromState();
@@ -225,7 +232,6 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     public void open() throws Exception {
         super.open();
         maxInFlight = config.get(FlowgetOptions.FETCH_MAX_IN_FLIGHT);
-        hostLimit = config.get(FlowgetOptions.HOST_MAX_CONCURRENCY);
         maxBacklog = config.get(FlowgetOptions.FETCH_MAX_BACKLOG);
         defaultMaxBytes =
                 config.getOptional(FlowgetOptions.FETCH_MAX_BYTES).map(MemorySize::getBytes).orElse(Long.MAX_VALUE);
@@ -234,6 +240,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         idleTimeout = config.get(FlowgetOptions.HTTP_IDLE_TIMEOUT);
         maxRedirects = config.get(FlowgetOptions.HTTP_MAX_REDIRECTS);
         retry = RetryPolicy.from(config);
+        politeness = new HostPoliteness(HostPoliteness.Settings.from(config), retry, hostState, this);
         digestOnly = config.get(FlowgetOptions.SINK_MODE) == FlowgetOptions.SinkMode.DIGEST_ONLY;
         random = new SplittableRandom();
 
@@ -364,7 +371,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     }
 
     private void enqueueIfReady(HostRuntime h) {
-        if (!h.inRing && h.hasReadyWork() && h.inFlight < hostLimit) {
+        if (!h.inRing && h.hasReadyWork() && politeness.mayIssue(h.host, h.inFlight, ptNow())) {
             h.inRing = true;
             ring.addLast(h);
         }
@@ -375,7 +382,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         while (inFlight.size() < maxInFlight && !ring.isEmpty()) {
             HostRuntime h = ring.pollFirst();
             h.inRing = false;
-            if (h.inFlight >= hostLimit || !h.hasReadyWork()) {
+            if (!h.hasReadyWork() || !politeness.mayIssue(h.host, h.inFlight, ptNow())) {
                 continue;
             }
             issueNext(h);
@@ -425,6 +432,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         }
         Attempt a = new Attempt(h.host, seq, req.url, now, deadlineAt);
         h.inFlight++;
+        a.hostInFlight = h.inFlight;
         inFlight.add(a);
         attemptsStarted.inc();
         send(a, d);
@@ -516,6 +524,14 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             return;
         }
         release(h, a);
+        // Politeness: feed the host's limiter; a Retry-After pauses the whole host (woken by a timer).
+        long pausedUntil =
+                politeness.onOutcome(
+                        a.host, o, a.cancelReason, a.hostInFlight, h.inFlight + 1,
+                        (System.currentTimeMillis() - a.hopStartedAt) * 1_000_000L, ptNow());
+        if (pausedUntil > 0) {
+            timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, pausedUntil);
+        }
         Path staging = store.stagingFile(a.host, a.seq);
         if (o.error != null) {
             Failures.Failure f = Failures.classify(o.error, a.cancelReason, idleTimeout);
@@ -677,6 +693,12 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     /** Moves retries that are due to their host's ready list. */
     private void promoteDue(long now) {
+        for (String resumed : politeness.resumeDue(now)) {
+            HostRuntime h = hosts.get(resumed);
+            if (h != null) {
+                enqueueIfReady(h);
+            }
+        }
         while (!waiting.isEmpty() && waiting.peek().dueAt <= now) {
             Waiting w = waiting.poll();
             HostRuntime h = host(w.host);

@@ -3,9 +3,11 @@ package io.flowget.udf.fetch;
 import io.flowget.udf.config.FlowgetOptions;
 import io.flowget.udf.http.AddressPolicy;
 import io.flowget.udf.http.HttpClientHolder;
+import io.flowget.udf.http.HttpClientSettings;
 import io.flowget.udf.model.FetchRequest;
 import io.flowget.udf.model.FetchResult;
 import io.flowget.udf.model.ResultStatus;
+import io.flowget.udf.testing.TestCertificates;
 import io.flowget.udf.testing.TestOrigin;
 
 import org.apache.flink.api.common.typeinfo.Types;
@@ -21,6 +23,8 @@ import java.net.InetAddress;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 import static io.flowget.udf.fetch.FetchOperatorTest.drainUntilResults;
 import static io.flowget.udf.fetch.FetchOperatorTest.request;
@@ -28,7 +32,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * The connection layer under the fetch operator, in the keyed harness against real Jetty origins: the SSRF guard
- * (after DNS, on every redirect hop) and keep-alive reuse.
+ * (after DNS, on every redirect hop), keep-alive reuse, HTTP/2 over TLS with a test CA, TLS verification.
  */
 class ConnectionControlTest {
     @TempDir Path tmp;
@@ -97,10 +101,100 @@ class ConnectionControlTest {
         assertThat(h.numProcessingTimeTimers()).as("no retry is scheduled").isZero();
     }
 
+    @Test
+    void keepAliveReusesAFewConnectionsForManySmallFiles() throws Exception {
+        TestOrigin origin = origin("127.0.0.1");
+        int files = 2000;
+        for (int i = 0; i < files; i++) {
+            origin.file("/k" + i, TestOrigin.content("k" + i, 200));
+        }
+        Configuration conf = config(64, 8);
+        var h = harness(conf);
+        HttpClientHolder.Lease lease = HttpClientHolder.acquire(HttpClientSettings.from(conf));
+        try {
+            for (int i = 0; i < files; i++) {
+                h.processElement(request("k" + i, origin, "/k" + i), 0);
+            }
+            List<FetchResult> results = drainUntilResults(h, files);
+
+            assertThat(results).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
+            System.out.printf(
+                    "keep-alive: %d requests, %d connections at the origin, %d opened by the client, max %d"
+                            + " concurrent%n",
+                    files, origin.connectionsOpened(), lease.connections().opened(), origin.maxConcurrent());
+            assertThat(origin.connectionsOpened()).as("connections for %s requests at limit 8", files)
+                    .isLessThanOrEqualTo(8 + 2);
+            assertThat(lease.connections().opened()).isEqualTo(origin.connectionsOpened());
+        } finally {
+            HttpClientHolder.release(lease);
+        }
+    }
+
+    @Test
+    void http2OverTlsMultiplexesConcurrentRequestsOverOneConnection() throws Exception {
+        TestOrigin origin = tlsOrigin("127.0.0.1");
+        Set<String> versions = ConcurrentHashMap.newKeySet();
+        int files = 300;
+        for (int i = 0; i < files; i++) {
+            byte[] body = TestOrigin.content("h" + i, 4000);
+            origin.route("/h" + i, (req, resp, cb, n) -> {
+                versions.add(req.getConnectionMetaData().getHttpVersion().asString());
+                Thread.sleep(5); // long enough that requests overlap
+                TestOrigin.send(resp, cb, 200, body);
+            });
+        }
+        Configuration conf = config(64, 32);
+        conf.set(FlowgetOptions.TLS_CA_CERT, TestCertificates.get().caPem().toString());
+        var h = harness(conf);
+        for (int i = 0; i < files; i++) {
+            h.processElement(request("h" + i, origin, "/h" + i), 0);
+        }
+        List<FetchResult> results = drainUntilResults(h, files);
+
+        assertThat(results).allSatisfy(r -> assertThat(r.status).as(r.error).isEqualTo(ResultStatus.OK));
+        assertThat(versions).containsExactly("HTTP/2.0");
+        assertThat(origin.maxConcurrent()).as("requests overlapped").isGreaterThan(8);
+        assertThat(origin.connectionsOpened()).as("one multiplexed connection").isEqualTo(1);
+        FetchResult r0 = byId(results, "h0");
+        assertThat(r0.sha256).isEqualTo(FetchOperatorTest.sha256(TestOrigin.content("h0", 4000)));
+    }
+
+    @Test
+    void http11OverTlsWhenAskedAndInsecureModeSkipsVerification() throws Exception {
+        TestOrigin origin = tlsOrigin("127.0.0.1");
+        Set<String> versions = ConcurrentHashMap.newKeySet();
+        origin.route("/v", (req, resp, cb, n) -> {
+            versions.add(req.getConnectionMetaData().getHttpVersion().asString());
+            TestOrigin.send(resp, cb, 200, "v".getBytes());
+        });
+        Configuration untrusted = config(8, 4);
+        var strict = harness(untrusted);
+        strict.processElement(request("strict", origin, "/v"), 0);
+        FetchResult refused = drainUntilResults(strict, 1).get(0);
+        assertThat(refused.status).isEqualTo(ResultStatus.FAILED);
+        assertThat(refused.error).as("an unknown CA is refused, not retried").startsWith("tls: ");
+        assertThat(refused.attempts).isEqualTo(1);
+        strict.close();
+
+        Configuration insecure = config(8, 4);
+        insecure.set(FlowgetOptions.TLS_INSECURE, true);
+        insecure.set(FlowgetOptions.HTTP_VERSION, FlowgetOptions.HttpVersion.HTTP_1_1);
+        var lax = harness(insecure);
+        lax.processElement(request("lax", origin, "/v"), 0);
+        assertThat(drainUntilResults(lax, 1).get(0).status).isEqualTo(ResultStatus.OK);
+        assertThat(versions).containsExactly("HTTP/1.1");
+    }
+
     // ------------------------------------------------------------------------------------------------
 
     static FetchResult byId(List<FetchResult> results, String id) {
         return results.stream().filter(r -> r.id.equals(id)).findFirst().orElseThrow();
+    }
+
+    private TestOrigin tlsOrigin(String address) throws Exception {
+        TestOrigin o = TestOrigin.startTls(address, TestCertificates.get());
+        origins.add(o);
+        return o;
     }
 
     private TestOrigin origin(String address) throws Exception {

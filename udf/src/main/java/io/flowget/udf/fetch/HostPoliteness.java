@@ -1,0 +1,372 @@
+package io.flowget.udf.fetch;
+
+import io.flowget.udf.config.FlowgetOptions;
+import io.flowget.udf.http.FetchOutcome;
+
+import org.apache.flink.api.common.state.StateTtlConfig;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.configuration.ReadableConfig;
+import org.apache.flink.streaming.api.operators.KeyContext;
+
+import com.netflix.concurrency.limits.limit.AIMDLimit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.PriorityQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * How many requests the fetch operator may have in flight to each host, and when: the operator asks
+ * {@link #mayIssue} where it used to compare with a fixed limit, and reports every finished attempt to
+ * {@link #onOutcome}.
+ *
+ * <p><b>Adaptive limit.</b> Each host has a Netflix concurrency-limits {@link AIMDLimit} between
+ * {@code flowget.host.min-concurrency} and {@code flowget.host.max-concurrency} (or the host's
+ * {@code flowget.host.overrides} value): +1 per success while the host is busy (at least half the limit in
+ * flight), ×0.9 per drop. Drops are 429/503, other retryable statuses (408, 5xx), timeouts, resets and connect
+ * errors; answers such as 404 count as successes (the host answered), non-retryable local failures (body too
+ * large, blocked address, shutdown) count as nothing.
+ *
+ * <p><b>Overload cap.</b> AIMD alone keeps probing: at a host that refuses its fourth concurrent request it would
+ * go 3 → 4 → 429 → 3 → 4 every few requests. So a 429/503 for a request sent while N were in flight also caps the
+ * host at N-1 (the concurrency the host just proved it can take), and the cap rises by one only after each
+ * {@code flowget.host.probe-interval} without another overload — like TCP's ssthresh, one probe per interval.
+ *
+ * <p><b>Host-wide pause.</b> A 429/503 with {@code Retry-After} (seconds or HTTP-date, capped by
+ * {@code flowget.retry.max-retry-after}) stops all new requests to the host until then, not just the retry of the
+ * one request; requests already in flight finish. {@link #resumeDue} tells the operator which hosts may go again.
+ *
+ * <p><b>Warm-up.</b> Until a host has answered once (in this operator instance), only one request goes to it: an
+ * HTTP/2 origin then serves all later requests as streams of that one connection (HttpClient shares a connection
+ * only once it knows the protocol), and an HTTP/1.1 origin resumes that connection's TLS session.
+ *
+ * <p><b>State.</b> Limit, cap and pause live in the keyed {@link ValueState} {@code host-state} (a
+ * {@link HostState}), written when they change, read when a host is first seen, so they survive restarts. Its
+ * TTL ({@code flowget.host.state-ttl}) bounds the state of hosts seen once. The in-memory gates are an LRU of
+ * {@value #MAX_GATES} hosts; an evicted host is reloaded from state (and warms up again).
+ *
+ * <p>Times are the operator's processing time (ms), the clock of its retry timers. Not thread-safe: task thread
+ * only. It switches the current key to read and write a host's state and restores the caller's key.
+ */
+public final class HostPoliteness {
+    private static final Logger LOG = LoggerFactory.getLogger(HostPoliteness.class);
+
+    static final String STATE_NAME = "host-state";
+    static final int MAX_GATES = 10_000;
+
+    /** What an attempt's outcome says about the host's capacity. */
+    enum Signal {
+        SUCCESS,
+        DROP,
+        OVERLOAD,
+        NONE
+    }
+
+    /** The settings of the politeness rules, from the configuration. */
+    public record Settings(
+            int min, int max, int initial, List<HostOverride> overrides, Duration probeInterval, Duration stateTtl) {
+
+        public static Settings from(ReadableConfig conf) {
+            int max = conf.get(FlowgetOptions.HOST_MAX_CONCURRENCY);
+            int min = conf.get(FlowgetOptions.HOST_MIN_CONCURRENCY);
+            if (min < 1 || max < min) {
+                throw new IllegalArgumentException(
+                        FlowgetOptions.HOST_MIN_CONCURRENCY.key() + " (" + min + ") must be between 1 and "
+                                + FlowgetOptions.HOST_MAX_CONCURRENCY.key() + " (" + max + ")");
+            }
+            return new Settings(
+                    min,
+                    max,
+                    conf.get(FlowgetOptions.HOST_INITIAL_CONCURRENCY),
+                    HostOverride.parseList(conf.getOptional(FlowgetOptions.HOST_OVERRIDES).orElse("")),
+                    conf.get(FlowgetOptions.HOST_PROBE_INTERVAL),
+                    conf.get(FlowgetOptions.HOST_STATE_TTL));
+        }
+
+        /** The most requests in flight a host may ever get: its override, else max-concurrency. */
+        int maxFor(String host) {
+            for (HostOverride o : overrides) {
+                if (o.matches(host)) {
+                    return Math.max(min, o.max());
+                }
+            }
+            return max;
+        }
+    }
+
+    /** One {@code pattern=N} entry of {@code flowget.host.overrides}. */
+    public record HostOverride(String pattern, int max) {
+        static List<HostOverride> parseList(String text) {
+            List<HostOverride> out = new ArrayList<>();
+            for (String entry : text.split("[,;\\s]+")) {
+                if (entry.isBlank()) {
+                    continue;
+                }
+                int eq = entry.indexOf('=');
+                try {
+                    if (eq <= 0) {
+                        throw new NumberFormatException();
+                    }
+                    int n = Integer.parseInt(entry.substring(eq + 1).trim());
+                    if (n < 1) {
+                        throw new NumberFormatException();
+                    }
+                    out.add(new HostOverride(entry.substring(0, eq).trim().toLowerCase(Locale.ROOT), n));
+                } catch (NumberFormatException e) {
+                    throw new IllegalArgumentException(
+                            FlowgetOptions.HOST_OVERRIDES.key() + ": expected pattern=N with N >= 1, got '"
+                                    + entry + "'");
+                }
+            }
+            return List.copyOf(out);
+        }
+
+        boolean matches(String host) {
+            if (pattern.startsWith("*.")) {
+                return host.endsWith(pattern.substring(1));
+            }
+            return host.equals(pattern);
+        }
+    }
+
+    /** The keyed state descriptor; register it in the operator's {@code initializeState}. */
+    public static ValueStateDescriptor<HostState> stateDescriptor(Duration ttl) {
+        ValueStateDescriptor<HostState> d =
+                new ValueStateDescriptor<>(STATE_NAME, TypeInformation.of(HostState.class));
+        d.enableTimeToLive(
+                StateTtlConfig.newBuilder(ttl)
+                        .updateTtlOnReadAndWrite()
+                        .neverReturnExpired()
+                        .cleanupInRocksdbCompactFilter(1000)
+                        .build());
+        return d;
+    }
+
+    private final Settings settings;
+    private final RetryPolicy retry;
+    private final ValueState<HostState> state;
+    private final KeyContext keys;
+    private final Map<String, Gate> gates =
+            new LinkedHashMap<>(64, 0.75f, true) {
+                @Override
+                protected boolean removeEldestEntry(Map.Entry<String, Gate> eldest) {
+                    return size() > MAX_GATES;
+                }
+            };
+    private final PriorityQueue<Pause> pauses = new PriorityQueue<>();
+
+    public HostPoliteness(Settings settings, RetryPolicy retry, ValueState<HostState> state, KeyContext keys) {
+        this.settings = settings;
+        this.retry = retry;
+        this.state = state;
+        this.keys = keys;
+    }
+
+    /** True when one more request may go to the host now. */
+    public boolean mayIssue(String host, int inFlight, long now) {
+        Gate g = gate(host);
+        return g.pausedUntil <= now && inFlight < limit(g, now);
+    }
+
+    /** The host's current limit (1 while it warms up). */
+    public int limit(String host, long now) {
+        return limit(gate(host), now);
+    }
+
+    /** Processing time until which the host is paused, 0 when it is not. */
+    public long pausedUntil(String host) {
+        return gate(host).pausedUntil;
+    }
+
+    /**
+     * Feeds one finished attempt (final hop) to the host's limiter and applies a Retry-After pause.
+     *
+     * @param inFlightAtSend requests in flight to the host when the attempt was sent, itself included
+     * @param inFlightNow requests still in flight to the host now, this one included
+     * @param rttNanos time from sending the attempt's last hop to its outcome
+     * @return the processing time the host is newly paused until (register a timer for it), or 0
+     */
+    public long onOutcome(
+            String host,
+            FetchOutcome o,
+            String cancelReason,
+            int inFlightAtSend,
+            int inFlightNow,
+            long rttNanos,
+            long now) {
+        Gate g = gate(host);
+        g.answered = true;
+        Signal s = classify(o, cancelReason);
+        long pausedUntil = 0;
+        int inflight = Math.max(1, inFlightAtSend);
+        long rtt = Math.max(1, rttNanos);
+        switch (s) {
+            case SUCCESS:
+                g.limit.onSample(System.nanoTime() - rtt, rtt, inflight, false);
+                break;
+            case DROP:
+                g.limit.onSample(System.nanoTime() - rtt, rtt, inflight, true);
+                break;
+            case OVERLOAD:
+                g.limit.onSample(System.nanoTime() - rtt, rtt, inflight, true);
+                // The host took N-1 beside this one. N is the larger of the counts at send and now: requests
+                // reach the server out of order (new connections), so a request sent second may be the one
+                // refused fifth; the smaller count would under-estimate the host. Overshoot is harmless: the
+                // next refusal at the cap lowers it again.
+                int cap = Math.max(settings.min(), Math.max(inflight, inFlightNow) - 1);
+                if (g.ceiling == 0 || cap < g.ceiling) {
+                    LOG.info("{} answered {} at {} in flight: capping it at {}", host, o.status, inflight, cap);
+                    g.ceiling = cap;
+                }
+                g.ceilingAt = now;
+                long wait = retry.retryAfterMillis(o.retryAfter, System.currentTimeMillis());
+                if (wait > 0 && now + wait > g.pausedUntil) {
+                    g.pausedUntil = now + wait;
+                    pauses.add(new Pause(g.pausedUntil, host));
+                    pausedUntil = g.pausedUntil;
+                    LOG.info("{} answered {} with Retry-After: pausing the host for {} ms", host, o.status, wait);
+                }
+                break;
+            default:
+                break;
+        }
+        save(host, g);
+        return pausedUntil;
+    }
+
+    /** Hosts whose pause has ended by {@code now}; the operator puts them back in its ring. */
+    public List<String> resumeDue(long now) {
+        List<String> out = new ArrayList<>();
+        while (!pauses.isEmpty() && pauses.peek().until <= now) {
+            out.add(pauses.poll().host);
+        }
+        return out;
+    }
+
+    static Signal classify(FetchOutcome o, String cancelReason) {
+        if (o.error != null || cancelReason != null) {
+            Throwable t = o.error != null ? o.error : new java.util.concurrent.CancellationException();
+            return Failures.classify(t, cancelReason, Duration.ZERO).retryable() ? Signal.DROP : Signal.NONE;
+        }
+        if (o.status == 429 || o.status == 503) {
+            return Signal.OVERLOAD;
+        }
+        if (RetryPolicy.isRetryableStatus(o.status)) {
+            return Signal.DROP;
+        }
+        return o.status > 0 ? Signal.SUCCESS : Signal.NONE;
+    }
+
+    private int limit(Gate g, long now) {
+        if (!g.answered) {
+            return 1;
+        }
+        if (g.ceiling > 0 && now - g.ceilingAt >= settings.probeInterval().toMillis()) {
+            long steps = (now - g.ceilingAt) / Math.max(1, settings.probeInterval().toMillis());
+            g.ceiling = (int) Math.min(Integer.MAX_VALUE, g.ceiling + steps);
+            g.ceilingAt += steps * settings.probeInterval().toMillis();
+            if (g.ceiling >= g.max) {
+                g.ceiling = 0;
+            }
+        }
+        int l = g.limit.getLimit();
+        if (g.ceiling > 0) {
+            l = Math.min(l, g.ceiling);
+        }
+        return Math.max(settings.min(), Math.min(g.max, l));
+    }
+
+    private Gate gate(String host) {
+        Gate g = gates.get(host);
+        if (g == null) {
+            HostState saved = read(host);
+            int max = settings.maxFor(host);
+            int start = saved != null && saved.limit > 0 ? saved.limit : settings.initial();
+            start = Math.max(settings.min(), Math.min(max, start));
+            g = new Gate(
+                    AIMDLimit.newBuilder()
+                            .minLimit(settings.min())
+                            .maxLimit(max)
+                            .initialLimit(start)
+                            // RTT here includes body transfer, so it is no overload signal: drops only.
+                            .timeout(365, TimeUnit.DAYS)
+                            .build(),
+                    max);
+            if (saved != null) {
+                g.ceiling = saved.ceiling;
+                g.ceilingAt = saved.ceilingAt;
+                g.pausedUntil = saved.pausedUntil;
+                if (g.pausedUntil > 0) {
+                    pauses.add(new Pause(g.pausedUntil, host));
+                }
+                g.saved = saved;
+            }
+            gates.put(host, g);
+        }
+        return g;
+    }
+
+    private HostState read(String host) {
+        Object previous = keys.getCurrentKey();
+        try {
+            keys.setCurrentKey(host);
+            return state.value();
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot read host state of " + host, e);
+        } finally {
+            if (previous != null) {
+                keys.setCurrentKey(previous);
+            }
+        }
+    }
+
+    private void save(String host, Gate g) {
+        HostState now = new HostState(g.limit.getLimit(), g.ceiling, g.ceilingAt, g.pausedUntil);
+        if (now.equals(g.saved)) {
+            return;
+        }
+        Object previous = keys.getCurrentKey();
+        try {
+            keys.setCurrentKey(host);
+            state.update(now);
+            g.saved = now;
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot write host state of " + host, e);
+        } finally {
+            if (previous != null) {
+                keys.setCurrentKey(previous);
+            }
+        }
+    }
+
+    /** In-memory politeness of one host. */
+    private static final class Gate {
+        final AIMDLimit limit;
+        final int max;
+        int ceiling;
+        long ceilingAt;
+        long pausedUntil;
+        boolean answered;
+        HostState saved;
+
+        Gate(AIMDLimit limit, int max) {
+            this.limit = limit;
+            this.max = max;
+        }
+    }
+
+    private record Pause(long until, String host) implements Comparable<Pause> {
+        @Override
+        public int compareTo(Pause o) {
+            return Long.compare(until, o.until);
+        }
+    }
+}

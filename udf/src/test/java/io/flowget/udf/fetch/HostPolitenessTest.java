@@ -1,0 +1,377 @@
+package io.flowget.udf.fetch;
+
+import io.flowget.udf.config.FlowgetOptions;
+import io.flowget.udf.http.FetchOutcome;
+import io.flowget.udf.http.HttpClientHolder;
+import io.flowget.udf.model.FetchRequest;
+import io.flowget.udf.model.FetchResult;
+import io.flowget.udf.model.ResultStatus;
+import io.flowget.udf.testing.TestOrigin;
+
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.runtime.state.VoidNamespace;
+import org.apache.flink.runtime.state.VoidNamespaceSerializer;
+import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
+import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
+import org.apache.flink.streaming.runtime.tasks.mailbox.Mail;
+import org.apache.flink.streaming.runtime.tasks.mailbox.TaskMailbox;
+import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.net.ConnectException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * {@link HostPoliteness}: the adaptive per-host limit, the overload cap and the host-wide Retry-After pause, in the
+ * fetch operator's keyed harness against real Jetty origins. Processing time follows the wall clock here (the
+ * drain loop advances it), so Retry-After pauses end as they would in a job; assertions are on counts.
+ */
+class HostPolitenessTest {
+    private static final Duration WAIT = Duration.ofSeconds(60);
+
+    @TempDir Path tmp;
+
+    private final List<TestOrigin> origins = new ArrayList<>();
+    private final List<KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult>> harnesses =
+            new ArrayList<>();
+
+    @AfterEach
+    void cleanUp() throws Exception {
+        for (var h : harnesses) {
+            try {
+                h.close();
+            } catch (Exception ignored) {
+                // closed by the test
+            }
+        }
+        for (TestOrigin o : origins) {
+            o.close();
+        }
+        assertThat(HttpClientHolder.liveClients()).as("shared HTTP clients released").isZero();
+    }
+
+    /** A host that refuses (429, Retry-After: 1) any request beyond 3 at once. */
+    private static final class Picky {
+        final TestOrigin origin;
+        final List<Integer> concurrencyAtArrival = Collections.synchronizedList(new ArrayList<>());
+        final List<Long> refusedAtNanos = Collections.synchronizedList(new ArrayList<>());
+        final AtomicInteger refused = new AtomicInteger();
+
+        Picky(TestOrigin origin, int files) {
+            this.origin = origin;
+            TestOrigin.Route route =
+                    (req, resp, cb, n) -> {
+                        int now = origin.activeRequests();
+                        concurrencyAtArrival.add(now);
+                        if (now > 3) {
+                            refused.incrementAndGet();
+                            refusedAtNanos.add(System.nanoTime());
+                            resp.getHeaders().put("Retry-After", "1");
+                            TestOrigin.send(resp, cb, 429, new byte[0]);
+                        } else {
+                            Thread.sleep(20); // a small server: each request takes a while
+                            TestOrigin.send(resp, cb, 200, new byte[1000]);
+                        }
+                    };
+            for (int i = 0; i < files; i++) {
+                origin.route("/p" + i, route);
+            }
+        }
+    }
+
+    @Test
+    void convergesUnderAPickyHostsCapWithoutSlowingAFastHostAndKeepsItAcrossARestore() throws Exception {
+        Picky picky = new Picky(origin("127.0.0.3"), 170);
+        TestOrigin fast = origin("127.0.0.4");
+        for (int i = 0; i < 400; i++) {
+            fast.route("/f" + i, (req, resp, cb, n) -> {
+                Thread.sleep(5); // fast, but not instant: concurrency shows
+                TestOrigin.send(resp, cb, 200, new byte[1000]);
+            });
+        }
+        Configuration conf = config(64, 16);
+        conf.set(FlowgetOptions.HOST_INITIAL_CONCURRENCY, 16); // start high, so the host must push back
+        var h = harness(conf, null);
+
+        for (int i = 0; i < 400; i++) {
+            if (i < 150) {
+                h.processElement(FetchOperatorTest.request("p" + i, picky.origin, "/p" + i), 0);
+            }
+            h.processElement(FetchOperatorTest.request("f" + i, fast, "/f" + i), 0);
+        }
+        drainRealTime(h, () -> h.extractOutputValues().size() >= 550);
+        List<FetchResult> results = h.extractOutputValues();
+
+        assertThat(results).hasSize(550).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
+        List<Integer> arrivals = new ArrayList<>(picky.concurrencyAtArrival);
+        int lastRefused = -1;
+        for (int i = 0; i < arrivals.size(); i++) {
+            if (arrivals.get(i) > 3) {
+                lastRefused = i;
+            }
+        }
+        // The first request goes alone (warm-up), then the initial burst of 16 meets the host's refusals; the
+        // cap learned from them may need one more probe (a refused 4th) before it settles at 3.
+        assertThat(picky.refused.get()).as("429s: the burst and at most a few probes").isBetween(1, 16);
+        assertThat(lastRefused)
+                .as("converged within the first quarter of %s arrivals: %s", arrivals.size(), arrivals)
+                .isLessThan(arrivals.size() / 4);
+        List<Integer> converged = arrivals.subList(lastRefused + 1, arrivals.size());
+        assertThat(converged).hasSizeGreaterThan(100);
+        assertThat(Collections.max(converged)).as("flowget still uses the host's capacity").isEqualTo(3);
+        System.out.printf(
+                "politeness: %d arrivals at the picky host, %d refused, converged after arrival %d, %d ms from"
+                        + " the first 429 to the last; fast host max concurrent %d%n",
+                arrivals.size(),
+                picky.refused.get(),
+                lastRefused + 1,
+                (picky.refusedAtNanos.get(picky.refusedAtNanos.size() - 1) - picky.refusedAtNanos.get(0)) / 1_000_000,
+                fast.maxConcurrent());
+        HostState pickyState = hostState(h, picky.origin.host());
+        assertThat(pickyState.ceiling).as("cap learned from the 429s").isBetween(2, 3);
+        assertThat(pickyState.pausedUntil).as("a Retry-After pause was recorded").isPositive();
+
+        // The fast host is another key: no cap, no pause, its limit grew to the maximum, it had more than the
+        // picky host's 3 at once, and it finished before the picky host did.
+        HostState fastState = hostState(h, fast.host());
+        assertThat(fastState.ceiling).isZero();
+        assertThat(fastState.pausedUntil).isZero();
+        assertThat(fastState.limit).isEqualTo(16);
+        assertThat(fast.maxConcurrent()).isGreaterThan(3);
+        int lastFast = lastIndex(results, "f");
+        int lastPicky = lastIndex(results, "p");
+        assertThat(lastFast).as("the fast host was not held behind the picky one").isLessThan(lastPicky);
+
+        // Restart: the learned cap is in keyed state; the restored operator does not burst into the host again.
+        OperatorSubtaskState snapshot = h.snapshot(1L, 1L);
+        h.close();
+        harnesses.remove(h);
+        int refusedBefore = picky.refused.get();
+        int arrivalsBefore = picky.concurrencyAtArrival.size();
+        var restored = harness(conf, snapshot);
+        assertThat(hostState(restored, picky.origin.host())).isEqualTo(pickyState);
+        for (int i = 150; i < 170; i++) {
+            restored.processElement(FetchOperatorTest.request("p" + i, picky.origin, "/p" + i), 0);
+        }
+        drainRealTime(restored, () -> restored.extractOutputValues().size() >= 20);
+        assertThat(restored.extractOutputValues()).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
+        assertThat(picky.refused.get()).as("no 429 after the restore").isEqualTo(refusedBefore);
+        List<Integer> afterRestore =
+                new ArrayList<>(picky.concurrencyAtArrival).subList(arrivalsBefore, picky.concurrencyAtArrival.size());
+        assertThat(Collections.max(afterRestore)).isLessThanOrEqualTo(3);
+    }
+
+    @Test
+    void retryAfterPausesTheWholeHostNotJustTheRequest() throws Exception {
+        TestOrigin origin = origin("127.0.0.5");
+        AtomicInteger served = new AtomicInteger();
+        origin.route(
+                "/first",
+                (req, resp, cb, n) -> {
+                    if (n == 1) {
+                        resp.getHeaders().put("Retry-After", "120");
+                        TestOrigin.send(resp, cb, 503, new byte[0]);
+                    } else {
+                        TestOrigin.send(resp, cb, 200, new byte[1]);
+                    }
+                });
+        for (int i = 0; i < 5; i++) {
+            origin.route("/other" + i, (req, resp, cb, n) -> {
+                served.incrementAndGet();
+                TestOrigin.send(resp, cb, 200, new byte[1]);
+            });
+        }
+        var h = harness(config(8, 4), null);
+        h.setProcessingTime(1_000);
+        // The first request goes alone (warm-up), so the others are still queued when the 503 arrives.
+        h.processElement(FetchOperatorTest.request("first", origin, "/first"), 0);
+        for (int i = 0; i < 5; i++) {
+            h.processElement(FetchOperatorTest.request("o" + i, origin, "/other" + i), 0);
+        }
+        drainUntil(h, () -> h.numProcessingTimeTimers() == 1);
+        drainFor(h, Duration.ofMillis(300));
+        assertThat(served.get()).as("no new request while the host is paused").isZero();
+        assertThat(hostState(h, origin.host()).pausedUntil).isEqualTo(121_000);
+
+        h.setProcessingTime(121_000);
+        drainUntil(h, () -> h.extractOutputValues().size() >= 6);
+        assertThat(h.extractOutputValues()).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
+        assertThat(served.get()).isEqualTo(5);
+    }
+
+    @Test
+    void overridesByHostPattern() {
+        Configuration conf = new Configuration();
+        conf.set(FlowgetOptions.HOST_MAX_CONCURRENCY, 8);
+        conf.set(FlowgetOptions.HOST_OVERRIDES, "*.cdn.example.com=32, slow.example.org=2;static.example.net=0x");
+        assertThatThrownBy(() -> HostPoliteness.Settings.from(conf))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("'static.example.net=0x'");
+
+        conf.set(FlowgetOptions.HOST_OVERRIDES, "*.cdn.example.com=32, slow.example.org=2");
+        HostPoliteness.Settings s = HostPoliteness.Settings.from(conf);
+        assertThat(s.maxFor("a.cdn.example.com")).isEqualTo(32);
+        assertThat(s.maxFor("x.y.cdn.example.com")).isEqualTo(32);
+        assertThat(s.maxFor("cdn.example.com")).as("*. means a subdomain").isEqualTo(8);
+        assertThat(s.maxFor("slow.example.org")).isEqualTo(2);
+        assertThat(s.maxFor("other.example.org")).isEqualTo(8);
+
+        conf.set(FlowgetOptions.HOST_MIN_CONCURRENCY, 9);
+        assertThatThrownBy(() -> HostPoliteness.Settings.from(conf)).hasMessageContaining("min-concurrency");
+    }
+
+    @Test
+    void classifiesOutcomesIntoLimiterSignals() {
+        assertThat(HostPoliteness.classify(status(200), null)).isEqualTo(HostPoliteness.Signal.SUCCESS);
+        assertThat(HostPoliteness.classify(status(404), null)).isEqualTo(HostPoliteness.Signal.SUCCESS);
+        assertThat(HostPoliteness.classify(status(429), null)).isEqualTo(HostPoliteness.Signal.OVERLOAD);
+        assertThat(HostPoliteness.classify(status(503), null)).isEqualTo(HostPoliteness.Signal.OVERLOAD);
+        assertThat(HostPoliteness.classify(status(500), null)).isEqualTo(HostPoliteness.Signal.DROP);
+        assertThat(HostPoliteness.classify(FetchOutcome.failure(new ConnectException("refused")), null))
+                .isEqualTo(HostPoliteness.Signal.DROP);
+        assertThat(HostPoliteness.classify(FetchOutcome.failure(new IOException("reset")), null))
+                .isEqualTo(HostPoliteness.Signal.DROP);
+        assertThat(HostPoliteness.classify(FetchOutcome.failure(new Exception()), "timeout: no response headers"))
+                .isEqualTo(HostPoliteness.Signal.DROP);
+        assertThat(HostPoliteness.classify(FetchOutcome.failure(new Exception()), "shutdown"))
+                .isEqualTo(HostPoliteness.Signal.NONE);
+        assertThat(HostPoliteness.classify(
+                        FetchOutcome.failure(new io.flowget.udf.http.BlockedAddressException("blocked")), null))
+                .isEqualTo(HostPoliteness.Signal.NONE);
+    }
+
+    // ------------------------------------------------------------------------------------------------
+
+    private static FetchOutcome status(int s) {
+        FetchOutcome o = new FetchOutcome();
+        o.status = s;
+        return o;
+    }
+
+    private static int lastIndex(List<FetchResult> results, String idPrefix) {
+        int last = -1;
+        for (int i = 0; i < results.size(); i++) {
+            if (results.get(i).id.startsWith(idPrefix)) {
+                last = i;
+            }
+        }
+        return last;
+    }
+
+    /** Reads a host's {@link HostState} straight from the operator's keyed state backend. */
+    static HostState hostState(
+            KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h, String host)
+            throws Exception {
+        var backend = ((AbstractStreamOperator<?>) h.getOperator()).getKeyedStateBackend();
+        Object previous = backend.getCurrentKey();
+        backend.setCurrentKey(host);
+        try {
+            return backend.getPartitionedState(
+                            VoidNamespace.INSTANCE,
+                            VoidNamespaceSerializer.INSTANCE,
+                            HostPoliteness.stateDescriptor(FlowgetOptions.HOST_STATE_TTL.defaultValue()))
+                    .value();
+        } finally {
+            if (previous != null) {
+                backend.setCurrentKey(previous);
+            }
+        }
+    }
+
+    private TestOrigin origin(String address) throws Exception {
+        TestOrigin o = TestOrigin.start(address);
+        origins.add(o);
+        return o;
+    }
+
+    private Configuration config(int maxInFlight, int hostLimit) {
+        Configuration c = new Configuration();
+        c.set(FlowgetOptions.FETCH_MAX_IN_FLIGHT, maxInFlight);
+        c.set(FlowgetOptions.HOST_MAX_CONCURRENCY, hostLimit);
+        c.set(FlowgetOptions.STORAGE_OUT_DIR, tmp.resolve("out").toString());
+        c.set(FlowgetOptions.STORAGE_STAGING_DIR, tmp.resolve("staging").toString());
+        c.set(FlowgetOptions.HTTP_IO_THREADS, 2);
+        return c;
+    }
+
+    private KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> harness(
+            Configuration conf, OperatorSubtaskState restore) throws Exception {
+        var h =
+                new KeyedOneInputStreamOperatorTestHarness<>(
+                        new FetchOperatorFactory(conf), (FetchRequest r) -> r.host, Types.STRING);
+        h.setStateBackend(new EmbeddedRocksDBStateBackend(true));
+        if (restore != null) {
+            h.initializeState(restore);
+        }
+        h.open();
+        harnesses.add(h);
+        return h;
+    }
+
+    /** Runs mail while processing time follows the wall clock, until {@code done}; fails after {@link #WAIT}. */
+    static void drainRealTime(
+            KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h, BooleanSupplier done)
+            throws Exception {
+        long start = System.nanoTime();
+        long base = h.getProcessingTime();
+        while (!done.getAsBoolean()) {
+            long elapsed = System.nanoTime() - start;
+            assertThat(elapsed).as("condition reached within %s", WAIT).isLessThan(WAIT.toNanos());
+            long pt = base + elapsed / 1_000_000;
+            if (pt > h.getProcessingTime()) {
+                h.setProcessingTime(pt);
+            }
+            if (!runOneMail(h)) {
+                Thread.sleep(1);
+            }
+        }
+    }
+
+    static void drainUntil(
+            KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h, BooleanSupplier done)
+            throws Exception {
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        while (!done.getAsBoolean()) {
+            assertThat(System.nanoTime()).as("condition reached within %s", WAIT).isLessThan(deadline);
+            if (!runOneMail(h)) {
+                Thread.sleep(1);
+            }
+        }
+    }
+
+    static void drainFor(KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h, Duration d)
+            throws Exception {
+        long end = System.nanoTime() + d.toNanos();
+        while (System.nanoTime() < end) {
+            if (!runOneMail(h)) {
+                Thread.sleep(1);
+            }
+        }
+    }
+
+    static boolean runOneMail(KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h)
+            throws Exception {
+        Optional<Mail> mail = h.getTaskMailbox().tryTake(TaskMailbox.MIN_PRIORITY);
+        if (mail.isPresent()) {
+            mail.get().run();
+            return true;
+        }
+        return false;
+    }
+}
