@@ -75,6 +75,39 @@ public final class FlowgetOptions {
                                     + " one, so flowget probes an overloaded host gently instead of every few"
                                     + " requests.");
 
+    public static final ConfigOption<Integer> HOST_BREAKER_FAILURES =
+            ConfigOptions.key("flowget.host.breaker.failures")
+                    .intType()
+                    .defaultValue(5)
+                    .withDescription(
+                            "Consecutive attempts without any HTTP answer (connect errors and timeouts,"
+                                    + " resets, DNS failures) that open a host's circuit: its requests wait"
+                                    + " (they are not failed) and one probe goes after"
+                                    + " `flowget.host.breaker.open`, doubling per failed probe up to"
+                                    + " `flowget.host.breaker.max-open`. Any HTTP answer closes it.");
+
+    public static final ConfigOption<Duration> HOST_BREAKER_OPEN =
+            ConfigOptions.key("flowget.host.breaker.open")
+                    .durationType()
+                    .defaultValue(Duration.ofSeconds(10))
+                    .withDescription("How long a circuit stays open before its first probe.");
+
+    public static final ConfigOption<Duration> HOST_BREAKER_MAX_OPEN =
+            ConfigOptions.key("flowget.host.breaker.max-open")
+                    .durationType()
+                    .defaultValue(Duration.ofMinutes(5))
+                    .withDescription("Longest wait between two probes of a dead host.");
+
+    public static final ConfigOption<Duration> HOST_GIVE_UP_AFTER =
+            ConfigOptions.key("flowget.host.give-up-after")
+                    .durationType()
+                    .defaultValue(Duration.ofMinutes(5))
+                    .withDescription(
+                            "Retry budget of a dead host: once it has given no HTTP answer for this long"
+                                    + " and its circuit is open, its waiting requests FAIL at once with 'host"
+                                    + " unreachable: <last error>' instead of holding backlog, until a probe"
+                                    + " gets an answer.");
+
     public static final ConfigOption<Duration> HOST_STATE_TTL =
             ConfigOptions.key("flowget.host.state-ttl")
                     .durationType()

@@ -423,6 +423,11 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             fail(h, seq, d, null, "deadline exceeded" + lastErrorSuffix(d));
             return;
         }
+        String refused = politeness.refusal(h.host, ptNow()); // a dead host past its retry budget
+        if (refused != null) {
+            fail(h, seq, d, d.lastHttpStatus, refused);
+            return;
+        }
         d.attempts++;
         d.retryAt = 0;
         active.put(seq, d);
@@ -524,7 +529,8 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             return;
         }
         release(h, a);
-        // Politeness: feed the host's limiter; a Retry-After pauses the whole host (woken by a timer).
+        // Politeness: feed the host's limiter; a Retry-After or an open circuit parks the whole host until a
+        // timer wakes it.
         long pausedUntil =
                 politeness.onOutcome(
                         a.host, o, a.cancelReason, a.hostInFlight, h.inFlight + 1,

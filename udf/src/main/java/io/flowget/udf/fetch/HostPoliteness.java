@@ -44,6 +44,14 @@ import java.util.concurrent.TimeUnit;
  * {@code flowget.retry.max-retry-after}) stops all new requests to the host until then, not just the retry of the
  * one request; requests already in flight finish. {@link #resumeDue} tells the operator which hosts may go again.
  *
+ * <p><b>Circuit breaker and retry budget.</b> {@code flowget.host.breaker.failures} consecutive attempts without
+ * any HTTP answer (connect refused or timed out, resets, DNS) open the host's circuit: its requests are parked,
+ * not failed, and after {@code flowget.host.breaker.open} (doubling per failed probe, capped by
+ * {@code flowget.host.breaker.max-open}) one probe goes out; any HTTP answer closes the circuit. Once a host has
+ * given no answer for {@code flowget.host.give-up-after} its parked and new requests FAIL at once with
+ * {@code host unreachable: <last error>} ({@link #refusal}), so a dead host cannot fill the subtask's backlog;
+ * probes continue and a live answer ends that.
+ *
  * <p><b>Warm-up.</b> Until a host has answered once (in this operator instance), only one request goes to it: an
  * HTTP/2 origin then serves all later requests as streams of that one connection (HttpClient shares a connection
  * only once it knows the protocol), and an HTTP/1.1 origin resumes that connection's TLS session.
@@ -72,7 +80,16 @@ public final class HostPoliteness {
 
     /** The settings of the politeness rules, from the configuration. */
     public record Settings(
-            int min, int max, int initial, List<HostOverride> overrides, Duration probeInterval, Duration stateTtl) {
+            int min,
+            int max,
+            int initial,
+            List<HostOverride> overrides,
+            Duration probeInterval,
+            Duration stateTtl,
+            int breakerFailures,
+            Duration breakerOpen,
+            Duration breakerMaxOpen,
+            Duration giveUpAfter) {
 
         public static Settings from(ReadableConfig conf) {
             int max = conf.get(FlowgetOptions.HOST_MAX_CONCURRENCY);
@@ -88,7 +105,11 @@ public final class HostPoliteness {
                     conf.get(FlowgetOptions.HOST_INITIAL_CONCURRENCY),
                     HostOverride.parseList(conf.getOptional(FlowgetOptions.HOST_OVERRIDES).orElse("")),
                     conf.get(FlowgetOptions.HOST_PROBE_INTERVAL),
-                    conf.get(FlowgetOptions.HOST_STATE_TTL));
+                    conf.get(FlowgetOptions.HOST_STATE_TTL),
+                    Math.max(1, conf.get(FlowgetOptions.HOST_BREAKER_FAILURES)),
+                    conf.get(FlowgetOptions.HOST_BREAKER_OPEN),
+                    conf.get(FlowgetOptions.HOST_BREAKER_MAX_OPEN),
+                    conf.get(FlowgetOptions.HOST_GIVE_UP_AFTER));
         }
 
         /** The most requests in flight a host may ever get: its override, else max-concurrency. */
@@ -173,7 +194,35 @@ public final class HostPoliteness {
     /** True when one more request may go to the host now. */
     public boolean mayIssue(String host, int inFlight, long now) {
         Gate g = gate(host);
-        return g.pausedUntil <= now && inFlight < limit(g, now);
+        if (g.pausedUntil > now) {
+            return false;
+        }
+        if (g.openUntil > 0) {
+            if (now < g.openUntil) {
+                // Open: park the host's requests, or, past the retry budget, let them through to fail fast.
+                return g.givenUp;
+            }
+            return inFlight == 0; // half-open: one probe
+        }
+        return inFlight < limit(g, now);
+    }
+
+    /**
+     * Why a request to the host must FAIL now without being sent (its circuit is open and the host is past
+     * its retry budget), or null to send it.
+     */
+    public String refusal(String host, long now) {
+        Gate g = gate(host);
+        if (g.openUntil > 0 && now < g.openUntil && g.givenUp) {
+            return "host unreachable: " + g.lastError + " (no answer for "
+                    + Failures.seconds(Duration.ofMillis(((now - g.failingSince) / 1000) * 1000)) + ")";
+        }
+        return null;
+    }
+
+    /** True while the host's circuit is open or half-open. */
+    public boolean circuitOpen(String host) {
+        return gate(host).openUntil > 0;
     }
 
     /** The host's current limit (1 while it warms up). */
@@ -208,6 +257,19 @@ public final class HostPoliteness {
         long pausedUntil = 0;
         int inflight = Math.max(1, inFlightAtSend);
         long rtt = Math.max(1, rttNanos);
+        if (o.status > 0) {
+            // Any HTTP answer: the host is alive.
+            if (g.openUntil > 0) {
+                LOG.info("{} answered again: closing its circuit", host);
+            }
+            g.consecutiveFailures = 0;
+            g.opens = 0;
+            g.openUntil = 0;
+            g.givenUp = false;
+        } else if (s == Signal.DROP) {
+            long wake = onHostFailure(host, g, o, cancelReason, now);
+            pausedUntil = Math.max(pausedUntil, wake);
+        }
         switch (s) {
             case SUCCESS:
                 g.limit.onSample(System.nanoTime() - rtt, rtt, inflight, false);
@@ -240,6 +302,35 @@ public final class HostPoliteness {
         }
         save(host, g);
         return pausedUntil;
+    }
+
+    /** Counts an attempt that got no HTTP answer; opens (or re-opens) the circuit. Returns a wake-up time or 0. */
+    private long onHostFailure(String host, Gate g, FetchOutcome o, String cancelReason, long now) {
+        if (g.consecutiveFailures == 0) {
+            g.failingSince = now;
+        }
+        g.consecutiveFailures++;
+        Throwable t = o.error != null ? o.error : new java.util.concurrent.CancellationException();
+        g.lastError = Failures.classify(t, cancelReason, Duration.ZERO).reason();
+        boolean halfOpenProbeFailed = g.openUntil > 0 && now >= g.openUntil;
+        boolean tooMany = g.openUntil == 0 && g.consecutiveFailures >= settings.breakerFailures();
+        if (!halfOpenProbeFailed && !tooMany) {
+            return 0;
+        }
+        g.opens++;
+        long interval = settings.breakerOpen().toMillis() << Math.min(g.opens - 1, 20);
+        interval = Math.min(interval, settings.breakerMaxOpen().toMillis());
+        g.openUntil = now + Math.max(1, interval);
+        g.givenUp = now - g.failingSince >= settings.giveUpAfter().toMillis();
+        pauses.add(new Pause(g.openUntil, host));
+        LOG.info(
+                "{}: {} attempts without an answer ({}): circuit open for {} ms{}",
+                host,
+                g.consecutiveFailures,
+                g.lastError,
+                interval,
+                g.givenUp ? ", failing its waiting requests" : "");
+        return g.openUntil;
     }
 
     /** Hosts whose pause has ended by {@code now}; the operator puts them back in its ring. */
@@ -356,6 +447,13 @@ public final class HostPoliteness {
         long pausedUntil;
         boolean answered;
         HostState saved;
+        // circuit breaker (in memory: after a restart a dead host is found again in a few attempts)
+        int consecutiveFailures;
+        int opens;
+        long failingSince;
+        long openUntil;
+        boolean givenUp;
+        String lastError;
 
         Gate(AIMDLimit limit, int max) {
             this.limit = limit;

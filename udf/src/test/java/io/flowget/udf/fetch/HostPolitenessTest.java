@@ -25,6 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.net.ConnectException;
+import java.net.InetAddress;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -213,6 +214,105 @@ class HostPolitenessTest {
         drainUntil(h, () -> h.extractOutputValues().size() >= 6);
         assertThat(h.extractOutputValues()).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
         assertThat(served.get()).isEqualTo(5);
+    }
+
+    @Test
+    void deadHostsAreParkedThenFailedWithinTheirBudgetWhileAHealthyHostRunsOn() throws Exception {
+        TestOrigin healthy = origin("127.0.0.6");
+        for (int i = 0; i < 300; i++) {
+            healthy.route("/h" + i, (req, resp, cb, n) -> {
+                Thread.sleep(2);
+                TestOrigin.send(resp, cb, 200, new byte[2000]);
+            });
+        }
+        Configuration conf = config(64, 8);
+        conf.set(FlowgetOptions.HTTP_CONNECT_TIMEOUT, Duration.ofMillis(300));
+        conf.set(FlowgetOptions.RETRY_INITIAL_BACKOFF, Duration.ofMillis(100));
+        conf.set(FlowgetOptions.RETRY_MAX_BACKOFF, Duration.ofMillis(400));
+        conf.set(FlowgetOptions.HOST_BREAKER_FAILURES, 3);
+        conf.set(FlowgetOptions.HOST_BREAKER_OPEN, Duration.ofMillis(200));
+        conf.set(FlowgetOptions.HOST_BREAKER_MAX_OPEN, Duration.ofMillis(800));
+        conf.set(FlowgetOptions.HOST_GIVE_UP_AFTER, Duration.ofSeconds(1));
+
+        // Baseline: the healthy host alone.
+        var alone = harness(conf, null);
+        long t0 = System.nanoTime();
+        for (int i = 0; i < 300; i++) {
+            alone.processElement(FetchOperatorTest.request("h" + i, healthy, "/h" + i), 0);
+        }
+        drainRealTime(alone, () -> alone.extractOutputValues().size() >= 300);
+        long aloneNanos = System.nanoTime() - t0;
+        alone.close();
+        harnesses.remove(alone);
+
+        // Same again beside a host that refuses connections and one that never answers a SYN.
+        int refusedPort;
+        try (java.net.ServerSocket probe = new java.net.ServerSocket(0, 1, InetAddress.getByName("127.0.0.7"))) {
+            refusedPort = probe.getLocalPort();
+        }
+        List<java.net.Socket> fillers = new ArrayList<>();
+        try (java.net.ServerSocket blackhole =
+                new java.net.ServerSocket(0, 1, InetAddress.getByName("127.0.0.8"))) {
+            // Never accepted: once its accept queue is full the kernel drops further SYNs, so connects hang.
+            for (int i = 0; i < 4; i++) {
+                java.net.Socket s = new java.net.Socket();
+                try {
+                    s.connect(blackhole.getLocalSocketAddress(), 200);
+                    fillers.add(s);
+                } catch (IOException full) {
+                    s.close();
+                    break;
+                }
+            }
+            var h = harness(conf, null);
+            long t1 = System.nanoTime();
+            for (int i = 0; i < 300; i++) {
+                h.processElement(FetchOperatorTest.request("h" + i, healthy, "/h" + i), 0);
+                if (i < 40) {
+                    h.processElement(new FetchRequest("r" + i, "http://127.0.0.7:" + refusedPort + "/r" + i,
+                            "127.0.0.7", "r/" + i), 0);
+                    h.processElement(new FetchRequest("b" + i, "http://127.0.0.8:" + blackhole.getLocalPort()
+                            + "/b" + i, "127.0.0.8", "b/" + i), 0);
+                }
+            }
+            drainRealTime(h, () -> h.extractOutputValues().stream().filter(r -> r.id.startsWith("h")).count() >= 300);
+            long withDeadNanos = System.nanoTime() - t1;
+            drainRealTime(h, () -> h.extractOutputValues().size() >= 380);
+            List<FetchResult> results = h.extractOutputValues();
+
+            assertThat(results.stream().filter(r -> r.id.startsWith("h")))
+                    .allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
+            List<FetchResult> refused = results.stream().filter(r -> r.id.startsWith("r")).toList();
+            List<FetchResult> blackholed = results.stream().filter(r -> r.id.startsWith("b")).toList();
+            assertThat(refused).hasSize(40).allSatisfy(r -> {
+                assertThat(r.status).isEqualTo(ResultStatus.FAILED);
+                assertThat(r.error).matches("(host unreachable: )?connect error: .*");
+            });
+            assertThat(blackholed).hasSize(40).allSatisfy(r -> {
+                assertThat(r.status).isEqualTo(ResultStatus.FAILED);
+                assertThat(r.error).matches("(host unreachable: )?connect timeout: .*");
+            });
+            // The budget: most requests of a dead host were parked and then failed without being sent.
+            int refusedAttempts = refused.stream().mapToInt(r -> r.attempts).sum();
+            int blackholedAttempts = blackholed.stream().mapToInt(r -> r.attempts).sum();
+            assertThat(refused.stream().filter(r -> r.error.startsWith("host unreachable")).count())
+                    .isGreaterThan(30);
+            assertThat(refusedAttempts).as("connects tried at the refusing host").isLessThan(40);
+            assertThat(blackholedAttempts).as("connects tried at the blackholed host").isLessThan(40);
+            System.out.printf(
+                    "dead hosts: healthy host 300 files in %d ms alone, %d ms beside a refusing and a blackholed"
+                            + " host (ratio %.2f); %d/%d attempts for 40+40 dead-host requests; e.g. '%s'%n",
+                    aloneNanos / 1_000_000,
+                    withDeadNanos / 1_000_000,
+                    (double) aloneNanos / withDeadNanos,
+                    refusedAttempts,
+                    blackholedAttempts,
+                    blackholed.get(blackholed.size() - 1).error);
+        } finally {
+            for (java.net.Socket s : fillers) {
+                s.close();
+            }
+        }
     }
 
     @Test
