@@ -54,7 +54,9 @@ import java.util.concurrent.TimeUnit;
  *
  * <p><b>Warm-up.</b> Until a host has answered once (in this operator instance), only one request goes to it: an
  * HTTP/2 origin then serves all later requests as streams of that one connection (HttpClient shares a connection
- * only once it knows the protocol), and an HTTP/1.1 origin resumes that connection's TLS session.
+ * only once it knows the protocol), and an HTTP/1.1 origin resumes that connection's TLS session. After an
+ * HTTP/2 answer the burst waits a further {@value #WARM_GRACE_NANOS} ns (woken by the operator's sweep), because
+ * HttpClient reports the response before it puts the connection back in its pool.
  *
  * <p><b>State.</b> Limit, cap and pause live in the keyed {@link ValueState} {@code host-state} (a
  * {@link HostState}), written when they change, read when a host is first seen, so they survive restarts. Its
@@ -69,6 +71,8 @@ public final class HostPoliteness {
 
     static final String STATE_NAME = "host-state";
     static final int MAX_GATES = 10_000;
+    /** Time for HttpClient to return a connection to its pool after the response callback (wall clock). */
+    static final long WARM_GRACE_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
 
     /** What an attempt's outcome says about the host's capacity. */
     enum Signal {
@@ -183,6 +187,8 @@ public final class HostPoliteness {
                 }
             };
     private final PriorityQueue<Pause> pauses = new PriorityQueue<>();
+    /** Hosts whose first HTTP/2 answer came in and whose burst waits for {@link #WARM_GRACE_NANOS}. */
+    private final java.util.Set<String> warming = new java.util.LinkedHashSet<>();
 
     public HostPoliteness(Settings settings, RetryPolicy retry, ValueState<HostState> state, KeyContext keys) {
         this.settings = settings;
@@ -252,6 +258,12 @@ public final class HostPoliteness {
             long rttNanos,
             long now) {
         Gate g = gate(host);
+        if (!g.answered && o.http2) {
+            // HttpClient calls us back before it returns the connection to its pool; leases made in that
+            // window open new connections instead of sharing this HTTP/2 one. Hold the burst a moment.
+            g.warmAtNanos = System.nanoTime() + WARM_GRACE_NANOS;
+            warming.add(host);
+        }
         g.answered = true;
         Signal s = classify(o, cancelReason);
         long pausedUntil = 0;
@@ -336,6 +348,17 @@ public final class HostPoliteness {
     /** Hosts whose pause has ended by {@code now}; the operator puts them back in its ring. */
     public List<String> resumeDue(long now) {
         List<String> out = new ArrayList<>();
+        if (!warming.isEmpty()) {
+            long t = System.nanoTime();
+            for (java.util.Iterator<String> it = warming.iterator(); it.hasNext(); ) {
+                String host = it.next();
+                Gate g = gates.get(host);
+                if (g == null || t - g.warmAtNanos >= 0) {
+                    it.remove();
+                    out.add(host);
+                }
+            }
+        }
         while (!pauses.isEmpty() && pauses.peek().until <= now) {
             out.add(pauses.poll().host);
         }
@@ -357,7 +380,7 @@ public final class HostPoliteness {
     }
 
     private int limit(Gate g, long now) {
-        if (!g.answered) {
+        if (!g.answered || (g.warmAtNanos != 0 && System.nanoTime() - g.warmAtNanos < 0)) {
             return 1;
         }
         if (g.ceiling > 0 && now - g.ceilingAt >= settings.probeInterval().toMillis()) {
@@ -446,6 +469,8 @@ public final class HostPoliteness {
         long ceilingAt;
         long pausedUntil;
         boolean answered;
+        /** System.nanoTime() before which an HTTP/2 host still warms up; 0 when warm. */
+        long warmAtNanos;
         HostState saved;
         // circuit breaker (in memory: after a restart a dead host is found again in a few attempts)
         int consecutiveFailures;
