@@ -144,6 +144,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     private transient Counter attemptsStarted;
     private transient Counter retries;
     private transient Counter bytesStored;
+    private transient FetchMetrics metrics;
 
     public FetchOperator(
             StreamOperatorParameters<FetchResult> parameters, Configuration config, MailboxExecutor mailbox) {
@@ -271,6 +272,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         getMetricGroup().gauge("inFlight", () -> inFlight.size());
         getMetricGroup().gauge("backlog", () -> backlog);
         getMetricGroup().gauge("hostsWithWork", () -> hosts.size());
+        metrics = new FetchMetrics(getMetricGroup(), http);
 
         sweepPending = new AtomicBoolean();
         sweeper =
@@ -538,6 +540,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         if (pausedUntil > 0) {
             timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, pausedUntil);
         }
+        metrics.attemptFinished(System.currentTimeMillis() - a.startedAt);
         Path staging = store.stagingFile(a.host, a.seq);
         if (o.error != null) {
             Failures.Failure f = Failures.classify(o.error, a.cancelReason, idleTimeout);
@@ -655,6 +658,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         r.httpStatus = httpStatus;
         r.error = reason;
         requestsFailed.inc();
+        metrics.failed(reason);
         terminal(h, seq, r);
     }
 
@@ -740,6 +744,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                                 + Failures.seconds(Duration.ofMillis(responseTimeoutMillis)));
             }
         }
+        metrics.refresh(politeness, ptNow());
         promoteDue(ptNow());
         pump();
     }

@@ -345,6 +345,28 @@ public final class HostPoliteness {
         return g.openUntil;
     }
 
+    /** Host counts for metrics. */
+    public record Summary(int throttled, int paused, int circuitOpen) {}
+
+    /** Counts the known hosts that are throttled (limit below max), paused or parked by their breaker. */
+    public Summary summary(long now) {
+        int throttled = 0;
+        int paused = 0;
+        int open = 0;
+        for (Gate g : gates.values()) {
+            if (g.answered && (g.ceiling > 0 || g.limit.getLimit() < g.max)) {
+                throttled++;
+            }
+            if (g.pausedUntil > now) {
+                paused++;
+            }
+            if (g.openUntil > 0) {
+                open++;
+            }
+        }
+        return new Summary(throttled, paused, open);
+    }
+
     /** Hosts whose pause has ended by {@code now}; the operator puts them back in its ring. */
     public List<String> resumeDue(long now) {
         List<String> out = new ArrayList<>();
