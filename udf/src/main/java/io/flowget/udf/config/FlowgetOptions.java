@@ -108,6 +108,23 @@ public final class FlowgetOptions {
                                     + " unreachable: <last error>' instead of holding backlog, until a probe"
                                     + " gets an answer.");
 
+    public static final ConfigOption<Double> HOST_MAX_REQUESTS_PER_SECOND =
+            ConfigOptions.key("flowget.host.max-requests-per-second")
+                    .doubleType()
+                    .defaultValue(0.0)
+                    .withDescription(
+                            "Most requests started per second to one host (token bucket, bursts of one"
+                                    + " second's worth). 0: no rate limit, only the concurrency limit.");
+
+    public static final ConfigOption<MemorySize> HOST_MAX_BYTES_PER_SECOND =
+            ConfigOptions.key("flowget.host.max-bytes-per-second")
+                    .memoryType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "Average body bytes per second from one host (token bucket charged when a"
+                                    + " response ends: a large file is not slowed while it streams, the host"
+                                    + " waits after it until the average is met). Unset: no limit.");
+
     public static final ConfigOption<Duration> HOST_STATE_TTL =
             ConfigOptions.key("flowget.host.state-ttl")
                     .durationType()

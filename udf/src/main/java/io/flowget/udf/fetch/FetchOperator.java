@@ -440,6 +440,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         Attempt a = new Attempt(h.host, seq, req.url, now, deadlineAt);
         h.inFlight++;
         a.hostInFlight = h.inFlight;
+        politeness.onIssued(h.host, ptNow());
         inFlight.add(a);
         attemptsStarted.inc();
         send(a, d);

@@ -52,6 +52,9 @@ import java.util.concurrent.TimeUnit;
  * {@code host unreachable: <last error>} ({@link #refusal}), so a dead host cannot fill the subtask's backlog;
  * probes continue and a live answer ends that.
  *
+ * <p><b>Rate limits.</b> {@code flowget.host.max-requests-per-second} and {@code max-bytes-per-second} are
+ * token buckets per host; a host out of tokens leaves the ring until its bucket refills.
+ *
  * <p><b>Warm-up.</b> Until a host has answered once (in this operator instance), only one request goes to it: an
  * HTTP/2 origin then serves all later requests as streams of that one connection (HttpClient shares a connection
  * only once it knows the protocol), and an HTTP/1.1 origin resumes that connection's TLS session. After an
@@ -93,7 +96,9 @@ public final class HostPoliteness {
             int breakerFailures,
             Duration breakerOpen,
             Duration breakerMaxOpen,
-            Duration giveUpAfter) {
+            Duration giveUpAfter,
+            double requestsPerSecond,
+            double bytesPerSecond) {
 
         public static Settings from(ReadableConfig conf) {
             int max = conf.get(FlowgetOptions.HOST_MAX_CONCURRENCY);
@@ -113,7 +118,11 @@ public final class HostPoliteness {
                     Math.max(1, conf.get(FlowgetOptions.HOST_BREAKER_FAILURES)),
                     conf.get(FlowgetOptions.HOST_BREAKER_OPEN),
                     conf.get(FlowgetOptions.HOST_BREAKER_MAX_OPEN),
-                    conf.get(FlowgetOptions.HOST_GIVE_UP_AFTER));
+                    conf.get(FlowgetOptions.HOST_GIVE_UP_AFTER),
+                    Math.max(0, conf.get(FlowgetOptions.HOST_MAX_REQUESTS_PER_SECOND)),
+                    conf.getOptional(FlowgetOptions.HOST_MAX_BYTES_PER_SECOND)
+                            .map(m -> (double) m.getBytes())
+                            .orElse(0.0));
         }
 
         /** The most requests in flight a host may ever get: its override, else max-concurrency. */
@@ -210,7 +219,62 @@ public final class HostPoliteness {
             }
             return inFlight == 0; // half-open: one probe
         }
-        return inFlight < limit(g, now);
+        return inFlight < limit(g, now) && withinRate(host, g, now);
+    }
+
+    /** Counts a request the operator is about to send (charges the host's request bucket). */
+    public void onIssued(String host, long now) {
+        if (settings.requestsPerSecond() > 0) {
+            Gate g = gate(host);
+            refill(g, now);
+            g.requestTokens -= 1;
+        }
+    }
+
+    /**
+     * Token buckets, refilled from processing time: one request token per 1/rps s (bursts of one second's
+     * worth), body bytes charged when a response ends. Hand-written: two counters per host need no library,
+     * and the wake-up must go through the operator's ring, not a blocking acquire.
+     */
+    private boolean withinRate(String host, Gate g, long now) {
+        if (settings.requestsPerSecond() <= 0 && settings.bytesPerSecond() <= 0) {
+            return true;
+        }
+        refill(g, now);
+        long wake = 0;
+        if (settings.requestsPerSecond() > 0 && g.requestTokens < 1) {
+            wake = now + (long) Math.ceil((1 - g.requestTokens) * 1000 / settings.requestsPerSecond());
+        }
+        if (settings.bytesPerSecond() > 0 && g.byteTokens < 0) {
+            wake = Math.max(wake, now + (long) Math.ceil(-g.byteTokens * 1000 / settings.bytesPerSecond()));
+        }
+        if (wake == 0) {
+            return true;
+        }
+        if (g.rateWakeAt <= now || wake < g.rateWakeAt) {
+            g.rateWakeAt = wake;
+            pauses.add(new Pause(wake, host));
+        }
+        return false;
+    }
+
+    private void refill(Gate g, long now) {
+        if (g.tokensAt == 0) {
+            g.tokensAt = now;
+            g.requestTokens = Math.max(1, settings.requestsPerSecond());
+            g.byteTokens = settings.bytesPerSecond();
+            return;
+        }
+        long dt = Math.max(0, now - g.tokensAt);
+        g.tokensAt = now;
+        double rps = settings.requestsPerSecond();
+        if (rps > 0) {
+            g.requestTokens = Math.min(Math.max(1, rps), g.requestTokens + dt * rps / 1000);
+        }
+        double bps = settings.bytesPerSecond();
+        if (bps > 0) {
+            g.byteTokens = Math.min(bps, g.byteTokens + dt * bps / 1000);
+        }
     }
 
     /**
@@ -265,6 +329,10 @@ public final class HostPoliteness {
             warming.add(host);
         }
         g.answered = true;
+        if (settings.bytesPerSecond() > 0 && o.bytes > 0) {
+            refill(g, now);
+            g.byteTokens -= o.bytes;
+        }
         Signal s = classify(o, cancelReason);
         long pausedUntil = 0;
         int inflight = Math.max(1, inFlightAtSend);
@@ -491,6 +559,11 @@ public final class HostPoliteness {
         long ceilingAt;
         long pausedUntil;
         boolean answered;
+        // rate limits (token buckets, processing time)
+        double requestTokens;
+        double byteTokens;
+        long tokensAt;
+        long rateWakeAt;
         /** System.nanoTime() before which an HTTP/2 host still warms up; 0 when warm. */
         long warmAtNanos;
         HostState saved;

@@ -316,6 +316,62 @@ class HostPolitenessTest {
     }
 
     @Test
+    void tokenBucketsLimitRequestsAndBytesPerSecondPerHost() throws Exception {
+        TestOrigin byRequests = origin("127.0.0.9");
+        TestOrigin byBytes = origin("127.0.0.10");
+        List<Long> requestArrivals = Collections.synchronizedList(new ArrayList<>());
+        List<Long> byteArrivals = Collections.synchronizedList(new ArrayList<>());
+        for (int i = 0; i < 60; i++) {
+            byRequests.route("/r" + i, (req, resp, cb, n) -> {
+                requestArrivals.add(System.nanoTime());
+                TestOrigin.send(resp, cb, 200, new byte[100]);
+            });
+        }
+        for (int i = 0; i < 6; i++) {
+            byBytes.route("/b" + i, (req, resp, cb, n) -> {
+                byteArrivals.add(System.nanoTime());
+                TestOrigin.send(resp, cb, 200, new byte[10_000]);
+            });
+        }
+        Configuration conf = config(64, 8);
+        conf.set(FlowgetOptions.HOST_MAX_REQUESTS_PER_SECOND, 20.0);
+        var h = harness(conf, null);
+        Configuration bytesConf = config(64, 1);
+        bytesConf.set(FlowgetOptions.HOST_MAX_BYTES_PER_SECOND, org.apache.flink.configuration.MemorySize.parse("20kb"));
+        bytesConf.set(FlowgetOptions.STORAGE_OUT_DIR, tmp.resolve("out2").toString());
+        var hb = harness(bytesConf, null);
+        for (int i = 0; i < 60; i++) {
+            h.processElement(FetchOperatorTest.request("r" + i, byRequests, "/r" + i), 0);
+        }
+        for (int i = 0; i < 6; i++) {
+            hb.processElement(FetchOperatorTest.request("b" + i, byBytes, "/b" + i), 0);
+        }
+        drainRealTime(h, () -> h.extractOutputValues().size() >= 60);
+        drainRealTime(hb, () -> hb.extractOutputValues().size() >= 6);
+
+        assertThat(h.extractOutputValues()).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
+        assertThat(hb.extractOutputValues()).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
+        // A bucket of one second's worth plus one second of refill: at most 40 requests in any second.
+        assertThat(mostInOneSecond(requestArrivals)).isBetween(2, 41);
+        // 20 KB of burst and 20 KB/s at 10 KB a file, charged after each body: at most 5 starts in a second.
+        assertThat(mostInOneSecond(byteArrivals)).isBetween(1, 5);
+    }
+
+    /** The most timestamps (nanoTime) that fall into any window of one second. */
+    private static int mostInOneSecond(List<Long> nanos) {
+        List<Long> t = new ArrayList<>(nanos);
+        Collections.sort(t);
+        int most = 0;
+        for (int i = 0, j = 0; i < t.size(); i++) {
+            while (t.get(i) - t.get(j) >= 1_000_000_000L) {
+                j++;
+            }
+            most = Math.max(most, i - j + 1);
+        }
+        return most;
+    }
+
+    @Test
     void overridesByHostPattern() {
         Configuration conf = new Configuration();
         conf.set(FlowgetOptions.HOST_MAX_CONCURRENCY, 8);
