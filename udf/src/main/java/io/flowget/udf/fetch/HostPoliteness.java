@@ -55,7 +55,8 @@ import java.util.concurrent.TimeUnit;
  * <p><b>Rate limits.</b> {@code flowget.host.max-requests-per-second} and {@code max-bytes-per-second} are
  * token buckets per host; a host out of tokens leaves the ring until its bucket refills.
  *
- * <p><b>Warm-up.</b> Until a host has answered once (in this operator instance), only one request goes to it: an
+ * <p><b>Warm-up.</b> Until a host has answered once (in this operator instance), but for at most
+ * {@value #WARM_MAX_NANOS} ns, only one request goes to it: an
  * HTTP/2 origin then serves all later requests as streams of that one connection (HttpClient shares a connection
  * only once it knows the protocol), and an HTTP/1.1 origin resumes that connection's TLS session. After an
  * HTTP/2 answer the burst waits a further {@value #WARM_GRACE_NANOS} ns (woken by the operator's sweep), because
@@ -76,6 +77,8 @@ public final class HostPoliteness {
     static final int MAX_GATES = 10_000;
     /** Time for HttpClient to return a connection to its pool after the response callback (wall clock). */
     static final long WARM_GRACE_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+    /** Longest warm-up while the first request has not answered yet (wall clock). */
+    static final long WARM_MAX_NANOS = TimeUnit.SECONDS.toNanos(1);
 
     /** What an attempt's outcome says about the host's capacity. */
     enum Signal {
@@ -224,8 +227,14 @@ public final class HostPoliteness {
 
     /** Counts a request the operator is about to send (charges the host's request bucket). */
     public void onIssued(String host, long now) {
+        Gate g = gate(host);
+        if (!g.answered && g.warmAtNanos == 0) {
+            // The warm-up lasts until the first answer, but no longer than WARM_MAX_NANOS: a host whose first
+            // file is large must not wait for all of it.
+            g.warmAtNanos = System.nanoTime() + WARM_MAX_NANOS;
+            warming.add(host);
+        }
         if (settings.requestsPerSecond() > 0) {
-            Gate g = gate(host);
             refill(g, now);
             g.requestTokens -= 1;
         }
@@ -322,11 +331,13 @@ public final class HostPoliteness {
             long rttNanos,
             long now) {
         Gate g = gate(host);
-        if (!g.answered && o.http2) {
+        if (!g.answered) {
             // HttpClient calls us back before it returns the connection to its pool; leases made in that
             // window open new connections instead of sharing this HTTP/2 one. Hold the burst a moment.
-            g.warmAtNanos = System.nanoTime() + WARM_GRACE_NANOS;
-            warming.add(host);
+            g.warmAtNanos = o.http2 ? System.nanoTime() + WARM_GRACE_NANOS : 0;
+            if (o.http2) {
+                warming.add(host);
+            }
         }
         g.answered = true;
         if (settings.bytesPerSecond() > 0 && o.bytes > 0) {
@@ -470,8 +481,11 @@ public final class HostPoliteness {
     }
 
     private int limit(Gate g, long now) {
-        if (!g.answered || (g.warmAtNanos != 0 && System.nanoTime() - g.warmAtNanos < 0)) {
-            return 1;
+        if (g.warmAtNanos != 0 && System.nanoTime() - g.warmAtNanos < 0) {
+            return 1; // warming up: the first request (or the first HTTP/2 answer's grace)
+        }
+        if (!g.answered && g.warmAtNanos == 0) {
+            return 1; // nothing sent yet
         }
         if (g.ceiling > 0 && now - g.ceilingAt >= settings.probeInterval().toMillis()) {
             long steps = (now - g.ceilingAt) / Math.max(1, settings.probeInterval().toMillis());
