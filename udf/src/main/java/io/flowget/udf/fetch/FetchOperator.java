@@ -73,14 +73,15 @@ import java.util.stream.Stream;
  * its {@code queue-cursor}, and {@code active} (requests that left the queue and are in flight or waiting for
  * a retry, by sequence number). The checkpoint invariant: a request handed over before a barrier is, in that
  * checkpoint, either in {@code queue}/{@code active} or already emitted; so after a restore every unfinished
- * request is issued again and none is reported twice. A host's state is cleared when it has no work left.
+ * request is issued again and none is reported twice. A host's state is cleared when it has no work left,
+ * except {@code host-state} (its learned limit, cap and pause, see {@link HostPoliteness}), which a TTL bounds.
  *
  * <p><b>Derived, in memory (rebuilt on restore):</b> per-host counters and ready lists, the round-robin ring of
  * hosts that have work and a free permit, the global in-flight count and the index of waiting retries.
  *
  * <p><b>Scheduling:</b> a request is issued when the subtask has a free global permit
- * ({@code flowget.fetch.max-in-flight}) and its host one of its own ({@code flowget.host.max-concurrency});
- * hosts take turns one request at a time. HTTP runs on the shared client's I/O threads; completions come back
+ * ({@code flowget.fetch.max-in-flight}) and {@link HostPoliteness} lets its host take one more (adaptive limit,
+ * Retry-After pause, circuit breaker, rate limits); hosts take turns one request at a time. HTTP runs on the shared client's I/O threads; completions come back
  * through the mailbox, where the key is set and state updated. Retries wait on keyed processing-time timers.
  * Because timers stop firing once a bounded input has ended, a sweeper thread also posts a mail every
  * {@value #SWEEP_MILLIS} ms that promotes due retries and enforces attempt timeouts, which keeps
