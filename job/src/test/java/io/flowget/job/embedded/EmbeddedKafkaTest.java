@@ -1,5 +1,6 @@
 package io.flowget.job.embedded;
 
+import io.flowget.job.JobOptions;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.FinalizedVersionRange;
@@ -18,12 +19,14 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.net.InetAddress;
 import java.net.ServerSocket;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
 
@@ -31,8 +34,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * Real broker, real clients: transactional writes are visible to read_committed readers (aborted ones are not),
- * topics and records survive a restart on the same data dir, also when the old ports are taken, and close()
- * leaves no non-daemon thread behind.
+ * the sink's default transaction timeout is accepted, topics and records survive a restart on the same data dir
+ * (also when the old ports are taken, and after the broker's process was killed), and close() leaves no
+ * non-daemon thread behind.
  */
 class EmbeddedKafkaTest {
     private static final String TOPIC = "flowget.test";
@@ -60,6 +64,15 @@ class EmbeddedKafkaTest {
 
             assertThat(readCommitted(kafka, committed.size())).containsExactlyInAnyOrderElementsOf(committed);
             assertThat(partitionCount(kafka, TOPIC)).isEqualTo(2);
+
+            // The JobOptions default for the sink; InitProducerId fails if it exceeds transaction.max.timeout.ms.
+            Properties p = producerProperties(kafka, "tx-timeout");
+            p.put(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG,
+                    (int) JobOptions.KAFKA_TRANSACTION_TIMEOUT.defaultValue().toMillis());
+            try (KafkaProducer<String, String> producer = new KafkaProducer<>(p)) {
+                producer.initTransactions();
+            }
+            kafka.close(); // and once more by try-with-resources: close is idempotent
         }
 
         // Same data dir, old ports free: the broker comes back on them, with its topics and records.
@@ -85,18 +98,58 @@ class EmbeddedKafkaTest {
         assertNoNewNonDaemonThreads(threadsBefore);
     }
 
+    /**
+     * A SIGKILLed broker (as when {@code flowget run} is killed) leaves an unclean log, its lock file and an open
+     * transaction behind; the next start on the same dir recovers: committed records are readable, and a producer
+     * with the same transactional id (what the Flink sink does on restore) aborts the open transaction, which
+     * unblocks read_committed readers.
+     */
     @Test
-    void brokerAcceptsTheSinkTransactionTimeoutAndCloseIsIdempotent() throws Exception {
-        try (EmbeddedKafka kafka = EmbeddedKafka.start(tmp.resolve("kafka"))) {
-            kafka.createTopics(1, TOPIC);
-            Properties p = producerProperties(kafka, "tx-timeout");
-            // The JobOptions default; InitProducerId fails if it exceeds transaction.max.timeout.ms.
-            p.put(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, (int) Duration.ofMinutes(10).toMillis());
-            try (KafkaProducer<String, String> producer = new KafkaProducer<>(p)) {
-                producer.initTransactions();
+    void brokerRecoversAfterTheProcessIsKilled() throws Exception {
+        Path dataDir = tmp.resolve("kafka");
+        Path ready = tmp.resolve("child-ready");
+        Path childLog = tmp.resolve("child.log");
+        String javaBin = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        Process child = new ProcessBuilder(
+                        javaBin,
+                        "-Xmx256m",
+                        "-XX:TieredStopAtLevel=1", // C1 only: the child lives for seconds, start-up dominates
+                        "-Djava.io.tmpdir=" + System.getProperty("java.io.tmpdir"),
+                        "-cp",
+                        System.getProperty("java.class.path"),
+                        KafkaCrashChild.class.getName(),
+                        dataDir.toString(),
+                        TOPIC,
+                        "50",
+                        ready.toString())
+                .redirectErrorStream(true)
+                .redirectOutput(childLog.toFile())
+                .start();
+        try {
+            long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+            while (!Files.exists(ready)) {
+                assertThat(child.isAlive()).as("child exited early, see %s", childLog).isTrue();
+                assertThat(System.nanoTime()).as("child not ready in 60 s").isLessThan(deadline);
+                Thread.sleep(50); // poll interval, bounded by the deadline
             }
-            kafka.close();
-            kafka.close();
+        } finally {
+            child.destroyForcibly(); // SIGKILL: no shutdown hook, no clean log close
+            assertThat(child.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        }
+
+        List<String> committed = IntStream.range(0, 50).mapToObj(i -> "committed-" + i).collect(Collectors.toList());
+        try (EmbeddedKafka kafka = EmbeddedKafka.start(dataDir)) {
+            assertThat(readCommitted(kafka, committed.size())).containsExactlyInAnyOrderElementsOf(committed);
+            try (KafkaProducer<String, String> producer =
+                    new KafkaProducer<>(producerProperties(kafka, "crash-tx"))) {
+                producer.initTransactions(); // fences the dead producer and aborts its open transaction
+                producer.beginTransaction();
+                producer.send(new ProducerRecord<>(TOPIC, "after-crash"));
+                producer.commitTransaction();
+            }
+            List<String> all = new ArrayList<>(committed);
+            all.add("after-crash");
+            assertThat(readCommitted(kafka, all.size())).containsExactlyInAnyOrderElementsOf(all);
         }
     }
 

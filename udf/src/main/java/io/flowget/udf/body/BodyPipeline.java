@@ -2,6 +2,8 @@ package io.flowget.udf.body;
 
 import org.apache.commons.codec.digest.Blake3;
 
+import javax.annotation.concurrent.NotThreadSafe;
+
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.security.MessageDigest;
@@ -35,7 +37,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * bytes may not exceed {@code maxRatio} times the coded bytes received so far once past {@link
  * #RATIO_GRACE_BYTES} ({@link BodyException.Kind#RATIO_EXCEEDED}). Digests (SHA-256 always, BLAKE3 optional)
  * cover exactly the bytes given to the sink. Memory is fixed per transfer: one decode buffer of {@link
- * #CHUNK_SIZE} bytes per coding layer plus a small copy buffer for BLAKE3 over direct buffers; nothing grows
+ * #CHUNK_SIZE} bytes per coding layer plus 8 KiB copy buffers once direct or read-only input needs them; nothing grows
  * with the body. Native decoder state (zlib 32 KiB window, zstd window at most 8 MiB, brotli window usually 4
  * MiB) lives outside the Java heap and is freed by {@link #close}. {@link #retainedHeapBytes()} and the static
  * {@link #liveHeapBytes()} report the Java buffers for measurement.
@@ -43,6 +45,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>Not thread-safe: one instance per transfer, owned and driven by one response consumer. After a failure the
  * pipeline refuses further input; only {@link #close} and the counters remain usable.
  */
+@NotThreadSafe
 public final class BodyPipeline implements AutoCloseable {
     /** Size of each decode buffer, and the most bytes decoded before the size guards are checked again. */
     public static final int CHUNK_SIZE = 16 * 1024;
@@ -50,7 +53,7 @@ public final class BodyPipeline implements AutoCloseable {
     /** Decoded bytes below which the ratio guard is not applied: small, very compressible bodies are fine. */
     public static final long RATIO_GRACE_BYTES = 1L << 20;
 
-    /** Size of the copy buffer used to feed BLAKE3 (which takes arrays only) from direct buffers. */
+    /** Size of the copy buffer used to digest direct buffers. */
     static final int SCRATCH_SIZE = 8 * 1024;
 
     private static final AtomicLong LIVE_PIPELINES = new AtomicLong();
@@ -147,6 +150,9 @@ public final class BodyPipeline implements AutoCloseable {
         } catch (IOException | RuntimeException e) {
             state = State.FAILED;
             throw e;
+        } finally {
+            // Some buffers are allocated on first need (copy buffers for direct or read-only input).
+            account();
         }
     }
 
@@ -218,17 +224,16 @@ public final class BodyPipeline implements AutoCloseable {
             }
             return;
         }
-        if (blake3 == null) {
-            sha256.update(chunk);
-        } else {
-            if (scratch == null) {
-                scratch = new byte[SCRATCH_SIZE];
-                account();
-            }
-            while (chunk.hasRemaining()) {
-                int step = Math.min(scratch.length, chunk.remaining());
-                chunk.get(scratch, 0, step);
-                sha256.update(scratch, 0, step);
+        // Direct chunks (native decoder output, direct socket buffers) are copied through one small array:
+        // BLAKE3 takes arrays only, and MessageDigest would otherwise allocate its own hidden copy buffer.
+        if (scratch == null) {
+            scratch = new byte[SCRATCH_SIZE];
+        }
+        while (chunk.hasRemaining()) {
+            int step = Math.min(scratch.length, chunk.remaining());
+            chunk.get(scratch, 0, step);
+            sha256.update(scratch, 0, step);
+            if (blake3 != null) {
                 blake3.update(scratch, 0, step);
             }
         }
@@ -323,12 +328,19 @@ public final class BodyPipeline implements AutoCloseable {
     }
 
     private void account() {
+        if (closed) {
+            return;
+        }
         long heap = retainedHeapBytes();
         long direct = retainedDirectBytes();
-        LIVE_HEAP_BYTES.addAndGet(heap - accountedHeap);
-        LIVE_DIRECT_BYTES.addAndGet(direct - accountedDirect);
-        accountedHeap = heap;
-        accountedDirect = direct;
+        if (heap != accountedHeap) {
+            LIVE_HEAP_BYTES.addAndGet(heap - accountedHeap);
+            accountedHeap = heap;
+        }
+        if (direct != accountedDirect) {
+            LIVE_DIRECT_BYTES.addAndGet(direct - accountedDirect);
+            accountedDirect = direct;
+        }
     }
 
     /** Frees native decoder state and buffers. Idempotent; safe after any exception. */

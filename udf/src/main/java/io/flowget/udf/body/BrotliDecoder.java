@@ -3,6 +3,8 @@ package io.flowget.udf.body;
 import com.aayushatharva.brotli4j.Brotli4jLoader;
 import com.aayushatharva.brotli4j.decoder.DecoderJNI;
 
+import javax.annotation.concurrent.NotThreadSafe;
+
 import java.io.IOException;
 import java.nio.ByteBuffer;
 
@@ -14,6 +16,7 @@ import java.nio.ByteBuffer;
  * before the size limits see it. Trailing bytes after the stream end and a stream that stops early are
  * {@code corrupt br stream}. An empty body is an empty representation. Not thread-safe.
  */
+@NotThreadSafe
 final class BrotliDecoder implements Decoder {
     private final ChunkConsumer out;
     private final int sliceSize;
@@ -55,15 +58,31 @@ final class BrotliDecoder implements Decoder {
 
     /** Runs the decoder until it needs more input or is done, handing all output downstream. */
     private void drain() throws IOException {
+        // After a pull the native wrapper reports NEEDS_MORE_INPUT whenever the last input was consumed, even
+        // if decoding had only paused for ring-buffer space; an empty push lets it continue (as Brotli4j's own
+        // Decoders.decompress does), and only a second NEEDS_MORE_INPUT means the input is really exhausted.
+        boolean pulledSinceLastPush = false;
         while (true) {
             switch (wrapper.getStatus()) {
                 case NEEDS_MORE_OUTPUT:
                     emit(wrapper.pull());
+                    pulledSinceLastPush = true;
                     break;
                 case OK:
                     wrapper.push(0);
+                    pulledSinceLastPush = false;
                     break;
                 case NEEDS_MORE_INPUT:
+                    if (wrapper.hasOutput()) {
+                        emit(wrapper.pull());
+                        pulledSinceLastPush = true;
+                    } else if (pulledSinceLastPush) {
+                        wrapper.push(0);
+                        pulledSinceLastPush = false;
+                    } else {
+                        return;
+                    }
+                    break;
                 case DONE:
                     if (!wrapper.hasOutput()) {
                         return;

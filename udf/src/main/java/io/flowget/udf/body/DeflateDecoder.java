@@ -1,5 +1,7 @@
 package io.flowget.udf.body;
 
+import javax.annotation.concurrent.NotThreadSafe;
+
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.zip.Inflater;
@@ -11,6 +13,7 @@ import java.util.zip.Inflater;
  * anything else is inflated as raw deflate. Bytes after the end of the stream, or a stream that stops before its
  * final block, are {@code corrupt deflate stream}. An empty body is an empty representation. Not thread-safe.
  */
+@NotThreadSafe
 final class DeflateDecoder implements Decoder {
     private enum State {
         PROBE,

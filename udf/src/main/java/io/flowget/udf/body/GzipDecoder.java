@@ -1,5 +1,7 @@
 package io.flowget.udf.body;
 
+import javax.annotation.concurrent.NotThreadSafe;
+
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.zip.CRC32;
@@ -12,6 +14,7 @@ import java.util.zip.Inflater;
  * another member; anything else is {@code corrupt gzip stream}, as is a stream that ends inside a member. An
  * empty body is accepted as an empty representation. Not thread-safe.
  */
+@NotThreadSafe
 final class GzipDecoder implements Decoder {
     private static final int FHCRC = 0x02;
     private static final int FEXTRA = 0x04;

@@ -1,5 +1,7 @@
 package io.flowget.udf.body;
 
+import javax.annotation.concurrent.NotThreadSafe;
+
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.zip.CRC32;
@@ -11,6 +13,7 @@ import java.util.zip.Inflater;
  * output downstream one decode buffer at a time, so no more than one buffer is inflated before the size limits
  * are checked again (this is what stops a gzip bomb early). Not thread-safe: owned by one decoder.
  */
+@NotThreadSafe
 final class InflateStep {
     private static final byte[] NO_INPUT = new byte[0];
 

@@ -3,6 +3,8 @@ package io.flowget.udf.body;
 import com.github.luben.zstd.ZstdDecompressCtx;
 import com.github.luben.zstd.ZstdException;
 
+import javax.annotation.concurrent.NotThreadSafe;
+
 import java.io.IOException;
 import java.nio.ByteBuffer;
 
@@ -15,13 +17,18 @@ import java.nio.ByteBuffer;
  * that needs more fails as corrupt with the reason in the cause. An empty body is an empty representation.
  * Not thread-safe.
  */
+@NotThreadSafe
 final class ZstdDecoder implements Decoder {
     /** log2 of the largest window accepted: 8 MiB (RFC 9659). */
     static final int WINDOW_LOG_MAX = 23;
 
+    /** Size of the copy buffer for read-only heap input, allocated only when such input arrives. */
+    static final int STAGE_SIZE = 8 * 1024;
+
     private final ChunkConsumer out;
     private final ZstdDecompressCtx ctx;
     private final ByteBuffer buf;
+    private ByteBuffer stage;
     private boolean sawInput;
     private boolean frameComplete = true;
     private boolean closed;
@@ -40,20 +47,46 @@ final class ZstdDecoder implements Decoder {
 
     @Override
     public void accept(ByteBuffer in) throws IOException {
-        if (in.hasRemaining()) {
-            sawInput = true;
+        if (!in.hasRemaining()) {
+            return;
         }
+        sawInput = true;
+        if (in.isDirect() || in.hasArray()) {
+            decode(in);
+            return;
+        }
+        // zstd-jni reads only direct or array-backed buffers; a read-only heap buffer (an HTTP/2 frame payload
+        // view, for instance) is staged through a small array.
+        if (stage == null) {
+            stage = ByteBuffer.allocate(STAGE_SIZE);
+        }
+        while (in.hasRemaining()) {
+            int n = Math.min(in.remaining(), stage.capacity());
+            stage.clear();
+            in.get(stage.array(), 0, n);
+            stage.limit(n);
+            decode(stage);
+        }
+    }
+
+    private void decode(ByteBuffer in) throws IOException {
         boolean outputFull = false;
         // A full decode buffer may mean zstd holds more output: call again even without new input.
         while (in.hasRemaining() || outputFull) {
             buf.clear();
             int before = in.position();
+            boolean flushedFrameEnd;
             try {
-                frameComplete = ctx.decompressByteBufferStream(buf, in);
+                flushedFrameEnd = ctx.decompressByteBufferStream(buf, in);
             } catch (ZstdException e) {
                 throw BodyException.corrupt(ContentCoding.ZSTD, e);
             }
             int produced = buf.position();
+            // A call that neither consumed nor produced says nothing about the frame: after a frame ended
+            // exactly on a full buffer, the extra call reports the next frame's header as pending.
+            if (produced > 0 || in.position() != before) {
+                frameComplete = flushedFrameEnd;
+            }
             outputFull = produced == buf.capacity();
             if (produced > 0) {
                 buf.flip();
@@ -73,7 +106,7 @@ final class ZstdDecoder implements Decoder {
 
     @Override
     public int heapBytes() {
-        return buf.capacity();
+        return buf.capacity() + (stage == null ? 0 : stage.capacity());
     }
 
     @Override

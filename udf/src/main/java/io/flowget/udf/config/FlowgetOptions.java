@@ -149,11 +149,65 @@ public final class FlowgetOptions {
                             "Default max_bytes for requests that do not set it: a body whose stored size"
                                     + " would exceed it is refused (FAILED). Unset: no limit.");
 
+    public static final ConfigOption<Integer> FETCH_MAX_DECODE_RATIO =
+            ConfigOptions.key("flowget.fetch.max-decode-ratio")
+                    .intType()
+                    .defaultValue(1000)
+                    .withDescription(
+                            "Second guard against decompression bombs, next to max_bytes: a compressed body"
+                                    + " (Content-Encoding) whose decoded size grows beyond this many times the"
+                                    + " compressed bytes received (checked once past its first MiB) is refused"
+                                    + " (FAILED 'decode ratio exceeded'). gzip and deflate top out near 1032:1,"
+                                    + " so real data rarely comes close; 0 turns the guard off.");
+
+    public static final ConfigOption<Boolean> FETCH_CONDITIONAL =
+            ConfigOptions.key("flowget.fetch.conditional")
+                    .booleanType()
+                    .defaultValue(true)
+                    .withDescription(
+                            "Conditional re-fetch for mirror sync: when a request's path holds the file that"
+                                    + " flowget stored for the same URL, unchanged since, the request carries the"
+                                    + " ETag and Last-Modified recorded with it (If-None-Match,"
+                                    + " If-Modified-Since); a 304 answer gives NOT_MODIFIED and leaves the file"
+                                    + " untouched. false: always fetch the whole body.");
+
+    public static final ConfigOption<Boolean> DIGEST_BLAKE3 =
+            ConfigOptions.key("flowget.digest.blake3")
+                    .booleanType()
+                    .defaultValue(false)
+                    .withDescription(
+                            "Also compute BLAKE3 (256 bit) of every stored body while it streams, and report it"
+                                    + " in the result's `blake3` field. SHA-256 is always computed.");
+
     public static final ConfigOption<MemorySize> CHUNK_SIZE =
             ConfigOptions.key("flowget.chunk.size")
                     .memoryType()
                     .defaultValue(MemorySize.parse("8mb"))
                     .withDescription("Range chunk size for large files.");
+
+    public static final ConfigOption<Integer> CHUNK_MAX_CHUNKS =
+            ConfigOptions.key("flowget.chunk.max-chunks")
+                    .intType()
+                    .defaultValue(4096)
+                    .withDescription(
+                            "Most chunks per file: a file larger than max-chunks x chunk.size gets larger chunks.");
+
+    public static final ConfigOption<Integer> CHUNK_MAX_RESTARTS =
+            ConfigOptions.key("flowget.chunk.max-restarts")
+                    .intType()
+                    .defaultValue(3)
+                    .withDescription(
+                            "How often a download may start over because the resource changed under it (new"
+                                    + " ETag, Last-Modified or length) before it FAILs with 'resource changed'.");
+
+    public static final ConfigOption<MemorySize> CHUNK_MIN_SPLIT =
+            ConfigOptions.key("flowget.chunk.min-split")
+                    .memoryType()
+                    .defaultValue(MemorySize.parse("1mb"))
+                    .withDescription(
+                            "Slow tail: when a file has nothing left to plan, the in-flight chunk with the most"
+                                    + " bytes left is split in two (its second half fetched on another connection)"
+                                    + " while at least twice this much is left.");
 
     // ---- retries ---------------------------------------------------------------------------------
 
@@ -252,6 +306,16 @@ public final class FlowgetOptions {
                     .defaultValue(Math.max(1, Runtime.getRuntime().availableProcessors()))
                     .withDescription(
                             "I/O reactor threads of the shared HTTP client (default: number of cores).");
+
+    public static final ConfigOption<MemorySize> HTTP_BUFFER_SIZE =
+            ConfigOptions.key("flowget.http.buffer-size")
+                    .memoryType()
+                    .defaultValue(MemorySize.parse("8kb"))
+                    .withDescription(
+                            "Size of each of the three I/O buffers of an HTTP/1.1 connection (the heap cost of a"
+                                    + " download in flight is about three times this, plus 16 KiB while a"
+                                    + " Content-Encoding is decoded). Larger buffers mean fewer, bigger reads"
+                                    + " for fast single transfers; smaller ones more downloads per GiB of heap.");
 
     public static final ConfigOption<Integer> HTTP_MAX_REDIRECTS =
             ConfigOptions.key("flowget.http.max-redirects")

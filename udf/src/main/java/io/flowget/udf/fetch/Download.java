@@ -19,6 +19,32 @@ public class Download {
     public Integer lastHttpStatus;
     /** Last transient error, for the FAILED reason when retries run out. */
     public String lastError;
+    /** Consecutive transient failures (any attempt of this download); reset by every success. */
+    public int failures;
+
+    // ---- large files (Range chunks) ----
+
+    /** {@link #PROBE} until the first answer decides, then {@link #CHUNKED} or {@link #SINGLE}. */
+    public String mode = PROBE;
+    /** Bumped whenever the download starts over (resource changed, ranges stopped working). */
+    public int generation;
+    /** Times the resource changed under the download. */
+    public int restarts;
+    /** The strong validator chunk requests carry in If-Range (strong ETag, or else Last-Modified). */
+    public String validator;
+    /** True when {@link #validator} is an ETag (else an HTTP-date). */
+    public boolean validatorIsEtag;
+    /** Total length of the representation, -1 until known. */
+    public long length = -1;
+    /** Completed byte ranges, flat [start, end] pairs (see {@link Intervals}); written and fsynced by checkpoint. */
+    public long[] done = Intervals.EMPTY;
+
+    /** First request: a ranged GET for the first chunk. */
+    public static final String PROBE = "PROBE";
+    /** Parallel Range chunks into a pre-sized staging file. */
+    public static final String CHUNKED = "CHUNKED";
+    /** One plain GET of the whole body (no range support, or no validator). */
+    public static final String SINGLE = "SINGLE";
 
     public Download() {}
 

@@ -1,10 +1,14 @@
 package io.flowget.udf.fetch;
 
 import io.flowget.udf.config.FlowgetOptions;
+import io.flowget.udf.body.Digests;
 import io.flowget.udf.http.Attempt;
+import io.flowget.udf.http.ContentRange;
+import io.flowget.udf.http.BodyPolicy;
 import io.flowget.udf.http.FetchOutcome;
 import io.flowget.udf.http.HttpClientHolder;
 import io.flowget.udf.http.HttpClientSettings;
+import io.flowget.udf.http.RangeResponseConsumer;
 import io.flowget.udf.http.StagingResponseConsumer;
 import io.flowget.udf.model.FetchRequest;
 import io.flowget.udf.model.FetchResult;
@@ -36,13 +40,16 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.hc.client5.http.protocol.HttpClientContext;
 import org.apache.hc.core5.concurrent.FutureCallback;
 import org.apache.hc.core5.http.nio.AsyncRequestProducer;
+import org.apache.hc.core5.http.nio.AsyncResponseConsumer;
 import org.apache.hc.core5.http.nio.support.AsyncRequestBuilder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.io.RandomAccessFile;
 import java.net.URI;
 import java.net.URISyntaxException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.time.Duration;
@@ -57,6 +64,7 @@ import java.util.PriorityQueue;
 import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.CancellationException;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
@@ -114,6 +122,13 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     private transient int maxRedirects;
     private transient RetryPolicy retry;
     private transient boolean digestOnly;
+    private transient long chunkSize;
+    private transient int maxChunks;
+    private transient int maxRestarts;
+    private transient long minSplit;
+    private transient long maxDecodeRatio;
+    private transient boolean blake3;
+    private transient ConditionalFetch conditional;
 
     // ---- state ----
     private transient MapState<Long, FetchRequest> queue;
@@ -129,22 +144,27 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     private transient ArrayDeque<HostRuntime> ring;
     private transient PriorityQueue<Waiting> waiting;
     private transient Set<Attempt> inFlight;
-    private transient long backlog;
+    private transient long queuedTotal;
+    private transient long readyTotal;
+    private transient int finalizing;
     private transient List<HostRuntime> restoredHosts;
 
     // ---- resources ----
     private transient HttpClientHolder.Lease http;
     private transient OutputStore store;
     private transient ScheduledExecutorService sweeper;
+    private transient ExecutorService hasher;
     private transient AtomicBoolean sweepPending;
     private transient SplittableRandom random;
 
     // ---- metrics ----
     private transient Counter requestsOk;
+    private transient Counter requestsNotModified;
     private transient Counter requestsFailed;
     private transient Counter attemptsStarted;
     private transient Counter retries;
     private transient Counter bytesStored;
+    private transient Counter restarts;
     private transient FetchMetrics metrics;
 
     public FetchOperator(
@@ -188,6 +208,9 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                         VoidNamespace.INSTANCE,
                         VoidNamespaceSerializer.INSTANCE,
                         HostPoliteness.stateDescriptor(config.get(FlowgetOptions.HOST_STATE_TTL)));
+        // Here, not in open(): rebuilding from state already schedules hosts.
+        politeness =
+                new HostPoliteness(HostPoliteness.Settings.from(config), RetryPolicy.from(config), hostState, this);
 
         if (context.isRestored()) {
             rebuildFromState();
@@ -198,7 +221,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     private void rebuildFromState() throws Exception {
         Set<String> keys = new HashSet<>();
         try (Stream<?> k = getKeyedStateBackend().getKeys(CURSOR_STATE, VoidNamespace.INSTANCE)) {
-            keys.addAll(k.map(Object::toString).collect(Collectors.toList()));
+            k.forEach(key -> keys.add(key.toString()));
         }
         long now = ptNow();
         int reissued = 0;
@@ -208,25 +231,24 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             QueueCursor c = cursor.value();
             if (c != null) {
                 h.queued = c.size();
-                backlog += h.queued;
+                queuedTotal += h.queued;
             }
             for (Map.Entry<Long, Download> e : active.entries()) {
-                Download d = e.getValue();
-                h.active++;
-                if (d.retryAt > now) {
-                    waiting.add(new Waiting(d.retryAt, host, e.getKey()));
+                Active act = new Active(e.getKey(), e.getValue());
+                h.downloads.put(act.seq, act);
+                if (act.d.retryAt > now) {
+                    waiting.add(new Waiting(act.d.retryAt, host, act.seq));
                 } else {
-                    h.ready.add(e.getKey());
+                    markReady(h, act);
                     reissued++;
                 }
-                backlog++;
             }
             restoredHosts.add(h);
         }
         LOG.info(
-                "Restored {} hosts: {} requests waiting, {} unfinished downloads to issue again",
+                "Restored {} hosts: {} requests queued, {} unfinished downloads to continue",
                 keys.size(),
-                backlog,
+                queuedTotal,
                 reissued);
     }
 
@@ -242,8 +264,13 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         idleTimeout = config.get(FlowgetOptions.HTTP_IDLE_TIMEOUT);
         maxRedirects = config.get(FlowgetOptions.HTTP_MAX_REDIRECTS);
         retry = RetryPolicy.from(config);
-        politeness = new HostPoliteness(HostPoliteness.Settings.from(config), retry, hostState, this);
         digestOnly = config.get(FlowgetOptions.SINK_MODE) == FlowgetOptions.SinkMode.DIGEST_ONLY;
+        chunkSize = Math.max(1, config.get(FlowgetOptions.CHUNK_SIZE).getBytes());
+        maxChunks = Math.max(1, config.get(FlowgetOptions.CHUNK_MAX_CHUNKS));
+        maxRestarts = config.get(FlowgetOptions.CHUNK_MAX_RESTARTS);
+        minSplit = config.get(FlowgetOptions.CHUNK_MIN_SPLIT).getBytes();
+        maxDecodeRatio = config.get(FlowgetOptions.FETCH_MAX_DECODE_RATIO);
+        blake3 = config.get(FlowgetOptions.DIGEST_BLAKE3);
         random = new SplittableRandom();
 
         String out =
@@ -261,35 +288,44 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                         stagingDir,
                         config.get(FlowgetOptions.STORAGE_ON_CONFLICT),
                         config.get(FlowgetOptions.STORAGE_DURABILITY));
+        conditional =
+                new ConditionalFetch(digestOnly ? null : store, config.get(FlowgetOptions.FETCH_CONDITIONAL), blake3);
 
         timers = getInternalTimerService("fetch-retries", VoidNamespaceSerializer.INSTANCE, this);
         http = HttpClientHolder.acquire(HttpClientSettings.from(config));
 
         requestsOk = getMetricGroup().counter("requestsOk");
+        requestsNotModified = getMetricGroup().counter("requestsNotModified");
         requestsFailed = getMetricGroup().counter("requestsFailed");
         attemptsStarted = getMetricGroup().counter("attempts");
         retries = getMetricGroup().counter("retries");
         bytesStored = getMetricGroup().counter("bytesStored");
+        restarts = getMetricGroup().counter("restarts");
         getMetricGroup().gauge("inFlight", () -> inFlight.size());
-        getMetricGroup().gauge("backlog", () -> backlog);
+        getMetricGroup().gauge("backlog", this::backlog);
         getMetricGroup().gauge("hostsWithWork", () -> hosts.size());
         metrics = new FetchMetrics(getMetricGroup(), http);
 
+        int subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
         sweepPending = new AtomicBoolean();
-        sweeper =
-                Executors.newSingleThreadScheduledExecutor(
-                        r -> {
-                            Thread t = new Thread(r, "flowget-sweeper-" + getRuntimeContext().getTaskInfo().getIndexOfThisSubtask());
-                            t.setDaemon(true);
-                            return t;
-                        });
+        sweeper = Executors.newSingleThreadScheduledExecutor(daemon("flowget-sweeper-" + subtask));
         sweeper.scheduleWithFixedDelay(this::postSweep, SWEEP_MILLIS, SWEEP_MILLIS, TimeUnit.MILLISECONDS);
+        // Whole-file digests of chunked downloads run here, off the task thread (a 1 GiB file takes ~1 s).
+        hasher = Executors.newSingleThreadExecutor(daemon("flowget-hasher-" + subtask));
 
         for (HostRuntime h : restoredHosts) {
             enqueueIfReady(h);
         }
         restoredHosts.clear();
         pump();
+    }
+
+    private static java.util.concurrent.ThreadFactory daemon(String name) {
+        return r -> {
+            Thread t = new Thread(r, name);
+            t.setDaemon(true);
+            return t;
+        };
     }
 
     @Override
@@ -305,12 +341,12 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         c.tail++;
         cursor.update(c);
         h.queued++;
-        backlog++;
+        queuedTotal++;
         enqueueIfReady(h);
         pump();
         // Backpressure: beyond max-backlog, stop taking input until completions shrink the backlog; Kafka
         // keeps the rest. yield() runs other mail (completions, timers) and may change the current key.
-        while (backlog > maxBacklog) {
+        while (backlog() > maxBacklog) {
             mailbox.yield();
         }
     }
@@ -318,8 +354,8 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     @Override
     public void prepareSnapshotPreBarrier(long checkpointId) throws Exception {
         super.prepareSnapshotPreBarrier(checkpointId);
-        // Group commit: files published before this barrier become durable before the checkpoint (and
-        // with it the result that names them) can complete.
+        // Group commit: files published and chunks recorded before this barrier become durable before the
+        // checkpoint (and with it the result or chunk progress that refers to them) can complete.
         store.syncPending();
     }
 
@@ -332,10 +368,10 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     public void finish() throws Exception {
         // Bounded input: wait, yielding to the mailbox, until every request is terminal. Timers no longer fire
         // here, so due retries are promoted by the sweeper's mail.
-        while (backlog > 0 || !inFlight.isEmpty()) {
+        while (hasWork()) {
             promoteDue(ptNow());
             pump();
-            if (backlog == 0 && inFlight.isEmpty()) {
+            if (!hasWork()) {
                 break;
             }
             mailbox.yield();
@@ -344,11 +380,18 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         super.finish();
     }
 
+    private boolean hasWork() {
+        return backlog() > 0 || !inFlight.isEmpty() || finalizing > 0;
+    }
+
     @Override
     public void close() throws Exception {
         try {
             if (sweeper != null) {
                 sweeper.shutdownNow();
+            }
+            if (hasher != null) {
+                hasher.shutdownNow();
             }
             if (inFlight != null) {
                 for (Attempt a : new ArrayList<>(inFlight)) {
@@ -380,6 +423,16 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         }
     }
 
+    /** Puts a download on its host's ready list (once) and the host in the ring. */
+    private void markReady(HostRuntime h, Active act) {
+        if (!act.inReady) {
+            act.inReady = true;
+            h.ready.addLast(act.seq);
+            readyTotal++;
+        }
+        enqueueIfReady(h);
+    }
+
     /** Issues requests while permits are free, one per host per turn. */
     private void pump() throws Exception {
         while (inFlight.size() < maxInFlight && !ring.isEmpty()) {
@@ -393,62 +446,128 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         }
     }
 
+    /**
+     * Issues the host's next piece of work. Downloads with work (retries, restored downloads, further chunks of
+     * large files) and new requests from the queue take turns, so a large file's chunks interleave fairly with
+     * the host's other requests.
+     */
     private void issueNext(HostRuntime h) throws Exception {
         setCurrentKey(h.host);
         long now = System.currentTimeMillis();
-        long seq;
-        Download d;
-        if (!h.ready.isEmpty()) {
-            seq = h.ready.pollFirst();
-            d = active.get(seq);
-            if (d == null) {
-                backlog--;
+        boolean fromReady = !h.ready.isEmpty() && (h.queued == 0 || !h.preferQueue);
+        h.preferQueue = fromReady;
+        Active act;
+        if (fromReady) {
+            long seq = h.ready.pollFirst();
+            readyTotal--;
+            act = h.downloads.get(seq);
+            if (act == null) {
                 return;
             }
+            act.inReady = false;
         } else {
             QueueCursor c = cursor.value();
-            seq = c.head;
+            long seq = c.head;
             FetchRequest req = queue.get(seq);
             queue.remove(seq);
             c.head++;
             cursor.update(c);
             h.queued--;
+            queuedTotal--;
             if (req == null) {
-                backlog--;
                 return;
             }
-            d = new Download(req, now);
-            h.active++;
+            Download d = new Download(req, now);
+            // A digest-only run stores nothing, so it has no staging file to write chunks into.
+            d.mode = digestOnly ? Download.SINGLE : Download.PROBE;
+            act = new Active(seq, d);
+            h.downloads.put(seq, act);
         }
-        backlog--;
-        FetchRequest req = d.request;
-        if (req.deadline != null && now >= req.deadline) {
-            fail(h, seq, d, null, "deadline exceeded" + lastErrorSuffix(d));
+        Download d = act.d;
+        if (d.request.deadline != null && now >= d.request.deadline) {
+            fail(h, act, null, "deadline exceeded" + lastErrorSuffix(d));
             return;
         }
-        String refused = politeness.refusal(h.host, ptNow()); // a dead host past its retry budget
-        if (refused != null) {
-            fail(h, seq, d, d.lastHttpStatus, refused);
+        if (act.attempts.isEmpty()) {
+            String refused = politeness.refusal(h.host, ptNow()); // a dead host past its retry budget
+            if (refused != null) {
+                fail(h, act, d.lastHttpStatus, refused);
+                return;
+            }
+        }
+        if (act.finalizing) {
             return;
         }
+        if (!Download.CHUNKED.equals(d.mode)) {
+            if (act.attempts.isEmpty()) {
+                start(h, act, null);
+            }
+            return;
+        }
+        if (Intervals.complete(d.done, d.length)) {
+            if (act.attempts.isEmpty()) {
+                finalizeChunked(h, act);
+            }
+            return;
+        }
+        if (act.plan == null) {
+            if (!Files.exists(staging(h, act))) {
+                // the partial file is gone (cleaned state dir): start over, nothing to resume from
+                startOver(h, act, false);
+                return;
+            }
+            act.plan = new RangePlan(d.length, effectiveChunkSize(d.length), d.done);
+        }
+        long[] range = act.plan.next();
+        if (range == null) {
+            return;
+        }
+        start(h, act, range);
+        if (act.plan.hasPending()) {
+            markReady(h, act);
+        }
+    }
+
+    private long effectiveChunkSize(long length) {
+        return Math.max(chunkSize, (length + maxChunks - 1) / maxChunks);
+    }
+
+    private Path staging(HostRuntime h, Active act) {
+        return store.stagingFile(h.host, act.seq, act.d.generation);
+    }
+
+    /** Starts an HTTP attempt: the whole body (range null; a probe asks for the first chunk) or one chunk. */
+    private void start(HostRuntime h, Active act, long[] range) throws Exception {
+        Download d = act.d;
         d.attempts++;
         d.retryAt = 0;
-        active.put(seq, d);
+        active.put(act.seq, d);
+        long now = System.currentTimeMillis();
         long deadlineAt = now + requestTimeoutMillis;
-        if (req.deadline != null) {
-            deadlineAt = Math.min(deadlineAt, req.deadline);
+        if (d.request.deadline != null) {
+            deadlineAt = Math.min(deadlineAt, d.request.deadline);
         }
-        Attempt a = new Attempt(h.host, seq, req.url, now, deadlineAt);
+        Attempt a = new Attempt(h.host, act.seq, d.request.url, now, deadlineAt);
+        a.generation = d.generation;
+        a.probe = Download.PROBE.equals(d.mode);
+        if (range != null) {
+            a.range = range;
+            a.rangeStart = range[0];
+            a.rangeLimit = range[1];
+            a.progress = range[0];
+        }
         h.inFlight++;
         a.hostInFlight = h.inFlight;
         politeness.onIssued(h.host, ptNow());
         inFlight.add(a);
+        act.attempts.add(a);
         attemptsStarted.inc();
-        send(a, d);
+        send(a, act);
     }
 
     /** Sends the current hop of an attempt. The completion comes back as mail. */
-    private void send(Attempt a, Download d) {
+    private void send(Attempt a, Active act) {
+        Download d = act.d;
         FetchRequest req = d.request;
         a.hopStartedAt = System.currentTimeMillis();
         a.headersReceived = false;
@@ -458,12 +577,33 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                 rb.addHeader(e.getKey(), e.getValue());
             }
         }
-        // Stored bytes are the decoded representation (CONTRACT.md); offer every coding the pipeline decodes.
-        rb.addHeader("Accept-Encoding", ACCEPT_ENCODING);
+        AsyncResponseConsumer<FetchOutcome> consumer;
+        Path staging = store.stagingFile(a.host, a.seq, a.generation);
+        if (a.range != null) {
+            // Ranges apply to the coded bytes, so chunks ask for identity; If-Range makes a changed resource
+            // answer 200 (whole new body) instead of a 206 of the new version.
+            rb.addHeader("Range", "bytes=" + a.range[0] + "-" + a.range[1]);
+            rb.addHeader("If-Range", d.validator);
+            rb.addHeader("Accept-Encoding", "identity");
+            consumer = new RangeResponseConsumer(staging, a, d.length, d.validator, d.validatorIsEtag);
+        } else {
+            long maxBytes = maxBytes(req);
+            if (a.probe) {
+                rb.addHeader("Range", "bytes=0-" + (chunkSize - 1));
+                rb.addHeader("Accept-Encoding", "identity");
+            } else {
+                // Stored bytes are the decoded representation (CONTRACT.md): offer what the pipeline decodes.
+                rb.addHeader("Accept-Encoding", ACCEPT_ENCODING);
+            }
+            // Conditional re-fetch: the validators recorded with the file an earlier run stored
+            // (ConditionalFetch); they replace conditional headers of the request event, which could not
+            // describe that file. On a probe, a matching validator wins over Range (RFC 9110 §13.2.2): 304.
+            conditional.headers(req, maxBytes).forEach(rb::setHeader);
+            consumer =
+                    new StagingResponseConsumer(
+                            digestOnly ? null : staging, new BodyPolicy(maxBytes, maxDecodeRatio, blake3), a);
+        }
         AsyncRequestProducer producer = rb.build();
-        long maxBytes = req.maxBytes != null ? req.maxBytes : defaultMaxBytes;
-        StagingResponseConsumer consumer =
-                new StagingResponseConsumer(digestOnly ? null : store.stagingFile(a.host, a.seq), maxBytes, a);
         a.future =
                 http.client()
                         .execute(
@@ -507,32 +647,33 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     private void onOutcome(Attempt a, FetchOutcome o) throws Exception {
         if (!inFlight.contains(a)) {
-            return; // cancelled at shutdown
+            return; // superseded (download restarted or finished) or cancelled at shutdown
         }
         HostRuntime h = host(a.host);
         setCurrentKey(a.host);
-        Download d = active.get(a.seq);
-        if (d == null) {
-            release(h, a);
+        Active act = h.downloads.get(a.seq);
+        if (act == null || act.d.generation != a.generation) {
+            release(h, act, a);
             return;
         }
+        Download d = act.d;
         if (o.status > 0) {
             d.lastHttpStatus = o.status;
         }
         if (o.isRedirect()) {
             String next = nextHop(a, o.location);
             if (next.startsWith("!")) {
-                release(h, a);
-                fail(h, a.seq, d, o.status, next.substring(1));
+                release(h, act, a);
+                fail(h, act, o.status, next.substring(1));
             } else {
                 a.url = next;
                 a.hops++;
                 a.visited.add(next);
-                send(a, d);
+                send(a, act);
             }
             return;
         }
-        release(h, a);
+        release(h, act, a);
         // Politeness: feed the host's limiter; a Retry-After or an open circuit parks the whole host until a
         // timer wakes it.
         long pausedUntil =
@@ -543,24 +684,308 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, pausedUntil);
         }
         metrics.attemptFinished(System.currentTimeMillis() - a.startedAt);
-        Path staging = store.stagingFile(a.host, a.seq);
+        if (a.range != null) {
+            onChunkOutcome(h, act, a, o);
+        } else {
+            onWholeOutcome(h, act, a, o);
+        }
+        enqueueIfReady(h);
+        pump();
+    }
+
+    /** Outcome of a probe or of a whole-body GET. */
+    private void onWholeOutcome(HostRuntime h, Active act, Attempt a, FetchOutcome o) throws Exception {
+        Download d = act.d;
+        Path staging = staging(h, act);
+        int s = o.status;
         if (o.error != null) {
             Failures.Failure f = Failures.classify(o.error, a.cancelReason, idleTimeout);
             store.discard(staging);
             if (f.retryable()) {
-                retryOrFail(h, a.seq, d, f.reason(), -1);
+                retryOrFail(h, act, f.reason(), -1);
             } else {
-                fail(h, a.seq, d, d.lastHttpStatus, f.reason());
+                fail(h, act, d.lastHttpStatus, f.reason());
             }
-        } else if (o.status >= 200 && o.status < 300) {
-            succeed(h, a.seq, d, o, staging);
-        } else if (RetryPolicy.isRetryableStatus(o.status)) {
+            return;
+        }
+        if (a.probe && s == 206) {
+            ContentRange cr = o.contentRange;
+            if (o.stored && cr != null && cr.complete() >= 0 && cr.last() + 1 == cr.complete()) {
+                succeed(h, act, o, staging); // the whole file came with the first answer
+                return;
+            }
+            String validator = strongValidator(o);
+            if (o.stored && cr != null && cr.complete() > 0 && validator != null) {
+                planChunks(h, act, o, cr, validator, staging);
+                return;
+            }
+            // An unusable 206, or no validator that could keep two versions apart: one plain GET instead.
+            toSingle(h, act);
+            return;
+        }
+        if (a.probe && s == 416) {
+            toSingle(h, act); // e.g. an empty file: no byte 0 to range over
+            return;
+        }
+        if (s >= 200 && s < 300 && s != 206) {
+            succeed(h, act, o, staging);
+            return;
+        }
+        if (s == 304) {
             store.discard(staging);
-            retryOrFail(
-                    h, a.seq, d, "http " + o.status, retry.retryAfterMillis(o.retryAfter, System.currentTimeMillis()));
+            notModified(h, act);
+            return;
+        }
+        store.discard(staging);
+        if (s == 206) {
+            fail(h, act, s, "http 206 to a request without Range");
+        } else if (RetryPolicy.isRetryableStatus(s)) {
+            retryOrFail(h, act, "http " + s, retry.retryAfterMillis(o.retryAfter, System.currentTimeMillis()));
         } else {
+            fail(h, act, s, s >= 300 && s < 400 ? "http " + s + " without usable Location" : "http " + s);
+        }
+    }
+
+    /** The probe's 206 showed a large file with a strong validator: plan parallel chunks. */
+    private void planChunks(HostRuntime h, Active act, FetchOutcome o, ContentRange cr, String validator, Path staging)
+            throws Exception {
+        Download d = act.d;
+        d.mode = Download.CHUNKED;
+        d.length = cr.complete();
+        d.validator = validator;
+        d.validatorIsEtag = o.etag != null && validator.equals(o.etag.trim());
+        d.done = Intervals.add(Intervals.EMPTY, 0, cr.last());
+        d.failures = 0;
+        // Pre-size the staging file (sparse): chunks are positional writes into it.
+        try (RandomAccessFile f = new RandomAccessFile(staging.toFile(), "rw")) {
+            f.setLength(d.length);
+        }
+        store.markDirty(staging);
+        active.put(act.seq, d);
+        act.plan = new RangePlan(d.length, effectiveChunkSize(d.length), d.done);
+        markReady(h, act);
+    }
+
+    /** Chunk requests carry a strong ETag in If-Range, or else Last-Modified; weak ETags never. */
+    static String strongValidator(FetchOutcome o) {
+        if (o.etag != null) {
+            String e = o.etag.trim();
+            if (!e.startsWith("W/") && e.length() >= 2 && e.startsWith("\"") && e.endsWith("\"")) {
+                return e;
+            }
+        }
+        if (o.lastModified != null && !o.lastModified.isBlank()) {
+            return o.lastModified.trim();
+        }
+        return null;
+    }
+
+    /** Outcome of one chunk of a chunked download. */
+    private void onChunkOutcome(HostRuntime h, Active act, Attempt a, FetchOutcome o) throws Exception {
+        Download d = act.d;
+        long[] range = a.range;
+        long end = Math.min(range[1], a.rangeLimit);
+        Path staging = staging(h, act);
+        int s = o.status;
+        if (o.error != null) {
+            // Bytes written before the failure belong to the validated version: keep them.
+            long written = a.progress - 1;
+            if (written >= range[0]) {
+                d.done = Intervals.add(d.done, range[0], written);
+                store.markDirty(staging);
+            }
+            act.plan.finished(range, new long[] {Math.max(range[0], written + 1), end});
+            Failures.Failure f = Failures.classify(o.error, a.cancelReason, idleTimeout);
+            if (f.retryable()) {
+                chunkRetry(h, act, f.reason(), -1);
+            } else {
+                fail(h, act, d.lastHttpStatus, f.reason());
+            }
+            return;
+        }
+        if (s == 206 && o.stored) {
+            if (o.rangeLast >= o.rangeFirst) {
+                d.done = Intervals.add(d.done, o.rangeFirst, o.rangeLast);
+            }
+            long[] rest = o.rangeLast < end ? new long[] {Math.max(range[0], o.rangeLast + 1), end} : null;
+            act.plan.finished(range, rest);
+            d.failures = 0;
+            store.markDirty(staging);
+            active.put(act.seq, d);
+            if (Intervals.complete(d.done, d.length)) {
+                cancelAttempts(h, act); // split halves that are no longer needed
+                finalizeChunked(h, act);
+            } else if (act.plan.hasPending()) {
+                markReady(h, act);
+            } else {
+                splitStraggler(h, act);
+            }
+            return;
+        }
+        act.plan.finished(range, range);
+        if (o.changed || s == 412 || s == 416 || (s == 200 && !sameValidator(d, o))) {
+            startOver(h, act, true);
+        } else if (s == 200 || s == 206) {
+            // Same resource, but ranges stopped working (or an unusable 206): fall back to one plain GET;
+            // the 200 body is never written at an offset.
+            toSingle(h, act);
+        } else if (RetryPolicy.isRetryableStatus(s)) {
+            chunkRetry(h, act, "http " + s, retry.retryAfterMillis(o.retryAfter, System.currentTimeMillis()));
+        } else {
+            fail(h, act, s, "http " + s);
+        }
+    }
+
+    private static boolean sameValidator(Download d, FetchOutcome o) {
+        String v = d.validatorIsEtag ? o.etag : o.lastModified;
+        return v != null && v.trim().equals(d.validator);
+    }
+
+    /**
+     * Slow tail: with nothing left to plan, the in-flight chunk with the most bytes left gives its second half
+     * to a new attempt (its own limit is lowered), so one slow connection cannot hold the file at 99 %.
+     */
+    private void splitStraggler(HostRuntime h, Active act) {
+        Attempt best = null;
+        long bestLeft = 0;
+        for (Attempt a : act.attempts) {
+            long left = a.rangeLimit - Math.max(a.progress, a.rangeStart) + 1;
+            if (a.range != null && left > bestLeft) {
+                best = a;
+                bestLeft = left;
+            }
+        }
+        if (best == null || bestLeft < 2 * minSplit) {
+            return;
+        }
+        long from = Math.max(best.progress, best.rangeStart);
+        long mid = from + bestLeft / 2;
+        long[] second = {mid, best.rangeLimit};
+        best.rangeLimit = mid - 1;
+        act.plan.addFirst(second);
+        markReady(h, act);
+    }
+
+    /** The resource changed (or its partial file vanished): discard everything, start a new generation. */
+    private void startOver(HostRuntime h, Active act, boolean changed) throws Exception {
+        Download d = act.d;
+        if (changed) {
+            d.restarts++;
+            restarts.inc();
+            if (d.restarts > maxRestarts) {
+                fail(h, act, d.lastHttpStatus, "resource changed during download (" + d.restarts + " times)");
+                return;
+            }
+            LOG.info("{} changed during download; starting over (generation {})", d.request.url, d.generation + 1);
+        }
+        newGeneration(h, act, Download.PROBE);
+    }
+
+    /** Ranges do not work (or cannot be trusted) for this resource: one plain GET of the whole body. */
+    private void toSingle(HostRuntime h, Active act) throws Exception {
+        newGeneration(h, act, Download.SINGLE);
+    }
+
+    private void newGeneration(HostRuntime h, Active act, String mode) throws Exception {
+        Download d = act.d;
+        cancelAttempts(h, act);
+        store.discard(staging(h, act));
+        d.generation++;
+        d.mode = mode;
+        d.length = -1;
+        d.done = Intervals.EMPTY;
+        d.validator = null;
+        d.validatorIsEtag = false;
+        act.plan = null;
+        active.put(act.seq, d);
+        markReady(h, act);
+    }
+
+    private void cancelAttempts(HostRuntime h, Active act) {
+        for (Attempt a : new ArrayList<>(act.attempts)) {
+            a.cancel("superseded");
+            release(h, act, a);
+        }
+    }
+
+    private void chunkRetry(HostRuntime h, Active act, String reason, long retryAfterMillis) throws Exception {
+        Download d = act.d;
+        d.failures++;
+        d.lastError = reason;
+        if (d.failures >= retry.maxAttempts()) {
+            fail(h, act, d.lastHttpStatus, reason + " (after " + d.failures + " failed chunk attempts)");
+            return;
+        }
+        scheduleRetry(h, act, retryAfterMillis >= 0 ? retryAfterMillis : retry.backoffMillis(d.failures, random));
+    }
+
+    /** Digest and length check of a completed chunked file, off the task thread; publishes on return. */
+    private void finalizeChunked(HostRuntime h, Active act) {
+        if (act.finalizing) {
+            return;
+        }
+        act.finalizing = true;
+        finalizing++;
+        Download d = act.d;
+        Path staging = staging(h, act);
+        long seq = act.seq;
+        int generation = d.generation;
+        String host = h.host;
+        boolean withBlake3 = blake3;
+        hasher.execute(
+                () -> {
+                    Digests.FileDigest digest = null;
+                    Exception error = null;
+                    try {
+                        Path file = staging;
+                        if (!Files.exists(file)) {
+                            // published before a crash that came ahead of the checkpoint: verify the final file
+                            file = store.resolve(d.request.path);
+                        }
+                        digest = Digests.digest(file, withBlake3);
+                    } catch (Exception e) {
+                        error = e;
+                    }
+                    Digests.FileDigest result = digest;
+                    Exception failure = error;
+                    try {
+                        mailbox.execute(() -> onFinalized(host, seq, generation, result, failure), "fetch-finalize");
+                    } catch (RejectedExecutionException closing) {
+                        // shutting down: finalize runs again after the restore
+                    }
+                });
+    }
+
+    private void onFinalized(String host, long seq, int generation, Digests.FileDigest digest, Exception error)
+            throws Exception {
+        HostRuntime h = host(host);
+        setCurrentKey(host);
+        Active act = h.downloads.get(seq);
+        if (act == null || act.d.generation != generation || !act.finalizing) {
+            return;
+        }
+        act.finalizing = false;
+        finalizing--;
+        Download d = act.d;
+        Path staging = staging(h, act);
+        if (error != null) {
+            fail(h, act, d.lastHttpStatus, "storage error: " + error.getMessage());
+        } else if (digest.bytes() != d.length) {
             store.discard(staging);
-            fail(h, a.seq, d, o.status, o.status >= 300 && o.status < 400 ? "http " + o.status + " without usable Location" : "http " + o.status);
+            fail(h, act, d.lastHttpStatus, "length mismatch (expected " + d.length + ", got " + digest.bytes() + ")");
+        } else {
+            FetchOutcome o = new FetchOutcome();
+            o.status = d.lastHttpStatus == null ? 206 : d.lastHttpStatus;
+            o.bytes = digest.bytes();
+            o.sha256 = digest.sha256();
+            o.blake3 = digest.blake3();
+            o.stored = true;
+            if (d.validatorIsEtag) {
+                o.etag = d.validator;
+            } else {
+                o.lastModified = d.validator;
+            }
+            succeed(h, act, o, staging);
         }
         enqueueIfReady(h);
         pump();
@@ -599,21 +1024,29 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         return URI.create(s.substring(0, s.indexOf('#')));
     }
 
-    private void succeed(HostRuntime h, long seq, Download d, FetchOutcome o, Path staging) throws Exception {
+    private void succeed(HostRuntime h, Active act, FetchOutcome o, Path staging) throws Exception {
+        Download d = act.d;
         FetchRequest req = d.request;
         if (req.sha256 != null && !req.sha256.equalsIgnoreCase(o.sha256)) {
             store.discard(staging);
-            fail(h, seq, d, o.status, "checksum mismatch (expected " + req.sha256 + ", got " + o.sha256 + ")");
+            fail(h, act, o.status, "checksum mismatch (expected " + req.sha256 + ", got " + o.sha256 + ")");
             return;
         }
         try {
-            if (!digestOnly) {
-                store.publish(staging, req.path, req.url);
+            if (!digestOnly && Files.exists(staging)) {
+                store.publish(
+                        staging,
+                        req.path,
+                        req.url,
+                        new OutputStore.FileMeta(o.etag, o.lastModified, o.sha256, o.blake3));
             }
         } catch (IOException e) {
             store.discard(staging);
-            String msg = e instanceof OutputStore.PathConflictException ? e.getMessage() : "storage error: " + e.getMessage();
-            fail(h, seq, d, o.status, msg);
+            String msg =
+                    e instanceof OutputStore.PathConflictException
+                            ? e.getMessage()
+                            : "storage error: " + e.getMessage();
+            fail(h, act, o.status, msg);
             return;
         }
         FetchResult r = base(d);
@@ -621,31 +1054,54 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         r.httpStatus = o.status;
         r.bytes = o.bytes;
         r.sha256 = o.sha256;
+        r.blake3 = o.blake3;
         r.path = req.path;
         r.contentEncoding = o.decodedCoding;
         requestsOk.inc();
         bytesStored.inc(o.bytes);
-        terminal(h, seq, r);
+        terminal(h, act, r);
     }
 
-    private void retryOrFail(HostRuntime h, long seq, Download d, String reason, long retryAfterMillis)
-            throws Exception {
-        long now = ptNow();
-        d.lastError = reason;
-        if (d.attempts >= retry.maxAttempts()) {
-            fail(h, seq, d, d.lastHttpStatus, reason + " (after " + d.attempts + " attempts)");
+    /**
+     * A 304: the origin confirmed the validators sent with the request, so the file at the path is current and
+     * stays untouched. Without a usable recorded file (it changed or vanished meanwhile) the 304 cannot be
+     * honoured and the request FAILs.
+     */
+    private void notModified(HostRuntime h, Active act) throws Exception {
+        Download d = act.d;
+        FetchResult r = base(d);
+        if (!conditional.notModified(d.request, maxBytes(d.request), r)) {
+            fail(h, act, 304, "http 304 without a recorded copy at " + d.request.path);
             return;
         }
-        long delay = retryAfterMillis >= 0 ? retryAfterMillis : retry.backoffMillis(d.attempts, random);
-        long due = now + delay;
-        if (d.request.deadline != null && due >= d.request.deadline) {
-            fail(h, seq, d, d.lastHttpStatus, "deadline exceeded" + lastErrorSuffix(d));
+        requestsNotModified.inc();
+        terminal(h, act, r);
+    }
+
+    private long maxBytes(FetchRequest req) {
+        return req.maxBytes != null ? req.maxBytes : defaultMaxBytes;
+    }
+
+    private void retryOrFail(HostRuntime h, Active act, String reason, long retryAfterMillis) throws Exception {
+        Download d = act.d;
+        d.lastError = reason;
+        if (d.attempts >= retry.maxAttempts()) {
+            fail(h, act, d.lastHttpStatus, reason + " (after " + d.attempts + " attempts)");
+            return;
+        }
+        scheduleRetry(h, act, retryAfterMillis >= 0 ? retryAfterMillis : retry.backoffMillis(d.attempts, random));
+    }
+
+    private void scheduleRetry(HostRuntime h, Active act, long delay) throws Exception {
+        Download d = act.d;
+        long due = ptNow() + delay;
+        if (d.request.deadline != null && System.currentTimeMillis() + delay >= d.request.deadline) {
+            fail(h, act, d.lastHttpStatus, "deadline exceeded" + lastErrorSuffix(d));
             return;
         }
         d.retryAt = due;
-        active.put(seq, d);
-        waiting.add(new Waiting(due, h.host, seq));
-        backlog++;
+        active.put(act.seq, d);
+        waiting.add(new Waiting(due, h.host, act.seq));
         retries.inc();
         timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, due);
     }
@@ -654,14 +1110,15 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         return d.lastError == null ? "" : " (last error: " + d.lastError + ")";
     }
 
-    private void fail(HostRuntime h, long seq, Download d, Integer httpStatus, String reason) throws Exception {
-        FetchResult r = base(d);
+    private void fail(HostRuntime h, Active act, Integer httpStatus, String reason) throws Exception {
+        store.discard(staging(h, act));
+        FetchResult r = base(act.d);
         r.status = ResultStatus.FAILED;
         r.httpStatus = httpStatus;
         r.error = reason;
         requestsFailed.inc();
         metrics.failed(reason);
-        terminal(h, seq, r);
+        terminal(h, act, r);
     }
 
     private FetchResult base(Download d) {
@@ -670,23 +1127,40 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         r.url = d.request.url;
         r.attempts = d.attempts;
         r.elapsedMs = Math.max(0, System.currentTimeMillis() - d.firstAttemptAt);
+        r.restarts = d.restarts > 0 ? d.restarts : null;
         return r;
     }
 
     /** Emits the one result of a request and drops its state; clears the host's state when it is idle. */
-    private void terminal(HostRuntime h, long seq, FetchResult r) throws Exception {
-        active.remove(seq);
-        h.active--;
+    private void terminal(HostRuntime h, Active act, FetchResult r) throws Exception {
+        cancelAttempts(h, act);
+        if (act.finalizing) {
+            act.finalizing = false;
+            finalizing--;
+        }
+        if (act.inReady) {
+            h.ready.remove(act.seq);
+            readyTotal--;
+            act.inReady = false;
+        }
+        if (act.d.retryAt > 0) {
+            waiting.removeIf(w -> w.seq == act.seq && w.host.equals(h.host));
+        }
+        active.remove(act.seq);
+        h.downloads.remove(act.seq);
         output.collect(new StreamRecord<>(r));
-        if (h.queued == 0 && h.active == 0) {
+        if (h.queued == 0 && h.downloads.isEmpty()) {
             cursor.clear();
             hosts.remove(h.host);
         }
     }
 
-    private void release(HostRuntime h, Attempt a) {
+    private void release(HostRuntime h, Active act, Attempt a) {
         if (inFlight.remove(a)) {
             h.inFlight--;
+        }
+        if (act != null) {
+            act.attempts.remove(a);
         }
     }
 
@@ -713,9 +1187,12 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         }
         while (!waiting.isEmpty() && waiting.peek().dueAt <= now) {
             Waiting w = waiting.poll();
-            HostRuntime h = host(w.host);
-            h.ready.addLast(w.seq);
-            enqueueIfReady(h);
+            HostRuntime h = hosts.get(w.host);
+            Active act = h == null ? null : h.downloads.get(w.seq);
+            if (act != null) {
+                act.d.retryAt = 0;
+                markReady(h, act);
+            }
         }
     }
 
@@ -779,21 +1256,24 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         return keys.size();
     }
 
-    /** Requests queued, ready or waiting for a retry (tests). */
+    /** Requests queued, downloads ready to issue work, and retries waiting (also the backpressure measure). */
     long backlog() {
-        return backlog;
+        return queuedTotal + readyTotal + waiting.size();
     }
 
     /** In-memory per-host bookkeeping; rebuilt from state on restore. */
     private static final class HostRuntime {
         final String host;
+        /** Downloads that can issue work now, in turn. */
         final ArrayDeque<Long> ready = new ArrayDeque<>();
+        /** Every entry of the host's active state, by sequence number. */
+        final Map<Long, Active> downloads = new HashMap<>();
         /** Requests in the durable queue. */
         long queued;
-        /** Entries of the active state (in flight, ready or waiting). */
-        long active;
         int inFlight;
         boolean inRing;
+        /** Alternates ready downloads and new requests when both wait. */
+        boolean preferQueue;
 
         HostRuntime(String host) {
             this.host = host;
@@ -801,6 +1281,21 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
         boolean hasReadyWork() {
             return queued > 0 || !ready.isEmpty();
+        }
+    }
+
+    /** In-memory companion of an active download: its attempts in flight and, when chunked, its plan. */
+    private static final class Active {
+        final long seq;
+        final Download d;
+        final List<Attempt> attempts = new ArrayList<>(2);
+        RangePlan plan;
+        boolean inReady;
+        boolean finalizing;
+
+        Active(long seq, Download d) {
+            this.seq = seq;
+            this.d = d;
         }
     }
 

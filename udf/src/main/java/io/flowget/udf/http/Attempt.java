@@ -27,6 +27,18 @@ public final class Attempt {
     /** Why the operator cancelled the attempt (timeout, shutdown), or null. */
     public volatile String cancelReason;
     public Future<?> future;
+    /** Generation of the download this attempt belongs to; outcomes of older generations are dropped. */
+    public int generation;
+    /** True for the first request of a download (a ranged GET for the first chunk). */
+    public boolean probe;
+    /** For a chunk attempt: the range asked for (the plan's own array), else null. */
+    public long[] range;
+    /** For a chunk attempt: the first byte asked for, or -1 for a whole-body attempt. */
+    public long rangeStart = -1;
+    /** For a chunk attempt: the last byte it may write (inclusive); lowered when the operator splits it. */
+    public volatile long rangeLimit = Long.MAX_VALUE;
+    /** For a chunk attempt: the next offset it will write. */
+    public volatile long progress;
     /** Epoch millis when the current hop was sent. */
     public long hopStartedAt;
     /** Requests in flight to the host when this attempt was issued, itself included (for the host's limiter). */

@@ -25,8 +25,19 @@ public final class FetchOutcome {
     public long bytes;
     /** SHA-256 of the stored bytes, lower-case hex. */
     public String sha256;
+    /** BLAKE3 (256 bit) of the stored bytes, lower-case hex; null unless requested. */
+    public String blake3;
     /** The content-coding that was removed from the stored bytes, or null. */
     public String decodedCoding;
+
+    /** A 206 for another version of the resource (total length or validator differ): nothing was written. */
+    public boolean changed;
+
+    /** The parsed Content-Range of a 206, or null. */
+    public ContentRange contentRange;
+    /** First and last byte offsets written by a range answer (last = -1 when nothing was written). */
+    public long rangeFirst = -1;
+    public long rangeLast = -1;
 
     /** Set when the exchange failed (I/O error, timeout, limit, cancellation). */
     public Throwable error;

@@ -23,8 +23,9 @@ import java.util.List;
 
 /**
  * Streams one response body into a staging file through a {@link BodyPipeline}: the Content-Encoding is
- * removed with bounded buffers, SHA-256 is computed over the decoded bytes, and {@code max_bytes} stops the
- * transfer the moment the stored size would exceed it (decompression bombs included). Bodies of non-2xx answers are read
+ * removed with bounded buffers, SHA-256 (and BLAKE3 when the {@link BodyPolicy} asks) is computed over the
+ * decoded bytes, and {@code max_bytes} stops the transfer the moment the stored size would exceed it
+ * (decompression bombs included; the decode-ratio guard is the second line). Bodies of non-2xx answers are read
  * and dropped (so the connection stays reusable), never stored.
  *
  * <p>Runs on an HttpClient I/O reactor thread; not thread-safe, one instance per exchange. The file is written
@@ -36,7 +37,7 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
     static final int CAPACITY = 64 * 1024;
 
     private final Path staging;
-    private final long maxBytes;
+    private final BodyPolicy policy;
     private final Attempt attempt;
 
     private FetchOutcome outcome;
@@ -46,12 +47,13 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
 
     /**
      * @param staging file that receives a 2xx body (created or truncated), or null to digest and drop it
-     * @param maxBytes most bytes to store; more fails the exchange with {@link BodyLimitException}
+     * @param policy size limit (more fails the exchange with {@link BodyLimitException} or a {@code
+     *     BodyException}), decode-ratio guard and digests
      * @param attempt the attempt, told when the response head arrives
      */
-    public StagingResponseConsumer(Path staging, long maxBytes, Attempt attempt) {
+    public StagingResponseConsumer(Path staging, BodyPolicy policy, Attempt attempt) {
         this.staging = staging;
-        this.maxBytes = maxBytes;
+        this.policy = policy;
         this.attempt = attempt;
     }
 
@@ -63,29 +65,22 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
             FutureCallback<FetchOutcome> resultCallback)
             throws HttpException, IOException {
         attempt.headersReceived = true;
-        FetchOutcome o = new FetchOutcome();
-        o.status = response.getCode();
-        o.http2 = response.getVersion() != null && response.getVersion().getMajor() >= 2;
-        o.location = value(response, "Location");
-        o.retryAfter = value(response, "Retry-After");
-        o.contentEncoding = value(response, "Content-Encoding");
-        o.etag = value(response, "ETag");
-        o.lastModified = value(response, "Last-Modified");
-        String cl = value(response, "Content-Length");
-        if (cl != null) {
-            try {
-                o.contentLength = Long.parseLong(cl.trim());
-            } catch (NumberFormatException e) {
-                o.contentLength = -1;
-            }
-        }
+        FetchOutcome o = headersOf(response);
         this.outcome = o;
         this.resultCallback = resultCallback;
-        if (o.status >= 200 && o.status < 300) {
+        if (o.status == 206) {
+            // Only a probe (Range from byte 0) reaches this consumer with a 206: the body is stored from offset 0
+            // sequentially, so anything but a range starting at 0 is unusable here.
+            o.contentRange = ContentRange.parse(value(response, "Content-Range"));
+        }
+        boolean storable =
+                (o.status >= 200 && o.status < 300 && o.status != 206)
+                        || (o.status == 206 && o.contentRange != null && o.contentRange.first() == 0);
+        if (storable) {
             String coding = o.contentEncoding == null ? "" : o.contentEncoding.trim();
             boolean identity = coding.isEmpty() || coding.equalsIgnoreCase("identity");
-            if (identity && o.contentLength > maxBytes) {
-                throw new BodyLimitException(maxBytes);
+            if (identity && o.contentLength > policy.maxBytes()) {
+                throw new BodyLimitException(policy.maxBytes());
             }
             ByteSink sink = ByteSink.discard();
             if (staging != null) {
@@ -108,7 +103,9 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
             pipeline =
                     BodyPipeline.builder(sink)
                             .contentEncoding(identity ? null : coding)
-                            .maxBytes(maxBytes)
+                            .maxBytes(policy.maxBytes())
+                            .maxRatio(policy.maxRatio())
+                            .blake3(policy.blake3())
                             .build();
             o.stored = true;
         }
@@ -127,7 +124,7 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
 
     @Override
     public void consume(ByteBuffer src) throws IOException {
-        if (channel == null) {
+        if (pipeline == null) {
             src.position(src.limit()); // error body: read and drop
             return;
         }
@@ -145,6 +142,7 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
             pipeline.finish();
             o.bytes = pipeline.decodedBytes();
             o.sha256 = pipeline.sha256Hex();
+            o.blake3 = pipeline.blake3Hex();
             o.decodedCoding = pipeline.decodedCoding();
             long received = pipeline.encodedBytes();
             releaseResources();
@@ -181,6 +179,27 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
             }
             channel = null;
         }
+    }
+
+    /** The headers every outcome carries. */
+    static FetchOutcome headersOf(HttpResponse response) {
+        FetchOutcome o = new FetchOutcome();
+        o.status = response.getCode();
+        o.http2 = response.getVersion() != null && response.getVersion().getMajor() >= 2;
+        o.location = value(response, "Location");
+        o.retryAfter = value(response, "Retry-After");
+        o.contentEncoding = value(response, "Content-Encoding");
+        o.etag = value(response, "ETag");
+        o.lastModified = value(response, "Last-Modified");
+        String cl = value(response, "Content-Length");
+        if (cl != null) {
+            try {
+                o.contentLength = Long.parseLong(cl.trim());
+            } catch (NumberFormatException e) {
+                o.contentLength = -1;
+            }
+        }
+        return o;
     }
 
     private static String value(HttpResponse response, String name) {

@@ -31,6 +31,10 @@ public class FetchResult {
     @JsonProperty("sha256")
     public String sha256;
 
+    /** BLAKE3 of the stored file, when {@code flowget.digest.blake3} is on (an extension of the contract). */
+    @JsonProperty("blake3")
+    public String blake3;
+
     @JsonProperty("path")
     public String path;
 
@@ -45,6 +49,10 @@ public class FetchResult {
 
     @JsonProperty("elapsed_ms")
     public Long elapsedMs;
+
+    /** Times the download started over because the resource changed under it (absent when 0). */
+    @JsonProperty("restarts")
+    public Integer restarts;
 
     public FetchResult() {}
 
@@ -75,11 +83,13 @@ public class FetchResult {
                 && Objects.equals(httpStatus, that.httpStatus)
                 && Objects.equals(bytes, that.bytes)
                 && Objects.equals(sha256, that.sha256)
+                && Objects.equals(blake3, that.blake3)
                 && Objects.equals(path, that.path)
                 && Objects.equals(contentEncoding, that.contentEncoding)
                 && Objects.equals(attempts, that.attempts)
                 && Objects.equals(error, that.error)
-                && Objects.equals(elapsedMs, that.elapsedMs);
+                && Objects.equals(elapsedMs, that.elapsedMs)
+                && Objects.equals(restarts, that.restarts);
     }
 
     @Override

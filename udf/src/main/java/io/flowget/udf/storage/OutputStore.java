@@ -19,14 +19,18 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.UserDefinedFileAttributeView;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.HexFormat;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The output directory and its staging area: where partial bodies are written, how a finished one becomes
@@ -37,6 +41,15 @@ import java.util.Set;
  * URL replaces it (a re-run, or two requests for one URL); a file of a different URL, or one flowget did not
  * write, is a {@code path conflict} (FAILED) unless {@code flowget.storage.on-conflict} is REPLACE. So distinct
  * requests never overwrite each other's files silently.
+ *
+ * <p><b>Recorded validators (conditional re-fetch).</b> {@link #publish(Path, String, String, FileMeta)} also
+ * records, beside the URL, what the response said about the representation ({@code user.flowget.etag},
+ * {@code user.flowget.last-modified}), the digests of the stored bytes ({@code user.flowget.sha256}, {@code
+ * user.flowget.blake3}) and a stamp of the file's size and modification time ({@code user.flowget.stamp}).
+ * {@link #recorded(String, String)} hands them back only while the file is still the one flowget wrote for
+ * that URL: same owner, same size and mtime (a file edited in place, truncated or replaced by hand no longer
+ * matches, and is fetched in full again). The attributes are written on the staging file before the atomic
+ * rename, so a published file never carries another version's validators.
  *
  * <p><b>Durability.</b> Under {@link Durability#CHECKPOINT}, {@link #syncPending()} (called while the
  * operator snapshots) fsyncs every file finished since the previous call and their directories, so that a
@@ -49,6 +62,12 @@ import java.util.Set;
 public final class OutputStore {
     private static final Logger LOG = LoggerFactory.getLogger(OutputStore.class);
     static final String OWNER_ATTR = "flowget.url";
+    static final String ETAG_ATTR = "flowget.etag";
+    static final String LAST_MODIFIED_ATTR = "flowget.last-modified";
+    static final String SHA256_ATTR = "flowget.sha256";
+    static final String BLAKE3_ATTR = "flowget.blake3";
+    /** Size and mtime of the file when it was published: "size:mtime-nanos". */
+    static final String STAMP_ATTR = "flowget.stamp";
 
     private final Path outDir;
     private final Path stagingDir;
@@ -76,11 +95,19 @@ public final class OutputStore {
     }
 
     /**
-     * The staging file of a host's request: named by host and queue sequence number, so a re-issued request
-     * (after a restore or a retry) writes the same file again.
+     * The staging file of a host's request: named by host, queue sequence number and generation, so a re-issued
+     * request (after a restore or a retry) writes the same file again, and a download that starts over (new
+     * generation) never shares a file with late writes of the old one.
      */
-    public Path stagingFile(String host, long seq) {
-        return stagingDir.resolve(hostTag(host) + "-" + seq + ".part");
+    public Path stagingFile(String host, long seq, int generation) {
+        return stagingDir.resolve(hostTag(host) + "-" + seq + "-g" + generation + ".part");
+    }
+
+    /** Records that a staging file received chunk bytes, so the next group commit fsyncs it. */
+    public void markDirty(Path staging) {
+        if (durability == Durability.CHECKPOINT) {
+            pendingSync.add(staging);
+        }
     }
 
     /** Resolves a relative output path inside the output directory, refusing anything that would escape it. */
@@ -93,11 +120,21 @@ public final class OutputStore {
     }
 
     /**
-     * Moves a complete staging file to its final path atomically.
+     * Moves a complete staging file to its final path atomically, recording only its URL.
      *
      * @throws PathConflictException when the path belongs to somebody else (see the ownership rule)
      */
     public Path publish(Path staging, String relative, String url) throws IOException {
+        return publish(staging, relative, url, FileMeta.NONE);
+    }
+
+    /**
+     * Moves a complete staging file to its final path atomically, recording its URL and {@code meta} in
+     * extended attributes (see the class Javadoc).
+     *
+     * @throws PathConflictException when the path belongs to somebody else (see the ownership rule)
+     */
+    public Path publish(Path staging, String relative, String url, FileMeta meta) throws IOException {
         Path target = resolve(relative);
         Path parent = target.getParent();
         try {
@@ -117,6 +154,7 @@ public final class OutputStore {
             }
         }
         writeOwner(staging, url);
+        writeMeta(staging, meta);
         Files.move(staging, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         if (durability == Durability.CHECKPOINT) {
             pendingSync.add(target);
@@ -131,6 +169,42 @@ public final class OutputStore {
             Files.deleteIfExists(staging);
         } catch (IOException e) {
             LOG.warn("Could not delete staging file {}: {}", staging, e.toString());
+        }
+    }
+
+    /**
+     * What was recorded when flowget published the file at {@code relative} for {@code url}, if that file is
+     * still there unchanged and has validators (an ETag or a Last-Modified) and a SHA-256; else null. Reads a
+     * few extended attributes, never the file's bytes.
+     */
+    public RecordedFile recorded(String relative, String url) {
+        try {
+            Path target = resolve(relative);
+            BasicFileAttributes attrs =
+                    Files.readAttributes(target, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+            if (!attrs.isRegularFile()) {
+                return null;
+            }
+            UserDefinedFileAttributeView view =
+                    Files.getFileAttributeView(target, UserDefinedFileAttributeView.class, LinkOption.NOFOLLOW_LINKS);
+            if (view == null) {
+                return null;
+            }
+            List<String> names = view.list();
+            if (!url.equals(readAttr(view, names, OWNER_ATTR))
+                    || !stamp(attrs).equals(readAttr(view, names, STAMP_ATTR))) {
+                return null;
+            }
+            String etag = readAttr(view, names, ETAG_ATTR);
+            String lastModified = readAttr(view, names, LAST_MODIFIED_ATTR);
+            String sha256 = readAttr(view, names, SHA256_ATTR);
+            if (sha256 == null || (etag == null && lastModified == null)) {
+                return null;
+            }
+            return new RecordedFile(attrs.size(), sha256, readAttr(view, names, BLAKE3_ATTR), etag, lastModified);
+        } catch (IOException | UnsupportedOperationException | SecurityException e) {
+            // missing file, path outside --out, no xattr support: nothing usable is recorded
+            return null;
         }
     }
 
@@ -175,6 +249,64 @@ public final class OutputStore {
         }
     }
 
+    /**
+     * Records the validators and digests on the staging file, the stamp last: a file whose attributes could
+     * not all be written carries no stamp and so never answers {@link #recorded}. Attributes a previous
+     * attempt may have left on the staging file are removed when the new response has no value for them.
+     */
+    private void writeMeta(Path file, FileMeta meta) {
+        UserDefinedFileAttributeView view;
+        try {
+            view = Files.getFileAttributeView(file, UserDefinedFileAttributeView.class);
+        } catch (UnsupportedOperationException e) {
+            return;
+        }
+        if (view == null) {
+            return;
+        }
+        try {
+            List<String> names = view.list();
+            putAttr(view, names, STAMP_ATTR, null);
+            putAttr(view, names, ETAG_ATTR, meta.etag());
+            putAttr(view, names, LAST_MODIFIED_ATTR, meta.lastModified());
+            putAttr(view, names, SHA256_ATTR, meta.sha256());
+            putAttr(view, names, BLAKE3_ATTR, meta.blake3());
+            if (meta.sha256() != null && (meta.etag() != null || meta.lastModified() != null)) {
+                BasicFileAttributes attrs = Files.readAttributes(file, BasicFileAttributes.class);
+                view.write(STAMP_ATTR, StandardCharsets.UTF_8.encode(stamp(attrs)));
+            }
+        } catch (IOException | UnsupportedOperationException e) {
+            // Only costs the conditional re-fetch of this file (it has no stamp); the URL, which the ownership
+            // rule needs, was written before.
+            LOG.debug("Could not record validators on {}: {}", file, e.toString());
+        }
+    }
+
+    private static void putAttr(UserDefinedFileAttributeView view, List<String> names, String name, String value)
+            throws IOException {
+        if (value != null) {
+            view.write(name, StandardCharsets.UTF_8.encode(value));
+        } else if (names.contains(name)) {
+            view.delete(name);
+        }
+    }
+
+    private static String readAttr(UserDefinedFileAttributeView view, List<String> names, String name)
+            throws IOException {
+        if (!names.contains(name)) {
+            return null;
+        }
+        ByteBuffer buf = ByteBuffer.allocate(view.size(name));
+        view.read(name, buf);
+        buf.flip();
+        return StandardCharsets.UTF_8.decode(buf).toString();
+    }
+
+    /** Size and modification time: a rename keeps both, an edit in place changes at least the mtime. */
+    private static String stamp(BasicFileAttributes attrs) {
+        return attrs.size() + ":" + attrs.lastModifiedTime().to(TimeUnit.NANOSECONDS);
+    }
+
     private String readOwner(Path file) {
         try {
             UserDefinedFileAttributeView view =
@@ -217,6 +349,34 @@ public final class OutputStore {
             return HexFormat.of().formatHex(d, 0, 8);
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * What to record beside a published file: the response's validators and the stored bytes' digests. Any
+     * field may be null.
+     */
+    public record FileMeta(String etag, String lastModified, String sha256, String blake3) {
+        /** Nothing beyond the URL. */
+        public static final FileMeta NONE = new FileMeta(null, null, null, null);
+    }
+
+    /**
+     * A file flowget published earlier and that is unchanged since: its size, the digests of its bytes and
+     * the validators of the response it came from ({@code etag} or {@code lastModified} may be null, not both).
+     */
+    public record RecordedFile(long bytes, String sha256, String blake3, String etag, String lastModified) {
+        /** The request headers that ask the origin for a 304 while this version is current. */
+        public Map<String, String> conditionalHeaders() {
+            Map<String, String> h = new LinkedHashMap<>(2);
+            if (etag != null) {
+                h.put("If-None-Match", etag);
+            }
+            if (lastModified != null) {
+                // RFC 9110 13.1.3: the recorded Last-Modified value, verbatim.
+                h.put("If-Modified-Since", lastModified);
+            }
+            return h;
         }
     }
 

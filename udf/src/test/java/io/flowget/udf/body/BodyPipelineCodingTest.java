@@ -56,7 +56,7 @@ class BodyPipelineCodingTest {
             Feed.MemorySink sink = new Feed.MemorySink();
             try (BodyPipeline pipeline =
                     BodyPipeline.builder(sink).contentEncoding(header).blake3(true).maxRatio(1000).build()) {
-                new Feed(seed, seed % 2 == 0).feed(pipeline, coded);
+                Feed.anyKind(seed).feed(pipeline, coded);
                 pipeline.finish();
 
                 assertThat(sink.toByteArray()).isEqualTo(plain);
@@ -66,6 +66,29 @@ class BodyPipelineCodingTest {
                 assertThat(pipeline.blake3Hex()).isEqualTo(plainBlake3);
                 assertThat(pipeline.decodedCoding()).isEqualTo(expectedCoding);
                 assertThat(pipeline.retainedHeapBytes()).isLessThanOrEqualTo(2L * 16 * 1024 + 8 * 1024 + 64);
+            }
+        }
+    }
+
+    /**
+     * Sizes on the decoders' internal boundaries: one decode buffer, exactly filled buffers at the end of a
+     * frame (zstd then reports the next frame as pending), and more than brotli's 4 MiB ring buffer (the native
+     * wrapper then pauses for output space and must be resumed).
+     */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"gzip", "deflate", "raw-deflate", "zstd", "br"})
+    void decodesSizesOnBufferBoundaries(String encoder) throws Exception {
+        String header = encoder.equals("raw-deflate") ? "deflate" : encoder;
+        int chunk = BodyPipeline.CHUNK_SIZE;
+        int[] sizes = {1, chunk - 1, chunk, chunk + 1, 4 << 20, (9 << 20) + 7};
+        for (int size : sizes) {
+            byte[] data = LogText.bytes(size, size);
+            byte[] coded = Codecs.encode(data, encoder);
+            Feed.MemorySink sink = new Feed.MemorySink();
+            try (BodyPipeline pipeline = BodyPipeline.builder(sink).contentEncoding(header).build()) {
+                Feed.anyKind(size).feed(pipeline, coded);
+                pipeline.finish();
+                assertThat(sink.toByteArray()).as("%s of %d bytes", encoder, size).isEqualTo(data);
             }
         }
     }
@@ -80,6 +103,23 @@ class BodyPipelineCodingTest {
                 pipeline.finish();
                 assertThat(sink.toByteArray()).as(coding).isEqualTo(plain);
                 assertThat(pipeline.blake3Hex()).isNull();
+            }
+        }
+    }
+
+    @Test
+    void decodedSizesThatFillTheLastDecodeBufferExactly() throws Exception {
+        // The decoder's last step then ends on a full buffer: it must still see the end of the coded stream.
+        for (int size : new int[] {BodyPipeline.CHUNK_SIZE, 4 * BodyPipeline.CHUNK_SIZE, 1 << 20}) {
+            byte[] exact = java.util.Arrays.copyOf(plain, size);
+            for (String coding : new String[] {"gzip", "deflate", "zstd", "br"}) {
+                byte[] coded = Codecs.encode(exact, coding);
+                Feed.MemorySink sink = new Feed.MemorySink();
+                try (BodyPipeline pipeline = BodyPipeline.builder(sink).contentEncoding(coding).build()) {
+                    pipeline.accept(ByteBuffer.wrap(coded));
+                    pipeline.finish();
+                    assertThat(sink.toByteArray()).as("%s of %s bytes", coding, size).isEqualTo(exact);
+                }
             }
         }
     }

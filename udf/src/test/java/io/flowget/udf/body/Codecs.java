@@ -12,10 +12,10 @@ import java.util.zip.DeflaterOutputStream;
 import java.util.zip.GZIPOutputStream;
 
 /** Encoders for test data, using the reference implementations (JDK zlib, zstd-jni, Brotli4j). */
-final class Codecs {
+public final class Codecs {
     private Codecs() {}
 
-    static byte[] gzip(byte[] plain) {
+    public static byte[] gzip(byte[] plain) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         try (GZIPOutputStream gz = new GZIPOutputStream(out)) {
             gz.write(plain);
@@ -26,12 +26,12 @@ final class Codecs {
     }
 
     /** HTTP "deflate" as specified: the zlib format (RFC 1950). */
-    static byte[] zlib(byte[] plain) {
+    public static byte[] zlib(byte[] plain) {
         return deflate(plain, false);
     }
 
     /** Raw deflate (RFC 1951), as some servers send for "deflate". */
-    static byte[] rawDeflate(byte[] plain) {
+    public static byte[] rawDeflate(byte[] plain) {
         return deflate(plain, true);
     }
 
@@ -49,14 +49,14 @@ final class Codecs {
     }
 
     /** zstd at level 3 with the frame content checksum on (so that any corruption is detectable). */
-    static byte[] zstd(byte[] plain) {
+    public static byte[] zstd(byte[] plain) {
         try (ZstdCompressCtx ctx = new ZstdCompressCtx()) {
             ctx.setLevel(3).setChecksum(true);
             return ctx.compress(plain);
         }
     }
 
-    static byte[] br(byte[] plain) {
+    public static byte[] br(byte[] plain) {
         Brotli4jLoader.ensureAvailability();
         try {
             return Encoder.compress(plain, Encoder.Parameters.create(5));
@@ -66,7 +66,7 @@ final class Codecs {
     }
 
     /** Applies codings in header order, e.g. ("gzip", "br") = br(gzip(plain)). */
-    static byte[] encode(byte[] plain, String... codings) {
+    public static byte[] encode(byte[] plain, String... codings) {
         byte[] data = plain;
         for (String coding : codings) {
             switch (coding.trim()) {

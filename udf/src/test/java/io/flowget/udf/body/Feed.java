@@ -15,10 +15,22 @@ final class Feed {
 
     private final Random random;
     private final ByteBuffer buffer;
+    private final boolean readOnly;
 
     Feed(long seed, boolean direct) {
+        this(seed, direct, false);
+    }
+
+    private Feed(long seed, boolean direct, boolean readOnly) {
         this.random = new Random(seed);
         this.buffer = direct ? ByteBuffer.allocateDirect(MAX_SLICE) : ByteBuffer.allocate(MAX_SLICE);
+        this.readOnly = readOnly;
+    }
+
+    /** Heap, direct or read-only heap buffers (HTTP/2 frame payloads can be read-only views), by seed. */
+    static Feed anyKind(long seed) {
+        int kind = (int) Math.floorMod(seed, 3L);
+        return new Feed(seed, kind == 1, kind == 2);
     }
 
     /** 1 byte to 64 KiB, a third each tiny, small and large so that every header split gets exercised. */
@@ -41,9 +53,10 @@ final class Feed {
             int n = Math.min(nextSlice(), end - pos);
             buffer.clear();
             buffer.put(data, pos, n).flip();
-            pipeline.accept(buffer);
-            if (buffer.hasRemaining()) {
-                throw new AssertionError("accept left " + buffer.remaining() + " bytes");
+            ByteBuffer given = readOnly ? buffer.asReadOnlyBuffer() : buffer;
+            pipeline.accept(given);
+            if (given.hasRemaining()) {
+                throw new AssertionError("accept left " + given.remaining() + " bytes");
             }
             scribble();
             pos += n;

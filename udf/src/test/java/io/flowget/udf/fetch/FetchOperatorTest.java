@@ -5,6 +5,7 @@ import io.flowget.udf.http.HttpClientHolder;
 import io.flowget.udf.model.FetchRequest;
 import io.flowget.udf.model.FetchResult;
 import io.flowget.udf.model.ResultStatus;
+import io.flowget.udf.testing.RangeRoute;
 import io.flowget.udf.testing.TestOrigin;
 
 import org.apache.flink.api.common.typeinfo.Types;
@@ -17,6 +18,7 @@ import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
@@ -38,6 +40,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * {@link FetchOperator} in Flink's keyed operator test harness with RocksDB state, against a real Jetty origin.
  * The harness does not run mail by itself: {@link #drainUntil} runs it on the test thread.
  */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
 class FetchOperatorTest {
     private static final Duration WAIT = Duration.ofSeconds(30);
 
@@ -453,6 +456,174 @@ class FetchOperatorTest {
         }
         assertThat(hostsWithState(second)).isZero();
         second.close();
+    }
+
+    // ---- large files: Range chunks ---------------------------------------------------------------
+
+    private Configuration chunked(int hostLimit) {
+        Configuration c = config(16, hostLimit);
+        c.set(FlowgetOptions.CHUNK_SIZE, org.apache.flink.configuration.MemorySize.parse("256kb"));
+        c.set(FlowgetOptions.CHUNK_MIN_SPLIT, org.apache.flink.configuration.MemorySize.parse("64kb"));
+        return c;
+    }
+
+    @Test
+    void fetchesALargeFileInParallelChunks() throws Exception {
+        TestOrigin origin = origin("127.0.0.1");
+        byte[] body = TestOrigin.content("large", 5 * 1024 * 1024 + 123);
+        RangeRoute route = RangeRoute.of(body, "\"v1\"");
+        origin.route("/large.bin", route);
+        var h = harness(chunked(4));
+        h.processElement(request("large", origin, "/large.bin"), 0);
+        FetchResult r = drainUntilResults(h, 1).get(0);
+
+        assertThat(r.status).as("%s", r).isEqualTo(ResultStatus.OK);
+        assertThat(r.bytes).isEqualTo(body.length);
+        assertThat(r.sha256).isEqualTo(sha256(body));
+        assertThat(Files.readAllBytes(out().resolve(r.path))).isEqualTo(body);
+        assertThat(route.requests).first().isEqualTo("0-262143");
+        assertThat(route.requests).doesNotContain("whole").hasSizeGreaterThanOrEqualTo(21);
+        assertThat(origin.maxConcurrent()).as("chunks in parallel, within the host limit").isBetween(2, 4);
+        assertThat(r.restarts).isNull();
+        assertThat(hostsWithState(h)).isZero();
+        assertThat(stagingFiles()).isEmpty();
+        h.close();
+    }
+
+    @Test
+    void smallFilesFinishInTheFirstAnswer() throws Exception {
+        TestOrigin origin = origin("127.0.0.1");
+        byte[] body = TestOrigin.content("small", 1000);
+        RangeRoute route = RangeRoute.of(body, "\"s\"");
+        origin.route("/small.bin", route);
+        var h = harness(chunked(4));
+        h.processElement(request("small", origin, "/small.bin"), 0);
+        FetchResult r = drainUntilResults(h, 1).get(0);
+        assertThat(r.status).isEqualTo(ResultStatus.OK);
+        assertThat(r.httpStatus).isEqualTo(206);
+        assertThat(route.requests).containsExactly("0-262143");
+        assertThat(Files.readAllBytes(out().resolve(r.path))).isEqualTo(body);
+        h.close();
+    }
+
+    @Test
+    void restoreFetchesOnlyTheChunksThatWereNotDone() throws Exception {
+        TestOrigin origin = origin("127.0.0.1");
+        byte[] body = TestOrigin.content("resume", 4 * 256 * 1024 * 2); // 8 chunks of 256 KiB
+        RangeRoute route = RangeRoute.of(body, "\"r1\"").holdRangesWhere(start -> start >= 4 * 256 * 1024);
+        origin.route("/resume.bin", route);
+        var first = harness(chunked(2));
+        first.processElement(request("resume", origin, "/resume.bin"), 0);
+        // chunks 0..3 complete; 4 and 5 hang in flight (host limit 2), 6 and 7 wait
+        drainUntil(first, () -> route.requests.size() >= 6 && ((FetchOperator) first.getOperator()).inFlightCount() == 2);
+        drainFor(first, Duration.ofMillis(200));
+        OperatorSubtaskState snapshot = first.snapshot(1L, 1L);
+        first.getOperator().close();
+        harnesses.remove(first);
+        route.release();
+        List<String> beforeRestore = new ArrayList<>(route.requests);
+
+        var second = harness(chunked(2), snapshot);
+        FetchResult r = drainUntilResults(second, 1).get(0);
+
+        assertThat(r.status).as("%s", r).isEqualTo(ResultStatus.OK);
+        assertThat(Files.readAllBytes(out().resolve(r.path))).isEqualTo(body);
+        List<String> afterRestore = new ArrayList<>(route.requests.subList(beforeRestore.size(), route.requests.size()));
+        // Chunks 0..3 were done at the snapshot: nothing below byte 1 MiB is asked for again. (The slow-tail
+        // splitter may cut the last ranges further, so the exact list varies.)
+        assertThat(afterRestore)
+                .as("only the chunks that were in flight or waiting are fetched again")
+                .isNotEmpty()
+                .allSatisfy(range -> assertThat(Long.parseLong(range.substring(0, range.indexOf('-'))))
+                        .isGreaterThanOrEqualTo(4 * 256 * 1024));
+        assertThat(afterRestore).contains("1048576-1310719", "1310720-1572863", "1572864-1835007");
+        assertThat(hostsWithState(second)).isZero();
+        second.close();
+    }
+
+    @Test
+    void aChangedEtagRestartsAndKeepsOnlyTheNewVersion() throws Exception {
+        TestOrigin origin = origin("127.0.0.1");
+        byte[] v1 = TestOrigin.content("v1", 1024 * 1024);
+        byte[] v2 = TestOrigin.content("v2", 1024 * 1024 + 7);
+        RangeRoute route =
+                new RangeRoute(n -> n <= 2
+                        ? new RangeRoute.Version(v1, "\"one\"", null)
+                        : new RangeRoute.Version(v2, "\"two\"", null));
+        origin.route("/changing.bin", route);
+        var h = harness(chunked(1));
+        h.processElement(request("changing", origin, "/changing.bin"), 0);
+        FetchResult r = drainUntilResults(h, 1).get(0);
+
+        assertThat(r.status).as("%s", r).isEqualTo(ResultStatus.OK);
+        assertThat(r.restarts).isEqualTo(1);
+        assertThat(r.sha256).isEqualTo(sha256(v2));
+        assertThat(Files.readAllBytes(out().resolve(r.path))).isEqualTo(v2);
+        assertThat(stagingFiles()).isEmpty();
+        h.close();
+    }
+
+    @Test
+    void failsWhenTheResourceKeepsChanging() throws Exception {
+        TestOrigin origin = origin("127.0.0.1");
+        RangeRoute route =
+                new RangeRoute(n -> new RangeRoute.Version(TestOrigin.content("x" + (n + 1) / 2, 600_000), "\"e" + (n + 1) / 2 + "\"", null));
+        origin.route("/flux.bin", route);
+        var h = harness(chunked(1));
+        h.processElement(request("flux", origin, "/flux.bin"), 0);
+        FetchResult r = drainUntilResults(h, 1).get(0);
+        assertThat(r.status).isEqualTo(ResultStatus.FAILED);
+        assertThat(r.error).isEqualTo("resource changed during download (4 times)");
+        assertThat(Files.exists(out().resolve(path(origin, "/flux.bin")))).isFalse();
+        assertThat(stagingFiles()).isEmpty();
+        h.close();
+    }
+
+    @Test
+    void a200ToAMidFileRangeFallsBackToOneStream() throws Exception {
+        TestOrigin origin = origin("127.0.0.1");
+        byte[] body = TestOrigin.content("fallback", 1024 * 1024 + 5);
+        RangeRoute route = RangeRoute.of(body, "\"f\"").ignoreRangeWhen(n -> n > 1);
+        origin.route("/fallback.bin", route);
+        var h = harness(chunked(2));
+        h.processElement(request("fallback", origin, "/fallback.bin"), 0);
+        FetchResult r = drainUntilResults(h, 1).get(0);
+
+        assertThat(r.status).as("%s", r).isEqualTo(ResultStatus.OK);
+        assertThat(r.httpStatus).isEqualTo(200);
+        assertThat(Files.readAllBytes(out().resolve(r.path))).isEqualTo(body);
+        assertThat(route.requests).contains("whole");
+        h.close();
+    }
+
+    @Test
+    void acceptsShort206sAndPlansTheRest() throws Exception {
+        TestOrigin origin = origin("127.0.0.1");
+        byte[] body = TestOrigin.content("short", 1024 * 1024);
+        RangeRoute route = RangeRoute.of(body, "\"s\"").maxRangeBytes(100_000);
+        origin.route("/short.bin", route);
+        var h = harness(chunked(3));
+        h.processElement(request("short", origin, "/short.bin"), 0);
+        FetchResult r = drainUntilResults(h, 1).get(0);
+        assertThat(r.status).as("%s", r).isEqualTo(ResultStatus.OK);
+        assertThat(Files.readAllBytes(out().resolve(r.path))).isEqualTo(body);
+        assertThat(route.requests).doesNotContain("whole");
+        h.close();
+    }
+
+    @Test
+    void withoutAValidatorTheFileIsFetchedAsOneStream() throws Exception {
+        TestOrigin origin = origin("127.0.0.1");
+        byte[] body = TestOrigin.content("novalidator", 700_000);
+        RangeRoute route = new RangeRoute(n -> new RangeRoute.Version(body, null, null));
+        origin.route("/nv.bin", route);
+        var h = harness(chunked(4));
+        h.processElement(request("nv", origin, "/nv.bin"), 0);
+        FetchResult r = drainUntilResults(h, 1).get(0);
+        assertThat(r.status).isEqualTo(ResultStatus.OK);
+        assertThat(route.requests).containsExactly("0-262143", "whole");
+        assertThat(Files.readAllBytes(out().resolve(r.path))).isEqualTo(body);
+        h.close();
     }
 
     // ------------------------------------------------------------------------------------------------

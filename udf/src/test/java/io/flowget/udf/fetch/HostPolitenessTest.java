@@ -321,7 +321,7 @@ class HostPolitenessTest {
         TestOrigin byBytes = origin("127.0.0.10");
         List<Long> requestArrivals = Collections.synchronizedList(new ArrayList<>());
         List<Long> byteArrivals = Collections.synchronizedList(new ArrayList<>());
-        for (int i = 0; i < 60; i++) {
+        for (int i = 0; i < 100; i++) {
             byRequests.route("/r" + i, (req, resp, cb, n) -> {
                 requestArrivals.add(System.nanoTime());
                 TestOrigin.send(resp, cb, 200, new byte[100]);
@@ -340,30 +340,31 @@ class HostPolitenessTest {
         bytesConf.set(FlowgetOptions.HOST_MAX_BYTES_PER_SECOND, org.apache.flink.configuration.MemorySize.parse("20kb"));
         bytesConf.set(FlowgetOptions.STORAGE_OUT_DIR, tmp.resolve("out2").toString());
         var hb = harness(bytesConf, null);
-        for (int i = 0; i < 60; i++) {
+        for (int i = 0; i < 100; i++) {
             h.processElement(FetchOperatorTest.request("r" + i, byRequests, "/r" + i), 0);
         }
         for (int i = 0; i < 6; i++) {
             hb.processElement(FetchOperatorTest.request("b" + i, byBytes, "/b" + i), 0);
         }
-        drainRealTime(h, () -> h.extractOutputValues().size() >= 60);
+        drainRealTime(h, () -> h.extractOutputValues().size() >= 100);
         drainRealTime(hb, () -> hb.extractOutputValues().size() >= 6);
 
         assertThat(h.extractOutputValues()).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
         assertThat(hb.extractOutputValues()).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
-        // A bucket of one second's worth plus one second of refill: at most 40 requests in any second.
-        assertThat(mostInOneSecond(requestArrivals)).isBetween(2, 41);
+        // A bucket of one second's worth plus two seconds of refill: 60 requests in any two seconds, and some
+        // slack because arrivals at the server jitter against the moments the requests were sent.
+        assertThat(mostWithin(requestArrivals, 2)).isBetween(2, 66);
         // 20 KB of burst and 20 KB/s at 10 KB a file, charged after each body: at most 5 starts in a second.
-        assertThat(mostInOneSecond(byteArrivals)).isBetween(1, 5);
+        assertThat(mostWithin(byteArrivals, 1)).isBetween(1, 5);
     }
 
-    /** The most timestamps (nanoTime) that fall into any window of one second. */
-    private static int mostInOneSecond(List<Long> nanos) {
+    /** The most timestamps (nanoTime) that fall into any window of {@code seconds}. */
+    private static int mostWithin(List<Long> nanos, int seconds) {
         List<Long> t = new ArrayList<>(nanos);
         Collections.sort(t);
         int most = 0;
         for (int i = 0, j = 0; i < t.size(); i++) {
-            while (t.get(i) - t.get(j) >= 1_000_000_000L) {
+            while (t.get(i) - t.get(j) >= seconds * 1_000_000_000L) {
                 j++;
             }
             most = Math.max(most, i - j + 1);

@@ -49,6 +49,19 @@ class JsonTest {
     }
 
     @Test
+    void blake3FollowsSha256WhenPresent() throws Exception {
+        FetchResult r = fullResult();
+        r.status = ResultStatus.NOT_MODIFIED;
+        r.blake3 = "cd".repeat(32);
+        String json = Json.toJson(r);
+        assertThat(json)
+                .contains("\"status\":\"NOT_MODIFIED\"")
+                .contains("\"sha256\":\"" + "ab".repeat(32) + "\",\"blake3\":\"" + "cd".repeat(32) + "\",\"path\"");
+        assertThat(Json.resultFromJson(json)).isEqualTo(r);
+        assertThat(Json.resultFromJson(json).blake3).isEqualTo(r.blake3);
+    }
+
+    @Test
     void failedResultLeavesAbsentFieldsOut() throws Exception {
         FetchResult f = FetchResult.failed("unknown", null, "malformed JSON: x");
         String json = Json.toJson(f);

@@ -1,0 +1,171 @@
+package io.flowget.udf.http;
+
+import org.apache.flink.annotation.Internal;
+
+import org.apache.hc.core5.concurrent.FutureCallback;
+import org.apache.hc.core5.http.EntityDetails;
+import org.apache.hc.core5.http.Header;
+import org.apache.hc.core5.http.HttpResponse;
+import org.apache.hc.core5.http.nio.AsyncResponseConsumer;
+import org.apache.hc.core5.http.nio.CapacityChannel;
+import org.apache.hc.core5.http.protocol.HttpContext;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
+
+/**
+ * Receives one Range chunk of a large file and writes it with positional writes into the pre-sized staging file
+ * at the offset the answer's {@code Content-Range} names — so a chunk fetched twice, or an earlier-starting 206,
+ * rewrites the same bytes and is harmless. Only a {@code 206} body is ever written: a {@code 200} to a ranged
+ * request (ranges unsupported now, or an {@code If-Range} mismatch) is reported with its headers and its body is
+ * dropped unread — the operator then falls back or restarts, never writing a whole body at an offset.
+ *
+ * <p>Writing stops at {@link Attempt#rangeLimit} (lowered by the operator when it splits a straggler), so two
+ * attempts never race over the same tail. Runs on an I/O reactor thread; one instance per exchange.
+ */
+@Internal
+public final class RangeResponseConsumer implements AsyncResponseConsumer<FetchOutcome> {
+    private final Path staging;
+    private final Attempt attempt;
+    private final long expectedLength;
+    private final String validator;
+    private final boolean validatorIsEtag;
+
+    private FetchOutcome outcome;
+    private FutureCallback<FetchOutcome> resultCallback;
+    private FileChannel channel;
+    private long position;
+
+    /**
+     * @param expectedLength the representation's total length from the plan; a 206 with another total is a
+     *     changed resource and is not written
+     * @param validator the If-Range validator; a 206 carrying a different one of the same kind is not written
+     */
+    public RangeResponseConsumer(
+            Path staging, Attempt attempt, long expectedLength, String validator, boolean validatorIsEtag) {
+        this.staging = staging;
+        this.attempt = attempt;
+        this.expectedLength = expectedLength;
+        this.validator = validator;
+        this.validatorIsEtag = validatorIsEtag;
+    }
+
+    @Override
+    public void consumeResponse(
+            HttpResponse response, EntityDetails entityDetails, HttpContext context, FutureCallback<FetchOutcome> cb)
+            throws IOException {
+        attempt.headersReceived = true;
+        FetchOutcome o = StagingResponseConsumer.headersOf(response);
+        outcome = o;
+        resultCallback = cb;
+        if (o.status == 206) {
+            o.contentRange = ContentRange.parse(value(response, "Content-Range"));
+            String coding = o.contentEncoding == null ? "" : o.contentEncoding.trim();
+            String theirs = validatorIsEtag ? o.etag : o.lastModified;
+            // Validate before the first byte is written: bytes of two versions never meet in one file.
+            if (o.contentRange != null
+                    && (o.contentRange.complete() != expectedLength
+                            || (theirs != null && !theirs.trim().equals(validator)))) {
+                o.changed = true;
+            } else if (o.contentRange != null
+                    && (coding.isEmpty() || coding.equalsIgnoreCase("identity"))
+                    && o.contentRange.first() <= attempt.rangeStart
+                    && o.contentRange.last() >= attempt.rangeStart) {
+                channel = FileChannel.open(staging, StandardOpenOption.WRITE);
+                position = o.contentRange.first();
+                o.rangeFirst = position;
+                o.stored = true;
+            }
+        }
+        if (entityDetails == null) {
+            complete(false);
+        } else if (channel == null && o.status >= 200 && o.status < 300) {
+            // Nothing to store (an unusable 206, or a 200 whose body must never be written at an offset):
+            // report the headers now and abort the exchange instead of draining a possibly huge body.
+            complete(true);
+        }
+    }
+
+    @Override
+    public void informationResponse(HttpResponse response, HttpContext context) {}
+
+    @Override
+    public void updateCapacity(CapacityChannel capacityChannel) throws IOException {
+        capacityChannel.update(StagingResponseConsumer.CAPACITY);
+    }
+
+    @Override
+    public void consume(ByteBuffer src) throws IOException {
+        if (channel == null) {
+            src.position(src.limit());
+            return;
+        }
+        long limit = attempt.rangeLimit; // inclusive last byte this attempt may write
+        long room = limit - position + 1;
+        if (room <= 0) {
+            src.position(src.limit());
+            complete(true);
+            return;
+        }
+        if (src.remaining() > room) {
+            src.limit(src.position() + (int) room);
+        }
+        while (src.hasRemaining()) {
+            position += channel.write(src, position);
+        }
+        outcome.bytes = position - outcome.rangeFirst;
+        attempt.progress = position;
+        if (position > limit) {
+            complete(true); // split by the operator: the rest is somebody else's
+        }
+    }
+
+    @Override
+    public void streamEnd(List<? extends Header> trailers) throws IOException {
+        complete(false);
+    }
+
+    /**
+     * Hands the outcome over; with {@code abort}, then fails the exchange so the connection drops the rest of the
+     * body (the outcome is already delivered, so the failure that follows is not reported again).
+     */
+    private void complete(boolean abort) throws IOException {
+        FetchOutcome o = outcome;
+        releaseResources();
+        FutureCallback<FetchOutcome> cb = resultCallback;
+        resultCallback = null;
+        if (cb != null) {
+            o.rangeLast = o.stored ? position - 1 : -1;
+            cb.completed(o);
+        }
+        if (abort) {
+            throw new IOException("rest of the range answer not needed");
+        }
+    }
+
+    @Override
+    public void failed(Exception cause) {
+        releaseResources();
+    }
+
+    @Override
+    public void releaseResources() {
+        if (channel != null) {
+            try {
+                channel.close();
+            } catch (IOException ignored) {
+                // the bytes written are accounted by position; a close failure loses nothing written
+            }
+            channel = null;
+        }
+    }
+
+    private static String value(HttpResponse response, String name) {
+        Header h = response.getFirstHeader(name);
+        return h == null ? null : h.getValue();
+    }
+}

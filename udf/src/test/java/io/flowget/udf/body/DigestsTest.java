@@ -1,0 +1,75 @@
+package io.flowget.udf.body;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import org.apache.commons.codec.digest.Blake3;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.HexFormat;
+
+/** File digests for chunked downloads equal the digests of the same bytes in memory. */
+class DigestsTest {
+    @TempDir Path dir;
+
+    @Test
+    void fileDigestsMatchReferenceImplementations() throws Exception {
+        for (int size : new int[] {0, 1, Digests.FILE_BUFFER_SIZE, Digests.FILE_BUFFER_SIZE + 1, 3_000_017}) {
+            byte[] data = LogText.bytes(size, size);
+            Path file = Files.write(dir.resolve("f" + size), data);
+            String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(data));
+            String b3 = HexFormat.of().formatHex(Blake3.hash(data));
+
+            Digests.FileDigest both = Digests.digest(file, true);
+
+            assertThat(both.bytes()).isEqualTo(size);
+            assertThat(both.sha256()).isEqualTo(sha);
+            assertThat(both.blake3()).isEqualTo(b3);
+            assertThat(Digests.sha256Hex(file)).isEqualTo(sha);
+            assertThat(Digests.blake3Hex(file)).isEqualTo(b3);
+            assertThat(Digests.digest(file, false).blake3()).isNull();
+            assertThat(Digests.sha256Hex(data)).isEqualTo(sha);
+        }
+    }
+
+    @Test
+    void knownAnswers() throws Exception {
+        Path empty = Files.write(dir.resolve("empty"), new byte[0]);
+        assertThat(Digests.sha256Hex(empty))
+                .isEqualTo("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        // BLAKE3 of the empty input, from the BLAKE3 reference test vectors.
+        assertThat(Digests.blake3Hex(empty))
+                .isEqualTo("af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262");
+    }
+
+    @Test
+    void pipelineAndFileDigestsAgree() throws Exception {
+        byte[] plain = LogText.bytes(8, 2_000_003);
+        Path file = dir.resolve("stored");
+        try (var channel =
+                        java.nio.channels.FileChannel.open(
+                                file,
+                                java.nio.file.StandardOpenOption.CREATE,
+                                java.nio.file.StandardOpenOption.WRITE);
+                BodyPipeline pipeline =
+                        BodyPipeline.builder(
+                                        decoded -> {
+                                            while (decoded.hasRemaining()) {
+                                                channel.write(decoded);
+                                            }
+                                        })
+                                .contentEncoding("br")
+                                .blake3(true)
+                                .build()) {
+            new Feed(8, true).feed(pipeline, Codecs.br(plain));
+            pipeline.finish();
+            Digests.FileDigest stored = Digests.digest(file, true);
+            assertThat(stored.bytes()).isEqualTo(plain.length);
+            assertThat(stored.sha256()).isEqualTo(pipeline.sha256Hex());
+            assertThat(stored.blake3()).isEqualTo(pipeline.blake3Hex());
+        }
+    }
+}

@@ -1,0 +1,128 @@
+package io.flowget.udf.testing;
+
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
+
+import java.io.BufferedReader;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.zip.GZIPOutputStream;
+
+/**
+ * A slow origin meant to run in its own JVM (so that its objects stay out of a heap measurement of the client):
+ * {@code /hold/...} and {@code /hold-gz/...} answer with the head and the first 1 KiB of the body (gzip-coded for
+ * {@code hold-gz}), then hold the response open until told to finish it; {@code /quick/...} answers at once. Every
+ * answer carries {@code Connection: close}, so the client keeps no idle connection afterwards. The body of every
+ * path is {@link TestOrigin#content(String, int)} of {@code ("trickle", size)}.
+ *
+ * <p>Protocol on stdin/stdout, one line each: prints {@code port N} when listening; then {@code count} is answered
+ * with {@code held N} (responses whose first KiB was flushed and that wait), {@code release} finishes all held
+ * responses and answers {@code released N}; end of input stops the server and the JVM.
+ *
+ * <p>Usage: {@code java -cp <test classpath> io.flowget.udf.testing.TricklingOrigin <body-size>}
+ */
+public final class TricklingOrigin {
+    static final int FIRST = 1024;
+
+    private record Held(Response response, Callback callback, byte[] body) {}
+
+    private TricklingOrigin() {}
+
+    public static void main(String[] args) throws Exception {
+        int size = Integer.parseInt(args[0]);
+        byte[] plain = TestOrigin.content("trickle", size);
+        byte[] gzip = gzip(plain);
+        Queue<Held> held = new ConcurrentLinkedQueue<>();
+        AtomicInteger heldCount = new AtomicInteger();
+
+        QueuedThreadPool threads = new QueuedThreadPool(64, 4);
+        threads.setDaemon(true);
+        threads.setName("trickle");
+        Server server = new Server(threads);
+        ServerConnector connector = new ServerConnector(server, 1, 2);
+        connector.setHost("127.0.0.1");
+        connector.setPort(0);
+        connector.setAcceptQueueSize(4096);
+        connector.setIdleTimeout(600_000);
+        server.addConnector(connector);
+        server.setHandler(
+                new Handler.Abstract() {
+                    @Override
+                    public boolean handle(Request request, Response response, Callback callback) {
+                        String path = request.getHttpURI().getPath();
+                        boolean coded = path.startsWith("/hold-gz/");
+                        byte[] body = coded ? gzip : plain;
+                        response.setStatus(200);
+                        response.getHeaders().put(HttpHeader.CONTENT_LENGTH, body.length);
+                        response.getHeaders().put(HttpHeader.CONNECTION, "close");
+                        if (coded) {
+                            response.getHeaders().put(HttpHeader.CONTENT_ENCODING, "gzip");
+                        }
+                        if (!path.startsWith("/hold")) {
+                            response.write(true, ByteBuffer.wrap(body), callback);
+                            return true;
+                        }
+                        response.write(
+                                false,
+                                ByteBuffer.wrap(body, 0, FIRST),
+                                Callback.from(
+                                        () -> {
+                                            held.add(new Held(response, callback, body));
+                                            heldCount.incrementAndGet();
+                                        },
+                                        callback::failed));
+                        return true;
+                    }
+                });
+        server.start();
+        System.out.println("port " + connector.getLocalPort());
+        System.out.flush();
+
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        String line;
+        while ((line = in.readLine()) != null) {
+            switch (line.trim()) {
+                case "count":
+                    System.out.println("held " + heldCount.get());
+                    break;
+                case "release":
+                    int n = 0;
+                    Held h;
+                    while ((h = held.poll()) != null) {
+                        heldCount.decrementAndGet();
+                        h.response.write(true, ByteBuffer.wrap(h.body, FIRST, h.body.length - FIRST), h.callback);
+                        n++;
+                    }
+                    System.out.println("released " + n);
+                    break;
+                default:
+                    System.out.println("unknown " + line);
+            }
+            System.out.flush();
+        }
+        server.stop();
+    }
+
+    static byte[] gzip(byte[] plain) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (GZIPOutputStream gz = new GZIPOutputStream(out)) {
+            gz.write(plain);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return out.toByteArray();
+    }
+}
