@@ -11,6 +11,7 @@ import io.flowget.udf.parse.ParseRequestFunction;
 import io.flowget.udf.parse.RawRequest;
 
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.common.functions.FlatMapFunction;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.connector.sink2.Sink;
 import org.apache.flink.api.connector.source.Source;
@@ -48,6 +49,8 @@ public final class FlowgetJob {
         public static final String FETCH = "fetch";
         public static final String RESULTS_SINK = "results-sink";
         public static final String DEAD_LETTER_SINK = "dead-letter-sink";
+        /** Only in fault-injection tests ({@link #withResultsFault}); never in a released topology. */
+        public static final String RESULTS_FAULT = "results-fault-test-only";
 
         private Uids() {}
     }
@@ -56,6 +59,8 @@ public final class FlowgetJob {
     private final Source<RawRequest, ?, ?> source;
     private final Sink<FetchResult> resultsSink;
     private final Sink<DeadLetter> deadLetterSink;
+    /** Test-only, see {@link #withResultsFault}; null in every real deployment. */
+    private FlatMapFunction<FetchResult, FetchResult> resultsFault;
 
     public FlowgetJob(
             Configuration config,
@@ -126,6 +131,17 @@ public final class FlowgetJob {
         return new FlowgetJob(config, sb.build(), results, deadLetters);
     }
 
+    /**
+     * TEST ONLY: passes every result through {@code fault} before the results sink, so a test can run "a candidate
+     * build with a known regression" (results turned FAILED, digests corrupted, results lost) through the real job
+     * and check that the shadow diff catches each one (ShadowDiffTest). No command, option or configuration key
+     * reaches this: without a call, the topology is exactly the released one.
+     */
+    public FlowgetJob withResultsFault(FlatMapFunction<FetchResult, FetchResult> fault) {
+        this.resultsFault = fault;
+        return this;
+    }
+
     /** Adds the topology to {@code env}. */
     public void build(StreamExecutionEnvironment env) {
         DataStream<RawRequest> raw =
@@ -143,8 +159,14 @@ public final class FlowgetJob {
                         .transform("Fetch", TypeInformation.of(FetchResult.class), new FetchOperatorFactory(config))
                         .uid(Uids.FETCH)
                         .name("Fetch");
-        fetched.union(parsed.getSideOutput(ParseRequestFunction.FAILED))
-                .sinkTo(resultsSink)
+        DataStream<FetchResult> results = fetched.union(parsed.getSideOutput(ParseRequestFunction.FAILED));
+        if (resultsFault != null) {
+            results = results.flatMap(resultsFault)
+                    .returns(TypeInformation.of(FetchResult.class))
+                    .uid(Uids.RESULTS_FAULT)
+                    .name("Injected fault (test only)");
+        }
+        results.sinkTo(resultsSink)
                 .uid(Uids.RESULTS_SINK)
                 .name("Results");
         parsed.getSideOutput(ParseRequestFunction.DEAD_LETTERS)

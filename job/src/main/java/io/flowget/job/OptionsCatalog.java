@@ -1,5 +1,6 @@
 package io.flowget.job;
 
+import io.flowget.job.diff.DiffOptions;
 import io.flowget.udf.config.FlowgetOptions;
 
 import org.apache.flink.configuration.ConfigOption;
@@ -11,13 +12,16 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 
-/** Every {@code flowget.*} option, from {@link FlowgetOptions} and {@link JobOptions}: for --set checks and docs. */
+/**
+ * Every {@code flowget.*} option, from {@link FlowgetOptions}, {@link JobOptions} and {@link DiffOptions}: for --set
+ * checks and docs.
+ */
 public final class OptionsCatalog {
     private OptionsCatalog() {}
 
     public static List<ConfigOption<?>> all() {
         List<ConfigOption<?>> out = new ArrayList<>();
-        for (Class<?> c : List.of(FlowgetOptions.class, JobOptions.class)) {
+        for (Class<?> c : List.of(FlowgetOptions.class, JobOptions.class, DiffOptions.class)) {
             for (Field f : c.getFields()) {
                 if (Modifier.isStatic(f.getModifiers()) && ConfigOption.class.isAssignableFrom(f.getType())) {
                     try {

@@ -30,6 +30,8 @@ import java.util.concurrent.Callable;
  *              [--ca-cert FILE.pem] [--bootstrap-servers HOST:PORT] [--set key=value]... [--quiet]
  * flowget demo [--files N] [--keep] [--quiet]
  * flowget job  --out DIR --bootstrap-servers HOST:PORT [--set key=value]...
+ * flowget diff --bootstrap-servers HOST:PORT [--secondary-topic T] [--bounded] ...   (see DiffCommand)
+ * flowget canary --bootstrap-servers HOST:PORT [--since T] [--window D] [--max-diff-rate R] ...   (see CanaryCommand)
  * </pre>
  *
  * Exit status: 0 every request OK or NOT_MODIFIED; 2 at least one FAILED; 64 usage error; 70 internal error.
@@ -39,7 +41,13 @@ import java.util.concurrent.Callable;
         mixinStandardHelpOptions = true,
         version = "flowget " + FlowgetOptions.VERSION,
         description = "Streaming downloader on Apache Flink.",
-        subcommands = {FlowgetCli.Run.class, FlowgetCli.Demo.class, FlowgetCli.Job.class})
+        subcommands = {
+            FlowgetCli.Run.class,
+            FlowgetCli.Demo.class,
+            FlowgetCli.Job.class,
+            DiffCommand.class,
+            CanaryCommand.class
+        })
 public final class FlowgetCli implements Callable<Integer> {
 
     @Override
