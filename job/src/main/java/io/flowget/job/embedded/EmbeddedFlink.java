@@ -14,6 +14,7 @@ import org.apache.flink.configuration.StateBackendOptions;
 import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.configuration.TaskManagerOptions;
 import org.apache.flink.configuration.WebOptions;
+import org.apache.flink.runtime.executiongraph.AccessExecutionGraph;
 import org.apache.flink.runtime.jobgraph.JobGraph;
 import org.apache.flink.runtime.jobmaster.JobResult;
 import org.apache.flink.runtime.minicluster.MiniCluster;
@@ -46,7 +47,8 @@ import java.util.stream.Stream;
 
 /**
  * A local Flink 2.2 MiniCluster for {@code flowget run} and {@code demo}: one TaskManager with {@code parallelism}
- * slots, RocksDB with incremental checkpoints under a caller-given directory, checkpoints retained on cancellation,
+ * slots (or several TaskManagers, for failure experiments), RocksDB with incremental checkpoints under a
+ * caller-given directory, checkpoints retained on cancellation,
  * REST on 127.0.0.1 at a random port, every Flink listener on loopback, and Flink's temp files under the caller's
  * state dir (PLATFORM-NOTES §3).
  *
@@ -135,9 +137,24 @@ public final class EmbeddedFlink implements AutoCloseable {
      */
     public static EmbeddedFlink start(Configuration base, Path checkpointDir, Path tmpRoot, int parallelism)
             throws Exception {
+        return start(base, checkpointDir, tmpRoot, parallelism, 1);
+    }
+
+    /**
+     * Starts a MiniCluster with {@code taskManagers} TaskManagers that together hold {@code parallelism} slots
+     * (each gets {@code ceil(parallelism / taskManagers)}). Several TaskManagers are for failure experiments:
+     * {@link #terminateTaskManager(int)} takes one away, {@link #startTaskManager()} adds a replacement.
+     */
+    public static EmbeddedFlink start(
+            Configuration base, Path checkpointDir, Path tmpRoot, int parallelism, int taskManagers)
+            throws Exception {
         if (parallelism < 1) {
             throw new IllegalArgumentException("parallelism must be >= 1, got " + parallelism);
         }
+        if (taskManagers < 1) {
+            throw new IllegalArgumentException("taskManagers must be >= 1, got " + taskManagers);
+        }
+        int slotsPerTaskManager = (parallelism + taskManagers - 1) / taskManagers;
         Path checkpoints = checkpointDir.toAbsolutePath().normalize();
         Path root = tmpRoot.toAbsolutePath().normalize();
         Files.createDirectories(checkpoints);
@@ -152,11 +169,11 @@ public final class EmbeddedFlink implements AutoCloseable {
 
         MiniCluster miniCluster = null;
         try {
-            Configuration conf = clusterConfiguration(base, checkpoints, instanceTmp, parallelism);
+            Configuration conf = clusterConfiguration(base, checkpoints, instanceTmp, parallelism, slotsPerTaskManager);
             MiniClusterConfiguration clusterConf = new MiniClusterConfiguration.Builder()
                     .setConfiguration(conf)
-                    .setNumTaskManagers(1)
-                    .setNumSlotsPerTaskManager(parallelism)
+                    .setNumTaskManagers(taskManagers)
+                    .setNumSlotsPerTaskManager(slotsPerTaskManager)
                     .setCommonBindAddress(LOOPBACK)
                     .withRandomPorts()
                     .build();
@@ -234,6 +251,26 @@ public final class EmbeddedFlink implements AutoCloseable {
     }
 
     /**
+     * Stops the TaskManager with this index (0-based, in start order) and waits until it is gone: its tasks fail
+     * and the job fails over under its restart strategy. Indices are never reused. For failure experiments.
+     */
+    public void terminateTaskManager(int index) throws Exception {
+        get(miniCluster.terminateTaskManager(index), OPERATION_TIMEOUT);
+        LOG.info("TaskManager {} terminated", index);
+    }
+
+    /** Starts one more TaskManager (the next index), with the same slots as the others. */
+    public void startTaskManager() throws Exception {
+        miniCluster.startTaskManager();
+        LOG.info("TaskManager started");
+    }
+
+    /** The job's execution graph (status timestamps, restarts, checkpoint statistics), for experiments. */
+    public AccessExecutionGraph executionGraph(JobID jobId) throws Exception {
+        return get(miniCluster.getExecutionGraph(jobId), OPERATION_TIMEOUT);
+    }
+
+    /**
      * The newest completed checkpoint under {@code checkpointDir}, across all job ids: the {@code <jobId>/chk-N}
      * directory holding a {@code _metadata} file, newest by that file's modification time, then by N. Use it as
      * {@code execution.state-recovery.path}. Flink writes {@code _metadata} once all of the checkpoint's state is
@@ -294,7 +331,8 @@ public final class EmbeddedFlink implements AutoCloseable {
     // ---- internals -------------------------------------------------------------------------------
 
     private static Configuration clusterConfiguration(
-            Configuration base, Path checkpointDir, Path instanceTmp, int parallelism) throws IOException {
+            Configuration base, Path checkpointDir, Path instanceTmp, int parallelism, int slotsPerTaskManager)
+            throws IOException {
         Configuration conf = new Configuration(base);
         setIfAbsent(conf, StateBackendOptions.STATE_BACKEND, "rocksdb");
         setIfAbsent(conf, CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
@@ -307,7 +345,7 @@ public final class EmbeddedFlink implements AutoCloseable {
         conf.set(CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION,
                 ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION);
         conf.set(CoreOptions.DEFAULT_PARALLELISM, parallelism);
-        conf.set(TaskManagerOptions.NUM_TASK_SLOTS, parallelism);
+        conf.set(TaskManagerOptions.NUM_TASK_SLOTS, slotsPerTaskManager);
 
         // Loopback only: REST, blob server, TaskManager data/RPC endpoints.
         conf.set(RestOptions.ADDRESS, LOOPBACK);

@@ -65,9 +65,16 @@ import java.util.stream.Stream;
  *
  * <p>Steps: copy the input into the state dir and fingerprint it; produce one request event per line to the
  * requests topic in a single Kafka transaction (key {@code line-N}, so the default id is the line's position);
- * run the bounded job, restoring from the newest retained checkpoint when the previous run with the same input
+ * run the job, restoring from the newest retained checkpoint when the previous run with the same input
  * died; read the results topic (read_committed) from the start, writing {@code --results} and the progress
- * line; exit with the contract's status.
+ * line; once every request has its committed result, stop the job; exit with the contract's status.
+ *
+ * <p>The job's source is unbounded on purpose, and the run ends by cancelling the job, not by the job finishing.
+ * With a bounded source the requests topic is read to its end within a second, the fetch operator's
+ * {@code finish()} then waits for the whole batch, and a task inside {@code finish()} takes no checkpoint: no
+ * checkpoint would complete until the batch is done, so results would become visible only at the end, a crash
+ * would lose all progress, and a drain longer than {@code flowget.kafka.transaction-timeout} would have its
+ * results transaction aborted by the broker ({@code ChaosNetworkTest}, {@code ChaosProcessKillTest}).
  *
  * <p>Resume: {@code <state-dir>/run.json} records the input's digest and the phase. A second run with the same
  * input and an unfinished phase neither produces the input again nor fetches finished requests again: it
@@ -199,7 +206,8 @@ public final class LocalRun {
             });
             jobConf.set(PipelineOptions.NAME, "flowget run");
             StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(jobConf);
-            FlowgetJob.kafka(jobConf, true).build(env);
+            // Unbounded: see the class comment. A checkpoint restored here was written by an unbounded job too.
+            FlowgetJob.kafka(jobConf, false).build(env);
             JobID job = flink.submit(env);
 
             Map<String, Integer> expected = new HashMap<>();
@@ -207,7 +215,10 @@ public final class LocalRun {
                 expected.merge(expectedId(l), 1, Integer::sum);
             }
             List<FetchResult> results = collectResults(servers, conf.get(JobOptions.KAFKA_RESULTS_TOPIC), expected, flink, job);
-            flink.await(job, Duration.ofMinutes(5));
+            // Every result is committed. One more completed checkpoint lets the dead-letter sink commit its
+            // transaction of the same checkpoint too (its commit notification precedes this trigger), then stop.
+            flink.triggerCheckpoint(job);
+            flink.cancel(job);
             state.complete = true;
             state.write(stateDir);
             writeResultsFile(results);

@@ -32,7 +32,106 @@ public final class FlowgetOptions {
             ConfigOptions.key("flowget.host.max-concurrency")
                     .intType()
                     .defaultValue(8)
-                    .withDescription("Most requests in flight to one host at once.");
+                    .withDescription(
+                            "Most requests in flight to one host at once; the adaptive per-host limit moves"
+                                    + " between `flowget.host.min-concurrency` and this (or a"
+                                    + " `flowget.host.overrides` value).");
+
+    public static final ConfigOption<Integer> HOST_MIN_CONCURRENCY =
+            ConfigOptions.key("flowget.host.min-concurrency")
+                    .intType()
+                    .defaultValue(1)
+                    .withDescription("Floor of the adaptive per-host limit.");
+
+    public static final ConfigOption<Integer> HOST_INITIAL_CONCURRENCY =
+            ConfigOptions.key("flowget.host.initial-concurrency")
+                    .intType()
+                    .defaultValue(4)
+                    .withDescription(
+                            "Limit a host starts with (clamped to min/max) once its first request has"
+                                    + " answered; the very first request to a host goes alone, so an HTTP/2"
+                                    + " origin gets one multiplexed connection. The limit then grows by one per"
+                                    + " success while the host is busy (AIMD), shrinks by 10% on 429/503,"
+                                    + " 5xx, timeouts and connection errors, and is kept in keyed state across"
+                                    + " restarts.");
+
+    public static final ConfigOption<String> HOST_OVERRIDES =
+            ConfigOptions.key("flowget.host.overrides")
+                    .stringType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "Per-host maximum concurrency by host pattern, comma-separated `pattern=N`,"
+                                    + " e.g. `*.cdn.example.com=32,slow.example.org=2`. `*.` matches any"
+                                    + " subdomain; the first matching entry wins and replaces"
+                                    + " `flowget.host.max-concurrency` for that host.");
+
+    public static final ConfigOption<Duration> HOST_PROBE_INTERVAL =
+            ConfigOptions.key("flowget.host.probe-interval")
+                    .durationType()
+                    .defaultValue(Duration.ofSeconds(30))
+                    .withDescription(
+                            "A 429 or 503 for a request sent while N were in flight to the host caps the"
+                                    + " host at N-1; the cap rises by one after each interval without another"
+                                    + " one, so flowget probes an overloaded host gently instead of every few"
+                                    + " requests.");
+
+    public static final ConfigOption<Integer> HOST_BREAKER_FAILURES =
+            ConfigOptions.key("flowget.host.breaker.failures")
+                    .intType()
+                    .defaultValue(5)
+                    .withDescription(
+                            "Consecutive attempts without any HTTP answer (connect errors and timeouts,"
+                                    + " resets, DNS failures) that open a host's circuit: its requests wait"
+                                    + " (they are not failed) and one probe goes after"
+                                    + " `flowget.host.breaker.open`, doubling per failed probe up to"
+                                    + " `flowget.host.breaker.max-open`. Any HTTP answer closes it.");
+
+    public static final ConfigOption<Duration> HOST_BREAKER_OPEN =
+            ConfigOptions.key("flowget.host.breaker.open")
+                    .durationType()
+                    .defaultValue(Duration.ofSeconds(10))
+                    .withDescription("How long a circuit stays open before its first probe.");
+
+    public static final ConfigOption<Duration> HOST_BREAKER_MAX_OPEN =
+            ConfigOptions.key("flowget.host.breaker.max-open")
+                    .durationType()
+                    .defaultValue(Duration.ofMinutes(5))
+                    .withDescription("Longest wait between two probes of a dead host.");
+
+    public static final ConfigOption<Duration> HOST_GIVE_UP_AFTER =
+            ConfigOptions.key("flowget.host.give-up-after")
+                    .durationType()
+                    .defaultValue(Duration.ofMinutes(5))
+                    .withDescription(
+                            "Retry budget of a dead host: once it has given no HTTP answer for this long"
+                                    + " and its circuit is open, its waiting requests FAIL at once with 'host"
+                                    + " unreachable: <last error>' instead of holding backlog, until a probe"
+                                    + " gets an answer.");
+
+    public static final ConfigOption<Double> HOST_MAX_REQUESTS_PER_SECOND =
+            ConfigOptions.key("flowget.host.max-requests-per-second")
+                    .doubleType()
+                    .defaultValue(0.0)
+                    .withDescription(
+                            "Most requests started per second to one host (token bucket, bursts of one"
+                                    + " second's worth). 0: no rate limit, only the concurrency limit.");
+
+    public static final ConfigOption<MemorySize> HOST_MAX_BYTES_PER_SECOND =
+            ConfigOptions.key("flowget.host.max-bytes-per-second")
+                    .memoryType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "Average body bytes per second from one host (token bucket charged when a"
+                                    + " response ends: a large file is not slowed while it streams, the host"
+                                    + " waits after it until the average is met). Unset: no limit.");
+
+    public static final ConfigOption<Duration> HOST_STATE_TTL =
+            ConfigOptions.key("flowget.host.state-ttl")
+                    .durationType()
+                    .defaultValue(Duration.ofHours(24))
+                    .withDescription(
+                            "How long a host's learned limit, cap and pause stay in keyed state after their"
+                                    + " last change or read (bounds the state of hosts seen once).");
 
     public static final ConfigOption<Integer> FETCH_MAX_BACKLOG =
             ConfigOptions.key("flowget.fetch.max-backlog")
@@ -140,7 +239,8 @@ public final class FlowgetOptions {
                     .defaultValue(Duration.ofMinutes(5))
                     .withDescription(
                             "Longest Retry-After (seconds or HTTP-date) that is honoured; a longer one is"
-                                    + " capped to it.");
+                                    + " capped to it. A 429 or 503 with Retry-After pauses the whole host, not"
+                                    + " just the request.");
 
     // ---- HTTP ------------------------------------------------------------------------------------
 
@@ -238,6 +338,92 @@ public final class FlowgetOptions {
                     .withDescription(
                             "PEM file of CA certificates to trust in addition to the JVM's (`--ca-cert`).");
 
+    public static final ConfigOption<Boolean> TLS_INSECURE =
+            ConfigOptions.key("flowget.tls.insecure")
+                    .booleanType()
+                    .defaultValue(false)
+                    .withDescription(
+                            "Trust every server certificate and skip the host name check. For tests against"
+                                    + " self-signed origins only: it disables TLS authentication, and flowget"
+                                    + " logs a WARN when the client is created with it on. Prefer"
+                                    + " `flowget.tls.ca-cert`.");
+
+    public static final ConfigOption<HttpVersion> HTTP_VERSION =
+            ConfigOptions.key("flowget.http.version")
+                    .enumType(HttpVersion.class)
+                    .defaultValue(HttpVersion.NEGOTIATE)
+                    .withDescription(
+                            "NEGOTIATE: HTTP/2 over TLS when the server offers it in ALPN (one multiplexed"
+                                    + " connection per origin), else HTTP/1.1; plain http:// is HTTP/1.1."
+                                    + " HTTP_1_1: never HTTP/2. HTTP_2: HTTP/2 only (prior knowledge on"
+                                    + " http://), for origins known to speak it.");
+
+    public static final ConfigOption<MemorySize> HTTP_H2_INITIAL_WINDOW =
+            ConfigOptions.key("flowget.http.h2.initial-window")
+                    .memoryType()
+                    .defaultValue(MemorySize.parse("1mb"))
+                    .withDescription(
+                            "HTTP/2 per-stream receive window advertised to servers (the connection window is"
+                                    + " raised to the maximum). The protocol default of 64 KiB caps a stream at"
+                                    + " 64 KiB per round trip; bodies are written as they arrive, so a large"
+                                    + " window costs no memory.");
+
+    public static final ConfigOption<Integer> HTTP_H2_MAX_CONCURRENT_STREAMS =
+            ConfigOptions.key("flowget.http.h2.max-concurrent-streams")
+                    .intType()
+                    .defaultValue(256)
+                    .withDescription(
+                            "SETTINGS_MAX_CONCURRENT_STREAMS that flowget advertises on HTTP/2 connections."
+                                    + " The streams flowget opens are bounded by the server's own setting and"
+                                    + " by `flowget.host.max-concurrency`.");
+
+    // ---- network guard and DNS -------------------------------------------------------------------
+
+    public static final ConfigOption<String> NET_DENY_CIDRS =
+            ConfigOptions.key("flowget.net.deny-cidrs")
+                    .stringType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "SSRF guard: comma-separated CIDRs flowget never connects to, checked after DNS"
+                                    + " resolution on every connection (every redirect hop too). Always denied"
+                                    + " in addition: 169.254.0.0/16 and fe80::/10 (link-local),"
+                                    + " fd00:ec2::254/128 and 100.100.100.200/32 (cloud metadata), 0.0.0.0/8."
+                                    + " Loopback and private ranges are allowed unless listed here (e.g."
+                                    + " `127.0.0.0/8,::1/128,10.0.0.0/8`). A refused address FAILs the request"
+                                    + " with 'blocked address: ...', never retried.");
+
+    public static final ConfigOption<String> NET_ALLOW_CIDRS =
+            ConfigOptions.key("flowget.net.allow-cidrs")
+                    .stringType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "SSRF guard: comma-separated CIDRs that are allowed even though a deny rule"
+                                    + " covers them. The most specific rule (longest prefix) decides; at equal"
+                                    + " length allow wins. `deny-cidrs: 0.0.0.0/0,::/0` plus an allow list"
+                                    + " admits only the allowed ranges.");
+
+    public static final ConfigOption<Duration> DNS_TTL =
+            ConfigOptions.key("flowget.dns.ttl")
+                    .durationType()
+                    .defaultValue(Duration.ofSeconds(60))
+                    .withDescription(
+                            "How long a resolved name is cached by the HTTP client's resolver (all its"
+                                    + " addresses; a connection tries them in order).");
+
+    public static final ConfigOption<Duration> DNS_NEGATIVE_TTL =
+            ConfigOptions.key("flowget.dns.negative-ttl")
+                    .durationType()
+                    .defaultValue(Duration.ofSeconds(5))
+                    .withDescription("How long a failed lookup (unknown host, timeout) is remembered.");
+
+    public static final ConfigOption<Duration> DNS_TIMEOUT =
+            ConfigOptions.key("flowget.dns.timeout")
+                    .durationType()
+                    .defaultValue(Duration.ofSeconds(5))
+                    .withDescription(
+                            "Longest wait for one name lookup; a slower one fails the attempt with 'dns:"
+                                    + " lookup of HOST timed out', which is retried.");
+
     // ---- storage ---------------------------------------------------------------------------------
 
     public static final ConfigOption<String> STORAGE_OUT_DIR =
@@ -284,6 +470,13 @@ public final class FlowgetOptions {
                             "FILES: store bodies under the output directory. DIGEST_ONLY (`digest-only`): fetch,"
                                     + " decode and digest every body but store nothing; results carry bytes and"
                                     + " sha256 as usual (for a shadow pipeline that verifies a candidate build).");
+
+    /** Which HTTP versions the client speaks. */
+    public enum HttpVersion {
+        NEGOTIATE,
+        HTTP_1_1,
+        HTTP_2
+    }
 
     /** What happens to the bytes of a body. */
     public enum SinkMode {

@@ -1,8 +1,11 @@
 package io.flowget.udf.fetch;
 
 import io.flowget.udf.body.BodyException;
+import io.flowget.udf.http.BlockedAddressException;
+import io.flowget.udf.http.DnsTimeoutException;
 import io.flowget.udf.http.StagingResponseConsumer;
 
+import org.apache.hc.client5.http.ConnectTimeoutException;
 import org.apache.hc.core5.http.ConnectionClosedException;
 
 import javax.net.ssl.SSLException;
@@ -43,8 +46,19 @@ final class Failures {
         if (c instanceof StagingResponseConsumer.BodyLimitException) {
             return new Failure(c.getMessage(), false);
         }
+        if (c instanceof BlockedAddressException) {
+            // the SSRF guard's verdict does not change by asking again
+            return new Failure(c.getMessage(), false);
+        }
+        if (c instanceof DnsTimeoutException) {
+            return new Failure(c.getMessage(), true);
+        }
         if (c instanceof UnknownHostException) {
             return new Failure("dns: unknown host " + c.getMessage(), true);
+        }
+        if (c instanceof ConnectTimeoutException) {
+            // before SocketTimeoutException, its superclass: this is no idle body
+            return new Failure("connect timeout: " + connectTimeout(message(c)), true);
         }
         if (c instanceof ConnectException || c instanceof NoRouteToHostException) {
             return new Failure("connect error: " + message(c), true);
@@ -70,6 +84,19 @@ final class Failures {
             return new Failure("i/o error: " + message(c), true);
         }
         return new Failure("internal error: " + c, false);
+    }
+
+    private static final java.util.regex.Pattern CONNECT_TIMEOUT =
+            java.util.regex.Pattern.compile("Connect to (\\S+) .*failed: (\\d+) NANOSECONDS");
+
+    /** HttpClient says "Connect to URL [/ip] failed: 300000000 NANOSECONDS"; say it in words. */
+    private static String connectTimeout(String m) {
+        java.util.regex.Matcher x = CONNECT_TIMEOUT.matcher(m);
+        if (x.find()) {
+            return "no connection to " + x.group(1) + " within "
+                    + seconds(Duration.ofNanos(Long.parseLong(x.group(2))));
+        }
+        return m;
     }
 
     static String seconds(Duration d) {

@@ -81,14 +81,15 @@ import java.util.stream.Stream;
  * its {@code queue-cursor}, and {@code active} (requests that left the queue and are in flight or waiting for
  * a retry, by sequence number). The checkpoint invariant: a request handed over before a barrier is, in that
  * checkpoint, either in {@code queue}/{@code active} or already emitted; so after a restore every unfinished
- * request is issued again and none is reported twice. A host's state is cleared when it has no work left.
+ * request is issued again and none is reported twice. A host's state is cleared when it has no work left,
+ * except {@code host-state} (its learned limit, cap and pause, see {@link HostPoliteness}), which a TTL bounds.
  *
  * <p><b>Derived, in memory (rebuilt on restore):</b> per-host counters and ready lists, the round-robin ring of
  * hosts that have work and a free permit, the global in-flight count and the index of waiting retries.
  *
  * <p><b>Scheduling:</b> a request is issued when the subtask has a free global permit
- * ({@code flowget.fetch.max-in-flight}) and its host one of its own ({@code flowget.host.max-concurrency});
- * hosts take turns one request at a time. HTTP runs on the shared client's I/O threads; completions come back
+ * ({@code flowget.fetch.max-in-flight}) and {@link HostPoliteness} lets its host take one more (adaptive limit,
+ * Retry-After pause, circuit breaker, rate limits); hosts take turns one request at a time. HTTP runs on the shared client's I/O threads; completions come back
  * through the mailbox, where the key is set and state updated. Retries wait on keyed processing-time timers.
  * Because timers stop firing once a bounded input has ended, a sweeper thread also posts a mail every
  * {@value #SWEEP_MILLIS} ms that promotes due retries and enforces attempt timeouts, which keeps
@@ -113,7 +114,6 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     // ---- settings (from config, in open) ----
     private transient int maxInFlight;
-    private transient int hostLimit;
     private transient int maxBacklog;
     private transient long defaultMaxBytes;
     private transient long requestTimeoutMillis;
@@ -134,10 +134,13 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     private transient MapState<Long, FetchRequest> queue;
     private transient ValueState<QueueCursor> cursor;
     private transient MapState<Long, Download> active;
+    private transient ValueState<HostState> hostState;
     private transient InternalTimerService<VoidNamespace> timers;
 
     // ---- derived, in memory ----
     private transient Map<String, HostRuntime> hosts;
+    /** Per-host limit, overload cap and Retry-After pause (see HostPoliteness). */
+    private transient HostPoliteness politeness;
     private transient ArrayDeque<HostRuntime> ring;
     private transient PriorityQueue<Waiting> waiting;
     private transient Set<Attempt> inFlight;
@@ -162,6 +165,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     private transient Counter retries;
     private transient Counter bytesStored;
     private transient Counter restarts;
+    private transient FetchMetrics metrics;
 
     public FetchOperator(
             StreamOperatorParameters<FetchResult> parameters, Configuration config, MailboxExecutor mailbox) {
@@ -199,6 +203,14 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                         VoidNamespace.INSTANCE,
                         VoidNamespaceSerializer.INSTANCE,
                         new MapStateDescriptor<>(ACTIVE_STATE, Types.LONG, TypeInformation.of(Download.class)));
+        hostState =
+                getPartitionedState(
+                        VoidNamespace.INSTANCE,
+                        VoidNamespaceSerializer.INSTANCE,
+                        HostPoliteness.stateDescriptor(config.get(FlowgetOptions.HOST_STATE_TTL)));
+        // Here, not in open(): rebuilding from state already schedules hosts.
+        politeness =
+                new HostPoliteness(HostPoliteness.Settings.from(config), RetryPolicy.from(config), hostState, this);
 
         if (context.isRestored()) {
             rebuildFromState();
@@ -244,7 +256,6 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     public void open() throws Exception {
         super.open();
         maxInFlight = config.get(FlowgetOptions.FETCH_MAX_IN_FLIGHT);
-        hostLimit = config.get(FlowgetOptions.HOST_MAX_CONCURRENCY);
         maxBacklog = config.get(FlowgetOptions.FETCH_MAX_BACKLOG);
         defaultMaxBytes =
                 config.getOptional(FlowgetOptions.FETCH_MAX_BYTES).map(MemorySize::getBytes).orElse(Long.MAX_VALUE);
@@ -293,6 +304,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         getMetricGroup().gauge("inFlight", () -> inFlight.size());
         getMetricGroup().gauge("backlog", this::backlog);
         getMetricGroup().gauge("hostsWithWork", () -> hosts.size());
+        metrics = new FetchMetrics(getMetricGroup(), http);
 
         int subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
         sweepPending = new AtomicBoolean();
@@ -405,7 +417,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     }
 
     private void enqueueIfReady(HostRuntime h) {
-        if (!h.inRing && h.hasReadyWork() && h.inFlight < hostLimit) {
+        if (!h.inRing && h.hasReadyWork() && politeness.mayIssue(h.host, h.inFlight, ptNow())) {
             h.inRing = true;
             ring.addLast(h);
         }
@@ -426,7 +438,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         while (inFlight.size() < maxInFlight && !ring.isEmpty()) {
             HostRuntime h = ring.pollFirst();
             h.inRing = false;
-            if (h.inFlight >= hostLimit || !h.hasReadyWork()) {
+            if (!h.hasReadyWork() || !politeness.mayIssue(h.host, h.inFlight, ptNow())) {
                 continue;
             }
             issueNext(h);
@@ -475,6 +487,13 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         if (d.request.deadline != null && now >= d.request.deadline) {
             fail(h, act, null, "deadline exceeded" + lastErrorSuffix(d));
             return;
+        }
+        if (act.attempts.isEmpty()) {
+            String refused = politeness.refusal(h.host, ptNow()); // a dead host past its retry budget
+            if (refused != null) {
+                fail(h, act, d.lastHttpStatus, refused);
+                return;
+            }
         }
         if (act.finalizing) {
             return;
@@ -538,6 +557,8 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             a.progress = range[0];
         }
         h.inFlight++;
+        a.hostInFlight = h.inFlight;
+        politeness.onIssued(h.host, ptNow());
         inFlight.add(a);
         act.attempts.add(a);
         attemptsStarted.inc();
@@ -653,6 +674,16 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             return;
         }
         release(h, act, a);
+        // Politeness: feed the host's limiter; a Retry-After or an open circuit parks the whole host until a
+        // timer wakes it.
+        long pausedUntil =
+                politeness.onOutcome(
+                        a.host, o, a.cancelReason, a.hostInFlight, h.inFlight + 1,
+                        (System.currentTimeMillis() - a.hopStartedAt) * 1_000_000L, ptNow());
+        if (pausedUntil > 0) {
+            timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, pausedUntil);
+        }
+        metrics.attemptFinished(System.currentTimeMillis() - a.startedAt);
         if (a.range != null) {
             onChunkOutcome(h, act, a, o);
         } else {
@@ -1086,6 +1117,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         r.httpStatus = httpStatus;
         r.error = reason;
         requestsFailed.inc();
+        metrics.failed(reason);
         terminal(h, act, r);
     }
 
@@ -1147,6 +1179,12 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     /** Moves retries that are due to their host's ready list. */
     private void promoteDue(long now) {
+        for (String resumed : politeness.resumeDue(now)) {
+            HostRuntime h = hosts.get(resumed);
+            if (h != null) {
+                enqueueIfReady(h);
+            }
+        }
         while (!waiting.isEmpty() && waiting.peek().dueAt <= now) {
             Waiting w = waiting.poll();
             HostRuntime h = hosts.get(w.host);
@@ -1185,6 +1223,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                                 + Failures.seconds(Duration.ofMillis(responseTimeoutMillis)));
             }
         }
+        metrics.refresh(politeness, ptNow());
         promoteDue(ptNow());
         pump();
     }

@@ -41,6 +41,8 @@ public final class Attempt {
     public volatile long progress;
     /** Epoch millis when the current hop was sent. */
     public long hopStartedAt;
+    /** Requests in flight to the host when this attempt was issued, itself included (for the host's limiter). */
+    public int hostInFlight;
 
     public Attempt(String host, long seq, String url, long startedAt, long deadlineAt) {
         this.host = host;

@@ -8,6 +8,9 @@ public final class FetchOutcome {
     /** HTTP status, 0 when no response arrived. */
     public int status;
 
+    /** True when the response came over HTTP/2 (a multiplexed connection). */
+    public boolean http2;
+
     public String location;
     public String retryAfter;
     public String contentEncoding;

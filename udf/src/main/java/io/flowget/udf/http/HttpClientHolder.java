@@ -1,15 +1,26 @@
 package io.flowget.udf.http;
 
+import io.flowget.udf.config.FlowgetOptions;
+
 import org.apache.flink.annotation.Internal;
 
 import org.apache.hc.client5.http.config.ConnectionConfig;
+import org.apache.hc.client5.http.config.TlsConfig;
 import org.apache.hc.client5.http.config.RequestConfig;
 import org.apache.hc.client5.http.impl.async.CloseableHttpAsyncClient;
 import org.apache.hc.client5.http.impl.async.HttpAsyncClients;
 import org.apache.hc.client5.http.impl.nio.PoolingAsyncClientConnectionManager;
 import org.apache.hc.client5.http.impl.nio.PoolingAsyncClientConnectionManagerBuilder;
 import org.apache.hc.client5.http.ssl.ClientTlsStrategyBuilder;
+import org.apache.hc.client5.http.ssl.HostnameVerificationPolicy;
+import org.apache.hc.client5.http.ssl.NoopHostnameVerifier;
+import org.apache.hc.client5.http.ssl.TrustAllStrategy;
 import org.apache.hc.core5.http.config.Http1Config;
+import org.apache.hc.core5.http.nio.ssl.TlsStrategy;
+import org.apache.hc.core5.http.ssl.TLS;
+import org.apache.hc.core5.http2.HttpVersionPolicy;
+import org.apache.hc.core5.http2.config.H2Config;
+import org.apache.hc.core5.ssl.SSLContexts;
 import org.apache.hc.core5.io.CloseMode;
 import org.apache.hc.core5.pool.PoolConcurrencyPolicy;
 import org.apache.hc.core5.pool.PoolReusePolicy;
@@ -50,6 +61,8 @@ public final class HttpClientHolder {
     private static final Logger LOG = LoggerFactory.getLogger(HttpClientHolder.class);
 
     private static final Map<HttpClientSettings, Entry> CLIENTS = new HashMap<>();
+    /** Names the DNS cache holds at most (about 200 bytes each). */
+    private static final long DNS_CACHE_NAMES = 100_000;
 
     private HttpClientHolder() {}
 
@@ -57,7 +70,9 @@ public final class HttpClientHolder {
     public record Lease(
             HttpClientSettings settings,
             CloseableHttpAsyncClient client,
-            PoolingAsyncClientConnectionManager pool) {}
+            PoolingAsyncClientConnectionManager pool,
+            ConnectionStats connections,
+            CachingDnsResolver dns) {}
 
     private static final class Entry {
         final Lease lease;
@@ -74,10 +89,15 @@ public final class HttpClientHolder {
             e = new Entry(create(settings));
             CLIENTS.put(settings, e);
             LOG.info(
-                    "Started shared HTTP client: pool {} total / {} per route, {} I/O threads",
+                    "Started shared HTTP client: pool {} total / {} per route, {} I/O threads, HTTP {},"
+                            + " DNS ttl {} (negative {}), address policy {}",
                     settings.maxTotal(),
                     settings.maxPerRoute(),
-                    settings.ioThreads());
+                    settings.ioThreads(),
+                    settings.httpVersion(),
+                    settings.dnsTtl(),
+                    settings.dnsNegativeTtl(),
+                    settings.addressPolicy());
         }
         e.refs++;
         return e.lease;
@@ -92,6 +112,7 @@ public final class HttpClientHolder {
             CLIENTS.remove(lease.settings());
             // Graceful: lets in-flight exchanges of other owners (there are none at refs 0) finish.
             e.lease.client().close(CloseMode.GRACEFUL);
+            e.lease.dns().close();
             LOG.info("Closed shared HTTP client");
         }
     }
@@ -102,11 +123,15 @@ public final class HttpClientHolder {
     }
 
     private static Lease create(HttpClientSettings s) {
-        PoolingAsyncClientConnectionManagerBuilder poolBuilder = PoolingAsyncClientConnectionManagerBuilder.create();
-        if (s.caCert() != null) {
-            poolBuilder.setTlsStrategy(
-                    ClientTlsStrategyBuilder.create().setSslContext(sslContextTrusting(Path.of(s.caCert()))).buildAsync());
-        }
+        // SSRF guard over a caching resolver: the pool resolves through it for every connection it opens.
+        AddressPolicy policy = s.addressPolicy();
+        CachingDnsResolver dns = new CachingDnsResolver(s.dnsTtl(), s.dnsNegativeTtl(), s.dnsTimeout(), DNS_CACHE_NAMES);
+        TlsConfig tlsConfig =
+                TlsConfig.custom()
+                        .setSupportedProtocols(TLS.V_1_3, TLS.V_1_2)
+                        .setHandshakeTimeout(Timeout.of(s.connectTimeout()))
+                        .setVersionPolicy(versionPolicy(s.httpVersion()))
+                        .build();
         ConnectionConfig connectionConfig =
                 ConnectionConfig.custom()
                         .setConnectTimeout(Timeout.of(s.connectTimeout()))
@@ -115,10 +140,15 @@ public final class HttpClientHolder {
                         .setValidateAfterInactivity(TimeValue.of(s.validateAfterInactivity()))
                         .build();
         PoolingAsyncClientConnectionManager pool =
-                poolBuilder
+                PoolingAsyncClientConnectionManagerBuilder.create()
+                        .setTlsStrategy(tlsStrategy(s))
+                        .setDefaultTlsConfig(tlsConfig)
+                        .setDnsResolver(new GuardedDnsResolver(dns, policy))
                         .setMaxConnTotal(s.maxTotal())
                         .setMaxConnPerRoute(s.maxPerRoute())
                         .setDefaultConnectionConfig(connectionConfig)
+                        // HTTP/2: concurrent requests to one origin share its connection as streams.
+                        .setMessageMultiplexing(true)
                         // LAX: lock-free-ish pool, no fairness needed, our operator does the fairness.
                         .setPoolConcurrencyPolicy(PoolConcurrencyPolicy.LAX)
                         // LIFO keeps few hot connections busy and lets idle ones expire.
@@ -138,10 +168,19 @@ public final class HttpClientHolder {
                         .setResponseTimeout(Timeout.of(s.idleTimeout()))
                         .setRedirectsEnabled(false)
                         .build();
+        H2Config h2 =
+                H2Config.custom()
+                        .setPushEnabled(false)
+                        .setInitialWindowSize(s.h2InitialWindow())
+                        .setMaxConcurrentStreams(s.h2MaxConcurrentStreams())
+                        .build();
+        ConnectionStats stats = new ConnectionStats();
         CloseableHttpAsyncClient client =
                 HttpAsyncClients.custom()
                         .setConnectionManager(pool)
                         .setIOReactorConfig(reactor)
+                        .setIOSessionListener(stats)
+                        .setH2Config(h2)
                         .setDefaultRequestConfig(requestConfig)
                         // Each HTTP/1.1 connection holds three buffers of this size (session in, session out,
                         // content); HttpCore's 32 KiB default makes 96 KiB of heap per download in flight.
@@ -158,7 +197,46 @@ public final class HttpClientHolder {
                         .evictIdleConnections(TimeValue.of(s.idleEviction()))
                         .build();
         client.start();
-        return new Lease(s, client, pool);
+        return new Lease(s, client, pool, stats, dns);
+    }
+
+    private static HttpVersionPolicy versionPolicy(FlowgetOptions.HttpVersion v) {
+        switch (v) {
+            case HTTP_1_1:
+                return HttpVersionPolicy.FORCE_HTTP_1;
+            case HTTP_2:
+                return HttpVersionPolicy.FORCE_HTTP_2;
+            default:
+                return HttpVersionPolicy.NEGOTIATE;
+        }
+    }
+
+    /** TLS 1.3/1.2 with ALPN (h2, http/1.1 per the version policy); JVM trust plus --ca-cert, or none at all. */
+    private static TlsStrategy tlsStrategy(HttpClientSettings s) {
+        ClientTlsStrategyBuilder b = ClientTlsStrategyBuilder.create().setTlsVersions(TLS.V_1_3, TLS.V_1_2);
+        if (s.tlsInsecure()) {
+            LOG.warn(
+                    "!!! {}=true: TLS certificates and host names are NOT verified. Anyone on the path can"
+                            + " impersonate any origin. Use this only against test servers; prefer {}. !!!",
+                    FlowgetOptions.TLS_INSECURE.key(),
+                    FlowgetOptions.TLS_CA_CERT.key());
+            b.setSslContext(trustAllContext())
+                    .setHostVerificationPolicy(HostnameVerificationPolicy.CLIENT)
+                    .setHostnameVerifier(NoopHostnameVerifier.INSTANCE);
+        } else if (s.caCert() != null) {
+            b.setSslContext(sslContextTrusting(Path.of(s.caCert())));
+        } else {
+            b.setSslContext(SSLContexts.createDefault());
+        }
+        return b.buildAsync();
+    }
+
+    private static SSLContext trustAllContext() {
+        try {
+            return SSLContexts.custom().loadTrustMaterial(TrustAllStrategy.INSTANCE).build();
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("cannot build a trust-all SSL context", e);
+        }
     }
 
     /** An SSL context that trusts the JVM's CAs plus those in a PEM file. */

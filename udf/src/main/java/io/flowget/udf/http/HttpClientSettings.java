@@ -22,7 +22,16 @@ public record HttpClientSettings(
         int ioThreads,
         int bufferSize,
         String userAgent,
-        String caCert)
+        String caCert,
+        boolean tlsInsecure,
+        FlowgetOptions.HttpVersion httpVersion,
+        int h2InitialWindow,
+        int h2MaxConcurrentStreams,
+        String allowCidrs,
+        String denyCidrs,
+        Duration dnsTtl,
+        Duration dnsNegativeTtl,
+        Duration dnsTimeout)
         implements Serializable {
 
     public static HttpClientSettings from(ReadableConfig conf) {
@@ -37,6 +46,20 @@ public record HttpClientSettings(
                 conf.get(FlowgetOptions.HTTP_IO_THREADS),
                 (int) conf.get(FlowgetOptions.HTTP_BUFFER_SIZE).getBytes(),
                 conf.get(FlowgetOptions.HTTP_USER_AGENT),
-                conf.getOptional(FlowgetOptions.TLS_CA_CERT).orElse(null));
+                conf.getOptional(FlowgetOptions.TLS_CA_CERT).orElse(null),
+                conf.get(FlowgetOptions.TLS_INSECURE),
+                conf.get(FlowgetOptions.HTTP_VERSION),
+                (int) Math.min(Integer.MAX_VALUE, conf.get(FlowgetOptions.HTTP_H2_INITIAL_WINDOW).getBytes()),
+                conf.get(FlowgetOptions.HTTP_H2_MAX_CONCURRENT_STREAMS),
+                conf.getOptional(FlowgetOptions.NET_ALLOW_CIDRS).orElse(""),
+                conf.getOptional(FlowgetOptions.NET_DENY_CIDRS).orElse(""),
+                conf.get(FlowgetOptions.DNS_TTL),
+                conf.get(FlowgetOptions.DNS_NEGATIVE_TTL),
+                conf.get(FlowgetOptions.DNS_TIMEOUT));
+    }
+
+    /** The SSRF guard's policy of these settings; throws IllegalArgumentException on a malformed CIDR. */
+    public AddressPolicy addressPolicy() {
+        return AddressPolicy.of(AddressPolicy.splitList(allowCidrs), AddressPolicy.splitList(denyCidrs));
     }
 }

@@ -185,6 +185,7 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
     static FetchOutcome headersOf(HttpResponse response) {
         FetchOutcome o = new FetchOutcome();
         o.status = response.getCode();
+        o.http2 = response.getVersion() != null && response.getVersion().getMajor() >= 2;
         o.location = value(response, "Location");
         o.retryAfter = value(response, "Retry-After");
         o.contentEncoding = value(response, "Content-Encoding");

@@ -1,6 +1,8 @@
 package io.flowget.udf.testing;
 
 import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.io.Connection;
+import org.eclipse.jetty.io.SocketChannelEndPoint;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
@@ -19,6 +21,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * A real HTTP origin for tests: Jetty 12 on a loopback address, serving programmable routes. Counts requests per
  * path and tracks the most requests it ever served at once, so tests can assert politeness and retries.
  *
+ * <p>{@link #startTls} serves HTTPS with HTTP/2 and HTTP/1.1 (ALPN) under a test CA. {@link #connectionsOpened()}
+ * counts accepted TCP connections, for keep-alive and multiplexing tests.
+ *
  * <p>Routes: {@link #file(String, byte[])} serves bytes; {@link #route(String, Route)} runs custom logic (status
  * sequences, redirects, slow bodies). Unknown paths answer 404.
  */
@@ -32,6 +37,8 @@ public final class TestOrigin implements AutoCloseable {
     private final Server server;
     private final ServerConnector connector;
     private final String host;
+    private final String scheme;
+    private final AtomicInteger connections = new AtomicInteger();
     private final Map<String, Route> routes = new ConcurrentHashMap<>();
     private final Map<String, AtomicInteger> hits = new ConcurrentHashMap<>();
     private final AtomicInteger active = new AtomicInteger();
@@ -45,16 +52,36 @@ public final class TestOrigin implements AutoCloseable {
 
     /** Starts an origin on a loopback address (any of 127.0.0.0/8 works on Linux) and a free port. */
     public static TestOrigin start(String loopbackAddress) throws Exception {
-        return new TestOrigin(loopbackAddress);
+        return new TestOrigin(loopbackAddress, null);
     }
 
-    private TestOrigin(String host) throws Exception {
+    /**
+     * Starts an HTTPS origin that offers HTTP/2 and HTTP/1.1 through ALPN, with a server certificate issued by
+     * the test CA of {@code certs} (trust {@link TestCertificates#caPem()} on the client side).
+     */
+    public static TestOrigin startTls(String loopbackAddress, TestCertificates certs) throws Exception {
+        return new TestOrigin(loopbackAddress, certs);
+    }
+
+    private TestOrigin(String host, TestCertificates certs) throws Exception {
         this.host = host;
+        this.scheme = certs == null ? "http" : "https";
         QueuedThreadPool threads = new QueuedThreadPool(64, 4);
         threads.setName("origin-" + host);
         threads.setDaemon(true);
         server = new Server(threads);
-        connector = new ServerConnector(server);
+        // The TLS connector lives in its own class so that users of plain origins need no HTTP/2 jars.
+        connector = certs == null ? new ServerConnector(server) : TlsConnectors.h2AndHttp11(server, certs);
+        connector.addEventListener(
+                new Connection.Listener() {
+                    @Override
+                    public void onOpened(Connection c) {
+                        // TLS and ALPN stack several Connection objects on one socket: count the socket's.
+                        if (c.getEndPoint() instanceof SocketChannelEndPoint) {
+                            connections.incrementAndGet();
+                        }
+                    }
+                });
         connector.setHost(host);
         connector.setPort(0);
         server.addConnector(connector);
@@ -95,7 +122,7 @@ public final class TestOrigin implements AutoCloseable {
 
     /** Absolute URL of a path on this origin. */
     public String url(String path) {
-        return "http://" + host + ":" + port() + path;
+        return scheme + "://" + host + ":" + port() + path;
     }
 
     /** Serves fixed bytes at a path. */
@@ -139,6 +166,16 @@ public final class TestOrigin implements AutoCloseable {
 
     public int totalRequests() {
         return total.get();
+    }
+
+    /** TCP connections accepted so far (keep-alive and HTTP/2 multiplexing keep this low). */
+    public int connectionsOpened() {
+        return connections.get();
+    }
+
+    /** Requests being served right now. */
+    public int activeRequests() {
+        return active.get();
     }
 
     /** Most requests this origin ever served at the same time. */

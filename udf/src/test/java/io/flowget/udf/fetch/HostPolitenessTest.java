@@ -1,0 +1,534 @@
+package io.flowget.udf.fetch;
+
+import io.flowget.udf.config.FlowgetOptions;
+import io.flowget.udf.http.FetchOutcome;
+import io.flowget.udf.http.HttpClientHolder;
+import io.flowget.udf.model.FetchRequest;
+import io.flowget.udf.model.FetchResult;
+import io.flowget.udf.model.ResultStatus;
+import io.flowget.udf.testing.TestOrigin;
+
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.runtime.state.VoidNamespace;
+import org.apache.flink.runtime.state.VoidNamespaceSerializer;
+import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
+import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
+import org.apache.flink.streaming.runtime.tasks.mailbox.Mail;
+import org.apache.flink.streaming.runtime.tasks.mailbox.TaskMailbox;
+import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.net.ConnectException;
+import java.net.InetAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * {@link HostPoliteness}: the adaptive per-host limit, the overload cap and the host-wide Retry-After pause, in the
+ * fetch operator's keyed harness against real Jetty origins. Processing time follows the wall clock here (the
+ * drain loop advances it), so Retry-After pauses end as they would in a job; assertions are on counts.
+ */
+class HostPolitenessTest {
+    private static final Duration WAIT = Duration.ofSeconds(60);
+
+    @TempDir Path tmp;
+
+    private final List<TestOrigin> origins = new ArrayList<>();
+    private final List<KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult>> harnesses =
+            new ArrayList<>();
+
+    @AfterEach
+    void cleanUp() throws Exception {
+        for (var h : harnesses) {
+            try {
+                h.close();
+            } catch (Exception ignored) {
+                // closed by the test
+            }
+        }
+        for (TestOrigin o : origins) {
+            o.close();
+        }
+        assertThat(HttpClientHolder.liveClients()).as("shared HTTP clients released").isZero();
+    }
+
+    /** A host that refuses (429, Retry-After: 1) any request beyond 3 at once. */
+    private static final class Picky {
+        final TestOrigin origin;
+        final List<Integer> concurrencyAtArrival = Collections.synchronizedList(new ArrayList<>());
+        final List<Long> refusedAtNanos = Collections.synchronizedList(new ArrayList<>());
+        final AtomicInteger refused = new AtomicInteger();
+
+        Picky(TestOrigin origin, int files) {
+            this.origin = origin;
+            TestOrigin.Route route =
+                    (req, resp, cb, n) -> {
+                        int now = origin.activeRequests();
+                        concurrencyAtArrival.add(now);
+                        if (now > 3) {
+                            refused.incrementAndGet();
+                            refusedAtNanos.add(System.nanoTime());
+                            resp.getHeaders().put("Retry-After", "1");
+                            TestOrigin.send(resp, cb, 429, new byte[0]);
+                        } else {
+                            Thread.sleep(20); // a small server: each request takes a while
+                            TestOrigin.send(resp, cb, 200, new byte[1000]);
+                        }
+                    };
+            for (int i = 0; i < files; i++) {
+                origin.route("/p" + i, route);
+            }
+        }
+    }
+
+    @Test
+    void convergesUnderAPickyHostsCapWithoutSlowingAFastHostAndKeepsItAcrossARestore() throws Exception {
+        Picky picky = new Picky(origin("127.0.0.3"), 170);
+        TestOrigin fast = origin("127.0.0.4");
+        for (int i = 0; i < 400; i++) {
+            fast.route("/f" + i, (req, resp, cb, n) -> {
+                Thread.sleep(5); // fast, but not instant: concurrency shows
+                TestOrigin.send(resp, cb, 200, new byte[1000]);
+            });
+        }
+        Configuration conf = config(64, 16);
+        conf.set(FlowgetOptions.HOST_INITIAL_CONCURRENCY, 16); // start high, so the host must push back
+        var h = harness(conf, null);
+
+        for (int i = 0; i < 400; i++) {
+            if (i < 150) {
+                h.processElement(FetchOperatorTest.request("p" + i, picky.origin, "/p" + i), 0);
+            }
+            h.processElement(FetchOperatorTest.request("f" + i, fast, "/f" + i), 0);
+        }
+        drainRealTime(h, () -> h.extractOutputValues().size() >= 550);
+        List<FetchResult> results = h.extractOutputValues();
+
+        assertThat(results).hasSize(550).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
+        List<Integer> arrivals = new ArrayList<>(picky.concurrencyAtArrival);
+        int lastRefused = -1;
+        for (int i = 0; i < arrivals.size(); i++) {
+            if (arrivals.get(i) > 3) {
+                lastRefused = i;
+            }
+        }
+        // The first request goes alone (warm-up), then the initial burst of 16 meets the host's refusals; the
+        // cap learned from them may need one more probe (a refused 4th) before it settles at 3.
+        assertThat(picky.refused.get()).as("429s: the burst and at most a few probes").isBetween(1, 16);
+        assertThat(lastRefused)
+                .as("converged within the first quarter of %s arrivals: %s", arrivals.size(), arrivals)
+                .isLessThan(arrivals.size() / 4);
+        List<Integer> converged = arrivals.subList(lastRefused + 1, arrivals.size());
+        assertThat(converged).hasSizeGreaterThan(100);
+        assertThat(Collections.max(converged)).as("flowget still uses the host's capacity").isEqualTo(3);
+        System.out.printf(
+                "politeness: %d arrivals at the picky host, %d refused, converged after arrival %d, %d ms from"
+                        + " the first 429 to the last; fast host max concurrent %d%n",
+                arrivals.size(),
+                picky.refused.get(),
+                lastRefused + 1,
+                (picky.refusedAtNanos.get(picky.refusedAtNanos.size() - 1) - picky.refusedAtNanos.get(0)) / 1_000_000,
+                fast.maxConcurrent());
+        HostState pickyState = hostState(h, picky.origin.host());
+        assertThat(pickyState.ceiling).as("cap learned from the 429s").isBetween(2, 3);
+        assertThat(pickyState.pausedUntil).as("a Retry-After pause was recorded").isPositive();
+
+        // The fast host is another key: no cap, no pause, its limit grew to the maximum, it had more than the
+        // picky host's 3 at once, and it finished before the picky host did.
+        HostState fastState = hostState(h, fast.host());
+        assertThat(fastState.ceiling).isZero();
+        assertThat(fastState.pausedUntil).isZero();
+        assertThat(fastState.limit).isEqualTo(16);
+        assertThat(fast.maxConcurrent()).isGreaterThan(3);
+        int lastFast = lastIndex(results, "f");
+        int lastPicky = lastIndex(results, "p");
+        assertThat(lastFast).as("the fast host was not held behind the picky one").isLessThan(lastPicky);
+
+        // Restart: the learned cap is in keyed state; the restored operator does not burst into the host again.
+        OperatorSubtaskState snapshot = h.snapshot(1L, 1L);
+        h.close();
+        harnesses.remove(h);
+        int refusedBefore = picky.refused.get();
+        int arrivalsBefore = picky.concurrencyAtArrival.size();
+        var restored = harness(conf, snapshot);
+        assertThat(hostState(restored, picky.origin.host())).isEqualTo(pickyState);
+        for (int i = 150; i < 170; i++) {
+            restored.processElement(FetchOperatorTest.request("p" + i, picky.origin, "/p" + i), 0);
+        }
+        drainRealTime(restored, () -> restored.extractOutputValues().size() >= 20);
+        assertThat(restored.extractOutputValues()).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
+        assertThat(picky.refused.get()).as("no 429 after the restore").isEqualTo(refusedBefore);
+        List<Integer> afterRestore =
+                new ArrayList<>(picky.concurrencyAtArrival).subList(arrivalsBefore, picky.concurrencyAtArrival.size());
+        assertThat(Collections.max(afterRestore)).isLessThanOrEqualTo(3);
+    }
+
+    @Test
+    void retryAfterPausesTheWholeHostNotJustTheRequest() throws Exception {
+        TestOrigin origin = origin("127.0.0.5");
+        AtomicInteger served = new AtomicInteger();
+        origin.route(
+                "/first",
+                (req, resp, cb, n) -> {
+                    if (n == 1) {
+                        resp.getHeaders().put("Retry-After", "120");
+                        TestOrigin.send(resp, cb, 503, new byte[0]);
+                    } else {
+                        TestOrigin.send(resp, cb, 200, new byte[1]);
+                    }
+                });
+        for (int i = 0; i < 5; i++) {
+            origin.route("/other" + i, (req, resp, cb, n) -> {
+                served.incrementAndGet();
+                TestOrigin.send(resp, cb, 200, new byte[1]);
+            });
+        }
+        var h = harness(config(8, 4), null);
+        h.setProcessingTime(1_000);
+        // The first request goes alone (warm-up), so the others are still queued when the 503 arrives.
+        h.processElement(FetchOperatorTest.request("first", origin, "/first"), 0);
+        for (int i = 0; i < 5; i++) {
+            h.processElement(FetchOperatorTest.request("o" + i, origin, "/other" + i), 0);
+        }
+        drainUntil(h, () -> h.numProcessingTimeTimers() == 1);
+        drainFor(h, Duration.ofMillis(300));
+        assertThat(served.get()).as("no new request while the host is paused").isZero();
+        assertThat(hostState(h, origin.host()).pausedUntil).isEqualTo(121_000);
+
+        h.setProcessingTime(121_000);
+        drainUntil(h, () -> h.extractOutputValues().size() >= 6);
+        assertThat(h.extractOutputValues()).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
+        assertThat(served.get()).isEqualTo(5);
+    }
+
+    @Test
+    void deadHostsAreParkedThenFailedWithinTheirBudgetWhileAHealthyHostRunsOn() throws Exception {
+        TestOrigin healthy = origin("127.0.0.6");
+        for (int i = 0; i < 300; i++) {
+            healthy.route("/h" + i, (req, resp, cb, n) -> {
+                Thread.sleep(2);
+                TestOrigin.send(resp, cb, 200, new byte[2000]);
+            });
+        }
+        Configuration conf = config(64, 8);
+        conf.set(FlowgetOptions.HTTP_CONNECT_TIMEOUT, Duration.ofMillis(300));
+        conf.set(FlowgetOptions.RETRY_INITIAL_BACKOFF, Duration.ofMillis(100));
+        conf.set(FlowgetOptions.RETRY_MAX_BACKOFF, Duration.ofMillis(400));
+        conf.set(FlowgetOptions.HOST_BREAKER_FAILURES, 3);
+        conf.set(FlowgetOptions.HOST_BREAKER_OPEN, Duration.ofMillis(200));
+        conf.set(FlowgetOptions.HOST_BREAKER_MAX_OPEN, Duration.ofMillis(800));
+        conf.set(FlowgetOptions.HOST_GIVE_UP_AFTER, Duration.ofSeconds(1));
+
+        // Baseline: the healthy host alone.
+        var alone = harness(conf, null);
+        long t0 = System.nanoTime();
+        for (int i = 0; i < 300; i++) {
+            alone.processElement(FetchOperatorTest.request("h" + i, healthy, "/h" + i), 0);
+        }
+        drainRealTime(alone, () -> alone.extractOutputValues().size() >= 300);
+        long aloneNanos = System.nanoTime() - t0;
+        alone.close();
+        harnesses.remove(alone);
+
+        // Same again beside a host that refuses connections and one that never answers a SYN.
+        int refusedPort;
+        try (java.net.ServerSocket probe = new java.net.ServerSocket(0, 1, InetAddress.getByName("127.0.0.7"))) {
+            refusedPort = probe.getLocalPort();
+        }
+        List<java.net.Socket> fillers = new ArrayList<>();
+        try (java.net.ServerSocket blackhole =
+                new java.net.ServerSocket(0, 1, InetAddress.getByName("127.0.0.8"))) {
+            // Never accepted: once its accept queue is full the kernel drops further SYNs, so connects hang.
+            for (int i = 0; i < 4; i++) {
+                java.net.Socket s = new java.net.Socket();
+                try {
+                    s.connect(blackhole.getLocalSocketAddress(), 200);
+                    fillers.add(s);
+                } catch (IOException full) {
+                    s.close();
+                    break;
+                }
+            }
+            var h = harness(conf, null);
+            long t1 = System.nanoTime();
+            for (int i = 0; i < 300; i++) {
+                h.processElement(FetchOperatorTest.request("h" + i, healthy, "/h" + i), 0);
+                if (i < 40) {
+                    h.processElement(new FetchRequest("r" + i, "http://127.0.0.7:" + refusedPort + "/r" + i,
+                            "127.0.0.7", "r/" + i), 0);
+                    h.processElement(new FetchRequest("b" + i, "http://127.0.0.8:" + blackhole.getLocalPort()
+                            + "/b" + i, "127.0.0.8", "b/" + i), 0);
+                }
+            }
+            drainRealTime(h, () -> h.extractOutputValues().stream().filter(r -> r.id.startsWith("h")).count() >= 300);
+            long withDeadNanos = System.nanoTime() - t1;
+            drainRealTime(h, () -> h.extractOutputValues().size() >= 380);
+            List<FetchResult> results = h.extractOutputValues();
+
+            assertThat(results.stream().filter(r -> r.id.startsWith("h")))
+                    .allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
+            List<FetchResult> refused = results.stream().filter(r -> r.id.startsWith("r")).toList();
+            List<FetchResult> blackholed = results.stream().filter(r -> r.id.startsWith("b")).toList();
+            assertThat(refused).hasSize(40).allSatisfy(r -> {
+                assertThat(r.status).isEqualTo(ResultStatus.FAILED);
+                assertThat(r.error).matches("(host unreachable: )?connect error: .*");
+            });
+            assertThat(blackholed).hasSize(40).allSatisfy(r -> {
+                assertThat(r.status).isEqualTo(ResultStatus.FAILED);
+                assertThat(r.error).matches("(host unreachable: )?connect timeout: .*");
+            });
+            // The budget: most requests of a dead host were parked and then failed without being sent.
+            int refusedAttempts = refused.stream().mapToInt(r -> r.attempts).sum();
+            int blackholedAttempts = blackholed.stream().mapToInt(r -> r.attempts).sum();
+            assertThat(refused.stream().filter(r -> r.error.startsWith("host unreachable")).count())
+                    .isGreaterThan(30);
+            assertThat(refusedAttempts).as("connects tried at the refusing host").isLessThan(40);
+            assertThat(blackholedAttempts).as("connects tried at the blackholed host").isLessThan(40);
+            System.out.printf(
+                    "dead hosts: healthy host 300 files in %d ms alone, %d ms beside a refusing and a blackholed"
+                            + " host (ratio %.2f); %d/%d attempts for 40+40 dead-host requests; e.g. '%s'%n",
+                    aloneNanos / 1_000_000,
+                    withDeadNanos / 1_000_000,
+                    (double) aloneNanos / withDeadNanos,
+                    refusedAttempts,
+                    blackholedAttempts,
+                    blackholed.get(blackholed.size() - 1).error);
+        } finally {
+            for (java.net.Socket s : fillers) {
+                s.close();
+            }
+        }
+    }
+
+    @Test
+    void tokenBucketsLimitRequestsAndBytesPerSecondPerHost() throws Exception {
+        TestOrigin byRequests = origin("127.0.0.9");
+        TestOrigin byBytes = origin("127.0.0.10");
+        List<Long> requestArrivals = Collections.synchronizedList(new ArrayList<>());
+        List<Long> byteArrivals = Collections.synchronizedList(new ArrayList<>());
+        for (int i = 0; i < 100; i++) {
+            byRequests.route("/r" + i, (req, resp, cb, n) -> {
+                requestArrivals.add(System.nanoTime());
+                TestOrigin.send(resp, cb, 200, new byte[100]);
+            });
+        }
+        for (int i = 0; i < 6; i++) {
+            byBytes.route("/b" + i, (req, resp, cb, n) -> {
+                byteArrivals.add(System.nanoTime());
+                TestOrigin.send(resp, cb, 200, new byte[10_000]);
+            });
+        }
+        Configuration conf = config(64, 8);
+        conf.set(FlowgetOptions.HOST_MAX_REQUESTS_PER_SECOND, 20.0);
+        var h = harness(conf, null);
+        Configuration bytesConf = config(64, 1);
+        bytesConf.set(FlowgetOptions.HOST_MAX_BYTES_PER_SECOND, org.apache.flink.configuration.MemorySize.parse("20kb"));
+        bytesConf.set(FlowgetOptions.STORAGE_OUT_DIR, tmp.resolve("out2").toString());
+        var hb = harness(bytesConf, null);
+        for (int i = 0; i < 100; i++) {
+            h.processElement(FetchOperatorTest.request("r" + i, byRequests, "/r" + i), 0);
+        }
+        for (int i = 0; i < 6; i++) {
+            hb.processElement(FetchOperatorTest.request("b" + i, byBytes, "/b" + i), 0);
+        }
+        drainRealTime(h, () -> h.extractOutputValues().size() >= 100);
+        drainRealTime(hb, () -> hb.extractOutputValues().size() >= 6);
+
+        assertThat(h.extractOutputValues()).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
+        assertThat(hb.extractOutputValues()).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
+        // A bucket of one second's worth plus two seconds of refill: 60 requests in any two seconds, and some
+        // slack because arrivals at the server jitter against the moments the requests were sent.
+        assertThat(mostWithin(requestArrivals, 2)).isBetween(2, 66);
+        // 20 KB of burst and 20 KB/s at 10 KB a file, charged after each body: at most 5 starts in a second.
+        assertThat(mostWithin(byteArrivals, 1)).isBetween(1, 5);
+    }
+
+    /** The most timestamps (nanoTime) that fall into any window of {@code seconds}. */
+    private static int mostWithin(List<Long> nanos, int seconds) {
+        List<Long> t = new ArrayList<>(nanos);
+        Collections.sort(t);
+        int most = 0;
+        for (int i = 0, j = 0; i < t.size(); i++) {
+            while (t.get(i) - t.get(j) >= seconds * 1_000_000_000L) {
+                j++;
+            }
+            most = Math.max(most, i - j + 1);
+        }
+        return most;
+    }
+
+    @Test
+    void overridesByHostPattern() {
+        Configuration conf = new Configuration();
+        conf.set(FlowgetOptions.HOST_MAX_CONCURRENCY, 8);
+        conf.set(FlowgetOptions.HOST_OVERRIDES, "*.cdn.example.com=32, slow.example.org=2;static.example.net=0x");
+        assertThatThrownBy(() -> HostPoliteness.Settings.from(conf))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("'static.example.net=0x'");
+
+        conf.set(FlowgetOptions.HOST_OVERRIDES, "*.cdn.example.com=32, slow.example.org=2");
+        HostPoliteness.Settings s = HostPoliteness.Settings.from(conf);
+        assertThat(s.maxFor("a.cdn.example.com")).isEqualTo(32);
+        assertThat(s.maxFor("x.y.cdn.example.com")).isEqualTo(32);
+        assertThat(s.maxFor("cdn.example.com")).as("*. means a subdomain").isEqualTo(8);
+        assertThat(s.maxFor("slow.example.org")).isEqualTo(2);
+        assertThat(s.maxFor("other.example.org")).isEqualTo(8);
+
+        conf.set(FlowgetOptions.HOST_MIN_CONCURRENCY, 9);
+        assertThatThrownBy(() -> HostPoliteness.Settings.from(conf)).hasMessageContaining("min-concurrency");
+    }
+
+    @Test
+    void classifiesOutcomesIntoLimiterSignals() {
+        assertThat(HostPoliteness.classify(status(200), null)).isEqualTo(HostPoliteness.Signal.SUCCESS);
+        assertThat(HostPoliteness.classify(status(404), null)).isEqualTo(HostPoliteness.Signal.SUCCESS);
+        assertThat(HostPoliteness.classify(status(429), null)).isEqualTo(HostPoliteness.Signal.OVERLOAD);
+        assertThat(HostPoliteness.classify(status(503), null)).isEqualTo(HostPoliteness.Signal.OVERLOAD);
+        assertThat(HostPoliteness.classify(status(500), null)).isEqualTo(HostPoliteness.Signal.DROP);
+        assertThat(HostPoliteness.classify(FetchOutcome.failure(new ConnectException("refused")), null))
+                .isEqualTo(HostPoliteness.Signal.DROP);
+        assertThat(HostPoliteness.classify(FetchOutcome.failure(new IOException("reset")), null))
+                .isEqualTo(HostPoliteness.Signal.DROP);
+        assertThat(HostPoliteness.classify(FetchOutcome.failure(new Exception()), "timeout: no response headers"))
+                .isEqualTo(HostPoliteness.Signal.DROP);
+        assertThat(HostPoliteness.classify(FetchOutcome.failure(new Exception()), "shutdown"))
+                .isEqualTo(HostPoliteness.Signal.NONE);
+        assertThat(HostPoliteness.classify(
+                        FetchOutcome.failure(new io.flowget.udf.http.BlockedAddressException("blocked")), null))
+                .isEqualTo(HostPoliteness.Signal.NONE);
+    }
+
+    // ------------------------------------------------------------------------------------------------
+
+    private static FetchOutcome status(int s) {
+        FetchOutcome o = new FetchOutcome();
+        o.status = s;
+        return o;
+    }
+
+    private static int lastIndex(List<FetchResult> results, String idPrefix) {
+        int last = -1;
+        for (int i = 0; i < results.size(); i++) {
+            if (results.get(i).id.startsWith(idPrefix)) {
+                last = i;
+            }
+        }
+        return last;
+    }
+
+    /** Reads a host's {@link HostState} straight from the operator's keyed state backend. */
+    static HostState hostState(
+            KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h, String host)
+            throws Exception {
+        var backend = ((AbstractStreamOperator<?>) h.getOperator()).getKeyedStateBackend();
+        Object previous = backend.getCurrentKey();
+        backend.setCurrentKey(host);
+        try {
+            return backend.getPartitionedState(
+                            VoidNamespace.INSTANCE,
+                            VoidNamespaceSerializer.INSTANCE,
+                            HostPoliteness.stateDescriptor(FlowgetOptions.HOST_STATE_TTL.defaultValue()))
+                    .value();
+        } finally {
+            if (previous != null) {
+                backend.setCurrentKey(previous);
+            }
+        }
+    }
+
+    private TestOrigin origin(String address) throws Exception {
+        TestOrigin o = TestOrigin.start(address);
+        origins.add(o);
+        return o;
+    }
+
+    private Configuration config(int maxInFlight, int hostLimit) {
+        Configuration c = new Configuration();
+        c.set(FlowgetOptions.FETCH_MAX_IN_FLIGHT, maxInFlight);
+        c.set(FlowgetOptions.HOST_MAX_CONCURRENCY, hostLimit);
+        c.set(FlowgetOptions.STORAGE_OUT_DIR, tmp.resolve("out").toString());
+        c.set(FlowgetOptions.STORAGE_STAGING_DIR, tmp.resolve("staging").toString());
+        c.set(FlowgetOptions.HTTP_IO_THREADS, 2);
+        return c;
+    }
+
+    private KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> harness(
+            Configuration conf, OperatorSubtaskState restore) throws Exception {
+        var h =
+                new KeyedOneInputStreamOperatorTestHarness<>(
+                        new FetchOperatorFactory(conf), (FetchRequest r) -> r.host, Types.STRING);
+        h.setStateBackend(new EmbeddedRocksDBStateBackend(true));
+        if (restore != null) {
+            h.initializeState(restore);
+        }
+        h.open();
+        harnesses.add(h);
+        return h;
+    }
+
+    /** Runs mail while processing time follows the wall clock, until {@code done}; fails after {@link #WAIT}. */
+    static void drainRealTime(
+            KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h, BooleanSupplier done)
+            throws Exception {
+        long start = System.nanoTime();
+        long base = h.getProcessingTime();
+        while (!done.getAsBoolean()) {
+            long elapsed = System.nanoTime() - start;
+            assertThat(elapsed).as("condition reached within %s", WAIT).isLessThan(WAIT.toNanos());
+            long pt = base + elapsed / 1_000_000;
+            if (pt > h.getProcessingTime()) {
+                h.setProcessingTime(pt);
+            }
+            if (!runOneMail(h)) {
+                Thread.sleep(1);
+            }
+        }
+    }
+
+    static void drainUntil(
+            KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h, BooleanSupplier done)
+            throws Exception {
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        while (!done.getAsBoolean()) {
+            assertThat(System.nanoTime()).as("condition reached within %s", WAIT).isLessThan(deadline);
+            if (!runOneMail(h)) {
+                Thread.sleep(1);
+            }
+        }
+    }
+
+    static void drainFor(KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h, Duration d)
+            throws Exception {
+        long end = System.nanoTime() + d.toNanos();
+        while (System.nanoTime() < end) {
+            if (!runOneMail(h)) {
+                Thread.sleep(1);
+            }
+        }
+    }
+
+    static boolean runOneMail(KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h)
+            throws Exception {
+        Optional<Mail> mail = h.getTaskMailbox().tryTake(TaskMailbox.MIN_PRIORITY);
+        if (mail.isPresent()) {
+            mail.get().run();
+            return true;
+        }
+        return false;
+    }
+}
