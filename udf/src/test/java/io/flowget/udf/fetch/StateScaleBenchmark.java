@@ -7,7 +7,9 @@ import io.flowget.udf.model.FetchResult;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.runtime.state.IncrementalRemoteKeyedStateHandle;
 import org.apache.flink.runtime.state.KeyedStateHandle;
+import org.apache.flink.runtime.state.PlaceholderStreamStateHandle;
 import org.apache.flink.runtime.state.SharedStateRegistry;
 import org.apache.flink.runtime.state.SharedStateRegistryImpl;
 import org.apache.flink.runtime.state.storage.FileSystemCheckpointStorage;
@@ -37,7 +39,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * State-scale benchmark of {@link FetchOperator} on incremental RocksDB: with N tracked requests spread over
- * {@value #HOSTS} hosts it measures the time to take a checkpoint and its size, the size of a second
+ * a configurable number of hosts it measures the time to take a checkpoint and its size, the size of a second
  * (incremental) checkpoint after 1% more requests, and the time to restore the operator from it into a fresh
  * harness. Prints a table; asserts only that every request survives the restore.
  *
@@ -46,7 +48,9 @@ import static org.assertj.core.api.Assertions.assertThat;
  * {@code queue} MapState; the harness never runs mail, so not even a failure could free the permit. The
  * backlog limit is raised above N so {@code processElement} never blocks on backpressure.
  *
- * <p>Sizes: {@code -Dstatebench.sizes=100000,1000000} (default 100000,300000). Tagged slow:
+ * <p>Sizes: {@code -Dstatebench.sizes=100000,1000000} (default 100000,1000000), hosts: {@code -Dstatebench.hosts=}
+ * (default 1000), RocksDB memory of the slot: {@code -Dstatebench.rocksdb-memory=} (default 256mb;
+ * {@code managed} = the harness's small managed memory). Tagged slow:
  * {@code mvn -q -o -Pslow -pl udf -Dtest=StateScaleBenchmark test}; the table is in
  * {@code udf/target/surefire-reports/io.flowget.udf.fetch.StateScaleBenchmark-output.txt}.
  */
@@ -54,7 +58,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 @Timeout(value = 30, unit = TimeUnit.MINUTES)
 class StateScaleBenchmark {
     private static final Logger LOG = LoggerFactory.getLogger(StateScaleBenchmark.class);
-    private static final int HOSTS = 1_000;
+    private static final int HOSTS = Integer.getInteger("statebench.hosts", 1_000);
+    /**
+     * RocksDB memory (block cache + memtables) of the one slot. 256mb is about what a slot gets from Flink's
+     * default managed memory; {@code managed} keeps the harness's small managed memory, with which memtables
+     * flush often into small SST files that compaction keeps rewriting (slow ingest, "incremental" checkpoints
+     * that re-upload nearly everything).
+     */
+    private static final String ROCKSDB_MEMORY = System.getProperty("statebench.rocksdb-memory", "256mb");
 
     @TempDir Path tmp;
 
@@ -68,13 +79,14 @@ class StateScaleBenchmark {
             double incrSeconds,
             long incrStateBytes,
             long incrCheckpointedBytes,
+            String incrReusedFiles,
             double restoreInitSeconds,
             double restoreOpenSeconds) {}
 
     @Test
     void checkpointAndRestoreAtScale() throws Exception {
         int[] sizes =
-                Arrays.stream(System.getProperty("statebench.sizes", "100000,300000").split(","))
+                Arrays.stream(System.getProperty("statebench.sizes", "100000,1000000").split(","))
                         .map(String::trim)
                         .mapToInt(Integer::parseInt)
                         .toArray();
@@ -87,20 +99,23 @@ class StateScaleBenchmark {
         }
         StringBuilder table = new StringBuilder();
         table.append(String.format(
-                "%nFetchOperator state scale (RocksDB incremental, %d hosts, file checkpoint storage)%n", HOSTS));
+                "%nFetchOperator state scale (RocksDB incremental, %d hosts, RocksDB memory %s, file checkpoint"
+                        + " storage)%n",
+                HOSTS, ROCKSDB_MEMORY));
         table.append(String.format(
-                "%10s %9s | %9s %11s %11s | %9s %11s %11s | %10s %9s%n",
+                "%10s %9s | %9s %11s %11s | %9s %11s %11s %9s | %10s %9s%n",
                 "requests", "ingest s", "chk1 s", "chk1 state", "chk1 upld", "chk2 s", "chk2 state", "chk2 upld",
-                "restore s", "open s"));
+                "reused", "restore s", "open s"));
         for (Row r : rows) {
             table.append(String.format(
-                    "%10d %9.2f | %9.2f %11s %11s | %9.2f %11s %11s | %10.2f %9.2f%n",
+                    "%10d %9.2f | %9.2f %11s %11s | %9.2f %11s %11s %9s | %10.2f %9.2f%n",
                     r.requests, r.ingestSeconds, r.fullSeconds, mib(r.fullStateBytes), mib(r.fullCheckpointedBytes),
-                    r.incrSeconds, mib(r.incrStateBytes), mib(r.incrCheckpointedBytes), r.restoreInitSeconds,
-                    r.restoreOpenSeconds));
+                    r.incrSeconds, mib(r.incrStateBytes), mib(r.incrCheckpointedBytes), r.incrReusedFiles,
+                    r.restoreInitSeconds, r.restoreOpenSeconds));
         }
         table.append("chk2 = after 1% more requests; upld = checkpointed (newly uploaded) size, state = full size"
-                + " the checkpoint refers to; restore s = initializeState (download + key scan), open s = open()");
+                + " the checkpoint refers to; reused = chk2's shared files taken over from chk1 / all;"
+                + " restore s = initializeState (download + key scan), open s = open()");
         LOG.info("{}", table);
     }
 
@@ -116,8 +131,14 @@ class StateScaleBenchmark {
         double incrSeconds;
         try {
             long t0 = System.nanoTime();
-            submit(first, 0, n, port);
+            StringBuilder deciles = new StringBuilder();
+            for (int d = 0; d < 10; d++) {
+                long td = System.nanoTime();
+                submit(first, n / 10 * d, d == 9 ? n : n / 10 * (d + 1), port);
+                deciles.append(String.format(" %.1f", seconds(td)));
+            }
             ingest = seconds(t0);
+            LOG.info("state scale {}: ingest seconds per tenth:{}", n, deciles);
             assertThat(op(first).backlog() + op(first).inFlightCount()).isEqualTo(n);
 
             t0 = System.nanoTime();
@@ -137,6 +158,7 @@ class StateScaleBenchmark {
             first.getOperator().close();
         }
 
+        String reused = reusedFiles(incremental);
         // What the checkpoint coordinator does: the second checkpoint refers to the first one's SST files by
         // placeholders, which only the shared state registry resolves to the uploaded files.
         SharedStateRegistry registry = new SharedStateRegistryImpl();
@@ -168,6 +190,7 @@ class StateScaleBenchmark {
                 incrSeconds,
                 incremental.getStateSize(),
                 incremental.getCheckpointedSize(),
+                reused,
                 initSeconds,
                 openSeconds);
         LOG.info("state scale {}: {}; keyed handles {}", n, row, keyedSizes(incremental));
@@ -190,7 +213,11 @@ class StateScaleBenchmark {
             Configuration conf, Path dir, boolean openNow) throws Exception {
         var h = new KeyedOneInputStreamOperatorTestHarness<>(
                 new FetchOperatorFactory(conf), (FetchRequest r) -> r.host, Types.STRING);
-        h.setStateBackend(new EmbeddedRocksDBStateBackend(true));
+        EmbeddedRocksDBStateBackend backend = new EmbeddedRocksDBStateBackend(true);
+        if (!ROCKSDB_MEMORY.equals("managed")) {
+            backend.getMemoryConfiguration().setFixedMemoryPerSlot(ROCKSDB_MEMORY);
+        }
+        h.setStateBackend(backend);
         // File storage, as in production: the default in-memory storage caps a checkpoint at a few MiB.
         h.setCheckpointStorage(new FileSystemCheckpointStorage(dir.resolve("checkpoints").toUri()));
         if (openNow) {
@@ -205,7 +232,7 @@ class StateScaleBenchmark {
             throws Exception {
         for (int i = from; i < to; i++) {
             String host = "host-" + (i % HOSTS) + ".example.org";
-            String path = "datasets/part-" + (i / HOSTS) + "/file-" + i + ".parquet";
+            String path = "datasets/part-" + (i / 1_000) + "/file-" + i + ".parquet";
             FetchRequest r = new FetchRequest(
                     "req-" + i, "http://127.0.0.1:" + port + "/" + host + "/" + path, host, host + "/" + path);
             h.processElement(r, 0);
@@ -214,6 +241,23 @@ class StateScaleBenchmark {
 
     private static FetchOperator op(KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h) {
         return (FetchOperator) h.getOperator();
+    }
+
+    /** "reused/all" shared files of an incremental checkpoint (reused ones are placeholders until registered). */
+    private static String reusedFiles(OperatorSubtaskState s) {
+        int all = 0;
+        int reused = 0;
+        for (KeyedStateHandle k : s.getManagedKeyedState()) {
+            if (k instanceof IncrementalRemoteKeyedStateHandle inc) {
+                for (var f : inc.getSharedState()) {
+                    all++;
+                    if (f.getHandle() instanceof PlaceholderStreamStateHandle) {
+                        reused++;
+                    }
+                }
+            }
+        }
+        return reused + "/" + all;
     }
 
     private static String keyedSizes(OperatorSubtaskState s) {
