@@ -42,7 +42,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class FetchOperatorTest {
-    private static final Duration WAIT = Duration.ofSeconds(30);
+    static final Duration WAIT = Duration.ofSeconds(60);
 
     @TempDir Path tmp;
 
@@ -471,7 +471,8 @@ class FetchOperatorTest {
     void fetchesALargeFileInParallelChunks() throws Exception {
         TestOrigin origin = origin("127.0.0.1");
         byte[] body = TestOrigin.content("large", 5 * 1024 * 1024 + 123);
-        RangeRoute route = RangeRoute.of(body, "\"v1\"");
+        // A little latency per chunk, so that parallel chunks overlap at the origin even on a fast machine.
+        RangeRoute route = RangeRoute.of(body, "\"v1\"").delayPerRange(Duration.ofMillis(20));
         origin.route("/large.bin", route);
         var h = harness(chunked(4));
         h.processElement(request("large", origin, "/large.bin"), 0);
@@ -729,7 +730,7 @@ class FetchOperatorTest {
         }
     }
 
-    private static boolean runOneMail(KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h)
+    static boolean runOneMail(KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h)
             throws Exception {
         Optional<Mail> mail = h.getTaskMailbox().tryTake(TaskMailbox.MIN_PRIORITY);
         if (mail.isPresent()) {

@@ -205,13 +205,13 @@ class HostPolitenessTest {
         for (int i = 0; i < 5; i++) {
             h.processElement(FetchOperatorTest.request("o" + i, origin, "/other" + i), 0);
         }
-        drainUntil(h, () -> h.numProcessingTimeTimers() == 1);
-        drainFor(h, Duration.ofMillis(300));
+        FetchOperatorTest.drainUntil(h, () -> h.numProcessingTimeTimers() == 1);
+        FetchOperatorTest.drainFor(h, Duration.ofMillis(300));
         assertThat(served.get()).as("no new request while the host is paused").isZero();
         assertThat(hostState(h, origin.host()).pausedUntil).isEqualTo(121_000);
 
         h.setProcessingTime(121_000);
-        drainUntil(h, () -> h.extractOutputValues().size() >= 6);
+        FetchOperatorTest.drainUntil(h, () -> h.extractOutputValues().size() >= 6);
         assertThat(h.extractOutputValues()).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
         assertThat(served.get()).isEqualTo(5);
     }
@@ -494,41 +494,12 @@ class HostPolitenessTest {
             if (pt > h.getProcessingTime()) {
                 h.setProcessingTime(pt);
             }
-            if (!runOneMail(h)) {
+            if (!FetchOperatorTest.runOneMail(h)) {
                 Thread.sleep(1);
             }
         }
     }
 
-    static void drainUntil(
-            KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h, BooleanSupplier done)
-            throws Exception {
-        long deadline = System.nanoTime() + WAIT.toNanos();
-        while (!done.getAsBoolean()) {
-            assertThat(System.nanoTime()).as("condition reached within %s", WAIT).isLessThan(deadline);
-            if (!runOneMail(h)) {
-                Thread.sleep(1);
-            }
-        }
-    }
 
-    static void drainFor(KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h, Duration d)
-            throws Exception {
-        long end = System.nanoTime() + d.toNanos();
-        while (System.nanoTime() < end) {
-            if (!runOneMail(h)) {
-                Thread.sleep(1);
-            }
-        }
-    }
 
-    static boolean runOneMail(KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h)
-            throws Exception {
-        Optional<Mail> mail = h.getTaskMailbox().tryTake(TaskMailbox.MIN_PRIORITY);
-        if (mail.isPresent()) {
-            mail.get().run();
-            return true;
-        }
-        return false;
-    }
 }
