@@ -1,5 +1,6 @@
 package io.flowget.job;
 
+import io.flowget.job.diff.Topics;
 import io.flowget.job.embedded.EmbeddedKafka;
 import io.flowget.job.run.LocalRun;
 import io.flowget.udf.config.FlowgetOptions;
@@ -10,11 +11,6 @@ import io.flowget.udf.testing.TestOrigin;
 
 import org.apache.flink.configuration.Configuration;
 
-import org.apache.kafka.clients.consumer.ConsumerConfig;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.serialization.StringDeserializer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -27,7 +23,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -128,7 +123,7 @@ class EndToEndTest {
             assertThat(summary.ok()).isEqualTo(501);
             assertThat(summary.failed()).isEqualTo(5);
 
-            List<String> deadLetters = readAll(kafka.bootstrapServers(), "flowget.dead-letter");
+            List<String> deadLetters = Topics.readAll(kafka.bootstrapServers(), "flowget.dead-letter");
             assertThat(deadLetters).hasSize(4);
             assertThat(String.join("\n", deadLetters)).contains("{bad json").contains("ftp://example.org/file");
 
@@ -144,26 +139,4 @@ class EndToEndTest {
         }
     }
 
-    static List<String> readAll(String servers, String topic) {
-        Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, servers);
-        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
-        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
-        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        List<String> out = new ArrayList<>();
-        try (KafkaConsumer<String, String> c = new KafkaConsumer<>(p)) {
-            List<TopicPartition> parts = new ArrayList<>();
-            c.partitionsFor(topic).forEach(pi -> parts.add(new TopicPartition(topic, pi.partition())));
-            c.assign(parts);
-            c.seekToBeginning(parts);
-            Map<TopicPartition, Long> end = c.endOffsets(parts);
-            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-            while (parts.stream().anyMatch(tp -> c.position(tp) < end.get(tp)) && System.nanoTime() < deadline) {
-                for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(200))) {
-                    out.add(r.value());
-                }
-            }
-        }
-        return out;
-    }
 }

@@ -1,5 +1,6 @@
 package io.flowget.job;
 
+import io.flowget.job.diff.Topics;
 import io.flowget.job.embedded.EmbeddedFlink;
 import io.flowget.job.embedded.EmbeddedKafka;
 import io.flowget.udf.config.FlowgetOptions;
@@ -106,7 +107,7 @@ class LargeFileRecoveryTest {
                 assertThat(Files.readAllBytes(tmp.resolve("out").resolve(r.path))).isEqualTo(body);
                 // Allow a second for late results, then check there is still exactly one.
                 Thread.sleep(1000);
-                assertThat(EndToEndTest.readAll(kafka.bootstrapServers(), "flowget.results")).hasSize(1);
+                assertThat(Topics.readAll(kafka.bootstrapServers(), "flowget.results")).hasSize(1);
             }
             long served = route.bytesServed();
             // Fetched twice at most: what the origin sent after the checkpoint was triggered, plus the chunks in
@@ -156,7 +157,7 @@ class LargeFileRecoveryTest {
     private static List<String> waitForResults(String servers, int n) throws Exception {
         long deadline = System.nanoTime() + Duration.ofSeconds(120).toNanos();
         while (System.nanoTime() < deadline) {
-            List<String> r = EndToEndTest.readAll(servers, "flowget.results");
+            List<String> r = Topics.readAll(servers, "flowget.results");
             if (r.size() >= n) {
                 return r;
             }

@@ -17,7 +17,7 @@ import java.util.Map;
 import java.util.Properties;
 
 /** Test helper: write records with chosen timestamps, read a topic's committed records to its end. */
-final class Topics {
+public final class Topics {
     private Topics() {}
 
     /** One record to write: key, JSON value, Kafka timestamp (ms). */
@@ -37,7 +37,7 @@ final class Topics {
     }
 
     /** Every committed value of the topic, read until its end offsets (bounded by 30 s). */
-    static List<String> readAll(String servers, String topic) {
+    public static List<String> readAll(String servers, String topic) {
         Properties p = new Properties();
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, servers);
         p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
