@@ -148,6 +148,8 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     private transient long readyTotal;
     private transient int finalizing;
     private transient List<HostRuntime> restoredHosts;
+    /** Hosts whose cached queue cursor is newer than its keyed state (flushed in snapshotState). */
+    private transient Set<HostRuntime> dirtyCursors;
 
     // ---- resources ----
     private transient HttpClientHolder.Lease http;
@@ -186,6 +188,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         waiting = new PriorityQueue<>();
         inFlight = new HashSet<>();
         restoredHosts = new ArrayList<>();
+        dirtyCursors = new HashSet<>();
 
         queue =
                 getPartitionedState(
@@ -230,6 +233,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             HostRuntime h = host(host);
             QueueCursor c = cursor.value();
             if (c != null) {
+                h.cursor = c;
                 h.queued = c.size();
                 queuedTotal += h.queued;
             }
@@ -333,13 +337,10 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         FetchRequest req = element.getValue();
         String host = (String) getCurrentKey();
         HostRuntime h = host(host);
-        QueueCursor c = cursor.value();
-        if (c == null) {
-            c = new QueueCursor(0, 0);
-        }
+        QueueCursor c = cursorOf(h);
         queue.put(c.tail, req);
         c.tail++;
-        cursor.update(c);
+        markCursorDirty(h);
         h.queued++;
         queuedTotal++;
         enqueueIfReady(h);
@@ -361,7 +362,27 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     @Override
     public void snapshotState(StateSnapshotContext context) throws Exception {
+        // Write-behind of the queue cursors: they change twice per request, but only their value at a
+        // checkpoint matters (the keyed backend is snapshotted right after this method returns).
+        for (HostRuntime h : dirtyCursors) {
+            setCurrentKey(h.host);
+            cursor.update(h.cursor);
+        }
+        dirtyCursors.clear();
         super.snapshotState(context);
+    }
+
+    /** The host's queue cursor, cached in memory (the current key must be the host's). */
+    private QueueCursor cursorOf(HostRuntime h) throws Exception {
+        if (h.cursor == null) {
+            QueueCursor c = cursor.value();
+            h.cursor = c != null ? c : new QueueCursor(0, 0);
+        }
+        return h.cursor;
+    }
+
+    private void markCursorDirty(HostRuntime h) {
+        dirtyCursors.add(h);
     }
 
     @Override
@@ -466,12 +487,12 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             }
             act.inReady = false;
         } else {
-            QueueCursor c = cursor.value();
+            QueueCursor c = cursorOf(h);
             long seq = c.head;
             FetchRequest req = queue.get(seq);
             queue.remove(seq);
             c.head++;
-            cursor.update(c);
+            markCursorDirty(h);
             h.queued--;
             queuedTotal--;
             if (req == null) {
@@ -1151,6 +1172,8 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         output.collect(new StreamRecord<>(r));
         if (h.queued == 0 && h.downloads.isEmpty()) {
             cursor.clear();
+            h.cursor = null;
+            dirtyCursors.remove(h);
             hosts.remove(h.host);
         }
     }
@@ -1270,6 +1293,8 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         final Map<Long, Active> downloads = new HashMap<>();
         /** Requests in the durable queue. */
         long queued;
+        /** Cached queue cursor (write-behind, see snapshotState), or null when not loaded. */
+        QueueCursor cursor;
         int inFlight;
         boolean inRing;
         /** Alternates ready downloads and new requests when both wait. */
