@@ -569,8 +569,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     private void send(Attempt a, Active act) {
         Download d = act.d;
         FetchRequest req = d.request;
-        a.hopStartedAt = System.currentTimeMillis();
-        a.headersReceived = false;
+        a.startHop(); // hop clocks: response timeout and the host's time to first byte
         AsyncRequestBuilder rb = AsyncRequestBuilder.get(a.url);
         if (req.headers != null) {
             for (Map.Entry<String, String> e : req.headers.entrySet()) {
@@ -679,7 +678,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         long pausedUntil =
                 politeness.onOutcome(
                         a.host, o, a.cancelReason, a.hostInFlight, h.inFlight + 1,
-                        (System.currentTimeMillis() - a.hopStartedAt) * 1_000_000L, ptNow());
+                        (System.currentTimeMillis() - a.hopStartedAt) * 1_000_000L, a.ttfbNanos(), ptNow());
         if (pausedUntil > 0) {
             timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, pausedUntil);
         }
