@@ -95,6 +95,16 @@ public final class FlowgetOptions {
                                     + " the host's minimum, so jitter at fast (nearby) hosts never throttles"
                                     + " them.");
 
+    public static final ConfigOption<Integer> METRICS_TOP_HOSTS =
+            ConfigOptions.key("flowget.metrics.top-hosts")
+                    .intType()
+                    .defaultValue(20)
+                    .withDescription(
+                            "Per-host metrics for this many busiest hosts of each fetch subtask (most requests"
+                                    + " in the last 5 s interval): gauge groups topHost.<rank> with host (name,"
+                                    + " a string gauge), requests, limit and inFlight, re-assigned as the top set"
+                                    + " changes, so cardinality stays bounded. 0 turns them off.");
+
     public static final ConfigOption<Integer> HOST_BREAKER_FAILURES =
             ConfigOptions.key("flowget.host.breaker.failures")
                     .intType()

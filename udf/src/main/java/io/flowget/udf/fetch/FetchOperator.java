@@ -304,7 +304,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         getMetricGroup().gauge("inFlight", () -> inFlight.size());
         getMetricGroup().gauge("backlog", this::backlog);
         getMetricGroup().gauge("hostsWithWork", () -> hosts.size());
-        metrics = new FetchMetrics(getMetricGroup(), http);
+        metrics = new FetchMetrics(getMetricGroup(), http, config.get(FlowgetOptions.METRICS_TOP_HOSTS));
 
         int subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
         sweepPending = new AtomicBoolean();
@@ -1222,7 +1222,10 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                                 + Failures.seconds(Duration.ofMillis(responseTimeoutMillis)));
             }
         }
-        metrics.refresh(politeness, ptNow());
+        metrics.refresh(politeness, ptNow(), host -> {
+            HostRuntime r = hosts.get(host);
+            return r == null ? 0 : r.inFlight;
+        });
         promoteDue(ptNow());
         pump();
     }

@@ -257,6 +257,7 @@ public final class HostPoliteness {
             g.warmAtNanos = System.nanoTime() + WARM_MAX_NANOS;
             warming.add(host);
         }
+        g.issued++;
         if (settings.requestsPerSecond() > 0) {
             refill(g, now);
             g.requestTokens -= 1;
@@ -518,6 +519,45 @@ public final class HostPoliteness {
         return new Summary(throttled, paused, open);
     }
 
+    /** One host's load over the last metrics interval: requests issued, and its current limit. */
+    public record HostLoad(String host, int requests, int limit) {}
+
+    /**
+     * The (at most) {@code n} hosts with the most requests issued since the previous call, busiest first, and
+     * resets every host's count: the metrics' top-hosts view of the last interval.
+     */
+    public List<HostLoad> busiest(int n, long now) {
+        List<HostLoad> all = new ArrayList<>();
+        for (Map.Entry<String, Gate> e : gates.entrySet()) {
+            Gate g = e.getValue();
+            if (g.issued > 0) {
+                all.add(new HostLoad(e.getKey(), g.issued, limit(g, now)));
+                g.issued = 0;
+            }
+        }
+        return top(all, n);
+    }
+
+    /** The {@code n} loads with the most requests, busiest first (ties by host name, for a stable order). */
+    static List<HostLoad> top(List<HostLoad> loads, int n) {
+        java.util.Comparator<HostLoad> busier =
+                java.util.Comparator.comparingInt(HostLoad::requests).reversed().thenComparing(HostLoad::host);
+        // A bounded heap whose head is the least busy kept: O(hosts × log n), not a sort of every host.
+        PriorityQueue<HostLoad> keep = new PriorityQueue<>(busier.reversed());
+        for (HostLoad l : loads) {
+            if (n <= 0) {
+                break;
+            }
+            keep.add(l);
+            if (keep.size() > n) {
+                keep.poll();
+            }
+        }
+        List<HostLoad> out = new ArrayList<>(keep);
+        out.sort(busier);
+        return out;
+    }
+
     /** Hosts whose pause has ended by {@code now}; the operator puts them back in its ring. */
     public List<String> resumeDue(long now) {
         List<String> out = new ArrayList<>();
@@ -646,6 +686,8 @@ public final class HostPoliteness {
         long ceilingAt;
         long pausedUntil;
         boolean answered;
+        /** Requests issued since the last {@link #busiest} (metrics). */
+        int issued;
         // rate limits (token buckets, processing time)
         double requestTokens;
         double byteTokens;
