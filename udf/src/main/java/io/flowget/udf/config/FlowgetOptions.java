@@ -75,6 +75,36 @@ public final class FlowgetOptions {
                                     + " one, so flowget probes an overloaded host gently instead of every few"
                                     + " requests.");
 
+    public static final ConfigOption<Double> HOST_LATENCY_DROP_FACTOR =
+            ConfigOptions.key("flowget.host.latency-drop-factor")
+                    .doubleType()
+                    .defaultValue(3.0)
+                    .withDescription(
+                            "Rising latency shrinks a host's limit like an error does: an answer whose time to"
+                                    + " first byte (response headers, not the whole body) exceeds this factor"
+                                    + " times the host's smoothed minimum time to first byte counts as a drop"
+                                    + " (limit x0.9), at most once per round of requests; answers half-way there"
+                                    + " hold the limit instead of growing it. 0 turns it off.");
+
+    public static final ConfigOption<Duration> HOST_LATENCY_DROP_MIN =
+            ConfigOptions.key("flowget.host.latency-drop-min")
+                    .durationType()
+                    .defaultValue(Duration.ofMillis(50))
+                    .withDescription(
+                            "A slow first byte counts as a drop only when it is also at least this much above"
+                                    + " the host's minimum, so jitter at fast (nearby) hosts never throttles"
+                                    + " them.");
+
+    public static final ConfigOption<Integer> METRICS_TOP_HOSTS =
+            ConfigOptions.key("flowget.metrics.top-hosts")
+                    .intType()
+                    .defaultValue(20)
+                    .withDescription(
+                            "Per-host metrics for this many busiest hosts of each fetch subtask (most requests"
+                                    + " in the last 5 s interval): gauge groups topHost.<rank> with host (name,"
+                                    + " a string gauge), requests, limit and inFlight, re-assigned as the top set"
+                                    + " changes, so cardinality stays bounded. 0 turns them off.");
+
     public static final ConfigOption<Integer> HOST_BREAKER_FAILURES =
             ConfigOptions.key("flowget.host.breaker.failures")
                     .intType()

@@ -8,13 +8,14 @@ import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
 
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
  * The connection-layer and politeness metrics of a fetch subtask, beside the request counters FetchOperator
  * registers itself. Exported by any Flink reporter (conf/config.yaml configures Prometheus). Bounded
- * cardinality: no per-host metric; failures by a fixed set of error classes (label {@code error}); hosts
- * summarised as counts (throttled, paused, circuit open).
+ * cardinality: per-host metrics only for a fixed number of rank slots (below); failures by a fixed set of error
+ * classes (label {@code error}); all hosts summarised as counts (throttled, paused, circuit open).
  *
  * <ul>
  *   <li>{@code attemptLatencyMs}: histogram of attempt durations (first byte sent to outcome, last hop);
@@ -23,7 +24,12 @@ import java.util.Map;
  *       client (the same values in every subtask of a TaskManager); requests per connection opened is
  *       {@code attempts / connectionsOpened};
  *   <li>{@code hostsThrottled}, {@code hostsPaused}, {@code hostsCircuitOpen}: hosts of this subtask whose
- *       adaptive limit is below its maximum, paused by Retry-After, or parked by their circuit breaker.
+ *       adaptive limit is below its maximum, paused by Retry-After, or parked by their circuit breaker;
+ *   <li>{@code topHost.<rank>.host}, {@code .requests}, {@code .limit}, {@code .inFlight}: the
+ *       {@code flowget.metrics.top-hosts} busiest hosts of the last refresh interval (by requests issued), rank 0
+ *       the busiest. A slot is re-assigned to another host as the top set changes (its {@code host} gauge, a
+ *       string, says which: JMX, REST and log reporters show it; Prometheus exports numeric gauges only); an
+ *       unused slot reads host "" and zeros. N slots of fixed names, never one group per host seen.
  * </ul>
  *
  * <p>Not thread-safe except the gauges: {@link #refresh} runs on the task thread (from the operator's sweep)
@@ -37,9 +43,30 @@ final class FetchMetrics {
     private final Map<String, Counter> failures = new HashMap<>();
     private volatile HostPoliteness.Summary hosts = new HostPoliteness.Summary(0, 0, 0);
     private long refreshedAt;
+    /** What the top-host slots show; replaced whole (task thread), read by the reporter thread. */
+    private volatile TopHost[] top;
+
+    /** One rank slot of the top-hosts view. */
+    record TopHost(String host, int requests, int limit, int inFlight) {
+        static final TopHost EMPTY = new TopHost("", 0, 0, 0);
+    }
 
     FetchMetrics(MetricGroup group, HttpClientHolder.Lease http) {
+        this(group, http, 0);
+    }
+
+    FetchMetrics(MetricGroup group, HttpClientHolder.Lease http, int topHosts) {
         this.group = group;
+        this.top = new TopHost[Math.max(0, topHosts)];
+        java.util.Arrays.fill(top, TopHost.EMPTY);
+        for (int i = 0; i < top.length; i++) {
+            int rank = i;
+            MetricGroup slot = group.addGroup("topHost", Integer.toString(rank));
+            slot.gauge("host", () -> topHost(rank).host());
+            slot.gauge("requests", () -> topHost(rank).requests());
+            slot.gauge("limit", () -> topHost(rank).limit());
+            slot.gauge("inFlight", () -> topHost(rank).inFlight());
+        }
         this.latency = group.histogram("attemptLatencyMs", new DescriptiveStatisticsHistogram(10_000));
         group.gauge("connectionsOpened", () -> http.connections().opened());
         group.gauge("connectionsOpen", () -> http.connections().open());
@@ -58,13 +85,37 @@ final class FetchMetrics {
                 .inc();
     }
 
-    /** Recomputes the host summary at most every {@value #REFRESH_MILLIS} ms (task thread). */
-    void refresh(HostPoliteness politeness, long now) {
+    /**
+     * Recomputes the host summary and the top hosts at most every {@value #REFRESH_MILLIS} ms (task thread).
+     *
+     * @param inFlight requests in flight to a host now, from the operator
+     */
+    void refresh(HostPoliteness politeness, long now, java.util.function.ToIntFunction<String> inFlight) {
         long wall = System.currentTimeMillis();
         if (wall - refreshedAt >= REFRESH_MILLIS) {
             refreshedAt = wall;
             hosts = politeness.summary(now);
+            if (top.length > 0) {
+                publishTop(politeness.busiest(top.length, now), inFlight);
+            }
         }
+    }
+
+    /** Assigns the rank slots to {@code busiest} (busiest first); slots beyond it are emptied. */
+    void publishTop(List<HostPoliteness.HostLoad> busiest, java.util.function.ToIntFunction<String> inFlight) {
+        TopHost[] next = new TopHost[top.length];
+        for (int i = 0; i < next.length; i++) {
+            HostPoliteness.HostLoad l = i < busiest.size() ? busiest.get(i) : null;
+            next[i] = l == null
+                    ? TopHost.EMPTY
+                    : new TopHost(l.host(), l.requests(), l.limit(), inFlight.applyAsInt(l.host()));
+        }
+        top = next;
+    }
+
+    /** What rank slot {@code rank} shows now. */
+    TopHost topHost(int rank) {
+        return top[rank];
     }
 
     /** A small fixed vocabulary of failure classes, from the result's error text. */

@@ -308,7 +308,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         getMetricGroup().gauge("inFlight", () -> inFlight.size());
         getMetricGroup().gauge("backlog", this::backlog);
         getMetricGroup().gauge("hostsWithWork", () -> hosts.size());
-        metrics = new FetchMetrics(getMetricGroup(), http);
+        metrics = new FetchMetrics(getMetricGroup(), http, config.get(FlowgetOptions.METRICS_TOP_HOSTS));
 
         int subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
         sweepPending = new AtomicBoolean();
@@ -590,8 +590,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     private void send(Attempt a, Active act) {
         Download d = act.d;
         FetchRequest req = d.request;
-        a.hopStartedAt = System.currentTimeMillis();
-        a.headersReceived = false;
+        a.startHop(); // hop clocks: response timeout and the host's time to first byte
         AsyncRequestBuilder rb = AsyncRequestBuilder.get(a.url);
         if (req.headers != null) {
             for (Map.Entry<String, String> e : req.headers.entrySet()) {
@@ -700,7 +699,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         long pausedUntil =
                 politeness.onOutcome(
                         a.host, o, a.cancelReason, a.hostInFlight, h.inFlight + 1,
-                        (System.currentTimeMillis() - a.hopStartedAt) * 1_000_000L, ptNow());
+                        (System.currentTimeMillis() - a.hopStartedAt) * 1_000_000L, a.ttfbNanos(), ptNow());
         if (pausedUntil > 0) {
             timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, pausedUntil);
         }
@@ -1246,7 +1245,10 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                                 + Failures.seconds(Duration.ofMillis(responseTimeoutMillis)));
             }
         }
-        metrics.refresh(politeness, ptNow());
+        metrics.refresh(politeness, ptNow(), host -> {
+            HostRuntime r = hosts.get(host);
+            return r == null ? 0 : r.inFlight;
+        });
         promoteDue(ptNow());
         pump();
     }

@@ -35,6 +35,23 @@ import java.util.concurrent.TimeUnit;
  * errors; answers such as 404 count as successes (the host answered), non-retryable local failures (body too
  * large, blocked address, shutdown) count as nothing.
  *
+ * <p><b>Rising latency.</b> An answer whose time to first byte (TTFB: request sent to response head; the body's
+ * time is the file's size, not the host's load) exceeds {@code flowget.host.latency-drop-factor} × the host's
+ * smoothed minimum TTFB, and is at least {@code flowget.host.latency-drop-min} above it, is a drop too: a host
+ * that queues our requests slows before it refuses them. Only answers to requests sent after the previous
+ * latency drop count, so one round of slow answers shrinks the limit once, not once per answer (like TCP's
+ * once-per-window backoff); the round's other answers count as nothing (no growth either, like fast recovery).
+ * Answers half-way to slow (TTFB above (1 + (factor-1)/2) × the minimum, and at least half of latency-drop-min
+ * above it) hold the limit, like TCP Vegas between its alpha and beta: AIMD grows by one per answer, and without
+ * this band it would saw from the drop line to far above it within one round. The minimum drifts up by
+ * 1/{@value #MIN_TTFB_DRIFT} of the gap with each answer that is not slow, and with slow ones while the host is at
+ * its floor, so a host whose base latency really rose is re-learnt instead of throttled forever.
+ *
+ * <p>Why AIMD with a latency drop and not concurrency-limits' Gradient2Limit: Gradient2 sets the new limit to
+ * limit × gradient + a queue allowance (4 by default), with the gradient at least 0.5, so it cannot go below
+ * about twice the allowance: a host that queues at 3 would keep 8. Per-host limits here are small, and a drop
+ * also fits the overload cap and the warm-up, which already speak in drops.
+ *
  * <p><b>Overload cap.</b> AIMD alone keeps probing: at a host that refuses its fourth concurrent request it would
  * go 3 → 4 → 429 → 3 → 4 every few requests. So a 429/503 for a request sent while N were in flight also caps the
  * host at N-1 (the concurrency the host just proved it can take), and the cap rises by one only after each
@@ -79,6 +96,8 @@ public final class HostPoliteness {
     static final long WARM_GRACE_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     /** Longest warm-up while the first request has not answered yet (wall clock). */
     static final long WARM_MAX_NANOS = TimeUnit.SECONDS.toNanos(1);
+    /** The smoothed minimum TTFB moves up by 1/this of its gap to each slower answer. */
+    static final int MIN_TTFB_DRIFT = 512;
 
     /** What an attempt's outcome says about the host's capacity. */
     enum Signal {
@@ -101,7 +120,9 @@ public final class HostPoliteness {
             Duration breakerMaxOpen,
             Duration giveUpAfter,
             double requestsPerSecond,
-            double bytesPerSecond) {
+            double bytesPerSecond,
+            double latencyDropFactor,
+            Duration latencyDropMin) {
 
         public static Settings from(ReadableConfig conf) {
             int max = conf.get(FlowgetOptions.HOST_MAX_CONCURRENCY);
@@ -125,7 +146,9 @@ public final class HostPoliteness {
                     Math.max(0, conf.get(FlowgetOptions.HOST_MAX_REQUESTS_PER_SECOND)),
                     conf.getOptional(FlowgetOptions.HOST_MAX_BYTES_PER_SECOND)
                             .map(m -> (double) m.getBytes())
-                            .orElse(0.0));
+                            .orElse(0.0),
+                    Math.max(0, conf.get(FlowgetOptions.HOST_LATENCY_DROP_FACTOR)),
+                    conf.get(FlowgetOptions.HOST_LATENCY_DROP_MIN));
         }
 
         /** The most requests in flight a host may ever get: its override, else max-concurrency. */
@@ -234,6 +257,7 @@ public final class HostPoliteness {
             g.warmAtNanos = System.nanoTime() + WARM_MAX_NANOS;
             warming.add(host);
         }
+        g.issued++;
         if (settings.requestsPerSecond() > 0) {
             refill(g, now);
             g.requestTokens -= 1;
@@ -320,6 +344,7 @@ public final class HostPoliteness {
      * @param inFlightAtSend requests in flight to the host when the attempt was sent, itself included
      * @param inFlightNow requests still in flight to the host now, this one included
      * @param rttNanos time from sending the attempt's last hop to its outcome
+     * @param ttfbNanos time from sending the last hop to its response head, or -1 when none arrived
      * @return the processing time the host is newly paused until (register a timer for it), or 0
      */
     public long onOutcome(
@@ -329,6 +354,7 @@ public final class HostPoliteness {
             int inFlightAtSend,
             int inFlightNow,
             long rttNanos,
+            long ttfbNanos,
             long now) {
         Gate g = gate(host);
         if (!g.answered) {
@@ -345,6 +371,13 @@ public final class HostPoliteness {
             g.byteTokens -= o.bytes;
         }
         Signal s = classify(o, cancelReason);
+        if (s == Signal.SUCCESS) {
+            s = latencySignal(g, ttfbNanos, rttNanos, now);
+            if (s == Signal.DROP) {
+                LOG.debug("{}: first byte after {} ms, minimum {} ms: latency drop", host,
+                        ttfbNanos / 1_000_000, g.minTtfb / 1_000_000);
+            }
+        }
         long pausedUntil = 0;
         int inflight = Math.max(1, inFlightAtSend);
         long rtt = Math.max(1, rttNanos);
@@ -393,6 +426,46 @@ public final class HostPoliteness {
         }
         save(host, g);
         return pausedUntil;
+    }
+
+    /**
+     * Learns the host's smoothed minimum TTFB from an answer (SUCCESS so far) and says what the answer tells the
+     * limiter (see the class comment): DROP for the first slow answer of a round, which stamps the round's end;
+     * NONE for answers to requests sent before that stamp (they measured the old, larger limit: neither a
+     * second drop nor evidence that the host can take more, like TCP's fast recovery); NONE for answers
+     * half-way to slow (hold); else SUCCESS.
+     *
+     * <p>The minimum drifts up only with answers that are not slow, or while the host is at its floor (nothing
+     * left to shed there, so a slow answer means the base latency rose): under sustained queueing it must not
+     * creep up to the queued latency.
+     */
+    private Signal latencySignal(Gate g, long ttfbNanos, long rttNanos, long now) {
+        if (ttfbNanos <= 0 || settings.latencyDropFactor() <= 0) {
+            return Signal.SUCCESS;
+        }
+        long sentAt = System.nanoTime() - Math.max(rttNanos, ttfbNanos);
+        if (g.minTtfb == 0 || ttfbNanos < g.minTtfb) {
+            g.minTtfb = ttfbNanos;
+            return Signal.SUCCESS;
+        }
+        double k = settings.latencyDropFactor();
+        long floor = settings.latencyDropMin().toNanos();
+        long excess = ttfbNanos - g.minTtfb;
+        boolean slow = ttfbNanos > k * g.minTtfb && excess >= floor;
+        // Half-way to slow: the host has started to queue. Hold the limit there (TCP Vegas' band between its
+        // alpha and beta): growing by one per answer up to the drop line would saw far above it.
+        boolean queueing = ttfbNanos > (1 + (k - 1) / 2) * g.minTtfb && excess >= floor / 2;
+        if (!slow || limit(g, now) <= settings.min()) {
+            g.minTtfb += excess / MIN_TTFB_DRIFT;
+        }
+        if (sentAt - g.latencyDropAt <= 0) {
+            return Signal.NONE; // sent before the last latency drop: it measured the old limit
+        }
+        if (!slow) {
+            return queueing ? Signal.NONE : Signal.SUCCESS;
+        }
+        g.latencyDropAt = System.nanoTime();
+        return Signal.DROP;
     }
 
     /** Counts an attempt that got no HTTP answer; opens (or re-opens) the circuit. Returns a wake-up time or 0. */
@@ -444,6 +517,45 @@ public final class HostPoliteness {
             }
         }
         return new Summary(throttled, paused, open);
+    }
+
+    /** One host's load over the last metrics interval: requests issued, and its current limit. */
+    public record HostLoad(String host, int requests, int limit) {}
+
+    /**
+     * The (at most) {@code n} hosts with the most requests issued since the previous call, busiest first, and
+     * resets every host's count: the metrics' top-hosts view of the last interval.
+     */
+    public List<HostLoad> busiest(int n, long now) {
+        List<HostLoad> all = new ArrayList<>();
+        for (Map.Entry<String, Gate> e : gates.entrySet()) {
+            Gate g = e.getValue();
+            if (g.issued > 0) {
+                all.add(new HostLoad(e.getKey(), g.issued, limit(g, now)));
+                g.issued = 0;
+            }
+        }
+        return top(all, n);
+    }
+
+    /** The {@code n} loads with the most requests, busiest first (ties by host name, for a stable order). */
+    static List<HostLoad> top(List<HostLoad> loads, int n) {
+        java.util.Comparator<HostLoad> busier =
+                java.util.Comparator.comparingInt(HostLoad::requests).reversed().thenComparing(HostLoad::host);
+        // A bounded heap whose head is the least busy kept: O(hosts × log n), not a sort of every host.
+        PriorityQueue<HostLoad> keep = new PriorityQueue<>(busier.reversed());
+        for (HostLoad l : loads) {
+            if (n <= 0) {
+                break;
+            }
+            keep.add(l);
+            if (keep.size() > n) {
+                keep.poll();
+            }
+        }
+        List<HostLoad> out = new ArrayList<>(keep);
+        out.sort(busier);
+        return out;
     }
 
     /** Hosts whose pause has ended by {@code now}; the operator puts them back in its ring. */
@@ -514,7 +626,8 @@ public final class HostPoliteness {
                             .minLimit(settings.min())
                             .maxLimit(max)
                             .initialLimit(start)
-                            // RTT here includes body transfer, so it is no overload signal: drops only.
+                            // RTT here includes body transfer, so it is no overload signal: drops only
+                            // (errors, overload, and slow first bytes, see latencySignal).
                             .timeout(365, TimeUnit.DAYS)
                             .build(),
                     max);
@@ -573,6 +686,8 @@ public final class HostPoliteness {
         long ceilingAt;
         long pausedUntil;
         boolean answered;
+        /** Requests issued since the last {@link #busiest} (metrics). */
+        int issued;
         // rate limits (token buckets, processing time)
         double requestTokens;
         double byteTokens;
@@ -581,6 +696,10 @@ public final class HostPoliteness {
         /** System.nanoTime() before which an HTTP/2 host still warms up; 0 when warm. */
         long warmAtNanos;
         HostState saved;
+        /** Smoothed minimum time to first byte (ns), 0 until the first answer; in memory only. */
+        long minTtfb;
+        /** System.nanoTime() of the last latency drop: answers to requests sent before it do not drop again. */
+        long latencyDropAt = System.nanoTime() - TimeUnit.DAYS.toNanos(1);
         // circuit breaker (in memory: after a restart a dead host is found again in a few attempts)
         int consecutiveFailures;
         int opens;

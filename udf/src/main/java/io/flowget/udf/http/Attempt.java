@@ -8,7 +8,8 @@ import java.util.concurrent.Future;
 
 /**
  * One HTTP attempt of a request, from the first request of a redirect chain to its last byte. Created and
- * owned by the fetch operator on the task thread; the I/O thread only flips {@link #headersReceived}.
+ * owned by the fetch operator on the task thread; the I/O thread only sets {@link #headersReceived} and
+ * {@link #headersAt} when a hop's response head arrives.
  */
 @Internal
 public final class Attempt {
@@ -24,6 +25,13 @@ public final class Attempt {
     public String url;
     public int hops;
     public volatile boolean headersReceived;
+    /**
+     * System.nanoTime() when the current hop's response head arrived, 0 before: with {@link #hopSentNanos} the
+     * time to first byte, the host's latency signal (whole-body time would mostly measure the file's size).
+     */
+    public volatile long headersAt;
+    /** System.nanoTime() when the current hop was sent. */
+    public long hopSentNanos;
     /** Why the operator cancelled the attempt (timeout, shutdown), or null. */
     public volatile String cancelReason;
     public Future<?> future;
@@ -52,6 +60,26 @@ public final class Attempt {
         this.deadlineAt = deadlineAt;
         this.hopStartedAt = startedAt;
         visited.add(url);
+    }
+
+    /** Marks the start of a hop (the first request or a redirect's next one): resets its response-head clock. */
+    public void startHop() {
+        hopStartedAt = System.currentTimeMillis();
+        hopSentNanos = System.nanoTime();
+        headersAt = 0;
+        headersReceived = false;
+    }
+
+    /** Called by the response consumers, on the I/O thread, when the current hop's response head arrives. */
+    public void markHeaders() {
+        headersAt = System.nanoTime();
+        headersReceived = true;
+    }
+
+    /** Time to first byte (response head) of the current hop in ns, or -1 when no head arrived. */
+    public long ttfbNanos() {
+        long at = headersAt;
+        return at == 0 ? -1 : Math.max(1, at - hopSentNanos);
     }
 
     /** Cancels the exchange with a reason that the result will carry. */

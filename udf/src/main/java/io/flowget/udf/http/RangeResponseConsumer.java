@@ -58,7 +58,7 @@ public final class RangeResponseConsumer implements AsyncResponseConsumer<FetchO
     public void consumeResponse(
             HttpResponse response, EntityDetails entityDetails, HttpContext context, FutureCallback<FetchOutcome> cb)
             throws IOException {
-        attempt.headersReceived = true;
+        attempt.markHeaders();
         FetchOutcome o = StagingResponseConsumer.headersOf(response);
         outcome = o;
         resultCallback = cb;

@@ -64,7 +64,7 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
             HttpContext context,
             FutureCallback<FetchOutcome> resultCallback)
             throws HttpException, IOException {
-        attempt.headersReceived = true;
+        attempt.markHeaders();
         FetchOutcome o = headersOf(response);
         this.outcome = o;
         this.resultCallback = resultCallback;

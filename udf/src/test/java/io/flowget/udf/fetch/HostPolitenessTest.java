@@ -394,6 +394,60 @@ class HostPolitenessTest {
     }
 
     @Test
+    void aHostWhoseFirstByteSlowsWithConcurrencyEndsWithASmallerLimitThanAFlatOne() throws Exception {
+        // Both hosts send headers after 30 ms per request they are serving (the slow one) or after 30 ms flat; the
+        // bodies are equal. Default latency-drop settings: factor 3, at least 50 ms above the minimum.
+        TestOrigin queueing = origin("127.0.0.14");
+        TestOrigin flat = origin("127.0.0.15");
+        List<Integer> activeAtArrival = Collections.synchronizedList(new ArrayList<>());
+        List<Integer> flatActiveAtArrival = Collections.synchronizedList(new ArrayList<>());
+        int files = 120;
+        for (int i = 0; i < files; i++) {
+            queueing.route("/q" + i, (req, resp, cb, n) -> {
+                int active = queueing.activeRequests();
+                activeAtArrival.add(active);
+                Thread.sleep(30L * active); // a server that queues: each request waits for the ones before it
+                TestOrigin.send(resp, cb, 200, new byte[1000]);
+            });
+            flat.route("/f" + i, (req, resp, cb, n) -> {
+                flatActiveAtArrival.add(flat.activeRequests());
+                Thread.sleep(30);
+                TestOrigin.send(resp, cb, 200, new byte[1000]);
+            });
+        }
+        Configuration conf = config(64, 12);
+        conf.set(FlowgetOptions.HOST_INITIAL_CONCURRENCY, 8);
+        var h = harness(conf, null);
+        for (int i = 0; i < files; i++) {
+            h.processElement(FetchOperatorTest.request("q" + i, queueing, "/q" + i), 0);
+            h.processElement(FetchOperatorTest.request("f" + i, flat, "/f" + i), 0);
+        }
+        drainRealTime(h, () -> h.extractOutputValues().size() >= 2 * files);
+        assertThat(h.extractOutputValues()).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
+
+        int queueingLimit = hostState(h, queueing.host()).limit;
+        int flatLimit = hostState(h, flat.host()).limit;
+        // AIMD saws (+1 per answer, x0.9 per round with a slow first byte), so compare where the hosts settled:
+        // the second half of each host's arrivals.
+        double queueingMean = secondHalfMean(activeAtArrival);
+        double flatMean = secondHalfMean(flatActiveAtArrival);
+        System.out.printf(
+                "latency: queueing host limit %d, mean concurrency at arrival %.1f (max %d); flat host limit %d,"
+                        + " mean %.1f (max %d)%n",
+                queueingLimit, queueingMean, queueing.maxConcurrent(), flatLimit, flatMean, flat.maxConcurrent());
+        assertThat(queueing.maxConcurrent()).as("the initial burst reached the host").isGreaterThanOrEqualTo(6);
+        assertThat(queueingLimit).as("shrunk below its start by slow first bytes").isLessThan(8);
+        assertThat(flatLimit).as("flat latency: no latency drops, grew to the maximum").isEqualTo(12);
+        assertThat(queueingMean).as("settled concurrency: %s", activeAtArrival).isLessThanOrEqualTo(6.0);
+        assertThat(flatMean).isGreaterThan(queueingMean + 3);
+    }
+
+    private static double secondHalfMean(List<Integer> values) {
+        List<Integer> copy = new ArrayList<>(values);
+        return copy.subList(copy.size() / 2, copy.size()).stream().mapToInt(Integer::intValue).average().orElse(0);
+    }
+
+    @Test
     void classifiesOutcomesIntoLimiterSignals() {
         assertThat(HostPoliteness.classify(status(200), null)).isEqualTo(HostPoliteness.Signal.SUCCESS);
         assertThat(HostPoliteness.classify(status(404), null)).isEqualTo(HostPoliteness.Signal.SUCCESS);
