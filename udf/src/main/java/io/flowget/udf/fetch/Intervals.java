@@ -1,7 +1,6 @@
 package io.flowget.udf.fetch;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -49,14 +48,6 @@ public final class Intervals {
         return r;
     }
 
-    /** Total bytes covered. */
-    public static long covered(long[] flat) {
-        long n = 0;
-        for (int i = 0; i < flat.length; i += 2) {
-            n += flat[i + 1] - flat[i] + 1;
-        }
-        return n;
-    }
 
     /** True when {@code [0, length-1]} is covered entirely. */
     public static boolean complete(long[] flat, long length) {
@@ -85,7 +76,4 @@ public final class Intervals {
         return r;
     }
 
-    public static String toString(long[] flat) {
-        return Arrays.toString(flat);
-    }
 }

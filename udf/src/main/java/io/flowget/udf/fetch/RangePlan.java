@@ -12,13 +12,11 @@ import java.util.List;
  * <p>Not thread-safe: owned by the fetch operator's task thread.
  */
 final class RangePlan {
-    private final long length;
     private final long chunkSize;
     private final ArrayDeque<long[]> pending = new ArrayDeque<>();
     private final List<long[]> inFlight = new ArrayList<>();
 
     RangePlan(long length, long chunkSize, long[] done) {
-        this.length = length;
         this.chunkSize = Math.max(1, chunkSize);
         long[] gaps = Intervals.gaps(done, length);
         for (int i = 0; i < gaps.length; i += 2) {
@@ -30,10 +28,6 @@ final class RangePlan {
 
     boolean hasPending() {
         return !pending.isEmpty();
-    }
-
-    int inFlightCount() {
-        return inFlight.size();
     }
 
     /** Takes the next range to fetch and counts it in flight. */
@@ -58,7 +52,4 @@ final class RangePlan {
         pending.addFirst(range);
     }
 
-    long length() {
-        return length;
-    }
 }
