@@ -74,6 +74,9 @@ public final class OutputStore {
     private final OnConflict onConflict;
     private final Durability durability;
     private final Set<Path> pendingSync = new LinkedHashSet<>();
+    /** Staging-name prefix per host: a SHA-256 per lookup is too much for a path built several times a request. */
+    private final java.util.Map<String, String> hostTags = new java.util.HashMap<>();
+    private static final int MAX_HOST_TAGS = 10_000;
     private boolean xattrWarned;
 
     public OutputStore(Path outDir, Path stagingDir, OnConflict onConflict, Durability durability)
@@ -100,7 +103,11 @@ public final class OutputStore {
      * generation) never shares a file with late writes of the old one.
      */
     public Path stagingFile(String host, long seq, int generation) {
-        return stagingDir.resolve(hostTag(host) + "-" + seq + "-g" + generation + ".part");
+        if (hostTags.size() > MAX_HOST_TAGS) {
+            hostTags.clear(); // bounded: a long-running job may see millions of hosts
+        }
+        String tag = hostTags.computeIfAbsent(host, OutputStore::hostTag);
+        return stagingDir.resolve(tag + "-" + seq + "-g" + generation + ".part");
     }
 
     /** Records that a staging file received chunk bytes, so the next group commit fsyncs it. */
