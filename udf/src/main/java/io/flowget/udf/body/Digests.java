@@ -35,6 +35,11 @@ public final class Digests {
         return HexFormat.of().formatHex(newSha256().digest(data));
     }
 
+    /** The raw 32-byte SHA-256 of {@code data}. */
+    public static byte[] sha256(byte[] data) {
+        return newSha256().digest(data);
+    }
+
     /** Lower-case hex BLAKE3 (256 bit) of the file's bytes. */
     public static String blake3Hex(Path file) throws IOException {
         return digest(file, true).blake3();
@@ -68,7 +73,8 @@ public final class Digests {
                 blake3 == null ? null : hex.formatHex(blake3.doFinalize(32)));
     }
 
-    static MessageDigest newSha256() {
+    /** A fresh SHA-256 {@link MessageDigest}: the one place that names the algorithm. */
+    public static MessageDigest newSha256() {
         try {
             return MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
