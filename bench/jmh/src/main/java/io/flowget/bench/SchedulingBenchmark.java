@@ -1,6 +1,8 @@
 package io.flowget.bench;
 
 import io.flowget.udf.fetch.Download;
+import io.flowget.udf.fetch.Scheduler;
+import io.flowget.udf.http.Attempt;
 import io.flowget.udf.model.FetchRequest;
 
 import org.openjdk.jmh.annotations.Benchmark;
@@ -17,24 +19,15 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
 import java.util.ArrayDeque;
-import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.HashSet;
-import java.util.List;
-import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
 /**
- * In-memory scheduling cost per record of {@code FetchOperator}: the round-robin ring over hosts with a global
- * permit count ({@code max-in-flight}) and a per-host one. {@code FetchOperator}'s scheduling
- * ({@code host}, {@code enqueueIfReady}, {@code pump}, the queue branch of {@code issueNext}, {@code release}) is
- * private and runs only inside an open operator with state, timers and an HTTP client, so this benchmark runs a
- * <b>faithful copy of its data-structure work</b>: the same {@code HostRuntime} fields, a {@code HashMap} of
- * hosts, an {@code ArrayDeque} ring, an identity {@code HashSet} of attempts in flight, a {@code HashMap} of a
- * host's downloads. Two simplifications, both cheaper than the real thing: {@code HostPoliteness#mayIssue} is
- * reduced to {@code inFlight < perHost} (the real one adds an access-ordered map lookup, a warm-up check and the
- * AIMD limit), and keyed state is left out ({@link StateAccessBenchmark} measures it).
+ * In-memory scheduling cost per record of {@code FetchOperator}: its {@link Scheduler} itself (the round-robin
+ * ring over hosts, the global permit count {@code max-in-flight} and a per-host one, ready lists, the host's
+ * active downloads), driven the way the operator drives it. Two simplifications, both cheaper than the real
+ * thing: the host gate ({@code HostPoliteness#mayIssue} in the operator, which adds an access-ordered map lookup,
+ * a warm-up check and the AIMD limit) is {@code inFlight < perHost}, and keyed state is left out
+ * ({@link StateAccessBenchmark} measures it).
  *
  * <p>One op is one record through the operator in steady state: the oldest attempt completes (release, drop
  * the download, re-ring its host, pump, which issues the next request), then a new request arrives for the next
@@ -63,11 +56,8 @@ public class SchedulingBenchmark {
     @Param({"0", "10"})
     public int backlog;
 
-    private Map<String, HostRuntime> hosts;
-    private ArrayDeque<HostRuntime> ring;
-    private Set<Attempt> inFlight;
+    private Scheduler scheduler;
     private ArrayDeque<Attempt> completionOrder;
-    private long queuedTotal;
     private String[] hostNames;
     private FetchRequest[] requests;
     private int nextHost;
@@ -75,9 +65,7 @@ public class SchedulingBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() {
-        hosts = new HashMap<>();
-        ring = new ArrayDeque<>();
-        inFlight = new HashSet<>();
+        scheduler = new Scheduler(maxInFlight, (host, inFlight) -> inFlight < perHost);
         completionOrder = new ArrayDeque<>();
         hostNames = new String[HOSTS];
         requests = new FetchRequest[HOSTS];
@@ -93,8 +81,8 @@ public class SchedulingBenchmark {
                 arrive(i);
             }
         }
-        if (inFlight.size() != maxInFlight) {
-            throw new IllegalStateException("permits not all taken: " + inFlight.size());
+        if (scheduler.inFlight().size() != maxInFlight) {
+            throw new IllegalStateException("permits not all taken: " + scheduler.inFlight().size());
         }
     }
 
@@ -104,107 +92,45 @@ public class SchedulingBenchmark {
         int i = nextHost;
         nextHost = i + 1 == HOSTS ? 0 : i + 1;
         arrive(i);
-        return inFlight.size();
+        return scheduler.inFlight().size();
     }
 
-    // --- copy of FetchOperator's processElement / scheduling / release, without state and HTTP ---
+    // --- FetchOperator's processElement / pump / issueNext / terminal, without state and HTTP ---
 
     private void arrive(int i) {
-        HostRuntime h = hosts.computeIfAbsent(hostNames[i], HostRuntime::new);
-        h.queued++;
-        queuedTotal++;
-        enqueueIfReady(h);
+        scheduler.queued(scheduler.host(hostNames[i]));
         pump();
     }
 
     private void complete(Attempt a) {
-        HostRuntime h = hosts.get(a.host);
-        if (inFlight.remove(a)) {
-            h.inFlight--;
-        }
-        Active act = h.downloads.remove(a.seq);
-        act.attempts.remove(a);
-        if (h.queued == 0 && h.downloads.isEmpty()) {
-            hosts.remove(h.host);
-        }
-        enqueueIfReady(h);
+        Scheduler.Host h = scheduler.existing(a.host);
+        Scheduler.Active act = h.download(a.seq);
+        scheduler.release(h, act, a);
+        scheduler.remove(h, act);
+        scheduler.dropIfIdle(h);
+        scheduler.enqueueIfReady(h);
         pump();
     }
 
-    private void enqueueIfReady(HostRuntime h) {
-        if (!h.inRing && h.hasReadyWork() && h.inFlight < perHost) {
-            h.inRing = true;
-            ring.addLast(h);
-        }
-    }
-
     private void pump() {
-        while (inFlight.size() < maxInFlight && !ring.isEmpty()) {
-            HostRuntime h = ring.pollFirst();
-            h.inRing = false;
-            if (!h.hasReadyWork() || h.inFlight >= perHost) {
-                continue;
-            }
+        Scheduler.Host h;
+        while ((h = scheduler.nextTurn()) != null) {
             issueNext(h);
-            enqueueIfReady(h);
+            scheduler.enqueueIfReady(h);
         }
     }
 
-    private void issueNext(HostRuntime h) {
+    private void issueNext(Scheduler.Host h) {
+        if (scheduler.readyTurn(h)) {
+            throw new IllegalStateException("no download is ever ready again in this benchmark");
+        }
         long seq = seqs++;
-        h.queued--;
-        queuedTotal--;
+        scheduler.dequeued(h);
         Download d = new Download(requests[nextHost], 1_764_000_000_000L);
-        Active act = new Active(seq, d);
-        h.downloads.put(seq, act);
+        Scheduler.Active act = scheduler.admit(h, seq, d);
         d.attempts++;
-        Attempt a = new Attempt(h.host, seq);
-        h.inFlight++;
-        inFlight.add(a);
-        act.attempts.add(a);
+        Attempt a = new Attempt(h.name(), seq, d.request.url, 1_764_000_000_000L, Long.MAX_VALUE);
+        scheduler.started(h, act, a);
         completionOrder.addLast(a);
-    }
-
-    /** Same fields as FetchOperator.HostRuntime. */
-    private static final class HostRuntime {
-        final String host;
-        final ArrayDeque<Long> ready = new ArrayDeque<>();
-        final Map<Long, Active> downloads = new HashMap<>();
-        long queued;
-        int inFlight;
-        boolean inRing;
-        boolean preferQueue;
-
-        HostRuntime(String host) {
-            this.host = host;
-        }
-
-        boolean hasReadyWork() {
-            return queued > 0 || !ready.isEmpty();
-        }
-    }
-
-    /** Same fields as FetchOperator.Active. */
-    private static final class Active {
-        final long seq;
-        final Download d;
-        final List<Attempt> attempts = new ArrayList<>(2);
-        boolean inReady;
-
-        Active(long seq, Download d) {
-            this.seq = seq;
-            this.d = d;
-        }
-    }
-
-    /** Stands for io.flowget.udf.http.Attempt, which also uses identity equality. */
-    private static final class Attempt {
-        final String host;
-        final long seq;
-
-        Attempt(String host, long seq) {
-            this.host = host;
-            this.seq = seq;
-        }
     }
 }

@@ -3,6 +3,7 @@ package io.flowget.udf.fetch;
 import io.flowget.udf.http.HttpClientHolder;
 
 import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.Gauge;
 import org.apache.flink.metrics.Histogram;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
@@ -41,6 +42,13 @@ final class FetchMetrics {
     private final MetricGroup group;
     private final Histogram latency;
     private final Map<String, Counter> failures = new HashMap<>();
+    private final Counter requestsOk;
+    private final Counter requestsNotModified;
+    private final Counter requestsFailed;
+    private final Counter attemptsStarted;
+    private final Counter retries;
+    private final Counter bytesStored;
+    private final Counter restarts;
     private volatile HostPoliteness.Summary hosts = new HostPoliteness.Summary(0, 0, 0);
     private long refreshedAt;
     /** What the top-host slots show; replaced whole (task thread), read by the reporter thread. */
@@ -57,6 +65,13 @@ final class FetchMetrics {
 
     FetchMetrics(MetricGroup group, HttpClientHolder.Lease http, int topHosts) {
         this.group = group;
+        requestsOk = group.counter("requestsOk");
+        requestsNotModified = group.counter("requestsNotModified");
+        requestsFailed = group.counter("requestsFailed");
+        attemptsStarted = group.counter("attempts");
+        retries = group.counter("retries");
+        bytesStored = group.counter("bytesStored");
+        restarts = group.counter("restarts");
         this.top = new TopHost[Math.max(0, topHosts)];
         java.util.Arrays.fill(top, TopHost.EMPTY);
         for (int i = 0; i < top.length; i++) {
@@ -76,11 +91,44 @@ final class FetchMetrics {
         group.gauge("hostsCircuitOpen", () -> hosts.circuitOpen());
     }
 
+    /** The operator's own gauges: attempts in flight, backlog (backpressure measure) and hosts with work. */
+    void operatorGauges(
+            java.util.function.IntSupplier inFlight,
+            java.util.function.LongSupplier backlog,
+            java.util.function.IntSupplier hostsWithWork) {
+        group.gauge("inFlight", (Gauge<Integer>) inFlight::getAsInt);
+        group.gauge("backlog", (Gauge<Long>) backlog::getAsLong);
+        group.gauge("hostsWithWork", (Gauge<Integer>) hostsWithWork::getAsInt);
+    }
+
+    void ok(long bytes) {
+        requestsOk.inc();
+        bytesStored.inc(bytes);
+    }
+
+    void notModified() {
+        requestsNotModified.inc();
+    }
+
+    void attemptStarted() {
+        attemptsStarted.inc();
+    }
+
+    void retry() {
+        retries.inc();
+    }
+
+    void restart() {
+        restarts.inc();
+    }
+
     void attemptFinished(long millis) {
         latency.update(Math.max(0, millis));
     }
 
+    /** A FAILED result: counted in total and by its error class. */
     void failed(String reason) {
+        requestsFailed.inc();
         failures.computeIfAbsent(errorClass(reason), c -> group.addGroup("error", c).counter("requestsFailed"))
                 .inc();
     }

@@ -1,0 +1,124 @@
+package io.flowget.udf.fetch;
+
+import io.flowget.udf.http.Attempt;
+import io.flowget.udf.http.BodyPolicy;
+import io.flowget.udf.http.FetchOutcome;
+import io.flowget.udf.http.RangeResponseConsumer;
+import io.flowget.udf.http.StagingResponseConsumer;
+import io.flowget.udf.model.FetchRequest;
+
+import org.apache.hc.client5.http.impl.async.CloseableHttpAsyncClient;
+import org.apache.hc.client5.http.protocol.HttpClientContext;
+import org.apache.hc.core5.concurrent.FutureCallback;
+import org.apache.hc.core5.http.nio.AsyncResponseConsumer;
+import org.apache.hc.core5.http.nio.support.AsyncRequestBuilder;
+
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.CancellationException;
+import java.util.function.Consumer;
+
+/**
+ * Sends the current hop of an attempt: builds its GET (request headers, Range and If-Range for a chunk, the
+ * probe's first-chunk Range, Accept-Encoding, conditional validators) and its response consumer (a chunk writes
+ * at its offset; a whole body streams through the body pipeline into the staging file), and hands both to the
+ * HTTP client. The outcome — success, failure or cancellation — reaches {@code done} exactly once, on an I/O
+ * thread of the client.
+ *
+ * <p>Immutable; {@link #send} runs on the task thread.
+ */
+final class AttemptRequests {
+    private final FetchSettings settings;
+    private final ConditionalFetch conditional;
+
+    AttemptRequests(FetchSettings settings, ConditionalFetch conditional) {
+        this.settings = settings;
+        this.conditional = conditional;
+    }
+
+    /**
+     * A new attempt of the download: the whole body ({@code range} null; a probe asks for the first chunk) or one
+     * chunk; it ends by the whole-attempt timeout or the request's deadline, whichever is first.
+     */
+    Attempt newAttempt(String host, long seq, Download d, long[] range, long nowMillis) {
+        long deadlineAt = nowMillis + settings.requestTimeoutMillis;
+        if (d.request.deadline != null) {
+            deadlineAt = Math.min(deadlineAt, d.request.deadline);
+        }
+        Attempt a = new Attempt(host, seq, d.request.url, nowMillis, deadlineAt);
+        a.generation = d.generation;
+        a.probe = Download.PROBE.equals(d.mode);
+        if (range != null) {
+            a.range = range;
+            a.rangeStart = range[0];
+            a.rangeLimit = range[1];
+            a.progress = range[0];
+        }
+        return a;
+    }
+
+    /** Sends the attempt's current hop ({@code a.url}); {@code staging} is the download's staging file. */
+    void send(CloseableHttpAsyncClient client, Attempt a, Download d, Path staging, Consumer<FetchOutcome> done) {
+        FetchRequest req = d.request;
+        a.startHop(); // hop clocks: response timeout and the host's time to first byte
+        AsyncRequestBuilder rb = AsyncRequestBuilder.get(a.url);
+        if (req.headers != null) {
+            for (Map.Entry<String, String> e : req.headers.entrySet()) {
+                rb.addHeader(e.getKey(), e.getValue());
+            }
+        }
+        AsyncResponseConsumer<FetchOutcome> consumer;
+        if (a.range != null) {
+            // Ranges apply to the coded bytes, so chunks ask for identity; If-Range makes a changed resource
+            // answer 200 (whole new body) instead of a 206 of the new version.
+            rb.addHeader("Range", "bytes=" + a.range[0] + "-" + a.range[1]);
+            rb.addHeader("If-Range", d.validator);
+            rb.addHeader("Accept-Encoding", "identity");
+            consumer = new RangeResponseConsumer(staging, a, d.length, d.validator, d.validatorIsEtag);
+        } else {
+            long maxBytes = settings.maxBytes(req);
+            if (a.probe) {
+                rb.addHeader("Range", "bytes=0-" + (settings.chunkSize - 1));
+                rb.addHeader("Accept-Encoding", "identity");
+            } else {
+                // Stored bytes are the decoded representation (CONTRACT.md): offer what the pipeline decodes.
+                rb.addHeader("Accept-Encoding", FetchSettings.ACCEPT_ENCODING);
+            }
+            // Conditional re-fetch: the validators recorded with the file an earlier run stored
+            // (ConditionalFetch); they replace conditional headers of the request event, which could not
+            // describe that file. On a probe, a matching validator wins over Range (RFC 9110 §13.2.2): 304.
+            conditional.headers(req, maxBytes).forEach(rb::setHeader);
+            consumer =
+                    new StagingResponseConsumer(
+                            settings.digestOnly ? null : staging,
+                            new BodyPolicy(maxBytes, settings.maxDecodeRatio, settings.blake3),
+                            a);
+        }
+        a.future =
+                client.execute(
+                        rb.build(),
+                        consumer,
+                        null,
+                        HttpClientContext.create(),
+                        new FutureCallback<>() {
+                            @Override
+                            public void completed(FetchOutcome result) {
+                                done.accept(result);
+                            }
+
+                            @Override
+                            public void failed(Exception ex) {
+                                done.accept(FetchOutcome.failure(ex));
+                            }
+
+                            @Override
+                            public void cancelled() {
+                                done.accept(FetchOutcome.failure(new CancellationException()));
+                            }
+                        });
+        // A cancel() that raced with execute() (sweeper timeout) must still reach the new future.
+        if (a.cancelReason != null) {
+            a.future.cancel(true);
+        }
+    }
+}

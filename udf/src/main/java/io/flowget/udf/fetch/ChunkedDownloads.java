@@ -1,0 +1,125 @@
+package io.flowget.udf.fetch;
+
+import io.flowget.udf.http.Attempt;
+import io.flowget.udf.http.FetchOutcome;
+
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.file.Path;
+
+/**
+ * Chunked downloads in memory: turning a probed download into a chunk plan, recording what each chunk attempt
+ * delivered into {@link Download#done} and the {@link RangePlan}, splitting the slowest chunk when nothing else is
+ * left to plan, and resetting a download for a new generation. It changes the download and its plan only; the
+ * operator persists the download and makes the staging file durable.
+ *
+ * <p>Immutable settings; the downloads it is handed are owned by the task thread.
+ */
+final class ChunkedDownloads {
+    private final FetchSettings settings;
+
+    ChunkedDownloads(FetchSettings settings) {
+        this.settings = settings;
+    }
+
+    /** The probe's 206 showed a large file with a strong validator: the download becomes chunked. */
+    void plan(Scheduler.Active act, Decision.PlanChunks p) {
+        Download d = act.d;
+        d.mode = Download.CHUNKED;
+        d.length = p.length();
+        d.validator = p.validator();
+        d.validatorIsEtag = p.validatorIsEtag();
+        d.done = Intervals.add(Intervals.EMPTY, 0, p.firstChunkLast());
+        d.failures = 0;
+        act.plan = replan(d);
+    }
+
+    /** The plan of what a chunked download still lacks (after {@link #plan}, or after a restore). */
+    RangePlan replan(Download d) {
+        return new RangePlan(d.length, settings.chunkSizeFor(d.length), d.done);
+    }
+
+    /** The next range to fetch of a chunked download (planning it first after a restore), or null for none. */
+    long[] nextRange(Scheduler.Active act) {
+        if (act.plan == null) {
+            act.plan = replan(act.d);
+        }
+        return act.plan.next();
+    }
+
+    /** Pre-sizes the (sparse) staging file: chunks are positional writes into it. */
+    static void presize(Path staging, long length) throws IOException {
+        try (RandomAccessFile f = new RandomAccessFile(staging.toFile(), "rw")) {
+            f.setLength(length);
+        }
+    }
+
+    /**
+     * Records what a chunk attempt delivered: its bytes into {@link Download#done}, what it did not deliver back
+     * into the plan. Bytes written before a failure belong to the validated version and are kept. Returns true
+     * when the staging file got bytes that must become durable.
+     */
+    boolean record(Scheduler.Active act, Attempt a, FetchOutcome o) {
+        Download d = act.d;
+        long[] range = a.range;
+        long end = Math.min(range[1], a.rangeLimit);
+        if (o.error != null) {
+            long written = a.progress - 1;
+            boolean wrote = written >= range[0];
+            if (wrote) {
+                d.done = Intervals.add(d.done, range[0], written);
+            }
+            act.plan.finished(range, new long[] {Math.max(range[0], written + 1), end});
+            return wrote;
+        }
+        if (o.status == 206 && o.stored) {
+            if (o.rangeLast >= o.rangeFirst) {
+                d.done = Intervals.add(d.done, o.rangeFirst, o.rangeLast);
+            }
+            long[] rest = o.rangeLast < end ? new long[] {Math.max(range[0], o.rangeLast + 1), end} : null;
+            act.plan.finished(range, rest);
+            d.failures = 0;
+            return true;
+        }
+        act.plan.finished(range, range);
+        return false;
+    }
+
+    /**
+     * Slow tail: with nothing left to plan, the in-flight chunk with the most bytes left gives its second half
+     * to a new attempt (its own limit is lowered), so one slow connection cannot hold the file at 99 %. Returns
+     * true when it split one (the download has work again).
+     */
+    boolean splitStraggler(Scheduler.Active act) {
+        Attempt best = null;
+        long bestLeft = 0;
+        for (Attempt a : act.attempts) {
+            long left = a.rangeLimit - Math.max(a.progress, a.rangeStart) + 1;
+            if (a.range != null && left > bestLeft) {
+                best = a;
+                bestLeft = left;
+            }
+        }
+        if (best == null || bestLeft < 2 * settings.minSplit) {
+            return false;
+        }
+        long from = Math.max(best.progress, best.rangeStart);
+        long mid = from + bestLeft / 2;
+        long[] second = {mid, best.rangeLimit};
+        best.rangeLimit = mid - 1;
+        act.plan.addFirst(second);
+        return true;
+    }
+
+    /** Forgets everything a download learnt about its resource: a new generation in {@code mode}. */
+    static void reset(Scheduler.Active act, String mode) {
+        Download d = act.d;
+        d.generation++;
+        d.mode = mode;
+        d.length = -1;
+        d.done = Intervals.EMPTY;
+        d.validator = null;
+        d.validatorIsEtag = false;
+        act.plan = null;
+    }
+}

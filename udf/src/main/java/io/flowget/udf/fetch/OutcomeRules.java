@@ -1,0 +1,207 @@
+package io.flowget.udf.fetch;
+
+import io.flowget.udf.body.Digests;
+import io.flowget.udf.http.Attempt;
+import io.flowget.udf.http.ContentRange;
+import io.flowget.udf.http.FetchOutcome;
+
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.time.Duration;
+import java.util.Locale;
+import java.util.random.RandomGenerator;
+
+/**
+ * The rules that turn (download, attempt, outcome) into a {@link Decision}: when a probe's 206 is the whole file,
+ * when it plans chunks, when ranges are given up for one plain GET, what is retried and what fails with which
+ * reason, where a redirect may go. Pure: reads the download, the attempt and the outcome, changes none of them
+ * (a chunk's progress is recorded before, by {@link ChunkedDownloads#record}).
+ *
+ * <p>Immutable; used on the task thread.
+ */
+final class OutcomeRules {
+    private final int maxRedirects;
+    private final Duration idleTimeout;
+    private final RetryPolicy retry;
+
+    OutcomeRules(FetchSettings settings) {
+        this.maxRedirects = settings.maxRedirects;
+        this.idleTimeout = settings.idleTimeout;
+        this.retry = settings.retry;
+    }
+
+    /**
+     * What a download's turn issues: FAIL past its deadline, or (with no attempt out) when its host is refused
+     * ({@code refusal}, non-null); else the whole body, the next chunk, or the final digest.
+     */
+    Decision turn(Download d, boolean idle, boolean finalizing, String refusal, long wallNow) {
+        if (d.request.deadline != null && wallNow >= d.request.deadline) {
+            return new Decision.Fail(null, deadlineExceeded(d));
+        }
+        if (idle && refusal != null) {
+            return new Decision.Fail(d.lastHttpStatus, refusal); // a dead host past its retry budget
+        }
+        if (finalizing) {
+            return new Decision.Nothing();
+        }
+        if (!Download.CHUNKED.equals(d.mode)) {
+            return idle ? new Decision.Start() : new Decision.Nothing();
+        }
+        if (Intervals.complete(d.done, d.length)) {
+            return idle ? new Decision.Finalize() : new Decision.Nothing();
+        }
+        return new Decision.NextChunk();
+    }
+
+    /** A chunked file's final digest (or the error reading it): OK if its length is the resource's. */
+    Decision finalized(Download d, Digests.FileDigest digest, Exception error) {
+        if (error != null) {
+            return new Decision.Fail(d.lastHttpStatus, "storage error: " + error.getMessage());
+        }
+        if (digest.bytes() != d.length) {
+            return new Decision.Fail(
+                    d.lastHttpStatus, "length mismatch (expected " + d.length + ", got " + digest.bytes() + ")");
+        }
+        return new Decision.Succeed(Results.finalized(d, digest.bytes(), digest.sha256(), digest.blake3()));
+    }
+
+    /** A redirect answer: the next hop, or a failure (hop limit, loop, bad Location, scheme other than http(s)). */
+    Decision redirect(Attempt a, FetchOutcome o) {
+        if (a.hops >= maxRedirects) {
+            return new Decision.Fail(o.status, "too many redirects (more than " + maxRedirects + ")");
+        }
+        URI target;
+        try {
+            target = new URI(a.url).resolve(new URI(o.location.trim()));
+        } catch (URISyntaxException | IllegalArgumentException e) {
+            return new Decision.Fail(o.status, "invalid redirect Location: " + o.location);
+        }
+        String scheme = target.getScheme() == null ? "" : target.getScheme().toLowerCase(Locale.ROOT);
+        if (!scheme.equals("http") && !scheme.equals("https")) {
+            return new Decision.Fail(o.status, "redirect to unsupported URL scheme '" + scheme + "'");
+        }
+        if (target.getHost() == null) {
+            return new Decision.Fail(o.status, "invalid redirect Location: " + o.location);
+        }
+        String next = stripFragment(target).toString();
+        if (a.visited.contains(next)) {
+            return new Decision.Fail(o.status, "redirect loop at " + next);
+        }
+        return new Decision.Redirect(next);
+    }
+
+    private static URI stripFragment(URI u) {
+        if (u.getRawFragment() == null) {
+            return u;
+        }
+        String s = u.toString();
+        return URI.create(s.substring(0, s.indexOf('#')));
+    }
+
+    /** The outcome of a probe (first-chunk GET) or of a whole-body GET; {@code wallNow} dates Retry-After. */
+    Decision whole(Download d, Attempt a, FetchOutcome o, long wallNow) {
+        int s = o.status;
+        if (o.error != null) {
+            return failure(d, a, o);
+        }
+        if (a.probe && s == 206) {
+            ContentRange cr = o.contentRange;
+            if (o.stored && cr != null && cr.complete() >= 0 && cr.last() + 1 == cr.complete()) {
+                return new Decision.Succeed(o); // the whole file came with the first answer
+            }
+            String validator = strongValidator(o);
+            if (o.stored && cr != null && cr.complete() > 0 && validator != null) {
+                boolean isEtag = o.etag != null && validator.equals(o.etag.trim());
+                return new Decision.PlanChunks(cr.complete(), validator, isEtag, cr.last());
+            }
+            // An unusable 206, or no validator that could keep two versions apart: one plain GET instead.
+            return new Decision.SingleStream();
+        }
+        if (a.probe && s == 416) {
+            return new Decision.SingleStream(); // e.g. an empty file: no byte 0 to range over
+        }
+        if (s >= 200 && s < 300 && s != 206) {
+            return new Decision.Succeed(o);
+        }
+        if (s == 304) {
+            return new Decision.NotModified();
+        }
+        if (s == 206) {
+            return new Decision.Fail(s, "http 206 to a request without Range");
+        }
+        if (RetryPolicy.isRetryableStatus(s)) {
+            return new Decision.Retry("http " + s, retry.retryAfterMillis(o.retryAfter, wallNow));
+        }
+        return new Decision.Fail(s, s >= 300 && s < 400 ? "http " + s + " without usable Location" : "http " + s);
+    }
+
+    /** The outcome of one chunk of a chunked download (its progress already recorded in the download). */
+    Decision chunk(Download d, Attempt a, FetchOutcome o, long wallNow) {
+        int s = o.status;
+        if (o.error != null) {
+            return failure(d, a, o);
+        }
+        if (s == 206 && o.stored) {
+            return new Decision.ChunkStored(Intervals.complete(d.done, d.length));
+        }
+        if (o.changed || s == 412 || s == 416 || (s == 200 && !sameValidator(d, o))) {
+            return new Decision.StartOver(true);
+        }
+        if (s == 200 || s == 206) {
+            // Same resource, but ranges stopped working (or an unusable 206): fall back to one plain GET; the
+            // 200 body is never written at an offset.
+            return new Decision.SingleStream();
+        }
+        if (RetryPolicy.isRetryableStatus(s)) {
+            return new Decision.Retry("http " + s, retry.retryAfterMillis(o.retryAfter, wallNow));
+        }
+        return new Decision.Fail(s, "http " + s);
+    }
+
+    /**
+     * After a transient failure (already counted in the download): FAIL when its attempts (whole bodies) or
+     * consecutive failed chunk attempts ran out, or when waiting would pass the request's deadline; else a
+     * {@link Decision.Retry} whose delay is the failure's own (Retry-After) or the backoff.
+     */
+    Decision afterFailure(Download d, Decision.Retry r, boolean chunk, long wallNow, RandomGenerator random) {
+        int count = chunk ? d.failures : d.attempts;
+        if (count >= retry.maxAttempts()) {
+            String after = chunk ? " (after " + count + " failed chunk attempts)" : " (after " + count + " attempts)";
+            return new Decision.Fail(d.lastHttpStatus, r.reason() + after);
+        }
+        long delay = r.afterMillis() >= 0 ? r.afterMillis() : retry.backoffMillis(count, random);
+        if (d.request.deadline != null && wallNow + delay >= d.request.deadline) {
+            return new Decision.Fail(d.lastHttpStatus, deadlineExceeded(d));
+        }
+        return new Decision.Retry(r.reason(), delay);
+    }
+
+    /** The reason of a request that ran out of time, with the last error it saw. */
+    static String deadlineExceeded(Download d) {
+        return "deadline exceeded" + (d.lastError == null ? "" : " (last error: " + d.lastError + ")");
+    }
+
+    private Decision failure(Download d, Attempt a, FetchOutcome o) {
+        Failures.Failure f = Failures.classify(o.error, a.cancelReason, idleTimeout);
+        return f.retryable() ? new Decision.Retry(f.reason(), -1) : new Decision.Fail(d.lastHttpStatus, f.reason());
+    }
+
+    /** Chunk requests carry a strong ETag in If-Range, or else Last-Modified; weak ETags never. */
+    static String strongValidator(FetchOutcome o) {
+        if (o.etag != null) {
+            String e = o.etag.trim();
+            if (!e.startsWith("W/") && e.length() >= 2 && e.startsWith("\"") && e.endsWith("\"")) {
+                return e;
+            }
+        }
+        if (o.lastModified != null && !o.lastModified.isBlank()) {
+            return o.lastModified.trim();
+        }
+        return null;
+    }
+
+    private static boolean sameValidator(Download d, FetchOutcome o) {
+        String v = d.validatorIsEtag ? o.etag : o.lastModified;
+        return v != null && v.trim().equals(d.validator);
+    }
+}

@@ -1,0 +1,351 @@
+package io.flowget.udf.fetch;
+
+import io.flowget.udf.http.Attempt;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.PriorityQueue;
+import java.util.Set;
+
+/**
+ * Which host issues its next piece of work, and whether a permit is free for it: the in-memory scheduling of the
+ * fetch operator, with no Flink types. It holds the round-robin ring of hosts that have work and may issue, each
+ * host's ready list and active downloads, the global in-flight permits ({@code flowget.fetch.max-in-flight}),
+ * the heap of retries waiting for their due time, and the backlog count that backpressure reads. Hosts take turns
+ * one piece of work at a time; a host's own politeness ({@link Gate}) decides whether it may take another.
+ *
+ * <p>Derived data only: everything here is rebuilt from keyed state after a restore. The scheduler decides and
+ * counts; it never touches state, HTTP or the mailbox — {@link FetchOperator} does, and calls back in to record
+ * what it did. Usage, the operator's pump:
+ *
+ * <pre>{@code
+ * Scheduler.Host h;
+ * while ((h = scheduler.nextTurn()) != null) {
+ *     issueNext(h); // takes scheduler.pollReady(h) or the queue head, then scheduler.started(h, act, attempt)
+ *     scheduler.enqueueIfReady(h);
+ * }
+ * }</pre>
+ *
+ * <p>Not thread-safe: owned by the operator's task thread (the JMH {@code SchedulingBenchmark} drives it alone).
+ */
+public final class Scheduler {
+    /** A host's politeness: may it take one more request now, with {@code inFlight} already out? */
+    @FunctionalInterface
+    public interface Gate {
+        boolean mayIssue(String host, int inFlight);
+    }
+
+    private final int maxInFlight;
+    private final Gate gate;
+    private final Map<String, Host> hosts = new HashMap<>();
+    private final ArrayDeque<Host> ring = new ArrayDeque<>();
+    private final PriorityQueue<Waiting> waiting = new PriorityQueue<>();
+    private final Set<Attempt> inFlight = new HashSet<>();
+    private long queuedTotal;
+    private long readyTotal;
+    private int finalizing;
+
+    public Scheduler(int maxInFlight, Gate gate) {
+        this.maxInFlight = maxInFlight;
+        this.gate = gate;
+    }
+
+    /** The host's bookkeeping, created on first use. */
+    public Host host(String host) {
+        return hosts.computeIfAbsent(host, Host::new);
+    }
+
+    /** The host's bookkeeping, or null when it has no work. */
+    public Host existing(String host) {
+        return hosts.get(host);
+    }
+
+    /** A request joined the host's durable queue. */
+    public void queued(Host h) {
+        h.queued++;
+        queuedTotal++;
+        enqueueIfReady(h);
+    }
+
+    /**
+     * Takes in what a restore found for a host: {@code queued} requests in its durable queue and its active
+     * downloads, each waiting for its retry time or ready now. Returns how many are ready.
+     */
+    public int restore(String host, long queued, List<Map.Entry<Long, Download>> active, long now) {
+        Host h = host(host);
+        h.queued = queued;
+        queuedTotal += queued;
+        int ready = 0;
+        for (Map.Entry<Long, Download> e : active) {
+            Active act = admit(h, e.getKey(), e.getValue());
+            if (act.d.retryAt > now) {
+                waitUntil(h, act, act.d.retryAt);
+            } else {
+                markReady(h, act);
+                ready++;
+            }
+        }
+        return ready;
+    }
+
+    /** Puts the host in the ring when it has work and its gate lets it take one more request. */
+    public void enqueueIfReady(Host h) {
+        if (!h.inRing && h.hasReadyWork() && gate.mayIssue(h.host, h.inFlight)) {
+            h.inRing = true;
+            ring.addLast(h);
+        }
+    }
+
+    /** {@link #enqueueIfReady} for every host (after a restore). */
+    public void enqueueAll() {
+        for (Host h : hosts.values()) {
+            enqueueIfReady(h);
+        }
+    }
+
+    /** Puts a download on its host's ready list (once) and the host in the ring. */
+    public void markReady(Host h, Active act) {
+        if (!act.inReady) {
+            act.inReady = true;
+            h.ready.addLast(act.seq);
+            readyTotal++;
+        }
+        enqueueIfReady(h);
+    }
+
+    /**
+     * The next host whose turn it is, while a global permit is free; null when none. Hosts that lost their
+     * work or their gate's consent since they joined the ring are dropped from it (they rejoin through
+     * {@link #enqueueIfReady}).
+     */
+    public Host nextTurn() {
+        while (inFlight.size() < maxInFlight && !ring.isEmpty()) {
+            Host h = ring.pollFirst();
+            h.inRing = false;
+            if (h.hasReadyWork() && gate.mayIssue(h.host, h.inFlight)) {
+                return h;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Whether the host's turn goes to a ready download (true) or to the head of its durable queue (false).
+     * The two take turns when both wait, so a large file's chunks interleave fairly with the host's other
+     * requests.
+     */
+    public boolean readyTurn(Host h) {
+        boolean fromReady = !h.ready.isEmpty() && (h.queued == 0 || !h.preferQueue);
+        h.preferQueue = fromReady;
+        return fromReady;
+    }
+
+    /** Takes the first ready download of the host; null if it finished meanwhile. */
+    public Active pollReady(Host h) {
+        long seq = h.ready.pollFirst();
+        readyTotal--;
+        Active act = h.downloads.get(seq);
+        if (act != null) {
+            act.inReady = false;
+        }
+        return act;
+    }
+
+    /** The head of the host's durable queue was taken. */
+    public void dequeued(Host h) {
+        h.queued--;
+        queuedTotal--;
+    }
+
+    /** A download became active (left the queue, or was restored). */
+    public Active admit(Host h, long seq, Download d) {
+        Active act = new Active(seq, d);
+        h.downloads.put(seq, act);
+        return act;
+    }
+
+    /** An attempt was sent: it holds a global and a host permit until {@link #release}. */
+    public void started(Host h, Active act, Attempt a) {
+        h.inFlight++;
+        inFlight.add(a);
+        act.attempts.add(a);
+    }
+
+    /** True while the attempt holds its permits (not superseded, finished or cancelled at shutdown). */
+    public boolean holds(Attempt a) {
+        return inFlight.contains(a);
+    }
+
+    /** The attempt ended: frees its permits (once). */
+    public void release(Host h, Active act, Attempt a) {
+        if (inFlight.remove(a)) {
+            h.inFlight--;
+        }
+        if (act != null) {
+            act.attempts.remove(a);
+        }
+    }
+
+    /** Attempts in flight (read-only view). */
+    public Collection<Attempt> inFlight() {
+        return Collections.unmodifiableSet(inFlight);
+    }
+
+    /** Cancels and forgets every attempt in flight (shutdown). */
+    public void cancelAll(String reason) {
+        for (Attempt a : new ArrayList<>(inFlight)) {
+            a.cancel(reason);
+        }
+        inFlight.clear();
+    }
+
+    /** A retry of the download waits until {@code due} (processing time). */
+    public void waitUntil(Host h, Active act, long due) {
+        act.d.retryAt = due;
+        waiting.add(new Waiting(due, h.host, act.seq));
+    }
+
+    /** Moves retries due by {@code now} to their hosts' ready lists. */
+    public void promoteDue(long now) {
+        while (!waiting.isEmpty() && waiting.peek().dueAt <= now) {
+            Waiting w = waiting.poll();
+            Host h = hosts.get(w.host);
+            Active act = h == null ? null : h.downloads.get(w.seq);
+            if (act != null) {
+                act.d.retryAt = 0;
+                markReady(h, act);
+            }
+        }
+    }
+
+    /** The download's whole-file digest runs off the task thread; false if it already does. */
+    public boolean startFinalizing(Active act) {
+        if (act.finalizing) {
+            return false;
+        }
+        act.finalizing = true;
+        finalizing++;
+        return true;
+    }
+
+    /** The digest came back (or the download ended): no longer finalizing. */
+    public void endFinalizing(Active act) {
+        if (act.finalizing) {
+            act.finalizing = false;
+            finalizing--;
+        }
+    }
+
+    /** The download reached its result: drops it from the ready list, the retry heap and the host. */
+    public void remove(Host h, Active act) {
+        endFinalizing(act);
+        if (act.inReady) {
+            h.ready.remove(act.seq);
+            readyTotal--;
+            act.inReady = false;
+        }
+        if (act.d.retryAt > 0) {
+            waiting.removeIf(w -> w.seq == act.seq && w.host.equals(h.host));
+        }
+        h.downloads.remove(act.seq);
+    }
+
+    /** Drops the host when it has nothing queued and nothing active; true if it did. */
+    public boolean dropIfIdle(Host h) {
+        if (h.queued == 0 && h.downloads.isEmpty()) {
+            hosts.remove(h.host);
+            return true;
+        }
+        return false;
+    }
+
+    /** Requests queued, downloads ready to issue work, and retries waiting (also the backpressure measure). */
+    public long backlog() {
+        return queuedTotal + readyTotal + waiting.size();
+    }
+
+    /** True while anything is queued, ready, waiting, in flight or finalizing. */
+    public boolean hasWork() {
+        return backlog() > 0 || !inFlight.isEmpty() || finalizing > 0;
+    }
+
+    /** Hosts with work (a metrics gauge). */
+    public int hostCount() {
+        return hosts.size();
+    }
+
+    /** Requests in flight to the host (metrics). */
+    public int inFlight(String host) {
+        Host h = hosts.get(host);
+        return h == null ? 0 : h.inFlight;
+    }
+
+    /** One host's in-memory bookkeeping. */
+    public static final class Host {
+        final String host;
+        /** Downloads that can issue work now, in turn. */
+        final ArrayDeque<Long> ready = new ArrayDeque<>();
+        /** Every entry of the host's active state, by sequence number. */
+        final Map<Long, Active> downloads = new HashMap<>();
+        /** Requests in the durable queue. */
+        long queued;
+        int inFlight;
+        boolean inRing;
+        /** Alternates ready downloads and new requests when both wait. */
+        boolean preferQueue;
+
+        Host(String host) {
+            this.host = host;
+        }
+
+        public String name() {
+            return host;
+        }
+
+        /** The host's active download by sequence number, or null. */
+        public Active download(long seq) {
+            return downloads.get(seq);
+        }
+
+        boolean hasReadyWork() {
+            return queued > 0 || !ready.isEmpty();
+        }
+    }
+
+    /** In-memory companion of an active download: its attempts in flight and, when chunked, its plan. */
+    public static final class Active {
+        final long seq;
+        final Download d;
+        final List<Attempt> attempts = new ArrayList<>(2);
+        RangePlan plan;
+        boolean inReady;
+        boolean finalizing;
+
+        Active(long seq, Download d) {
+            this.seq = seq;
+            this.d = d;
+        }
+
+        public long seq() {
+            return seq;
+        }
+
+        public Download download() {
+            return d;
+        }
+    }
+
+    /** A retry waiting for its due time. */
+    private record Waiting(long dueAt, String host, long seq) implements Comparable<Waiting> {
+        @Override
+        public int compareTo(Waiting o) {
+            return Long.compare(dueAt, o.dueAt);
+        }
+    }
+}
