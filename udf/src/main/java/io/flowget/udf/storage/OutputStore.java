@@ -1,5 +1,6 @@
 package io.flowget.udf.storage;
 
+import io.flowget.udf.body.Digests;
 import io.flowget.udf.config.FlowgetOptions.Durability;
 import io.flowget.udf.config.FlowgetOptions.OnConflict;
 
@@ -21,8 +22,6 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.UserDefinedFileAttributeView;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
@@ -351,12 +350,7 @@ public final class OutputStore {
     }
 
     private static String hostTag(String host) {
-        try {
-            byte[] d = MessageDigest.getInstance("SHA-256").digest(host.getBytes(StandardCharsets.UTF_8));
-            return HexFormat.of().formatHex(d, 0, 8);
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
+        return HexFormat.of().formatHex(Digests.sha256(host.getBytes(StandardCharsets.UTF_8)), 0, 8);
     }
 
     /**
