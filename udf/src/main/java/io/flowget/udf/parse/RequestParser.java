@@ -1,5 +1,6 @@
 package io.flowget.udf.parse;
 
+import io.flowget.udf.body.Digests;
 import io.flowget.udf.json.Json;
 import io.flowget.udf.model.FetchRequest;
 import io.flowget.udf.storage.OutputPaths;
@@ -12,8 +13,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import java.io.Serializable;
 import java.math.BigDecimal;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.DateTimeException;
 import java.time.OffsetDateTime;
 import java.time.format.DateTimeFormatter;
@@ -399,13 +398,7 @@ public final class RequestParser implements Serializable {
 
     /** First 32 hex digits of sha256 of the url as given: the stable default id. */
     static String hashId(String urlText) {
-        try {
-            byte[] digest =
-                    MessageDigest.getInstance("SHA-256").digest(urlText.getBytes(StandardCharsets.UTF_8));
-            return HexFormat.of().formatHex(digest, 0, 16);
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("SHA-256 is required by every Java platform", e);
-        }
+        return HexFormat.of().formatHex(Digests.sha256(urlText.getBytes(StandardCharsets.UTF_8)), 0, 16);
     }
 
     /** The url to report for a rejection: as given, with any user info masked, cut to the URL limit. */

@@ -1,0 +1,128 @@
+package io.flowget.udf.storage;
+
+import io.flowget.udf.config.FlowgetOptions.OnConflict;
+import io.flowget.udf.storage.OutputStore.FileMeta;
+import io.flowget.udf.storage.OutputStore.PathConflictException;
+
+import org.apache.flink.annotation.Internal;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+
+/**
+ * Makes a complete staging file visible under the output directory by one atomic rename, refusing to replace a
+ * file another URL owns: a final path belongs to the URL that wrote it ({@link FileMetadata#OWNER_ATTR});
+ * publishing over a file of the same URL replaces it (a re-run, or two requests for one URL), over a file of a
+ * different URL, or one flowget did not write, throws {@link PathConflictException} unless the conflict policy
+ * is {@link OnConflict#REPLACE}. So distinct requests never overwrite each other's files silently.
+ *
+ * <p>The owner and the {@link FileMeta} are written on the staging file before the rename, so a published file
+ * never carries another version's attributes. Every published file, and every directory whose entries a
+ * publish changed, is handed to the {@link GroupCommit}, which makes them durable at the checkpoint.
+ *
+ * <p>Not thread-safe: owned by one fetch subtask's task thread (it shares that thread's {@link GroupCommit}).
+ */
+@Internal
+final class FilePublisher {
+    private static final Logger LOG = LoggerFactory.getLogger(FilePublisher.class);
+
+    private final Path outDir;
+    private final OnConflict onConflict;
+    private final GroupCommit commit;
+    private boolean xattrWarned;
+
+    /** Publishes into {@code outDir} (made absolute and normalized), creating it if needed. */
+    FilePublisher(Path outDir, OnConflict onConflict, GroupCommit commit) throws IOException {
+        this.outDir = outDir.toAbsolutePath().normalize();
+        this.onConflict = onConflict;
+        this.commit = commit;
+        Files.createDirectories(this.outDir);
+    }
+
+    Path outDir() {
+        return outDir;
+    }
+
+    /** Resolves a relative output path inside the output directory, refusing anything that would escape it. */
+    Path resolve(String relative) throws IOException {
+        try {
+            return OutputPaths.resolveInside(outDir, relative);
+        } catch (RuntimeException e) {
+            throw new IOException(e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Moves a complete staging file to {@code relative} atomically, recording {@code url} as its owner and
+     * {@code meta} beside it; returns the final path.
+     *
+     * @throws PathConflictException when a parent of the path is a file, the path is a directory, or (policy
+     *     FAIL) it holds a file not owned by {@code url}
+     */
+    Path publish(Path staging, String relative, String url, FileMeta meta) throws IOException {
+        Path target = resolve(relative);
+        Path parent = target.getParent();
+        try {
+            createDirectories(parent);
+        } catch (FileAlreadyExistsException e) {
+            throw new PathConflictException(relative, "a parent of it is a file");
+        }
+        if (Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS)) {
+            throw new PathConflictException(relative, "it is a directory");
+        }
+        if (Files.exists(target, LinkOption.NOFOLLOW_LINKS) && onConflict == OnConflict.FAIL) {
+            String owner = FileMetadata.readOwner(target);
+            if (!url.equals(owner)) {
+                throw new PathConflictException(
+                        relative,
+                        owner == null ? "it exists and was not written by flowget" : "it was written for " + owner);
+            }
+        }
+        if (!FileMetadata.writeOwner(staging, url)) {
+            warnNoXattrsOnce();
+        }
+        FileMetadata.write(staging, meta);
+        Files.move(staging, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        commit.markDirty(target);
+        commit.markDirty(parent);
+        return target;
+    }
+
+    /** Creates {@code dir} and its missing parents below the output directory, marking each changed parent. */
+    private void createDirectories(Path dir) throws IOException {
+        if (Files.isDirectory(dir)) {
+            return;
+        }
+        Path parent = dir.getParent();
+        if (parent != null && !parent.equals(outDir)) {
+            createDirectories(parent);
+        }
+        try {
+            Files.createDirectory(dir);
+        } catch (FileAlreadyExistsException e) {
+            if (!Files.isDirectory(dir)) {
+                throw e;
+            }
+        }
+        if (parent != null) {
+            commit.markDirty(parent);
+        }
+    }
+
+    private void warnNoXattrsOnce() {
+        if (!xattrWarned) {
+            xattrWarned = true;
+            LOG.warn(
+                    "The file system of {} does not take user extended attributes: files cannot record their URL,"
+                            + " so an existing file always counts as a path conflict (see flowget.storage.on-conflict)",
+                    outDir);
+        }
+    }
+}

@@ -1,0 +1,63 @@
+package io.flowget.udf.storage;
+
+import io.flowget.udf.config.FlowgetOptions.Durability;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatCode;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class GroupCommitTest {
+
+    @TempDir Path tmp;
+
+    @ParameterizedTest(name = "{0}: {1} pending")
+    @CsvSource({"CHECKPOINT, 2", "NONE, 0"})
+    void recordsEachPathOnceUnderCheckpointOnlyAndSyncEmptiesTheSet(Durability durability, int expected)
+            throws Exception {
+        GroupCommit commit = new GroupCommit(durability);
+        Path file = Files.writeString(tmp.resolve("f"), "x");
+
+        commit.markDirty(file);
+        commit.markDirty(tmp);
+        commit.markDirty(file);
+
+        assertThat(commit.pendingCount()).isEqualTo(expected);
+        commit.syncPending();
+        assertThat(commit.pendingCount()).isZero();
+    }
+
+    @Test
+    void aPathGoneSinceItWasMarkedIsSkipped() throws Exception {
+        Path gone = Files.writeString(tmp.resolve("f"), "x");
+        GroupCommit commit = checkpointCommitOf(gone, Files.writeString(tmp.resolve("g"), "y"));
+        Files.delete(gone);
+
+        assertThatCode(commit::syncPending).doesNotThrowAnyException();
+        assertThat(commit.pendingCount()).isZero();
+    }
+
+    @Test
+    void aPathThatCannotBeOpenedFailsTheCommit() throws Exception {
+        Path file = Files.writeString(tmp.resolve("f"), "x");
+        GroupCommit commit = checkpointCommitOf(file.resolve("child")); // ENOTDIR, not a vanished file
+
+        assertThatThrownBy(commit::syncPending).isInstanceOf(IOException.class);
+    }
+
+    private static GroupCommit checkpointCommitOf(Path... dirty) {
+        GroupCommit commit = new GroupCommit(Durability.CHECKPOINT);
+        for (Path p : dirty) {
+            commit.markDirty(p);
+        }
+        return commit;
+    }
+}
