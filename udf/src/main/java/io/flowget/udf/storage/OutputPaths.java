@@ -79,6 +79,9 @@ import java.util.Set;
  * such a clash as a FAILED result. The total length of a default path is bounded only by the segment rules
  * (about 13 KB); a file system that refuses a long path fails that request.
  *
+ * <p>Over 450 lines on purpose: the path rules above are one safety contract (nothing is ever written
+ * outside {@code --out}) and are property-tested as one unit; splitting them would split that proof.
+ *
  * <p>Stateless and thread-safe.
  */
 public final class OutputPaths {
