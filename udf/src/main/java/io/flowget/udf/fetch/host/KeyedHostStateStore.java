@@ -1,0 +1,79 @@
+package io.flowget.udf.fetch.host;
+
+import io.flowget.udf.fetch.HostState;
+
+import org.apache.flink.annotation.Internal;
+import org.apache.flink.api.common.state.StateTtlConfig;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.streaming.api.operators.KeyContext;
+
+import javax.annotation.concurrent.NotThreadSafe;
+
+import java.time.Duration;
+
+/**
+ * A {@link HostStateStore} over the fetch operator's keyed {@code host-state}: each access switches the operator's
+ * current key to the host, reads or writes the value, and restores the caller's key (also on failure, which is
+ * rethrown as {@link IllegalStateException}).
+ *
+ * <p>Not thread-safe: created and used by the operator on its task thread, the only thread that may set its
+ * current key.
+ */
+@Internal
+@NotThreadSafe
+public final class KeyedHostStateStore implements HostStateStore {
+    private final ValueState<HostState> state;
+    private final KeyContext keys;
+
+    /**
+     * The descriptor of the keyed state: a {@link HostState} POJO whose TTL ({@code ttl}, refreshed on read and
+     * write, cleaned up by RocksDB compaction) bounds the state of hosts seen once.
+     */
+    public static ValueStateDescriptor<HostState> descriptor(String name, Duration ttl) {
+        ValueStateDescriptor<HostState> d = new ValueStateDescriptor<>(name, TypeInformation.of(HostState.class));
+        d.enableTimeToLive(
+                StateTtlConfig.newBuilder(ttl)
+                        .updateTtlOnReadAndWrite()
+                        .neverReturnExpired()
+                        .cleanupInRocksdbCompactFilter(1000)
+                        .build());
+        return d;
+    }
+
+    public KeyedHostStateStore(ValueState<HostState> state, KeyContext keys) {
+        this.state = state;
+        this.keys = keys;
+    }
+
+    @Override
+    public HostState read(String host) {
+        Object previous = keys.getCurrentKey();
+        try {
+            keys.setCurrentKey(host);
+            return state.value();
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot read host state of " + host, e);
+        } finally {
+            if (previous != null) {
+                keys.setCurrentKey(previous);
+            }
+        }
+    }
+
+    @Override
+    public void write(String host, HostState value) {
+        Object previous = keys.getCurrentKey();
+        try {
+            keys.setCurrentKey(host);
+            state.update(value);
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot write host state of " + host, e);
+        } finally {
+            if (previous != null) {
+                keys.setCurrentKey(previous);
+            }
+        }
+    }
+}

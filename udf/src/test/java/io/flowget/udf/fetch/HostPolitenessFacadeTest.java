@@ -1,0 +1,133 @@
+package io.flowget.udf.fetch;
+
+import io.flowget.udf.config.FlowgetOptions;
+import io.flowget.udf.fetch.host.HostStateStore;
+import io.flowget.udf.fetch.host.WarmUp;
+import io.flowget.udf.http.FetchOutcome;
+
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.util.clock.ManualClock;
+
+import org.junit.jupiter.api.Test;
+
+import java.net.ConnectException;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * {@link HostPoliteness} as the operator drives it, without the operator: a {@link ManualClock}, explicit
+ * processing times and a map as its state store. The mechanisms' own rules are tested in {@code fetch.host}; this
+ * checks how the facade combines them.
+ */
+class HostPolitenessFacadeTest {
+    private static final String HOST = "h.example";
+
+    private final ManualClock clock = new ManualClock(TimeUnit.DAYS.toNanos(1));
+    private final Map<String, HostState> stored = new HashMap<>();
+    private final HostStateStore store =
+            new HostStateStore() {
+                @Override
+                public HostState read(String host) {
+                    return stored.get(host);
+                }
+
+                @Override
+                public void write(String host, HostState state) {
+                    stored.put(host, state);
+                }
+            };
+
+    private HostPoliteness politeness() {
+        Configuration conf = new Configuration();
+        conf.set(FlowgetOptions.HOST_MAX_CONCURRENCY, 8);
+        conf.set(FlowgetOptions.HOST_INITIAL_CONCURRENCY, 4);
+        conf.set(FlowgetOptions.HOST_BREAKER_FAILURES, 2);
+        conf.set(FlowgetOptions.HOST_BREAKER_OPEN, Duration.ofMillis(200));
+        conf.set(FlowgetOptions.HOST_GIVE_UP_AFTER, Duration.ofSeconds(1));
+        conf.set(FlowgetOptions.HOST_PROBE_INTERVAL, Duration.ofMinutes(10));
+        return new HostPoliteness(HostPoliteness.Settings.from(conf), RetryPolicy.from(conf), store, clock);
+    }
+
+    @Test
+    void warmUpThenTheInitialLimit() {
+        HostPoliteness p = politeness();
+        assertThat(p.mayIssue(HOST, 0, 0)).isTrue();
+        p.onIssued(HOST, 0);
+        assertThat(p.mayIssue(HOST, 1, 0)).as("one request until the first answer").isFalse();
+        p.onOutcome(HOST, status(200, null), null, 1, 1, 1_000_000, 500_000, 0);
+        assertThat(p.resumeDue(0)).containsExactly(HOST);
+        assertThat(p.mayIssue(HOST, 3, 0)).isTrue();
+        assertThat(p.mayIssue(HOST, 4, 0)).isFalse();
+        assertThat(stored.get(HOST)).isEqualTo(new HostState(4, 0, 0, 0));
+    }
+
+    @Test
+    void anUnansweredFirstRequestReleasesTheHostAfterTheCap() {
+        HostPoliteness p = politeness();
+        p.onIssued(HOST, 0);
+        assertThat(p.resumeDue(0)).isEmpty();
+        clock.advanceTime(WarmUp.MAX_NANOS, TimeUnit.NANOSECONDS);
+        assertThat(p.resumeDue(0)).containsExactly(HOST);
+        assertThat(p.mayIssue(HOST, 1, 0)).isTrue();
+    }
+
+    @Test
+    void retryAfterPausesTheHostAndCapsIt() {
+        HostPoliteness p = politeness();
+        p.onIssued(HOST, 1_000);
+        for (int i = 0; i < 4; i++) {
+            p.onOutcome(HOST, status(200, null), null, 8, 8, 1_000_000, -1, 1_000); // busy: grows to 8
+        }
+        assertThat(p.resumeDue(1_000)).containsExactly(HOST); // warm
+        long until = p.onOutcome(HOST, status(503, "120"), null, 4, 4, 1_000_000, 500_000, 1_000);
+        assertThat(until).isEqualTo(121_000);
+        assertThat(p.mayIssue(HOST, 0, 120_999)).isFalse();
+        assertThat(p.resumeDue(120_999)).isEmpty();
+        assertThat(p.resumeDue(121_000)).containsExactly(HOST);
+        assertThat(p.mayIssue(HOST, 2, 121_000)).isTrue();
+        assertThat(p.mayIssue(HOST, 3, 121_000)).as("capped at 4 - 1").isFalse();
+        assertThat(stored.get(HOST)).isEqualTo(new HostState(7, 3, 1_000, 121_000)); // 8 × 0.9, capped at 3
+        assertThat(p.summary(2_000)).isEqualTo(new HostPoliteness.Summary(1, 1, 0));
+    }
+
+    @Test
+    void aDeadHostIsParkedThenRefusedUntilItAnswers() {
+        HostPoliteness p = politeness();
+        FetchOutcome refused = FetchOutcome.failure(new ConnectException("Connection refused"));
+        assertThat(p.onOutcome(HOST, refused, null, 1, 1, 1_000_000, -1, 0)).isZero();
+        assertThat(p.onOutcome(HOST, refused, null, 1, 1, 1_000_000, -1, 100)).isEqualTo(300);
+        assertThat(p.mayIssue(HOST, 0, 200)).as("parked").isFalse();
+        assertThat(p.refusal(HOST, 200)).isNull();
+        assertThat(p.summary(200).circuitOpen()).isEqualTo(1);
+        assertThat(p.mayIssue(HOST, 0, 300)).as("one probe").isTrue();
+        assertThat(p.onOutcome(HOST, refused, null, 1, 1, 1_000_000, -1, 1_500)).isEqualTo(1_900);
+        assertThat(p.refusal(HOST, 1_600)).startsWith("host unreachable: ").endsWith(" (no answer for 1s)");
+        assertThat(p.mayIssue(HOST, 5, 1_600)).as("let through, to fail").isTrue();
+
+        p.onOutcome(HOST, status(404, null), null, 1, 1, 1_000_000, 500_000, 2_000);
+        assertThat(p.refusal(HOST, 2_000)).isNull();
+        assertThat(p.summary(2_000).circuitOpen()).isZero();
+    }
+
+    @Test
+    void busiestCountsRequestsSinceTheLastCall() {
+        HostPoliteness p = politeness();
+        for (int i = 0; i < 3; i++) {
+            p.onIssued("a", 0);
+        }
+        p.onIssued("b", 0);
+        assertThat(p.busiest(1, 0)).containsExactly(new HostPoliteness.HostLoad("a", 3, 1));
+        assertThat(p.busiest(5, 0)).isEmpty();
+    }
+
+    private static FetchOutcome status(int status, String retryAfter) {
+        FetchOutcome o = new FetchOutcome();
+        o.status = status;
+        o.retryAfter = retryAfter;
+        return o;
+    }
+}

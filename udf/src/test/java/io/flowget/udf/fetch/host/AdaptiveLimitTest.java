@@ -1,0 +1,171 @@
+package io.flowget.udf.fetch.host;
+
+import org.apache.flink.util.clock.ManualClock;
+
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * {@link AdaptiveLimit}: AIMD growth and drops, the latency drop once per round, the hold band, the drift of the
+ * minimum TTFB, and the overload cap with its one-per-probe-interval rise. Processing time is passed explicitly;
+ * latency rounds follow a {@link ManualClock}.
+ */
+class AdaptiveLimitTest {
+    private static final long MS = 1_000_000L;
+    private static final Duration PROBE = Duration.ofSeconds(10);
+
+    private final ManualClock clock = new ManualClock(TimeUnit.HOURS.toNanos(1));
+
+    private AdaptiveLimit limit(int min, int initial, int max) {
+        return new AdaptiveLimit(
+                "h.example", new AdaptiveLimit.Settings(min, initial, PROBE, 3.0, Duration.ofMillis(50)), max, 0,
+                clock);
+    }
+
+    @Test
+    void growsByOneOnlyWhileTheHostIsBusy() {
+        AdaptiveLimit l = limit(1, 4, 8);
+        assertThat(l.limit(0)).isEqualTo(4);
+        l.onAnswer(-1, 10 * MS, 1, false, 0); // 1 of 4 in flight: not busy
+        assertThat(l.limit(0)).isEqualTo(4);
+        l.onAnswer(-1, 10 * MS, 2, false, 0); // half the limit in flight: busy
+        assertThat(l.limit(0)).isEqualTo(5);
+        for (int i = 0; i < 10; i++) {
+            l.onAnswer(-1, 10 * MS, 8, false, 0);
+        }
+        assertThat(l.limit(0)).as("never above max").isEqualTo(8);
+        assertThat(l.throttled()).isFalse();
+    }
+
+    @Test
+    void dropsToNineTenthsPerDropButNotBelowMin() {
+        AdaptiveLimit l = limit(2, 8, 8);
+        l.onDrop(8, 10 * MS);
+        assertThat(l.learned()).isEqualTo(7); // 8 × 0.9 = 7.2
+        l.onDrop(8, 10 * MS);
+        assertThat(l.learned()).isEqualTo(6); // 7 × 0.9 = 6.3
+        assertThat(l.throttled()).isTrue();
+        for (int i = 0; i < 20; i++) {
+            l.onDrop(1, 10 * MS);
+        }
+        assertThat(l.limit(0)).isEqualTo(2);
+    }
+
+    @Test
+    void aSavedLimitIsClampedToTheHostsRange() {
+        AdaptiveLimit.Settings s = new AdaptiveLimit.Settings(2, 4, PROBE, 3.0, Duration.ofMillis(50));
+        assertThat(new AdaptiveLimit("h", s, 6, 20, clock).limit(0)).isEqualTo(6);
+        assertThat(new AdaptiveLimit("h", s, 6, 5, clock).limit(0)).isEqualTo(5);
+        assertThat(new AdaptiveLimit("h", s, 6, 0, clock).limit(0)).as("0: unknown, initial").isEqualTo(4);
+    }
+
+    @Test
+    void aRoundOfSlowFirstBytesDropsTheLimitOnce() {
+        AdaptiveLimit l = limit(1, 8, 16);
+        l.onAnswer(10 * MS, 20 * MS, 8, false, 0); // learns the minimum, and grows
+        assertThat(l.minTtfb()).isEqualTo(10 * MS);
+        assertThat(l.learned()).isEqualTo(9);
+
+        clock.advanceTime(1, TimeUnit.SECONDS);
+        l.onAnswer(100 * MS, 100 * MS, 8, false, 0); // > 3 × 10 ms and ≥ 50 ms above it: slow
+        assertThat(l.learned()).isEqualTo(8); // 9 × 0.9
+        // Sent before that drop (same round): neither a second drop nor growth.
+        l.onAnswer(100 * MS, 100 * MS, 8, false, 0);
+        assertThat(l.learned()).isEqualTo(8);
+        l.onAnswer(11 * MS, 50 * MS, 8, false, 0);
+        assertThat(l.learned()).isEqualTo(8);
+        assertThat(l.minTtfb()).as("slow answers above the floor do not move the minimum")
+                .isEqualTo(10 * MS + MS / 512);
+
+        clock.advanceTime(1, TimeUnit.SECONDS); // the next round: requests sent after the drop
+        l.onAnswer(100 * MS, 100 * MS, 8, false, 0);
+        assertThat(l.learned()).isEqualTo(7); // 8 × 0.9 = 7.2
+    }
+
+    @Test
+    void answersHalfWayToSlowHoldTheLimit() {
+        AdaptiveLimit l = limit(1, 8, 16);
+        l.onAnswer(10 * MS, 10 * MS, 8, false, 0);
+        assertThat(l.learned()).isEqualTo(9);
+        clock.advanceTime(1, TimeUnit.SECONDS);
+        // 36 ms: above 2 × 10 ms and 26 ms ≥ 25 ms above it (half-way), not slow (26 ms < 50 ms): hold.
+        l.onAnswer(36 * MS, 36 * MS, 8, false, 0);
+        assertThat(l.learned()).isEqualTo(9);
+        assertThat(l.minTtfb()).as("not slow: the minimum drifts 1/512 of the gap").isEqualTo(10 * MS + 26 * MS / 512);
+        // 15 ms: below the band, grows.
+        l.onAnswer(15 * MS, 15 * MS, 8, false, 0);
+        assertThat(l.learned()).isEqualTo(10);
+    }
+
+    @Test
+    void slowAnswersMoveTheMinimumOnlyAtTheFloor() {
+        AdaptiveLimit atFloor = limit(1, 1, 1);
+        atFloor.onAnswer(10 * MS, 10 * MS, 1, false, 0);
+        clock.advanceTime(1, TimeUnit.SECONDS);
+        atFloor.onAnswer(100 * MS, 100 * MS, 1, false, 0);
+        assertThat(atFloor.minTtfb()).isEqualTo(10 * MS + 90 * MS / 512);
+
+        AdaptiveLimit pinned = limit(1, 4, 4);
+        pinned.onAnswer(10 * MS, 10 * MS, 1, false, 0);
+        pinned.onAnswer(100 * MS, 100 * MS, 1, true, 0); // warming up: its limit is 1, the floor
+        assertThat(pinned.minTtfb()).isEqualTo(10 * MS + 90 * MS / 512);
+
+        AdaptiveLimit above = limit(1, 4, 4);
+        above.onAnswer(10 * MS, 10 * MS, 1, false, 0);
+        above.onAnswer(100 * MS, 100 * MS, 1, false, 0);
+        assertThat(above.minTtfb()).isEqualTo(10 * MS);
+    }
+
+    @Test
+    void latencyIsIgnoredWithoutAFirstByteOrWhenOff() {
+        AdaptiveLimit off = new AdaptiveLimit(
+                "h", new AdaptiveLimit.Settings(1, 4, PROBE, 0, Duration.ofMillis(50)), 8, 0, clock);
+        off.onAnswer(10 * MS, 10 * MS, 4, false, 0);
+        off.onAnswer(900 * MS, 900 * MS, 4, false, 0);
+        assertThat(off.learned()).isEqualTo(6);
+        assertThat(off.minTtfb()).isZero();
+    }
+
+    @Test
+    void anOverloadCapsAtOneBelowTheLargerInFlightCountAndRisesOnePerProbeInterval() {
+        AdaptiveLimit l = limit(1, 8, 6);
+        l.onOverload(429, 2, 5, 10 * MS, 1_000); // sent at 2, 5 in flight now: the host took 4
+        assertThat(l.ceiling()).isEqualTo(4);
+        assertThat(l.ceilingAt()).isEqualTo(1_000);
+        assertThat(l.learned()).as("also a drop").isEqualTo(5); // min(6, 8) × 0.9 = 5.4
+        for (int i = 0; i < 5; i++) {
+            l.onAnswer(-1, MS, 5, false, 1_000);
+        }
+        assertThat(l.learned()).isEqualTo(6);
+        assertThat(l.limit(1_000)).isEqualTo(4);
+        assertThat(l.limit(10_999)).isEqualTo(4);
+        assertThat(l.limit(11_000)).isEqualTo(5);
+        assertThat(l.ceilingAt()).isEqualTo(11_000);
+        assertThat(l.limit(20_999)).isEqualTo(5);
+
+        // A refusal at a higher count does not raise the cap, a lower one lowers it; both restart the interval.
+        l.onOverload(503, 6, 6, 10 * MS, 15_000);
+        assertThat(l.ceiling()).isEqualTo(5);
+        l.onOverload(503, 3, 1, 10 * MS, 16_000);
+        assertThat(l.ceiling()).isEqualTo(2);
+        assertThat(l.limit(25_999)).isEqualTo(2);
+        assertThat(l.limit(36_000)).isEqualTo(4); // two intervals at once
+        assertThat(l.ceiling()).isEqualTo(4);
+        assertThat(l.ceilingAt()).isEqualTo(36_000);
+        assertThat(l.throttled()).isTrue();
+    }
+
+    @Test
+    void aCapThatReachesTheMaxIsDropped() {
+        AdaptiveLimit l = limit(1, 4, 4);
+        l.onOverload(429, 3, 3, MS, 0);
+        assertThat(l.limit(0)).isEqualTo(2);
+        l.restoreCap(3, 0);
+        assertThat(l.limit(PROBE.toMillis())).isEqualTo(3); // learned 3 after the drop
+        assertThat(l.ceiling()).isZero();
+    }
+}

@@ -1,0 +1,125 @@
+package io.flowget.udf.fetch.host;
+
+import io.flowget.udf.fetch.HostState;
+
+import org.apache.flink.util.clock.ManualClock;
+
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * {@link HostGates} over an in-memory {@link HostStateStore}: a host's state is read when it is first seen (and
+ * again after eviction), written only when it changed, and a restored cap and pause take effect.
+ */
+class HostGatesTest {
+    private final ManualClock clock = new ManualClock();
+    private final Map<String, HostState> stored = new HashMap<>();
+    private final List<String> reads = new ArrayList<>();
+    private final List<String> writes = new ArrayList<>();
+    private final HostStateStore store =
+            new HostStateStore() {
+                @Override
+                public HostState read(String host) {
+                    reads.add(host);
+                    return stored.get(host);
+                }
+
+                @Override
+                public void write(String host, HostState state) {
+                    writes.add(host);
+                    stored.put(host, state);
+                }
+            };
+
+    private HostGates gates(int capacity) {
+        return new HostGates(
+                capacity,
+                new HostGates.Settings(
+                        new AdaptiveLimit.Settings(1, 4, Duration.ofSeconds(10), 3.0, Duration.ofMillis(50)),
+                        host -> host.startsWith("small") ? 2 : 8,
+                        new Breaker.Settings(3, Duration.ofMillis(200), Duration.ofSeconds(1), Duration.ofSeconds(5)),
+                        new RateLimiter.Settings(0, 0)),
+                store,
+                clock);
+    }
+
+    @Test
+    void readsOnFirstSightAndWritesOnlyChanges() {
+        HostGates gates = gates(10);
+        HostGate g = gates.get("a.example");
+        assertThat(gates.get("a.example")).isSameAs(g);
+        assertThat(reads).containsExactly("a.example");
+
+        gates.save(g);
+        assertThat(stored.get("a.example")).isEqualTo(new HostState(4, 0, 0, 0));
+        gates.save(g);
+        assertThat(writes).as("unchanged: not written again").hasSize(1);
+
+        g.adaptiveLimit().onOverload(429, 3, 3, 1_000_000, 5_000);
+        g.pause().onRetryAfter(429, 2_000, 5_000);
+        gates.save(g);
+        assertThat(stored.get("a.example")).isEqualTo(new HostState(3, 2, 5_000, 7_000));
+        assertThat(writes).hasSize(2);
+        assertThat(gates.resumeDue(7_000)).containsExactly("a.example");
+    }
+
+    @Test
+    void aSavedStateIsRestoredWithItsCapAndPause() {
+        stored.put("b.example", new HostState(6, 3, 1_000, 9_000));
+        stored.put("small.example", new HostState(6, 0, 0, 0));
+        HostGates gates = gates(10);
+        HostGate g = gates.get("b.example");
+        assertThat(g.adaptiveLimit().learned()).isEqualTo(6);
+        assertThat(g.pause().isPaused(8_999)).isTrue();
+        g.warmUp().onFinished(false); // warm, so the limit is the adaptive one
+        assertThat(g.limit(1_000)).as("capped").isEqualTo(3);
+        assertThat(gates.resumeDue(9_000)).containsExactly("b.example");
+        gates.save(g);
+        assertThat(writes).as("nothing changed since the read").isEmpty();
+
+        HostGate small = gates.get("small.example");
+        small.warmUp().onFinished(false);
+        assertThat(small.limit(0)).as("clamped to the host's max").isEqualTo(2);
+    }
+
+    @Test
+    void theLimitIsOneWhileTheHostWarmsUp() {
+        HostGate g = gates(10).get("c.example");
+        assertThat(g.limit(0)).isEqualTo(1);
+        g.warmUp().onIssued();
+        assertThat(g.limit(0)).isEqualTo(1);
+        clock.advanceTime(WarmUp.MAX_NANOS, java.util.concurrent.TimeUnit.NANOSECONDS);
+        assertThat(g.limit(0)).isEqualTo(4);
+    }
+
+    @Test
+    void anEvictedHostIsReadAgainAndWarmsUpAgain() {
+        HostGates gates = gates(2);
+        HostGate a = gates.get("a");
+        a.warmUp().onFinished(false);
+        gates.save(a);
+        gates.get("b");
+        gates.get("c"); // evicts a, the least recently used
+        assertThat(gates.all()).extracting(HostGate::host).containsExactly("b", "c");
+        HostGate again = gates.get("a");
+        assertThat(again).isNotSameAs(a);
+        assertThat(again.warmUp().answered()).isFalse();
+        assertThat(reads).containsExactly("a", "b", "c", "a");
+    }
+
+    @Test
+    void issuedRequestsAreCountedUntilTaken() {
+        HostGate g = gates(10).get("d");
+        g.countIssued();
+        g.countIssued();
+        assertThat(g.takeIssued()).isEqualTo(2);
+        assertThat(g.takeIssued()).isZero();
+    }
+}
