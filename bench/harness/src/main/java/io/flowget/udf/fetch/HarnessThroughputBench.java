@@ -10,10 +10,6 @@ import io.flowget.udf.testing.TestOrigin;
 
 import org.apache.flink.configuration.Configuration;
 
-import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -37,21 +33,25 @@ import static org.assertj.core.api.Assertions.assertThat;
  * operator, not how fast the adaptive limit ramps up. Meant for same-machine before/after comparisons of the
  * operator's code: compare medians of runs at a similar load average, not runs of different days.
  *
- * <p>Tagged slow; run: {@code mvn -o -q -pl udf test -Dsurefire.excludedGroups=none -Dtest=HarnessThroughputBench}
- * (figures in {@code udf/target/surefire-reports/io.flowget.udf.fetch.HarnessThroughputBench-output.txt}).
+ * <p>Run (from the repository root; about a minute, figures on stdout, bench/jmh/README.md):
+ * <pre>{@code
+ * mvn -o -q -Pjmh -pl bench/harness -am -DskipTests package && java -Xmx2g -XX:+UseParallelGC \
+ *   -Djava.io.tmpdir=bench/harness/target -cp bench/harness/target/harness-benchmarks.jar \
+ *   io.flowget.udf.fetch.HarnessThroughputBench
+ * }</pre>
  */
-@Tag("slow")
-class HarnessThroughputBench {
+public final class HarnessThroughputBench {
     private static final int ROUNDS = 3;
     private static final int HOSTS = 4;
     private static final int FILES = 5_000;
     private static final int SMALL = 16 * 1024;
     private static final int LARGE = 64 * 1024 * 1024;
 
-    @TempDir Path tmp;
+    public static void main(String[] args) throws Exception {
+        BenchDir.run("harness-throughput", HarnessThroughputBench::smallFilesOverFourHostsAndOneLargeFile);
+    }
 
-    @Test
-    void smallFilesOverFourHostsAndOneLargeFile() throws Exception {
+    private static void smallFilesOverFourHostsAndOneLargeFile(Path tmp) throws Exception {
         List<TestOrigin> origins = new ArrayList<>();
         try {
             for (int i = 1; i <= HOSTS; i++) {
@@ -71,7 +71,7 @@ class HarnessThroughputBench {
             double[] filesPerSecond = new double[ROUNDS];
             double[] largeMBs = new double[ROUNDS];
             for (int round = 0; round < ROUNDS; round++) {
-                double seconds = run(origins, expected, "s" + round);
+                double seconds = run(tmp, origins, expected, "s" + round);
                 filesPerSecond[round] = FILES / seconds;
                 System.out.printf(
                         "small round %d: %d x %d KiB over %d hosts in %.2f s: %.0f files/s, %.1f MB/s%n",
@@ -80,7 +80,7 @@ class HarnessThroughputBench {
             }
             for (int round = 0; round < ROUNDS; round++) {
                 int rangesBefore = ranges.requests.size();
-                double seconds = run(List.of(origins.get(0)), Map.of("/large", largeSha), "l" + round);
+                double seconds = run(tmp, List.of(origins.get(0)), Map.of("/large", largeSha), "l" + round);
                 largeMBs[round] = mb(LARGE / seconds);
                 System.out.printf(
                         "large round %d: 1 x %d MiB in %.2f s (%d requests): %.1f MB/s%n",
@@ -101,7 +101,8 @@ class HarnessThroughputBench {
      * Fetches every path of {@code sha256ByPath} (path -> expected SHA-256) from the origin that serves it, in a
      * fresh harness; returns the seconds from the first request to the last result.
      */
-    private double run(List<TestOrigin> origins, Map<String, String> sha256ByPath, String tag) throws Exception {
+    private static double run(Path tmp, List<TestOrigin> origins, Map<String, String> sha256ByPath, String tag)
+            throws Exception {
         Path dir = tmp.resolve(tag);
         Configuration c = FetchHarness.config(dir);
         c.set(FlowgetOptions.FETCH_MAX_IN_FLIGHT, 64);
