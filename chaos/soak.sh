@@ -8,8 +8,9 @@ cd "$root"
 report=job/target/chaos-report.md
 rm -f "$report"
 status=0
-mvn -q -Pslow -pl job -am test \
-  -Dtest='Chaos*Test#soak*' -Dsurefire.failIfNoSpecifiedTests=false "$@" || status=$?
+# The experiments are *ITCase: failsafe runs them, straight after test-compile (no jar packaging).
+mvn -q -Pslow -pl job -am test-compile failsafe:integration-test failsafe:verify \
+  -Dit.test='Chaos*ITCase#soak*' "$@" || status=$?
 echo "== chaos soak figures ($report)"
-cat "$report" 2>/dev/null || echo "(no figures: see job/target/surefire-reports/)"
+cat "$report" 2>/dev/null || echo "(no figures: see job/target/failsafe-reports/)"
 exit "$status"

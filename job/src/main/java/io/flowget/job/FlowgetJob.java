@@ -134,7 +134,7 @@ public final class FlowgetJob {
     /**
      * TEST ONLY: passes every result through {@code fault} before the results sink, so a test can run "a candidate
      * build with a known regression" (results turned FAILED, digests corrupted, results lost) through the real job
-     * and check that the shadow diff catches each one (ShadowDiffTest). No command, option or configuration key
+     * and check that the shadow diff catches each one (ShadowDiffITCase). No command, option or configuration key
      * reaches this: without a call, the topology is exactly the released one.
      */
     public FlowgetJob withResultsFault(FlatMapFunction<FetchResult, FetchResult> fault) {

@@ -61,7 +61,7 @@ import java.util.concurrent.TimeoutException;
  * <p>Ports: the broker tries the ports of its previous start first, so a client that remembered the old bootstrap
  * address keeps working; when either is taken it picks new free ones. A restart with new ports is safe with a
  * static quorum: {@code controller.quorum.voters} is read from the configuration at every start, and the broker
- * re-registers its new listener with the controller. {@code EmbeddedKafkaTest} checks both cases, and a restart after the broker's JVM was killed
+ * re-registers its new listener with the controller. {@code EmbeddedKafkaITCase} checks both cases, and a restart after the broker's JVM was killed
  * (SIGKILL): Kafka recovers the unclean log, and a 3 s broker session (instead of 9 s) bounds how long the
  * restarted controller refuses the new broker registration as a duplicate of the dead one.
  *

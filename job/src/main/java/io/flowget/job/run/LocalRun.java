@@ -74,7 +74,7 @@ import java.util.stream.Stream;
  * {@code finish()} then waits for the whole batch, and a task inside {@code finish()} takes no checkpoint: no
  * checkpoint would complete until the batch is done, so results would become visible only at the end, a crash
  * would lose all progress, and a drain longer than {@code flowget.kafka.transaction-timeout} would have its
- * results transaction aborted by the broker ({@code ChaosNetworkTest}, {@code ChaosProcessKillTest}).
+ * results transaction aborted by the broker ({@code ChaosNetworkITCase}, {@code ChaosProcessKillITCase}).
  *
  * <p>Resume: {@code <state-dir>/run.json} records the input's digest and the phase. A second run with the same
  * input and an unfinished phase neither produces the input again nor fetches finished requests again: it

@@ -7,7 +7,7 @@ import org.apache.flink.api.common.functions.FlatMapFunction;
 import org.apache.flink.util.Collector;
 
 /**
- * TEST ONLY: the regression of the "broken candidate" in {@link ShadowDiffTest}, applied to its results through
+ * TEST ONLY: the regression of the "broken candidate" in {@link ShadowDiffITCase}, applied to its results through
  * {@code FlowgetJob#withResultsFault}. Of the OK results of requests {@code req-NNN}, 2% each (by NNN mod 50)
  * turn FAILED with {@code http 500}, get a corrupted digest, or are lost; everything else passes unchanged.
  * {@link #faultOf(String)} tells a test which requests were hit.

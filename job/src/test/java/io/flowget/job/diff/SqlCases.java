@@ -18,7 +18,7 @@ import java.util.Map;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * The SQL test of the diff job (run inside {@link ShadowDiffTest}'s fixture): hand-written results whose every
+ * The SQL test of the diff job (run inside {@link ShadowDiffITCase}'s fixture): hand-written results whose every
  * disagreement is known, covering each diff kind, noise with and without a secondary result, equal error
  * classes with different messages, a NOT_MODIFIED production result against a full fetch of the same bytes,
  * results on one side only, and a pair further apart than the join interval.
@@ -84,11 +84,11 @@ final class SqlCases {
     static void check(String servers) throws Exception {
         Map<String, List<String>> kinds = new HashMap<>();
         Map<String, JsonNode> records = new HashMap<>();
-        for (String v : ShadowDiffTest.read("sql.diffs")) {
+        for (String v : ShadowDiffITCase.read("sql.diffs")) {
             JsonNode d = Json.readTree(v);
             records.put(d.get("id").asText(), d);
         }
-        kinds.putAll(ShadowDiffTest.diffKinds("sql.diffs"));
+        kinds.putAll(ShadowDiffITCase.diffKinds("sql.diffs"));
         assertThat(kinds)
                 .containsOnly(
                         Map.entry("sha", List.of("sha256")),
@@ -109,7 +109,7 @@ final class SqlCases {
         assertThat(records.get("no-secondary").has("noise")).isFalse();
         assertThat(records.get("sha").get("decided_at").asText()).endsWith("Z");
 
-        assertThat(ShadowDiffTest.summaryTotals("sql.summary"))
+        assertThat(ShadowDiffITCase.summaryTotals("sql.summary"))
                 .containsEntry("compared", 9L)
                 .containsEntry("matched", 3L)
                 .containsEntry("differing", 6L)

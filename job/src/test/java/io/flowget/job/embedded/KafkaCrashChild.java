@@ -10,7 +10,7 @@ import java.nio.file.Path;
 import java.util.Properties;
 
 /**
- * Child JVM for {@link EmbeddedKafkaTest}'s crash test: starts a broker on {@code args[0]}, commits {@code args[2]}
+ * Child JVM for {@link EmbeddedKafkaITCase}'s crash test: starts a broker on {@code args[0]}, commits {@code args[2]}
  * records to topic {@code args[1]} in one transaction, leaves a second transaction open, writes the file
  * {@code args[3]} and then waits to be killed with SIGKILL.
  */

@@ -36,7 +36,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * 1 + the fraction done at the kill; a resume serves again only the work after the last completed checkpoint
  * (chunks completed before it are kept) plus what was in flight.
  */
-class ChaosProcessKillTest {
+class ChaosProcessKillITCase {
     private static final Duration RUN_TIMEOUT = Duration.ofMinutes(5);
 
     @TempDir Path tmp;

@@ -59,7 +59,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * {@code flowget canary} on each summary topic. One fixture, because Flink SQL planning and cluster start are the
  * expensive part.
  */
-class ShadowDiffTest {
+class ShadowDiffITCase {
     private static final int FILES = 250;
     private static final int LIVE = 4;
     /** Lenient latency bounds: on a shared 2-core machine a request may stall for seconds in one run only. */

@@ -35,7 +35,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * recorded with the first run's files, every answer is a 304, every result NOT_MODIFIED with the first run's
  * size and digest, the exit status is 0, and the origins send no body at all.
  */
-class ConditionalRefetchEndToEndTest {
+class ConditionalRefetchEndToEndITCase {
     private static final int FILES = 60;
     private static final String LAST_MODIFIED = "Tue, 01 Sep 2026 10:00:00 GMT";
 

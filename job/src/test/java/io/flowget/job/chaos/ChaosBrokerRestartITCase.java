@@ -25,7 +25,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * <p>Figures: outage length, broker back → first result committed, and whether the job failed over (a
  * restored checkpoint after the outage) or rode it out.
  */
-class ChaosBrokerRestartTest {
+class ChaosBrokerRestartITCase {
     @TempDir Path tmp;
 
     /** Bounded: 300 files, one 3 s outage at 30 %. */
@@ -76,7 +76,7 @@ class ChaosBrokerRestartTest {
                     .put("restarts", restartAt.length)
                     .put("outage_s", outage.toSeconds())
                     .put("job_failovers", failovers)
-                    .put("back_to_first_result_ms", ChaosTaskManagerKillTest.stats(backToResultMs))
+                    .put("back_to_first_result_ms", ChaosTaskManagerKillITCase.stats(backToResultMs))
                     .proxies(rig.proxyStats())
                     .put("mib", rig.data.totalBytes() / 1048576.0)
                     .put("seconds", ChaosReport.seconds(System.nanoTime() - t0))

@@ -42,7 +42,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * what was not recorded as done, and delivers one byte-exact file and exactly one result.
  */
 @Timeout(value = 180, unit = TimeUnit.SECONDS)
-class LargeFileRecoveryTest {
+class LargeFileRecoveryITCase {
     private static final int SIZE = 96 * 1024 * 1024;
     private static final int CHUNK = 1024 * 1024;
     private static final int HOST_LIMIT = 4;

@@ -50,7 +50,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * source subtask every key sees its indices in order, so a correct count is always {@code index / KEYS + 1}; after
  * a restore that holds only if the counters came back with exactly the source position of the checkpoint.
  */
-class EmbeddedFlinkTest {
+class EmbeddedFlinkITCase {
     private static final int KEYS = 4;
     private static final int PARALLELISM = 2;
     private static final Duration DEADLINE = Duration.ofSeconds(60);

@@ -11,10 +11,6 @@ import org.apache.flink.configuration.Configuration;
 import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 
-import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
@@ -28,16 +24,21 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * Measures a healthy host's files/s alone and beside a refusing and a SYN-blackholed host (default breaker
  * settings, 1 s connect timeout), alternating the runs to even out JIT warm-up and machine noise. Prints the
- * figures; asserts only completeness. Tagged slow: {@code -Dsurefire.excludedGroups=none -Dtest=DeadHostBench}.
+ * figures; asserts only completeness. Run (from the repository root, bench/jmh/README.md):
+ * <pre>{@code
+ * mvn -o -q -Pjmh -pl bench/harness -am -DskipTests package && java -Xmx2g -XX:+UseParallelGC \
+ *   -Djava.io.tmpdir=bench/harness/target -cp bench/harness/target/harness-benchmarks.jar \
+ *   io.flowget.udf.fetch.DeadHostBench
+ * }</pre>
  */
-@Tag("slow")
-class DeadHostBench {
+public final class DeadHostBench {
     private static final int FILES = 2000;
 
-    @TempDir Path tmp;
+    public static void main(String[] args) throws Exception {
+        BenchDir.run("dead-host", DeadHostBench::healthyHostThroughputWithAndWithoutDeadHosts);
+    }
 
-    @Test
-    void healthyHostThroughputWithAndWithoutDeadHosts() throws Exception {
+    private static void healthyHostThroughputWithAndWithoutDeadHosts(Path tmp) throws Exception {
         try (TestOrigin healthy = TestOrigin.start("127.0.0.11");
                 ServerSocket blackhole = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.13"))) {
             for (int i = 0; i < FILES; i++) {
@@ -64,8 +65,8 @@ class DeadHostBench {
             double[] alone = new double[3];
             double[] beside = new double[3];
             for (int round = 0; round < 3; round++) {
-                alone[round] = run(healthy, -1, null, "a" + round);
-                beside[round] = run(healthy, refusedPort, blackhole, "d" + round);
+                alone[round] = run(tmp, healthy, -1, null, "a" + round);
+                beside[round] = run(tmp, healthy, refusedPort, blackhole, "d" + round);
             }
             for (Socket s : fillers) {
                 s.close();
@@ -78,7 +79,8 @@ class DeadHostBench {
         }
     }
 
-    private double run(TestOrigin healthy, int refusedPort, ServerSocket blackhole, String tag) throws Exception {
+    private static double run(Path tmp, TestOrigin healthy, int refusedPort, ServerSocket blackhole, String tag)
+            throws Exception {
         Configuration c = new Configuration();
         c.set(FlowgetOptions.FETCH_MAX_IN_FLIGHT, 64);
         c.set(FlowgetOptions.HOST_MAX_CONCURRENCY, 16);

@@ -45,7 +45,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * URLs repeat across runs).
  */
 @Disabled("known issue: a FAILED result after a resume leaves the file published before the crash in --out")
-class ChaosResumeFailureTest {
+class ChaosResumeFailureITCase {
     @TempDir Path tmp;
 
     @Test

@@ -38,7 +38,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * (also when the old ports are taken, and after the broker's process was killed), and close() leaves no
  * non-daemon thread behind.
  */
-class EmbeddedKafkaTest {
+class EmbeddedKafkaITCase {
     private static final String TOPIC = "flowget.test";
     private static final Duration READ_DEADLINE = Duration.ofSeconds(30);
 

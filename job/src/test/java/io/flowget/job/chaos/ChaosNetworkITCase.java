@@ -39,10 +39,10 @@ import static org.assertj.core.api.Assertions.assertThat;
  * is published. This failed while the run driver used a bounded source: the requests topic was read to its end
  * within a second, the fetch operator's {@code finish()} then waited for the whole batch, and a task inside
  * {@code finish()} takes no checkpoint, so every result became visible only at the end, a SIGKILL lost all
- * progress ({@link ChaosProcessKillTest}), and a drain longer than {@code flowget.kafka.transaction-timeout} had
+ * progress ({@link ChaosProcessKillITCase}), and a drain longer than {@code flowget.kafka.transaction-timeout} had
  * its results transaction aborted by the broker (InvalidProducerEpochException, job restarts).
  */
-class ChaosNetworkTest {
+class ChaosNetworkITCase {
     @TempDir Path tmp;
 
     /** The bounded version that runs in {@code mvn verify}: 300 files, one blackhole, one link flap. */

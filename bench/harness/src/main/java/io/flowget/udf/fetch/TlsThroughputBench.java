@@ -13,10 +13,6 @@ import org.apache.flink.configuration.Configuration;
 import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 
-import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.nio.file.Path;
 import java.util.List;
 
@@ -24,21 +20,26 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * Measures files/s of HTTP/2 against HTTP/1.1 over TLS to one loopback origin (many small files, 32 in flight):
- * prints the figures, asserts only that every file arrived. Tagged slow: {@code mvn -Pslow} or
- * {@code -Dsurefire.excludedGroups=none -Dtest=TlsThroughputBench}.
+ * prints the figures, asserts only that every file arrived. Run (from the repository root, bench/jmh/README.md):
+ * <pre>{@code
+ * mvn -o -q -Pjmh -pl bench/harness -am -DskipTests package && java -Xmx2g -XX:+UseParallelGC \
+ *   -Djava.io.tmpdir=bench/harness/target -cp bench/harness/target/harness-benchmarks.jar \
+ *   io.flowget.udf.fetch.TlsThroughputBench
+ * }</pre>
  */
-@Tag("slow")
-class TlsThroughputBench {
+public final class TlsThroughputBench {
     private static final int FILES = 3000;
     private static final int SIZE = 16 * 1024;
 
-    @TempDir Path tmp;
-
-    private final java.util.Map<String, java.util.concurrent.atomic.AtomicInteger> versions =
+    /** Requests served per HTTP version in the current run (the origin's threads count, the main thread reads). */
+    private static final java.util.Map<String, java.util.concurrent.atomic.AtomicInteger> versions =
             new java.util.concurrent.ConcurrentHashMap<>();
 
-    @Test
-    void http2VersusHttp11FilesPerSecond() throws Exception {
+    public static void main(String[] args) throws Exception {
+        BenchDir.run("tls-throughput", TlsThroughputBench::http2VersusHttp11FilesPerSecond);
+    }
+
+    private static void http2VersusHttp11FilesPerSecond(Path tmp) throws Exception {
         try (TestOrigin origin = TestOrigin.startTls("127.0.0.1", TestCertificates.get())) {
             byte[] body = TestOrigin.content("bench", SIZE);
             for (int i = 0; i < FILES; i++) {
@@ -53,10 +54,10 @@ class TlsThroughputBench {
             int[] conns = new int[4];
             for (int round = 0; round < 2; round++) {
                 int before = origin.connectionsOpened();
-                h2[round] = run(origin, FlowgetOptions.HttpVersion.NEGOTIATE, "h2-" + round);
+                h2[round] = run(tmp, origin, FlowgetOptions.HttpVersion.NEGOTIATE, "h2-" + round);
                 conns[round * 2] = origin.connectionsOpened() - before;
                 before = origin.connectionsOpened();
-                h1[round] = run(origin, FlowgetOptions.HttpVersion.HTTP_1_1, "h1-" + round);
+                h1[round] = run(tmp, origin, FlowgetOptions.HttpVersion.HTTP_1_1, "h1-" + round);
                 conns[round * 2 + 1] = origin.connectionsOpened() - before;
             }
             System.out.printf(
@@ -67,7 +68,8 @@ class TlsThroughputBench {
         }
     }
 
-    private double run(TestOrigin origin, FlowgetOptions.HttpVersion version, String tag) throws Exception {
+    private static double run(Path tmp, TestOrigin origin, FlowgetOptions.HttpVersion version, String tag)
+            throws Exception {
         Configuration c = new Configuration();
         c.set(FlowgetOptions.FETCH_MAX_IN_FLIGHT, 64);
         c.set(FlowgetOptions.HOST_MAX_CONCURRENCY, 32);

@@ -16,24 +16,16 @@ import org.apache.flink.runtime.state.storage.FileSystemCheckpointStorage;
 import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 
-import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -50,13 +42,16 @@ import static org.assertj.core.api.Assertions.assertThat;
  *
  * <p>Sizes: {@code -Dstatebench.sizes=100000,1000000} (default 100000,1000000), hosts: {@code -Dstatebench.hosts=}
  * (default 1000), RocksDB memory of the slot: {@code -Dstatebench.rocksdb-memory=} (default 256mb;
- * {@code managed} = the harness's small managed memory). Tagged slow:
- * {@code mvn -q -o -Pslow -pl udf -Dtest=StateScaleBenchmark test}; the table is in
- * {@code udf/target/surefire-reports/io.flowget.udf.fetch.StateScaleBenchmark-output.txt}.
+ * {@code managed} = the harness's small managed memory), as {@code -D} options of {@code java}. Run (from the
+ * repository root; the table is logged to stderr; 1M requests take several minutes and a few hundred MiB of disk
+ * under {@code java.io.tmpdir}, bench/jmh/README.md):
+ * <pre>{@code
+ * mvn -o -q -Pjmh -pl bench/harness -am -DskipTests package && java -Xmx2g -XX:+UseParallelGC \
+ *   -Djava.io.tmpdir=bench/harness/target -cp bench/harness/target/harness-benchmarks.jar \
+ *   io.flowget.udf.fetch.StateScaleBenchmark
+ * }</pre>
  */
-@Tag("slow")
-@Timeout(value = 30, unit = TimeUnit.MINUTES)
-class StateScaleBenchmark {
+public final class StateScaleBenchmark {
     private static final Logger LOG = LoggerFactory.getLogger(StateScaleBenchmark.class);
     private static final int HOSTS = Integer.getInteger("statebench.hosts", 1_000);
     /**
@@ -66,8 +61,6 @@ class StateScaleBenchmark {
      * that re-upload nearly everything).
      */
     private static final String ROCKSDB_MEMORY = System.getProperty("statebench.rocksdb-memory", "256mb");
-
-    @TempDir Path tmp;
 
     /** One measured size. */
     private record Row(
@@ -83,8 +76,11 @@ class StateScaleBenchmark {
             double restoreInitSeconds,
             double restoreOpenSeconds) {}
 
-    @Test
-    void checkpointAndRestoreAtScale() throws Exception {
+    public static void main(String[] args) throws Exception {
+        BenchDir.run("state-scale", StateScaleBenchmark::checkpointAndRestoreAtScale);
+    }
+
+    private static void checkpointAndRestoreAtScale(Path tmp) throws Exception {
         int[] sizes =
                 Arrays.stream(System.getProperty("statebench.sizes", "100000,1000000").split(","))
                         .map(String::trim)
@@ -94,7 +90,7 @@ class StateScaleBenchmark {
         // Accepts connections in the kernel backlog but never reads or answers: the one issued request hangs.
         try (ServerSocket silent = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
             for (int n : sizes) {
-                rows.add(measure(n, silent.getLocalPort()));
+                rows.add(measure(tmp, n, silent.getLocalPort()));
             }
         }
         StringBuilder table = new StringBuilder();
@@ -119,7 +115,7 @@ class StateScaleBenchmark {
         LOG.info("{}", table);
     }
 
-    private Row measure(int n, int port) throws Exception {
+    private static Row measure(Path tmp, int n, int port) throws Exception {
         Path dir = tmp.resolve("n" + n);
         Configuration conf = config(dir, n);
         int extra = Math.max(1, n / 100);
@@ -194,7 +190,8 @@ class StateScaleBenchmark {
                 initSeconds,
                 openSeconds);
         LOG.info("state scale {}: {}; keyed handles {}", n, row, keyedSizes(incremental));
-        deleteQuietly(dir);
+        // Frees disk between sizes (1M requests leave a few hundred MiB); BenchDir removes what is left.
+        BenchDir.delete(dir);
         return row;
     }
 
@@ -279,14 +276,5 @@ class StateScaleBenchmark {
 
     private static String mib(long bytes) {
         return String.format("%.2f MiB", bytes / (1024.0 * 1024.0));
-    }
-
-    /** Frees disk between sizes (1M requests leave a few hundred MiB); @TempDir removes what is left. */
-    private static void deleteQuietly(Path dir) {
-        try (Stream<Path> s = Files.walk(dir)) {
-            s.sorted((a, b) -> b.getNameCount() - a.getNameCount()).forEach(p -> p.toFile().delete());
-        } catch (IOException e) {
-            LOG.warn("Could not delete {}", dir, e);
-        }
     }
 }

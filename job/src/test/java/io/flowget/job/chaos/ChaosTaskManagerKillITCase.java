@@ -24,7 +24,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * <p>Figures per kill: kill → checkpoint restored and job RUNNING, kill → first byte served on a new connection
  * (the restored job's first download), kill → first result committed after the restore.
  */
-class ChaosTaskManagerKillTest {
+class ChaosTaskManagerKillITCase {
     @TempDir Path tmp;
 
     /** Bounded: 300 files, one kill at 30 %. */

@@ -30,7 +30,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * The whole pipeline on real components: an embedded KRaft broker, a MiniCluster with RocksDB, Jetty origins on
  * five loopback addresses, and the {@code run} command's driver.
  */
-class EndToEndTest {
+class EndToEndITCase {
     @TempDir Path tmp;
 
     @Test
