@@ -4,11 +4,11 @@ import io.flowget.job.kafka.RawRequestDeserializer;
 import io.flowget.udf.fetch.FetchOperatorFactory;
 import io.flowget.udf.json.DeadLetterSerializationSchema;
 import io.flowget.udf.json.FetchResultSerializationSchema;
+import io.flowget.udf.model.DeadLetter;
 import io.flowget.udf.model.FetchRequest;
 import io.flowget.udf.model.FetchResult;
-import io.flowget.udf.parse.DeadLetter;
+import io.flowget.udf.model.RawRequest;
 import io.flowget.udf.parse.ParseRequestFunction;
-import io.flowget.udf.parse.RawRequest;
 
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.functions.FlatMapFunction;

@@ -1,6 +1,8 @@
 package io.flowget.job;
 
+import io.flowget.job.cli.ExitCodes;
 import io.flowget.job.run.LocalRun;
+import io.flowget.job.run.RunSummary;
 import io.flowget.udf.body.Codecs;
 import io.flowget.udf.config.FlowgetOptions;
 import io.flowget.udf.json.Json;
@@ -69,17 +71,17 @@ class ConditionalRefetchEndToEndITCase {
             Files.write(urls, lines);
             Path out = tmp.resolve("out");
 
-            LocalRun.Summary first = run(urls, out, tmp.resolve("state-1"), tmp.resolve("results-1.jsonl"));
-            assertThat(first.exit()).isEqualTo(LocalRun.EXIT_OK);
+            RunSummary first = run(urls, out, tmp.resolve("state-1"), tmp.resolve("results-1.jsonl"));
+            assertThat(ExitCodes.of(first)).isEqualTo(ExitCodes.OK);
             assertThat(first.ok()).isEqualTo(FILES);
             assertThat(fullAnswers.get()).isEqualTo(FILES);
             Map<String, FetchResult> before = byId(tmp.resolve("results-1.jsonl"));
             fullAnswers.set(0);
             bodyBytesSent.set(0);
 
-            LocalRun.Summary second = run(urls, out, tmp.resolve("state-2"), tmp.resolve("results-2.jsonl"));
+            RunSummary second = run(urls, out, tmp.resolve("state-2"), tmp.resolve("results-2.jsonl"));
 
-            assertThat(second.exit()).isEqualTo(LocalRun.EXIT_OK);
+            assertThat(ExitCodes.of(second)).isEqualTo(ExitCodes.OK);
             assertThat(second.notModified()).isEqualTo(FILES);
             assertThat(second.ok()).isZero();
             assertThat(fullAnswers.get()).as("200 answers in the second run").isZero();
@@ -104,7 +106,7 @@ class ConditionalRefetchEndToEndITCase {
         }
     }
 
-    private LocalRun.Summary run(Path urls, Path out, Path state, Path results) throws Exception {
+    private RunSummary run(Path urls, Path out, Path state, Path results) throws Exception {
         Configuration settings = new Configuration();
         settings.set(FlowgetOptions.HOST_MAX_CONCURRENCY, 4);
         return new LocalRun(

@@ -1,8 +1,10 @@
 package io.flowget.job;
 
+import io.flowget.job.cli.ExitCodes;
 import io.flowget.job.diff.Topics;
 import io.flowget.job.embedded.EmbeddedKafka;
 import io.flowget.job.run.LocalRun;
+import io.flowget.job.run.RunSummary;
 import io.flowget.udf.config.FlowgetOptions;
 import io.flowget.udf.json.Json;
 import io.flowget.udf.model.FetchResult;
@@ -78,7 +80,7 @@ class EndToEndITCase {
             Path out = tmp.resolve("out");
             Path results = tmp.resolve("results.jsonl");
             ByteArrayOutputStream stdout = new ByteArrayOutputStream();
-            LocalRun.Summary summary =
+            RunSummary summary =
                     new LocalRun(
                                     new LocalRun.Request(
                                             urls,
@@ -119,7 +121,7 @@ class EndToEndITCase {
                 assertThat(r.error).isNotBlank();
             }
             assertThat(byId.get("line-" + ftp).error).contains("ftp");
-            assertThat(summary.exit()).isEqualTo(LocalRun.EXIT_FAILED);
+            assertThat(ExitCodes.of(summary)).isEqualTo(ExitCodes.FAILED);
             assertThat(summary.ok()).isEqualTo(501);
             assertThat(summary.failed()).isEqualTo(5);
 

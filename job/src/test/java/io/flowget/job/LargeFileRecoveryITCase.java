@@ -3,6 +3,7 @@ package io.flowget.job;
 import io.flowget.job.diff.Topics;
 import io.flowget.job.embedded.EmbeddedFlink;
 import io.flowget.job.embedded.EmbeddedKafka;
+import io.flowget.job.kafka.KafkaClients;
 import io.flowget.udf.config.FlowgetOptions;
 import io.flowget.udf.json.Json;
 import io.flowget.udf.model.FetchResult;
@@ -18,9 +19,7 @@ import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
 import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -31,7 +30,6 @@ import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.Properties;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -145,11 +143,7 @@ class LargeFileRecoveryITCase {
     }
 
     private static void produce(String servers, String value) {
-        Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, servers);
-        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
-        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
-        try (KafkaProducer<String, String> producer = new KafkaProducer<>(p)) {
+        try (KafkaProducer<String, String> producer = KafkaClients.producer(servers).build()) {
             producer.send(new ProducerRecord<>("flowget.requests", "big", value));
         }
     }

@@ -3,7 +3,6 @@ package io.flowget.job.cli;
 import io.flowget.job.JobOptions;
 import io.flowget.job.diff.Canary;
 import io.flowget.job.diff.DiffOptions;
-import io.flowget.job.run.LocalRun;
 
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.util.TimeUtils;
@@ -78,15 +77,15 @@ final class CanaryCommand implements Callable<Integer> {
         Configuration conf = Settings.load(config.confDir(), config.sets, true);
         String servers = bootstrapServers != null ? bootstrapServers : conf.get(JobOptions.KAFKA_BOOTSTRAP_SERVERS);
         if (servers == null) {
-            throw new LocalRun.UsageException("--bootstrap-servers (or flowget.kafka.bootstrap-servers) is required");
+            throw new UsageException("--bootstrap-servers (or flowget.kafka.bootstrap-servers) is required");
         }
         for (double r : new double[] {maxDiffRate, maxUnmatched}) {
             if (!(r >= 0 && r <= 1)) {
-                throw new LocalRun.UsageException("--max-diff-rate and --max-unmatched are fractions in [0, 1]");
+                throw new UsageException("--max-diff-rate and --max-unmatched are fractions in [0, 1]");
             }
         }
         if (!(maxLatencyRatio > 0) || minCompared < 0 || latencyFloorMs < 0) {
-            throw new LocalRun.UsageException("--max-latency-ratio must be positive, --min-compared and --latency-floor-ms not negative");
+            throw new UsageException("--max-latency-ratio must be positive, --min-compared and --latency-floor-ms not negative");
         }
         Instant now = Instant.now();
         Instant from = since == null ? null : parseTime(since, now);
@@ -131,7 +130,7 @@ final class CanaryCommand implements Callable<Integer> {
             try {
                 return TimeUtils.parseDuration(s);
             } catch (IllegalArgumentException e) {
-                throw new LocalRun.UsageException(flag + ": not an instant or duration: " + s);
+                throw new UsageException(flag + ": not an instant or duration: " + s);
             }
         }
     }

@@ -3,7 +3,6 @@ package io.flowget.job.cli;
 import io.flowget.job.JobOptions;
 import io.flowget.job.diff.DiffJob;
 import io.flowget.job.diff.DiffOptions;
-import io.flowget.job.run.LocalRun;
 
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.RestartStrategyOptions;
@@ -75,15 +74,15 @@ final class DiffCommand implements Callable<Integer> {
         setIfGiven(conf, DiffOptions.SUMMARY_TOPIC.key(), summaryTopic);
         if (interval != null) {
             if (interval.isNegative() || interval.isZero()) {
-                throw new LocalRun.UsageException("--interval must be positive");
+                throw new UsageException("--interval must be positive");
             }
             conf.set(DiffOptions.JOIN_INTERVAL, interval);
         }
         if (!conf.contains(JobOptions.KAFKA_BOOTSTRAP_SERVERS)) {
-            throw new LocalRun.UsageException("--bootstrap-servers (or flowget.kafka.bootstrap-servers) is required");
+            throw new UsageException("--bootstrap-servers (or flowget.kafka.bootstrap-servers) is required");
         }
         if (conf.get(DiffOptions.PRIMARY_TOPIC).equals(conf.get(DiffOptions.CANDIDATE_TOPIC))) {
-            throw new LocalRun.UsageException("the primary and candidate topics are the same: nothing to compare");
+            throw new UsageException("the primary and candidate topics are the same: nothing to compare");
         }
         if (bounded && !conf.contains(RestartStrategyOptions.RESTART_STRATEGY)) {
             // A one-off comparison should fail (exit 70) rather than restart forever, e.g. on an unreachable Kafka.
@@ -95,7 +94,7 @@ final class DiffCommand implements Callable<Integer> {
         }
         new DiffJob(conf, bounded).build(env);
         env.execute(conf.getOptional(JobOptions.JOB_NAME).orElse("flowget-diff"));
-        return LocalRun.EXIT_OK;
+        return ExitCodes.OK;
     }
 
     private static void setIfGiven(Configuration conf, String key, String value) {

@@ -4,6 +4,7 @@ import io.flowget.job.FlowgetJob;
 import io.flowget.job.JobOptions;
 import io.flowget.job.demo.DemoOrigin;
 import io.flowget.job.run.LocalRun;
+import io.flowget.job.run.RunSummary;
 import io.flowget.udf.config.FlowgetOptions;
 
 import org.apache.flink.configuration.Configuration;
@@ -13,14 +14,16 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
+import java.io.BufferedWriter;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
-import java.util.Locale;
 import java.util.concurrent.Callable;
+import java.util.stream.Stream;
 
 /**
  * The {@code flowget} command line (CONTRACT.md):
@@ -34,7 +37,12 @@ import java.util.concurrent.Callable;
  * flowget canary --bootstrap-servers HOST:PORT [--since T] [--window D] [--max-diff-rate R] ...   (see CanaryCommand)
  * </pre>
  *
- * Exit status: 0 every request OK or NOT_MODIFIED; 2 at least one FAILED; 64 usage error; 70 internal error.
+ * Exit status ({@link ExitCodes}): 0 every request OK or NOT_MODIFIED; 2 at least one FAILED; 64 usage error
+ * ({@link UsageException}); 70 internal error.
+ *
+ * <p>Each command checks its flags (a {@link UsageException} before any work starts), then hands over to the
+ * package that does the work ({@code run}, {@code demo}, {@code diff}); a command runs on the thread that called
+ * {@link #execute}.
  */
 @Command(
         name = "flowget",
@@ -53,7 +61,7 @@ public final class FlowgetCli implements Callable<Integer> {
     @Override
     public Integer call() {
         CommandLine.usage(this, System.err);
-        return LocalRun.EXIT_USAGE;
+        return ExitCodes.USAGE;
     }
 
     public static void main(String[] args) {
@@ -70,17 +78,17 @@ public final class FlowgetCli implements Callable<Integer> {
                 (ex, a) -> {
                     err.println("flowget: " + ex.getMessage());
                     ex.getCommandLine().usage(err);
-                    return LocalRun.EXIT_USAGE;
+                    return ExitCodes.USAGE;
                 });
         cl.setExecutionExceptionHandler(
                 (ex, commandLine, parseResult) -> {
-                    if (ex instanceof LocalRun.UsageException) {
+                    if (ex instanceof UsageException) {
                         err.println("flowget: " + ex.getMessage());
-                        return LocalRun.EXIT_USAGE;
+                        return ExitCodes.USAGE;
                     }
                     err.println("flowget: internal error: " + ex);
                     ex.printStackTrace(err);
-                    return LocalRun.EXIT_INTERNAL;
+                    return ExitCodes.INTERNAL;
                 });
         return cl.execute(args);
     }
@@ -132,22 +140,29 @@ public final class FlowgetCli implements Callable<Integer> {
         @Override
         public Integer call() throws Exception {
             Configuration conf = Settings.load(config.confDir(), config.sets, true);
+            Path urlsFile = "-".equals(urls) ? null : Path.of(urls);
             if (caCert != null) {
                 if (!Files.isReadable(caCert)) {
-                    throw new LocalRun.UsageException("cannot read --ca-cert " + caCert);
+                    throw new UsageException("cannot read --ca-cert " + caCert);
                 }
                 conf.set(FlowgetOptions.TLS_CA_CERT, caCert.toAbsolutePath().toString());
             }
-            if (!"-".equals(urls) && !Files.isReadable(Path.of(urls))) {
-                throw new LocalRun.UsageException("cannot read --urls " + urls);
+            if (urlsFile != null && !Files.isReadable(urlsFile)) {
+                throw new UsageException("cannot read --urls " + urls);
             }
             int p = parallelism != null ? parallelism : Runtime.getRuntime().availableProcessors();
             if (p < 1) {
-                throw new LocalRun.UsageException("--parallelism must be at least 1");
+                throw new UsageException("--parallelism must be at least 1");
+            }
+            if (stateDir.toAbsolutePath().normalize().startsWith(out.toAbsolutePath().normalize())) {
+                throw new UsageException("--state-dir must not lie inside --out (only finished files go there)");
+            }
+            if (urlsFile != null && Files.isDirectory(urlsFile)) {
+                throw new UsageException("cannot read --urls " + urlsFile);
             }
             LocalRun.Request req =
                     new LocalRun.Request(
-                            "-".equals(urls) ? null : Path.of(urls),
+                            urlsFile,
                             System.in,
                             out,
                             results,
@@ -163,28 +178,9 @@ public final class FlowgetCli implements Callable<Integer> {
     }
 
     /** Prints the one summary line and returns the exit status. */
-    public static int report(LocalRun.Summary s, PrintStream out) {
-        double rate = s.seconds() > 0 ? s.requests() / s.seconds() : 0;
-        out.printf(
-                Locale.ROOT,
-                "flowget: %d requests: %d OK, %d NOT_MODIFIED, %d FAILED; %s in %.1f s (%.0f files/s, %.1f MiB/s)"
-                        + " startup_s=%.2f steady_files_per_s=%.1f steady_mb_per_s=%.1f%n",
-                s.requests(),
-                s.ok(),
-                s.notModified(),
-                s.failed(),
-                human(s.bytes()),
-                s.seconds(),
-                rate,
-                s.bytes() / 1048576.0 / Math.max(s.seconds(), 1e-3),
-                s.startupSeconds(),
-                s.steadyFilesPerSecond(),
-                s.steadyMbPerSecond());
-        return s.exit();
-    }
-
-    private static String human(long bytes) {
-        return String.format(Locale.ROOT, "%.1f MiB", bytes / 1048576.0);
+    static int report(RunSummary s, PrintStream out) {
+        out.println(s.line());
+        return ExitCodes.of(s);
     }
 
     @Command(name = "demo", mixinStandardHelpOptions = true, description = "Download a generated data set from a loopback origin.")
@@ -206,7 +202,53 @@ public final class FlowgetCli implements Callable<Integer> {
         @Override
         public Integer call() throws Exception {
             Configuration conf = Settings.load(config.confDir(), config.sets, true);
-            return DemoOrigin.runDemo(files, large, keep, quiet, conf, System.out);
+            Path root = Files.createTempDirectory("flowget-demo-");
+            Path list = root.resolve("urls.jsonl");
+            Path outDir = root.resolve("out");
+            Path results = root.resolve("results.jsonl");
+            try (DemoOrigin origin = DemoOrigin.start(files, large)) {
+                try (BufferedWriter w = Files.newBufferedWriter(list)) {
+                    for (String l : origin.requestLines()) {
+                        w.write(l);
+                        w.write('\n');
+                    }
+                }
+                System.out.printf(
+                        "flowget demo: %d files (%.1f MiB) on %d loopback hosts; every file carries its expected SHA-256%n",
+                        origin.requestLines().size(),
+                        origin.totalBytes() / 1048576.0,
+                        DemoOrigin.HOSTS);
+                LocalRun.Request req =
+                        new LocalRun.Request(
+                                list,
+                                null,
+                                outDir,
+                                results,
+                                root.resolve("state"),
+                                Math.max(1, Math.min(2, Runtime.getRuntime().availableProcessors())),
+                                null,
+                                conf,
+                                quiet,
+                                System.console() != null,
+                                Duration.ofMinutes(10));
+                int code = report(new LocalRun(req, System.out).execute(), System.out);
+                if (keep) {
+                    System.out.println("flowget demo: files in " + outDir + ", results in " + results);
+                }
+                return code;
+            } finally {
+                if (!keep) {
+                    deleteQuietly(root);
+                }
+            }
+        }
+
+        private static void deleteQuietly(Path root) {
+            try (Stream<Path> s = Files.walk(root)) {
+                s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            } catch (Exception ignored) {
+                // best effort: a temp dir
+            }
         }
     }
 
@@ -243,15 +285,15 @@ public final class FlowgetCli implements Callable<Integer> {
                 conf.set(FlowgetOptions.STORAGE_OUT_DIR, out.toAbsolutePath().toString());
             }
             if (!conf.contains(JobOptions.KAFKA_BOOTSTRAP_SERVERS)) {
-                throw new LocalRun.UsageException("--bootstrap-servers (or flowget.kafka.bootstrap-servers) is required");
+                throw new UsageException("--bootstrap-servers (or flowget.kafka.bootstrap-servers) is required");
             }
             if (!conf.contains(FlowgetOptions.STORAGE_OUT_DIR)) {
-                throw new LocalRun.UsageException("--out (or flowget.storage.out-dir) is required");
+                throw new UsageException("--out (or flowget.storage.out-dir) is required");
             }
             StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
             FlowgetJob.kafka(conf, false).build(env);
             env.execute(conf.get(JobOptions.JOB_NAME));
-            return LocalRun.EXIT_OK;
+            return ExitCodes.OK;
         }
     }
 

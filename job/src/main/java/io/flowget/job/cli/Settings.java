@@ -1,7 +1,6 @@
 package io.flowget.job.cli;
 
 import io.flowget.job.OptionsCatalog;
-import io.flowget.job.run.LocalRun.UsageException;
 
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.Configuration;

@@ -1,9 +1,6 @@
 package io.flowget.job.demo;
 
-import io.flowget.job.cli.FlowgetCli;
-import io.flowget.job.run.LocalRun;
-
-import org.apache.flink.configuration.Configuration;
+import io.flowget.udf.body.Digests;
 
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.server.Handler;
@@ -14,16 +11,9 @@ import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 
-import java.io.BufferedWriter;
-import java.io.PrintStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -34,10 +24,15 @@ import java.util.concurrent.atomic.AtomicInteger;
  * The data set and origin of {@code flowget demo}: Jetty on four loopback addresses (127.0.0.1–127.0.0.4, four
  * "hosts" to the fetcher), serving deterministic generated files — many small ones (1–64 KiB), a few large
  * ones (16 MiB), a redirect, and files that answer 503 once so that retries show. The request list carries the
- * expected SHA-256 of every file, so the run itself proves the bytes.
+ * expected SHA-256 of every file, so the run itself proves the bytes. The {@code demo} command
+ * ({@code io.flowget.job.cli.FlowgetCli}) starts it, downloads {@link #requestLines()} with {@code run}, and closes it.
+ *
+ * <p>Thread-safe: Jetty's threads serve requests concurrently from concurrent maps; whoever started it owns it
+ * and closes it.
  */
 public final class DemoOrigin implements AutoCloseable {
-    static final int HOSTS = 4;
+    /** Loopback addresses served: 127.0.0.1 to 127.0.0.{HOSTS}. */
+    public static final int HOSTS = 4;
     static final int LARGE_SIZE = 16 * 1024 * 1024;
 
     private final List<Server> servers = new ArrayList<>();
@@ -71,7 +66,7 @@ public final class DemoOrigin implements AutoCloseable {
                 url = base + "/go" + path; // redirect to the file
             }
             o.requestLines.add(
-                    "{\"url\":\"" + url + "\",\"sha256\":\"" + sha256(body) + "\"}");
+                    "{\"url\":\"" + url + "\",\"sha256\":\"" + Digests.sha256Hex(body) + "\"}");
         }
         return o;
     }
@@ -150,62 +145,5 @@ public final class DemoOrigin implements AutoCloseable {
             }
         }
         return b;
-    }
-
-    private static String sha256(byte[] b) throws Exception {
-        return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(b));
-    }
-
-    /** The {@code demo} command: serve, download with {@code run}, report, clean up. */
-    public static int runDemo(int small, int large, boolean keep, boolean quiet, Configuration conf, PrintStream out)
-            throws Exception {
-        Path root = Files.createTempDirectory("flowget-demo-");
-        Path list = root.resolve("urls.jsonl");
-        Path outDir = root.resolve("out");
-        Path results = root.resolve("results.jsonl");
-        try (DemoOrigin origin = start(small, large)) {
-            try (BufferedWriter w = Files.newBufferedWriter(list)) {
-                for (String l : origin.requestLines()) {
-                    w.write(l);
-                    w.write('\n');
-                }
-            }
-            out.printf(
-                    "flowget demo: %d files (%.1f MiB) on %d loopback hosts; every file carries its expected SHA-256%n",
-                    origin.requestLines().size(),
-                    origin.totalBytes() / 1048576.0,
-                    HOSTS);
-            LocalRun.Request req =
-                    new LocalRun.Request(
-                            list,
-                            null,
-                            outDir,
-                            results,
-                            root.resolve("state"),
-                            Math.max(1, Math.min(2, Runtime.getRuntime().availableProcessors())),
-                            null,
-                            conf,
-                            quiet,
-                            System.console() != null,
-                            Duration.ofMinutes(10));
-            LocalRun.Summary s = new LocalRun(req, out).execute();
-            int code = FlowgetCli.report(s, out);
-            if (keep) {
-                out.println("flowget demo: files in " + outDir + ", results in " + results);
-            }
-            return code;
-        } finally {
-            if (!keep) {
-                deleteQuietly(root);
-            }
-        }
-    }
-
-    private static void deleteQuietly(Path root) {
-        try (var s = Files.walk(root)) {
-            s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (Exception ignored) {
-            // best effort: a temp dir
-        }
     }
 }

@@ -1,17 +1,15 @@
 package io.flowget.job.diff;
 
+import io.flowget.job.kafka.KafkaClients;
 import io.flowget.udf.json.Json;
 import io.flowget.udf.sql.DiffKinds;
 import io.flowget.udf.sql.LatencyBuckets;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.serialization.StringDeserializer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -23,7 +21,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Properties;
 import java.util.TreeMap;
 
 /**
@@ -155,24 +152,14 @@ public final class Canary {
      * @throws IllegalStateException if the topic does not exist or cannot be read to its end within {@code timeout}
      */
     public static List<JsonNode> readSummaries(String bootstrapServers, String topic, Duration timeout) {
-        Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
-        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
-        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
-        // The diff job writes in transactions: only committed summaries are final.
-        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         List<JsonNode> out = new ArrayList<>();
         long deadline = System.nanoTime() + timeout.toNanos();
-        try (KafkaConsumer<String, String> c = new KafkaConsumer<>(p)) {
-            List<PartitionInfo> infos = c.partitionsFor(topic, timeout);
-            if (infos == null || infos.isEmpty()) {
+        // The diff job writes in transactions: only committed summaries are final.
+        try (KafkaConsumer<String, String> c = KafkaClients.committedConsumer(bootstrapServers).build()) {
+            List<TopicPartition> parts = KafkaClients.assignFromBeginning(c, topic, timeout);
+            if (parts.isEmpty()) {
                 throw new IllegalStateException("summary topic " + topic + " does not exist");
             }
-            List<TopicPartition> parts = new ArrayList<>();
-            infos.forEach(pi -> parts.add(new TopicPartition(topic, pi.partition())));
-            c.assign(parts);
-            c.seekToBeginning(parts);
             Map<TopicPartition, Long> end = c.endOffsets(parts, timeout);
             while (parts.stream().anyMatch(tp -> c.position(tp) < end.get(tp))) {
                 if (System.nanoTime() > deadline) {

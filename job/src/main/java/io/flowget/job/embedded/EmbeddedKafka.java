@@ -1,9 +1,10 @@
 package io.flowget.job.embedded;
 
+import io.flowget.job.kafka.KafkaClients;
+
 import kafka.server.KafkaConfig;
 import kafka.server.KafkaRaftServer;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.common.KafkaFuture;
@@ -176,7 +177,7 @@ public final class EmbeddedKafka implements AutoCloseable {
         for (String name : names) {
             topics.add(new NewTopic(name, partitions, (short) 1));
         }
-        try (Admin admin = Admin.create(adminProperties())) {
+        try (Admin admin = KafkaClients.admin(bootstrapServers(), ADMIN_TIMEOUT, "flowget-embedded-admin")) {
             Map<String, KafkaFuture<Void>> results = admin.createTopics(topics).values();
             for (Map.Entry<String, KafkaFuture<Void>> e : results.entrySet()) {
                 try {
@@ -209,14 +210,6 @@ public final class EmbeddedKafka implements AutoCloseable {
     }
 
     // ---- internals -------------------------------------------------------------------------------
-
-    private Properties adminProperties() {
-        Properties p = new Properties();
-        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers());
-        p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) ADMIN_TIMEOUT.toMillis());
-        p.put(AdminClientConfig.CLIENT_ID_CONFIG, "flowget-embedded-admin");
-        return p;
-    }
 
     private static void awaitLeaders(Admin admin, List<String> names, int requestedPartitions)
             throws InterruptedException, TimeoutException {

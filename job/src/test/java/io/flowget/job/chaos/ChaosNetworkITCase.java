@@ -1,7 +1,9 @@
 package io.flowget.job.chaos;
 
+import io.flowget.job.cli.ExitCodes;
 import io.flowget.job.embedded.EmbeddedKafka;
 import io.flowget.job.run.LocalRun;
+import io.flowget.job.run.RunSummary;
 import io.flowget.job.chaos.FaultProxy.Faults;
 import io.flowget.udf.json.Json;
 import io.flowget.udf.model.FetchResult;
@@ -108,7 +110,7 @@ class ChaosNetworkITCase {
             Path resultsFile = tmp.resolve("results.jsonl");
             kafka.createTopics(2, "flowget.requests", "flowget.results", "flowget.dead-letter");
             long t0 = System.nanoTime();
-            LocalRun.Summary summary;
+            RunSummary summary;
             long firstVisible;
             try (ResultsFollower follower = ResultsFollower.start(kafka.bootstrapServers(), "flowget.results")) {
                 summary = new LocalRun(
@@ -143,7 +145,7 @@ class ChaosNetworkITCase {
                 fromFile.add(Json.resultFromJson(l));
             }
             ChaosVerdict.judge(data.expected(), out, fromFile).assertClean(true);
-            assertThat(summary.exit()).isEqualTo(LocalRun.EXIT_OK);
+            assertThat(ExitCodes.of(summary)).isEqualTo(ExitCodes.OK);
 
             FaultProxy.Stats stats = FaultProxy.Stats.zero();
             for (FaultProxy p : proxies) {

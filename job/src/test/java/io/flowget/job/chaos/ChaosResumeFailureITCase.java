@@ -3,6 +3,7 @@ package io.flowget.job.chaos;
 import io.flowget.job.chaos.FaultProxy.Faults;
 import io.flowget.job.embedded.EmbeddedKafka;
 import io.flowget.job.run.LocalRun;
+import io.flowget.job.run.RunSummary;
 import io.flowget.udf.model.FetchResult;
 import io.flowget.udf.model.ResultStatus;
 import io.flowget.udf.testing.TestOrigin;
@@ -79,7 +80,7 @@ class ChaosResumeFailureITCase {
             assertThat(filesNamed(out, "r.bin")).as("and published").hasSize(1);
 
             stuck.faults(Faults.none());
-            LocalRun.Summary second = run(urls, out, kafka, ChaosReport.fetchSettings(), Duration.ofMinutes(2));
+            RunSummary second = run(urls, out, kafka, ChaosReport.fetchSettings(), Duration.ofMinutes(2));
             assertThat(second.failed()).isEqualTo(1);
             List<FetchResult> results = ResultsFollower.readCommitted(kafka.bootstrapServers(), "flowget.results");
             FetchResult r = results.stream().filter(x -> "R".equals(x.id)).findFirst().orElseThrow();
@@ -89,7 +90,7 @@ class ChaosResumeFailureITCase {
         }
     }
 
-    private LocalRun.Summary run(Path urls, Path out, EmbeddedKafka kafka, Configuration settings, Duration timeout)
+    private RunSummary run(Path urls, Path out, EmbeddedKafka kafka, Configuration settings, Duration timeout)
             throws Exception {
         return new LocalRun(
                         new LocalRun.Request(urls, null, out, null, tmp.resolve("state"), 1, kafka.bootstrapServers(),

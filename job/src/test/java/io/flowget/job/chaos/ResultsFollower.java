@@ -1,18 +1,15 @@
 package io.flowget.job.chaos;
 
+import io.flowget.job.kafka.KafkaClients;
 import io.flowget.udf.json.Json;
 import io.flowget.udf.model.FetchResult;
 
-import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.WakeupException;
-import org.apache.kafka.common.serialization.StringDeserializer;
-import org.apache.kafka.common.serialization.StringSerializer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -21,7 +18,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
-import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -49,10 +45,8 @@ final class ResultsFollower implements AutoCloseable {
     private volatile Throwable failure;
 
     private ResultsFollower(String servers, String topic) {
-        consumer = new KafkaConsumer<>(consumerProperties(servers));
-        List<TopicPartition> parts = partitions(consumer, topic);
-        consumer.assign(parts);
-        consumer.seekToBeginning(parts);
+        consumer = newConsumer(servers);
+        KafkaClients.assignFromBeginning(consumer, topic);
         thread = new Thread(this::loop, "results-follower");
         thread.setDaemon(true);
     }
@@ -144,10 +138,8 @@ final class ResultsFollower implements AutoCloseable {
     /** Every committed record of {@code topic} up to its current end, with timestamps. */
     static List<Committed> readCommittedRecords(String servers, String topic) throws Exception {
         List<Committed> out = new ArrayList<>();
-        try (KafkaConsumer<String, String> c = new KafkaConsumer<>(consumerProperties(servers))) {
-            List<TopicPartition> parts = partitions(c, topic);
-            c.assign(parts);
-            c.seekToBeginning(parts);
+        try (KafkaConsumer<String, String> c = newConsumer(servers)) {
+            List<TopicPartition> parts = KafkaClients.assignFromBeginning(c, topic);
             Map<TopicPartition, Long> end = c.endOffsets(parts); // the last stable offset under read_committed
             long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
             while (parts.stream().anyMatch(tp -> c.position(tp) < end.get(tp))) {
@@ -164,12 +156,8 @@ final class ResultsFollower implements AutoCloseable {
 
     /** Produces the lines as request events (key {@code line-N}) in one transaction. */
     static void produce(String servers, String topic, List<String> lines) {
-        Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, servers);
-        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
-        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
-        p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, "chaos-requests");
-        try (KafkaProducer<String, String> producer = new KafkaProducer<>(p)) {
+        try (KafkaProducer<String, String> producer =
+                KafkaClients.producer(servers).transactionalId("chaos-requests").build()) {
             producer.initTransactions();
             producer.beginTransaction();
             int n = 0;
@@ -180,21 +168,8 @@ final class ResultsFollower implements AutoCloseable {
         }
     }
 
-    private static Properties consumerProperties(String servers) {
-        Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, servers);
-        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
-        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
-        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+    private static KafkaConsumer<String, String> newConsumer(String servers) {
         // reconnect quickly after a broker restart
-        p.put(ConsumerConfig.RECONNECT_BACKOFF_MAX_MS_CONFIG, "1000");
-        return p;
-    }
-
-    private static List<TopicPartition> partitions(KafkaConsumer<String, String> c, String topic) {
-        List<TopicPartition> parts = new ArrayList<>();
-        c.partitionsFor(topic).forEach(pi -> parts.add(new TopicPartition(topic, pi.partition())));
-        return parts;
+        return KafkaClients.committedConsumer(servers).reconnectBackoffMax(Duration.ofSeconds(1)).build();
     }
 }

@@ -1,7 +1,5 @@
 package io.flowget.job.cli;
 
-import io.flowget.job.run.LocalRun;
-
 import org.junit.jupiter.api.Test;
 
 import java.io.ByteArrayOutputStream;
@@ -27,22 +25,22 @@ class ShadowCommandsUsageTest {
 
     @Test
     void diffNeedsKafkaAndTwoDifferentTopics() {
-        assertThat(run("diff", "--bounded")).isEqualTo(LocalRun.EXIT_USAGE);
+        assertThat(run("diff", "--bounded")).isEqualTo(ExitCodes.USAGE);
         assertThat(err.toString(StandardCharsets.UTF_8)).contains("--bootstrap-servers");
         assertThat(run("diff", "--bootstrap-servers", "127.0.0.1:9", "--candidate-topic", "flowget.results"))
-                .isEqualTo(LocalRun.EXIT_USAGE);
-        assertThat(run("diff", "--bootstrap-servers", "127.0.0.1:9", "--interval", "PT0S")).isEqualTo(LocalRun.EXIT_USAGE);
+                .isEqualTo(ExitCodes.USAGE);
+        assertThat(run("diff", "--bootstrap-servers", "127.0.0.1:9", "--interval", "PT0S")).isEqualTo(ExitCodes.USAGE);
         assertThat(run("diff", "--bootstrap-servers", "127.0.0.1:9", "--set", "flowget.diff.join-intervall=1 min"))
                 .as("unknown key")
-                .isEqualTo(LocalRun.EXIT_USAGE);
+                .isEqualTo(ExitCodes.USAGE);
     }
 
     @Test
     void canaryRejectsBadBoundsAndTimes() {
-        assertThat(run("canary")).isEqualTo(LocalRun.EXIT_USAGE);
-        assertThat(run("canary", "--bootstrap-servers", "127.0.0.1:9", "--max-diff-rate", "2")).isEqualTo(LocalRun.EXIT_USAGE);
-        assertThat(run("canary", "--bootstrap-servers", "127.0.0.1:9", "--max-latency-ratio", "0")).isEqualTo(LocalRun.EXIT_USAGE);
-        assertThat(run("canary", "--bootstrap-servers", "127.0.0.1:9", "--since", "yesterday")).isEqualTo(LocalRun.EXIT_USAGE);
+        assertThat(run("canary")).isEqualTo(ExitCodes.USAGE);
+        assertThat(run("canary", "--bootstrap-servers", "127.0.0.1:9", "--max-diff-rate", "2")).isEqualTo(ExitCodes.USAGE);
+        assertThat(run("canary", "--bootstrap-servers", "127.0.0.1:9", "--max-latency-ratio", "0")).isEqualTo(ExitCodes.USAGE);
+        assertThat(run("canary", "--bootstrap-servers", "127.0.0.1:9", "--since", "yesterday")).isEqualTo(ExitCodes.USAGE);
         assertThat(err.toString(StandardCharsets.UTF_8)).contains("--since");
     }
 
@@ -52,6 +50,6 @@ class ShadowCommandsUsageTest {
         assertThat(CanaryCommand.parseTime("2026-11-28T09:00:00Z", now)).isEqualTo(Instant.parse("2026-11-28T09:00:00Z"));
         assertThat(CanaryCommand.parseTime("PT30M", now)).isEqualTo(now.minus(Duration.ofMinutes(30)));
         assertThat(CanaryCommand.parseTime("2 h", now)).isEqualTo(now.minus(Duration.ofHours(2)));
-        assertThatThrownBy(() -> CanaryCommand.parseDuration("soon", "--window")).isInstanceOf(LocalRun.UsageException.class);
+        assertThatThrownBy(() -> CanaryCommand.parseDuration("soon", "--window")).isInstanceOf(UsageException.class);
     }
 }

@@ -1,20 +1,17 @@
 package io.flowget.job.diff;
 
-import org.apache.kafka.clients.consumer.ConsumerConfig;
+import io.flowget.job.kafka.KafkaClients;
+
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.serialization.StringDeserializer;
-import org.apache.kafka.common.serialization.StringSerializer;
 
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 
 /** Test helper: write records with chosen timestamps, read a topic's committed records to its end. */
 public final class Topics {
@@ -24,11 +21,7 @@ public final class Topics {
     record Rec(String key, String value, long timestamp) {}
 
     static void produce(String servers, String topic, List<Rec> records) {
-        Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, servers);
-        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
-        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
-        try (KafkaProducer<String, String> producer = new KafkaProducer<>(p)) {
+        try (KafkaProducer<String, String> producer = KafkaClients.producer(servers).build()) {
             for (Rec r : records) {
                 producer.send(new ProducerRecord<>(topic, null, r.timestamp(), r.key(), r.value()));
             }
@@ -38,17 +31,9 @@ public final class Topics {
 
     /** Every committed value of the topic, read until its end offsets (bounded by 30 s). */
     public static List<String> readAll(String servers, String topic) {
-        Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, servers);
-        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
-        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
-        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         List<String> out = new ArrayList<>();
-        try (KafkaConsumer<String, String> c = new KafkaConsumer<>(p)) {
-            List<TopicPartition> parts = new ArrayList<>();
-            c.partitionsFor(topic).forEach(pi -> parts.add(new TopicPartition(topic, pi.partition())));
-            c.assign(parts);
-            c.seekToBeginning(parts);
+        try (KafkaConsumer<String, String> c = KafkaClients.committedConsumer(servers).build()) {
+            List<TopicPartition> parts = KafkaClients.assignFromBeginning(c, topic);
             Map<TopicPartition, Long> end = c.endOffsets(parts);
             long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
             while (parts.stream().anyMatch(tp -> c.position(tp) < end.get(tp))) {

@@ -1,19 +1,13 @@
 package io.flowget.job.embedded;
 
 import io.flowget.job.JobOptions;
+import io.flowget.job.kafka.KafkaClients;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.FinalizedVersionRange;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.PartitionInfo;
-import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.serialization.StringDeserializer;
-import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -24,7 +18,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
@@ -66,10 +59,11 @@ class EmbeddedKafkaITCase {
             assertThat(partitionCount(kafka, TOPIC)).isEqualTo(2);
 
             // The JobOptions default for the sink; InitProducerId fails if it exceeds transaction.max.timeout.ms.
-            Properties p = producerProperties(kafka, "tx-timeout");
-            p.put(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG,
-                    (int) JobOptions.KAFKA_TRANSACTION_TIMEOUT.defaultValue().toMillis());
-            try (KafkaProducer<String, String> producer = new KafkaProducer<>(p)) {
+            try (KafkaProducer<String, String> producer =
+                    KafkaClients.producer(kafka.bootstrapServers())
+                            .transactionalId("tx-timeout")
+                            .transactionTimeout(JobOptions.KAFKA_TRANSACTION_TIMEOUT.defaultValue())
+                            .build()) {
                 producer.initTransactions();
             }
             kafka.close(); // and once more by try-with-resources: close is idempotent
@@ -140,8 +134,7 @@ class EmbeddedKafkaITCase {
         List<String> committed = IntStream.range(0, 50).mapToObj(i -> "committed-" + i).collect(Collectors.toList());
         try (EmbeddedKafka kafka = EmbeddedKafka.start(dataDir)) {
             assertThat(readCommitted(kafka, committed.size())).containsExactlyInAnyOrderElementsOf(committed);
-            try (KafkaProducer<String, String> producer =
-                    new KafkaProducer<>(producerProperties(kafka, "crash-tx"))) {
+            try (KafkaProducer<String, String> producer = transactionalProducer(kafka, "crash-tx")) {
                 producer.initTransactions(); // fences the dead producer and aborts its open transaction
                 producer.beginTransaction();
                 producer.send(new ProducerRecord<>(TOPIC, "after-crash"));
@@ -156,9 +149,7 @@ class EmbeddedKafkaITCase {
     // ---- helpers ---------------------------------------------------------------------------------
 
     private static short transactionVersion(EmbeddedKafka kafka) throws Exception {
-        Properties p = new Properties();
-        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
-        try (Admin admin = Admin.create(p)) {
+        try (Admin admin = KafkaClients.admin(kafka.bootstrapServers())) {
             FinalizedVersionRange range =
                     admin.describeFeatures().featureMetadata().get().finalizedFeatures().get("transaction.version");
             return range.maxVersionLevel();
@@ -167,7 +158,7 @@ class EmbeddedKafkaITCase {
 
     private static void produceTransactionally(
             EmbeddedKafka kafka, String transactionalId, List<String> values, boolean commit) {
-        try (KafkaProducer<String, String> producer = new KafkaProducer<>(producerProperties(kafka, transactionalId))) {
+        try (KafkaProducer<String, String> producer = transactionalProducer(kafka, transactionalId)) {
             producer.initTransactions();
             producer.beginTransaction();
             for (String v : values) {
@@ -182,14 +173,11 @@ class EmbeddedKafkaITCase {
         }
     }
 
-    private static Properties producerProperties(EmbeddedKafka kafka, String transactionalId) {
-        Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
-        p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, transactionalId);
-        p.put(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, 60_000);
-        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
-        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
-        return p;
+    private static KafkaProducer<String, String> transactionalProducer(EmbeddedKafka kafka, String transactionalId) {
+        return KafkaClients.producer(kafka.bootstrapServers())
+                .transactionalId(transactionalId)
+                .transactionTimeout(Duration.ofMinutes(1))
+                .build();
     }
 
     /**
@@ -197,20 +185,9 @@ class EmbeddedKafkaITCase {
      * at the last stable offset) are reached; fails if fewer than {@code expected} values arrive before the deadline.
      */
     private static List<String> readCommitted(EmbeddedKafka kafka, int expected) {
-        Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
-        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
-        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
-        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
         List<String> values = new ArrayList<>();
-        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(p)) {
-            List<TopicPartition> partitions = new ArrayList<>();
-            for (PartitionInfo info : consumer.partitionsFor(TOPIC)) {
-                partitions.add(new TopicPartition(TOPIC, info.partition()));
-            }
-            consumer.assign(partitions);
-            consumer.seekToBeginning(partitions);
+        try (KafkaConsumer<String, String> consumer = KafkaClients.committedConsumer(kafka.bootstrapServers()).build()) {
+            KafkaClients.assignFromBeginning(consumer, TOPIC);
             long deadline = System.nanoTime() + READ_DEADLINE.toNanos();
             while (values.size() < expected && System.nanoTime() < deadline) {
                 for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(200))) {
@@ -224,9 +201,7 @@ class EmbeddedKafkaITCase {
     }
 
     private static int partitionCount(EmbeddedKafka kafka, String topic) throws Exception {
-        Properties p = new Properties();
-        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
-        try (Admin admin = Admin.create(p)) {
+        try (Admin admin = KafkaClients.admin(kafka.bootstrapServers())) {
             return admin.describeTopics(List.of(topic)).allTopicNames().get().get(topic).partitions().size();
         }
     }

@@ -1,13 +1,13 @@
 package io.flowget.job.embedded;
 
+import io.flowget.job.kafka.KafkaClients;
+
 import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.StringSerializer;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Properties;
+import java.time.Duration;
 
 /**
  * Child JVM for {@link EmbeddedKafkaITCase}'s crash test: starts a broker on {@code args[0]}, commits {@code args[2]}
@@ -25,13 +25,11 @@ public final class KafkaCrashChild {
 
         EmbeddedKafka kafka = EmbeddedKafka.start(dataDir);
         kafka.createTopics(1, topic);
-        Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
-        p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, "crash-tx");
-        p.put(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, 600_000);
-        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
-        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
-        KafkaProducer<String, String> producer = new KafkaProducer<>(p);
+        KafkaProducer<String, String> producer =
+                KafkaClients.producer(kafka.bootstrapServers())
+                        .transactionalId("crash-tx")
+                        .transactionTimeout(Duration.ofMinutes(10))
+                        .build();
         producer.initTransactions();
         producer.beginTransaction();
         for (int i = 0; i < count; i++) {

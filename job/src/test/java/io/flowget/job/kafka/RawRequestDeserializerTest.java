@@ -1,6 +1,6 @@
 package io.flowget.job.kafka;
 
-import io.flowget.udf.parse.RawRequest;
+import io.flowget.udf.model.RawRequest;
 
 import org.apache.flink.api.common.functions.util.ListCollector;
 import org.apache.flink.api.java.typeutils.PojoTypeInfo;

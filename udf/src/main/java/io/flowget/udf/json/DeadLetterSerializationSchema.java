@@ -1,6 +1,6 @@
 package io.flowget.udf.json;
 
-import io.flowget.udf.parse.DeadLetter;
+import io.flowget.udf.model.DeadLetter;
 
 import org.apache.flink.api.common.serialization.SerializationSchema;
 

@@ -1,7 +1,7 @@
 package io.flowget.udf.json;
 
+import io.flowget.udf.model.DeadLetter;
 import io.flowget.udf.model.FetchResult;
-import io.flowget.udf.parse.DeadLetter;
 
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonProcessingException;

@@ -1,9 +1,9 @@
 package io.flowget.udf.json;
 
+import io.flowget.udf.model.DeadLetter;
 import io.flowget.udf.model.FetchResult;
+import io.flowget.udf.model.RawRequest;
 import io.flowget.udf.model.ResultStatus;
-import io.flowget.udf.parse.DeadLetter;
-import io.flowget.udf.parse.RawRequest;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;

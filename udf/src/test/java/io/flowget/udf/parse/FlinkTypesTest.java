@@ -1,7 +1,9 @@
 package io.flowget.udf.parse;
 
+import io.flowget.udf.model.DeadLetter;
 import io.flowget.udf.model.FetchRequest;
 import io.flowget.udf.model.FetchResult;
+import io.flowget.udf.model.RawRequest;
 import io.flowget.udf.model.ResultStatus;
 
 import org.apache.flink.api.common.serialization.SerializerConfigImpl;

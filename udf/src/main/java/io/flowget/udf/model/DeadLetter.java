@@ -1,4 +1,4 @@
-package io.flowget.udf.parse;
+package io.flowget.udf.model;
 
 import java.util.Objects;
 

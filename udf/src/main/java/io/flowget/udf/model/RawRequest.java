@@ -1,4 +1,4 @@
-package io.flowget.udf.parse;
+package io.flowget.udf.model;
 
 import java.util.Objects;
 
@@ -8,7 +8,7 @@ import java.util.Objects;
  * no-arg constructor), so it never goes through Kryo.
  *
  * <p>{@link #decodeError} is set by the source when the record's bytes were not valid UTF-8; {@link #value}
- * then holds a lossy decoding, and {@link ParseRequestFunction} rejects the record with that reason.
+ * then holds a lossy decoding, and {@code io.flowget.udf.parse.ParseRequestFunction} rejects the record with that reason.
  */
 public class RawRequest {
     /** Record key, or null. Used as the request id when the event does not set one. */

@@ -1,0 +1,118 @@
+package io.flowget.job.run;
+
+import io.flowget.job.kafka.KafkaClients;
+import io.flowget.udf.body.Digests;
+import io.flowget.udf.json.Json;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Turns the {@code --urls} input of a run into request events: copies it (file or stdin) into the state dir and
+ * fingerprints it, so that a resumed run reads the very same bytes; reads it as request lines (CONTRACT.md: trimmed,
+ * blank and {@code #} lines skipped, key {@code line-N}); and produces them to the requests topic in one Kafka
+ * transaction, so that a crash while producing leaves nothing visible and the retry cannot duplicate a request.
+ *
+ * <p>Stateless; its steps run on the thread that runs {@link LocalRun}, which owns the files and the producer.
+ */
+final class InputStaging {
+    /** Where the input is copied before {@link RunState} decides whether it is a new run's input. */
+    static final String INCOMING = "input.incoming";
+
+    private InputStaging() {}
+
+    /** The copied input and the lower-case hex SHA-256 of its bytes. */
+    record Staged(Path file, String sha256) {}
+
+    /**
+     * One request line: the record key {@code line-N} (N counts every input line from 1, skipped ones too) and the
+     * trimmed line, a URL or a JSON request event.
+     */
+    record Line(String key, String value) {
+        /**
+         * The id the job will give this line's request: a JSON event's own non-empty string {@code id} when it has
+         * one (the parser prefers it), else the record key.
+         */
+        String expectedId() {
+            if (value.startsWith("{")) {
+                try {
+                    JsonNode id = Json.readTree(value).get("id");
+                    if (id != null && id.isTextual() && !id.asText().isEmpty()) {
+                        return id.asText();
+                    }
+                } catch (IOException malformed) {
+                    // the parser rejects it under the record key
+                }
+            }
+            return key;
+        }
+    }
+
+    /**
+     * Copies {@code urls}, or {@code stdin} when it is null, to {@value #INCOMING} in the state dir.
+     *
+     * @throws IllegalArgumentException if {@code urls} is a directory (the command line reports it as a usage error
+     *     before the run starts)
+     */
+    static Staged stage(Path urls, InputStream stdin, Path stateDir) throws IOException {
+        Path incoming = stateDir.resolve(INCOMING);
+        if (urls == null) {
+            Files.copy(stdin, incoming, StandardCopyOption.REPLACE_EXISTING);
+        } else {
+            if (Files.isDirectory(urls)) {
+                throw new IllegalArgumentException("cannot read --urls " + urls);
+            }
+            Files.copy(urls, incoming, StandardCopyOption.REPLACE_EXISTING);
+        }
+        return new Staged(incoming, Digests.sha256Hex(incoming));
+    }
+
+    /** The request lines of {@code input}: blank lines and '#' comments skipped, lines trimmed (CRLF too). */
+    static List<Line> read(Path input) throws IOException {
+        List<Line> out = new ArrayList<>();
+        try (BufferedReader r = Files.newBufferedReader(input, StandardCharsets.UTF_8)) {
+            String line;
+            int n = 0;
+            while ((line = r.readLine()) != null) {
+                n++;
+                String t = line.strip();
+                if (t.isEmpty() || t.startsWith("#")) {
+                    continue;
+                }
+                out.add(new Line("line-" + n, t));
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Produces one record per line to {@code topic} in a single transaction. The transactional id is derived from the
+     * input's digest, so a rerun after a crash mid-produce fences and aborts the earlier attempt's transaction.
+     */
+    static void produce(String servers, String topic, List<Line> lines, String inputSha256) {
+        try (KafkaProducer<String, String> producer =
+                KafkaClients.producer(servers)
+                        .transactionalId("flowget-run-input-" + inputSha256.substring(0, 16))
+                        .batching(Duration.ofMillis(5), 256 * 1024)
+                        .build()) {
+            producer.initTransactions();
+            producer.beginTransaction();
+            for (Line l : lines) {
+                producer.send(new ProducerRecord<>(topic, l.key(), l.value()));
+            }
+            producer.commitTransaction();
+        }
+    }
+}

@@ -1,0 +1,172 @@
+package io.flowget.job.run;
+
+import io.flowget.job.embedded.EmbeddedFlink;
+import io.flowget.job.kafka.KafkaClients;
+import io.flowget.udf.json.Json;
+import io.flowget.udf.model.FetchResult;
+
+import org.apache.flink.api.common.JobID;
+import org.apache.flink.api.common.JobStatus;
+
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Collects the one terminal result of every request of a run: reads the results topic from its beginning
+ * ({@code read_committed}, so only results of completed checkpoints) until each expected id has its result, while
+ * the job runs, and feeds the progress line; then writes {@code --results}, sorted by input line. Results of a
+ * resumed run's earlier attempt are in the topic too, so none is lost; a second result for one request is logged
+ * and ignored. It gives up (with "rerun the same command to resume") when the job fails or is cancelled, when the
+ * job finished 30 s ago without all results, or after the run's timeout.
+ *
+ * <p>Not thread-safe: one instance per run, used by the thread that runs {@link LocalRun}; it owns its Kafka
+ * consumer for the duration of {@link #collect}.
+ */
+final class ResultCollector {
+    private static final Logger LOG = LoggerFactory.getLogger(ResultCollector.class);
+    private static final Duration POLL = Duration.ofMillis(200);
+    /** How long a FINISHED job may go on without the missing results before the run gives up. */
+    private static final Duration FINISHED_GRACE = Duration.ofSeconds(30);
+
+    /** How many results each expected id gets: one per input line with that id. */
+    private final Map<String, Integer> expected = new HashMap<>();
+    private final int total;
+    private final Progress progress;
+    private final Duration timeout;
+    /** When the job was first seen RUNNING; 0 before. */
+    private long runningNanos;
+    /** When the last result arrived; 0 before. */
+    private long doneNanos;
+
+    /**
+     * @param live draw the live progress line on {@code out}
+     * @param timeout give up this long after {@link #collect} starts
+     */
+    ResultCollector(List<InputStaging.Line> lines, boolean live, PrintStream out, Duration timeout) {
+        for (InputStaging.Line l : lines) {
+            expected.merge(l.expectedId(), 1, Integer::sum);
+        }
+        this.total = lines.size();
+        this.progress = new Progress(total, live, out);
+        this.timeout = timeout;
+    }
+
+    /** Reads results until every expected one is there; see the class comment for when it gives up instead. */
+    List<FetchResult> collect(String servers, String topic, EmbeddedFlink flink, JobID job) throws Exception {
+        List<FetchResult> results = new ArrayList<>(total);
+        Map<String, Integer> seen = new HashMap<>();
+        long deadline = System.nanoTime() + timeout.toNanos();
+        long finishedAt = 0;
+        try (KafkaConsumer<String, String> consumer =
+                KafkaClients.committedConsumer(servers).maxPollRecords(5000).build()) {
+            KafkaClients.assignFromBeginning(consumer, topic);
+            while (results.size() < total) {
+                for (ConsumerRecord<String, String> rec : consumer.poll(POLL)) {
+                    FetchResult r = Json.resultFromJson(rec.value());
+                    if (r.id == null || !expected.containsKey(r.id)) {
+                        continue;
+                    }
+                    if (seen.merge(r.id, 1, Integer::sum) > expected.get(r.id)) {
+                        LOG.error("Second result for request {} ignored: {}", r.id, rec.value());
+                        continue;
+                    }
+                    results.add(r);
+                    progress.add(r);
+                }
+                progress.maybePrint(false);
+                if (results.size() >= total) {
+                    break;
+                }
+                JobStatus status = flink.status(job);
+                if (runningNanos == 0 && status == JobStatus.RUNNING) {
+                    runningNanos = System.nanoTime();
+                }
+                if (status == JobStatus.FAILED || status == JobStatus.CANCELED) {
+                    throw new IllegalStateException(
+                            "the job " + status.name().toLowerCase(Locale.ROOT) + " with " + results.size() + " of "
+                                    + total + " results; rerun the same command to resume");
+                }
+                if (status == JobStatus.FINISHED) {
+                    if (finishedAt == 0) {
+                        finishedAt = System.nanoTime();
+                    } else if (System.nanoTime() - finishedAt > FINISHED_GRACE.toNanos()) {
+                        throw new IllegalStateException(
+                                "the job finished but only " + results.size() + " of " + total
+                                        + " results arrived");
+                    }
+                }
+                if (System.nanoTime() > deadline) {
+                    throw new IllegalStateException(
+                            "timed out after " + timeout + " with " + results.size() + " of " + total
+                                    + " results; rerun the same command to resume");
+                }
+            }
+        }
+        progress.maybePrint(true);
+        doneNanos = System.nanoTime();
+        return results;
+    }
+
+    /** {@link System#nanoTime()} when the job was first seen running; 0 if it never was. */
+    long runningNanos() {
+        return runningNanos;
+    }
+
+    /** {@link System#nanoTime()} when the last result arrived; 0 before {@link #collect} returned. */
+    long doneNanos() {
+        return doneNanos;
+    }
+
+    /**
+     * Writes the results as JSON Lines to {@code target} (does nothing when it is null), in input-line order, then
+     * by id; atomically, so the file is either absent, the old one, or complete.
+     */
+    static void writeResultsFile(Path target, List<FetchResult> results) throws IOException {
+        if (target == null) {
+            return;
+        }
+        target = target.toAbsolutePath();
+        if (target.getParent() != null) {
+            Files.createDirectories(target.getParent());
+        }
+        List<FetchResult> sorted = new ArrayList<>(results);
+        sorted.sort(Comparator.comparingLong(ResultCollector::lineOf).thenComparing(r -> r.id));
+        Path tmp = target.resolveSibling(target.getFileName() + ".tmp");
+        try (BufferedWriter w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
+            for (FetchResult r : sorted) {
+                w.write(Json.toJson(r));
+                w.write('\n');
+            }
+        }
+        Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    /** The input line of a {@code line-N} id; ids of other forms sort last. */
+    private static long lineOf(FetchResult r) {
+        if (r.id != null && r.id.startsWith("line-")) {
+            try {
+                return Long.parseLong(r.id.substring(5));
+            } catch (NumberFormatException ignored) {
+                // not one of ours
+            }
+        }
+        return Long.MAX_VALUE;
+    }
+}
