@@ -212,7 +212,7 @@ class BodyIntegrityTest {
         assertThat(r.status).isEqualTo(ResultStatus.OK);
         assertThat(r.bytes).isEqualTo(40_000);
         assertThat(Files.readAllBytes(h.out().resolve("long.bin"))).isEqualTo(java.util.Arrays.copyOf(body, 40_000));
-        assertThat(after.status).isEqualTo(ResultStatus.OK);
+        assertThat(after.status).as("%s", after).isEqualTo(ResultStatus.OK);
         assertThat(Files.readAllBytes(h.out().resolve("next.bin"))).isEqualTo(next);
     }
 
