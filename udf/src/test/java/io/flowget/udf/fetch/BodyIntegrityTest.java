@@ -2,7 +2,6 @@ package io.flowget.udf.fetch;
 
 import io.flowget.udf.body.Codecs;
 import io.flowget.udf.config.FlowgetOptions;
-import io.flowget.udf.http.HttpClientHolder;
 import io.flowget.udf.model.FetchRequest;
 import io.flowget.udf.model.FetchResult;
 import io.flowget.udf.model.ResultStatus;
@@ -13,15 +12,14 @@ import org.apache.flink.configuration.Configuration;
 
 import org.apache.commons.codec.digest.Blake3;
 import org.eclipse.jetty.http.HttpHeader;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
@@ -36,15 +34,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 class BodyIntegrityTest {
     @TempDir Path tmp;
 
-    private final List<AutoCloseable> resources = new ArrayList<>();
-
-    @AfterEach
-    void cleanUp() throws Exception {
-        for (int i = resources.size() - 1; i >= 0; i--) {
-            resources.get(i).close();
-        }
-        assertThat(HttpClientHolder.liveClients()).as("shared HTTP clients released").isZero();
-    }
+    @RegisterExtension final FetchHarnessExtension fetch = new FetchHarnessExtension();
 
     /** Compressible but not trivial: text lines mixed with random runs. */
     static byte[] sample(String name, int size) {
@@ -222,7 +212,7 @@ class BodyIntegrityTest {
         assertThat(r.status).isEqualTo(ResultStatus.OK);
         assertThat(r.bytes).isEqualTo(40_000);
         assertThat(Files.readAllBytes(h.out().resolve("long.bin"))).isEqualTo(java.util.Arrays.copyOf(body, 40_000));
-        assertThat(after.status).isEqualTo(ResultStatus.OK);
+        assertThat(after.status).as("%s", after).isEqualTo(ResultStatus.OK);
         assertThat(Files.readAllBytes(h.out().resolve("next.bin"))).isEqualTo(next);
     }
 
@@ -338,21 +328,15 @@ class BodyIntegrityTest {
     // ------------------------------------------------------------------------------------------------
 
     private TestOrigin jetty() throws Exception {
-        TestOrigin o = TestOrigin.start();
-        resources.add(o);
-        return o;
+        return fetch.track(TestOrigin.start());
     }
 
     private RawOrigin raw() throws Exception {
-        RawOrigin o = new RawOrigin();
-        resources.add(o);
-        return o;
+        return fetch.track(new RawOrigin());
     }
 
     private FetchHarness harness(Configuration conf) throws Exception {
-        FetchHarness h = FetchHarness.open(Path.of(conf.get(FlowgetOptions.STORAGE_OUT_DIR)).getParent(), conf);
-        resources.add(h);
-        return h;
+        return fetch.harness(conf, FetchHarness.Clock.STEPPED);
     }
 
     static FetchRequest request(String id, String url, String host, String path) {

@@ -2,7 +2,6 @@ package io.flowget.udf.fetch;
 
 import io.flowget.udf.body.Codecs;
 import io.flowget.udf.config.FlowgetOptions;
-import io.flowget.udf.http.HttpClientHolder;
 import io.flowget.udf.model.FetchRequest;
 import io.flowget.udf.model.FetchResult;
 import io.flowget.udf.model.ResultStatus;
@@ -13,8 +12,8 @@ import org.apache.flink.configuration.Configuration;
 import org.apache.commons.codec.digest.Blake3;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.util.Callback;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.ByteBuffer;
@@ -23,7 +22,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileTime;
-import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
@@ -43,7 +41,6 @@ class ConditionalRefetchTest {
 
     @TempDir Path tmp;
 
-    private final List<AutoCloseable> resources = new ArrayList<>();
     private TestOrigin origin;
     /** What the origin serves per path: body, ETag (or null), Last-Modified (or null), Content-Encoding (or null). */
     private final Map<String, String[]> meta = new ConcurrentHashMap<>();
@@ -52,13 +49,7 @@ class ConditionalRefetchTest {
     private final AtomicInteger full = new AtomicInteger();
     private final AtomicInteger notModified = new AtomicInteger();
 
-    @AfterEach
-    void cleanUp() throws Exception {
-        for (int i = resources.size() - 1; i >= 0; i--) {
-            resources.get(i).close();
-        }
-        assertThat(HttpClientHolder.liveClients()).isZero();
-    }
+    @RegisterExtension final FetchHarnessExtension fetch = new FetchHarnessExtension();
 
     @Test
     void aSecondRequestForAnUnchangedFileIsNotModifiedAndLeavesTheFileAlone() throws Exception {
@@ -186,7 +177,6 @@ class ConditionalRefetchTest {
         FetchHarness plain = harness(FetchHarness.config(tmp.resolve("one")));
         assertThat(plain.fetch(req("without", "/c")).status).isEqualTo(ResultStatus.OK);
         plain.close();
-        resources.remove(plain);
         // Same output directory, BLAKE3 on: /c has no BLAKE3 recorded, so it is fetched again to get one.
         Configuration conf = FetchHarness.config(tmp.resolve("one"));
         conf.set(FlowgetOptions.DIGEST_BLAKE3, true);
@@ -226,8 +216,7 @@ class ConditionalRefetchTest {
     // ------------------------------------------------------------------------------------------------
 
     private void start() throws Exception {
-        origin = TestOrigin.start();
-        resources.add(origin);
+        origin = fetch.track(TestOrigin.start());
     }
 
     /** Serves {@code body} at {@code path} with validators, answering 304 when the request's validators match. */
@@ -288,8 +277,6 @@ class ConditionalRefetchTest {
     }
 
     private FetchHarness harness(Configuration conf) throws Exception {
-        FetchHarness h = FetchHarness.open(Path.of(conf.get(FlowgetOptions.STORAGE_OUT_DIR)).getParent(), conf);
-        resources.add(h);
-        return h;
+        return fetch.harness(conf, FetchHarness.Clock.STEPPED);
     }
 }

@@ -4,31 +4,25 @@ import io.flowget.udf.config.FlowgetOptions;
 import io.flowget.udf.http.AddressPolicy;
 import io.flowget.udf.http.HttpClientHolder;
 import io.flowget.udf.http.HttpClientSettings;
-import io.flowget.udf.model.FetchRequest;
 import io.flowget.udf.model.FetchResult;
 import io.flowget.udf.model.ResultStatus;
 import io.flowget.udf.testing.TestCertificates;
 import io.flowget.udf.testing.TestOrigin;
 
-import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.configuration.Configuration;
-import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
-import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.net.InetAddress;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 
-import static io.flowget.udf.fetch.FetchOperatorTest.drainUntilResults;
 import static io.flowget.udf.fetch.FetchOperatorTest.request;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -39,24 +33,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 class ConnectionControlTest {
     @TempDir Path tmp;
 
-    private final List<TestOrigin> origins = new ArrayList<>();
-    private final List<KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult>> harnesses =
-            new ArrayList<>();
-
-    @AfterEach
-    void cleanUp() throws Exception {
-        for (var h : harnesses) {
-            try {
-                h.close();
-            } catch (Exception ignored) {
-                // closed by the test
-            }
-        }
-        for (TestOrigin o : origins) {
-            o.close();
-        }
-        assertThat(HttpClientHolder.liveClients()).as("shared HTTP clients released").isZero();
-    }
+    @RegisterExtension final FetchHarnessExtension fetch = new FetchHarnessExtension();
 
     @Test
     void ssrfGuardRefusesDeniedAddressesOnFirstHopAndOnRedirects() throws Exception {
@@ -76,7 +53,7 @@ class ConnectionControlTest {
         h.processElement(request("direct", denied, "/secret"), 0);
         h.processElement(request("hop", allowed, "/to-denied"), 0);
         h.processElement(request("ok", allowed, "/ok"), 0);
-        List<FetchResult> first = drainUntilResults(h, 3);
+        List<FetchResult> first = h.results(3);
 
         FetchResult direct = byId(first, "direct");
         assertThat(direct.status).isEqualTo(ResultStatus.FAILED);
@@ -95,7 +72,7 @@ class ConnectionControlTest {
                 (req, resp, cb, n) ->
                         TestOrigin.redirect(resp, cb, 302, "http://169.254.169.254/latest/meta-data/iam/"));
         h.processElement(request("metadata", allowed, "/to-metadata"), 0);
-        FetchResult metadata = byId(drainUntilResults(h, 4), "metadata");
+        FetchResult metadata = byId(h.results(4), "metadata");
 
         assertThat(metadata.status).isEqualTo(ResultStatus.FAILED);
         assertThat(metadata.error).isEqualTo("blocked address: 169.254.169.254 (link-local / cloud metadata)");
@@ -117,7 +94,7 @@ class ConnectionControlTest {
             for (int i = 0; i < files; i++) {
                 h.processElement(request("k" + i, origin, "/k" + i), 0);
             }
-            List<FetchResult> results = drainUntilResults(h, files);
+            List<FetchResult> results = h.results(files);
 
             assertThat(results).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
             System.out.printf(
@@ -157,7 +134,7 @@ class ConnectionControlTest {
         for (int i = 0; i < files; i++) {
             h.processElement(request("h" + i, origin, "/h" + i), 0);
         }
-        List<FetchResult> results = drainUntilResults(h, files);
+        List<FetchResult> results = h.results(files);
 
         assertThat(results).allSatisfy(r -> assertThat(r.status).as(r.error).isEqualTo(ResultStatus.OK));
         assertThat(versions).containsExactly("HTTP/2.0");
@@ -181,7 +158,7 @@ class ConnectionControlTest {
         Configuration untrusted = config(8, 4);
         var strict = harness(untrusted);
         strict.processElement(request("strict", origin, "/v"), 0);
-        FetchResult refused = drainUntilResults(strict, 1).get(0);
+        FetchResult refused = strict.results(1).get(0);
         assertThat(refused.status).isEqualTo(ResultStatus.FAILED);
         assertThat(refused.error).as("an unknown CA is refused, not retried").startsWith("tls: ");
         assertThat(refused.attempts).isEqualTo(1);
@@ -192,7 +169,7 @@ class ConnectionControlTest {
         insecure.set(FlowgetOptions.HTTP_VERSION, FlowgetOptions.HttpVersion.HTTP_1_1);
         var lax = harness(insecure);
         lax.processElement(request("lax", origin, "/v"), 0);
-        assertThat(drainUntilResults(lax, 1).get(0).status).isEqualTo(ResultStatus.OK);
+        assertThat(lax.results(1).get(0).status).isEqualTo(ResultStatus.OK);
         assertThat(versions).containsExactly("HTTP/1.1");
     }
 
@@ -203,35 +180,18 @@ class ConnectionControlTest {
     }
 
     private TestOrigin tlsOrigin(String address) throws Exception {
-        TestOrigin o = TestOrigin.startTls(address, TestCertificates.get());
-        origins.add(o);
-        return o;
+        return fetch.track(TestOrigin.startTls(address, TestCertificates.get()));
     }
 
     private TestOrigin origin(String address) throws Exception {
-        TestOrigin o = TestOrigin.start(address);
-        origins.add(o);
-        return o;
+        return fetch.track(TestOrigin.start(address));
     }
 
     private Configuration config(int maxInFlight, int hostLimit) {
-        Configuration c = new Configuration();
-        c.set(FlowgetOptions.FETCH_MAX_IN_FLIGHT, maxInFlight);
-        c.set(FlowgetOptions.HOST_MAX_CONCURRENCY, hostLimit);
-        c.set(FlowgetOptions.STORAGE_OUT_DIR, tmp.resolve("out").toString());
-        c.set(FlowgetOptions.STORAGE_STAGING_DIR, tmp.resolve("staging").toString());
-        c.set(FlowgetOptions.HTTP_IO_THREADS, 2);
-        return c;
+        return FetchHarness.config(tmp, maxInFlight, hostLimit);
     }
 
-    private KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> harness(Configuration conf)
-            throws Exception {
-        var h =
-                new KeyedOneInputStreamOperatorTestHarness<>(
-                        new FetchOperatorFactory(conf), (FetchRequest r) -> r.host, Types.STRING);
-        h.setStateBackend(new EmbeddedRocksDBStateBackend(true));
-        h.open();
-        harnesses.add(h);
-        return h;
+    private FetchHarness harness(Configuration conf) throws Exception {
+        return fetch.harness(conf, FetchHarness.Clock.MANUAL);
     }
 }

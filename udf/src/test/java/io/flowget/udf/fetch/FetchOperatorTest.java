@@ -1,24 +1,19 @@
 package io.flowget.udf.fetch;
 
 import io.flowget.udf.config.FlowgetOptions;
-import io.flowget.udf.http.HttpClientHolder;
 import io.flowget.udf.model.FetchRequest;
 import io.flowget.udf.model.FetchResult;
 import io.flowget.udf.model.ResultStatus;
 import io.flowget.udf.testing.RangeRoute;
 import io.flowget.udf.testing.TestOrigin;
 
-import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
-import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
-import org.apache.flink.streaming.runtime.tasks.mailbox.Mail;
-import org.apache.flink.streaming.runtime.tasks.mailbox.TaskMailbox;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
@@ -27,18 +22,16 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
-
-import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import java.util.stream.Collectors;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * {@link FetchOperator} in Flink's keyed operator test harness with RocksDB state, against a real Jetty origin.
- * The harness does not run mail by itself: {@link #drainUntil} runs it on the test thread.
+ * Harnesses come from {@link FetchHarnessExtension}, which checks that each test leaves the operator at zero state;
+ * their clock is {@link FetchHarness.Clock#MANUAL}: processing time moves only when a test sets it.
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class FetchOperatorTest {
@@ -46,24 +39,7 @@ class FetchOperatorTest {
 
     @TempDir Path tmp;
 
-    private final List<TestOrigin> origins = new ArrayList<>();
-    private final List<KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult>> harnesses =
-            new ArrayList<>();
-
-    @AfterEach
-    void cleanUp() throws Exception {
-        for (var h : harnesses) {
-            try {
-                h.getOperator().close();
-            } catch (Exception ignored) {
-                // already closed by the test
-            }
-        }
-        for (TestOrigin o : origins) {
-            o.close();
-        }
-        assertThat(HttpClientHolder.liveClients()).as("shared HTTP clients released").isZero();
-    }
+    @RegisterExtension final FetchHarnessExtension fetch = new FetchHarnessExtension();
 
     @Test
     void downloadsFilesByteExactAndClearsState() throws Exception {
@@ -75,7 +51,7 @@ class FetchOperatorTest {
 
         h.processElement(request("1", origin, "/a.bin"), 0);
         h.processElement(request("2", origin, "/dir/b.bin"), 0);
-        List<FetchResult> results = drainUntilResults(h, 2);
+        List<FetchResult> results = h.results(2);
 
         assertThat(results).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
         assertThat(Files.readAllBytes(out().resolve(path(origin, "/a.bin")))).isEqualTo(a);
@@ -85,8 +61,8 @@ class FetchOperatorTest {
         assertThat(ra.httpStatus).isEqualTo(200);
         assertThat(ra.attempts).isEqualTo(1);
         assertThat(ra.sha256).isEqualTo(sha256(a));
-        assertThat(hostsWithState(h)).as("state of finished downloads is cleared").isZero();
-        assertThat(stagingFiles()).isEmpty();
+        assertThat(h.hostsWithState()).as("state of finished downloads is cleared").isZero();
+        assertThat(h.stagingFiles()).isEmpty();
         h.close();
     }
 
@@ -114,7 +90,7 @@ class FetchOperatorTest {
         for (int i = 0; i < 5; i++) {
             h.processElement(request("b" + i, hostB, "/b" + i), 0);
         }
-        drainUntilResults(h, 25);
+        h.results(25);
 
         // a0 was issued before any other request existed; then host A's backlog must not starve host B.
         List<String> hostsInOrder =
@@ -143,7 +119,7 @@ class FetchOperatorTest {
         for (int i = 0; i < 30; i++) {
             h.processElement(request("s" + i, origin, "/s" + i), 0);
         }
-        List<FetchResult> results = drainUntilResults(h, 30);
+        List<FetchResult> results = h.results(30);
 
         assertThat(results).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
         assertThat(origin.maxConcurrent()).isLessThanOrEqualTo(3).isGreaterThanOrEqualTo(2);
@@ -169,16 +145,16 @@ class FetchOperatorTest {
         h.setProcessingTime(1_000);
         h.processElement(request("f", origin, "/flaky"), 0);
 
-        drainUntil(h, () -> h.numProcessingTimeTimers() == 1);
+        h.drainUntil(() -> h.numProcessingTimeTimers() == 1);
         assertThat(origin.hits("/flaky")).isEqualTo(1);
         // Backoff for the first retry is 5..10 s (10 s with jitter in [50 %, 100 %]): nothing before 5 s.
         h.setProcessingTime(1_000 + 4_999);
-        drainFor(h, Duration.ofMillis(300));
+        h.drainFor(Duration.ofMillis(300));
         assertThat(origin.hits("/flaky")).as("no retry before the backoff").isEqualTo(1);
         h.setProcessingTime(1_000 + 10_000);
-        drainUntil(h, () -> origin.hits("/flaky") == 2 && h.numProcessingTimeTimers() == 1);
+        h.drainUntil(() -> origin.hits("/flaky") == 2 && h.numProcessingTimeTimers() == 1);
         h.setProcessingTime(1_000 + 10_000 + 20_000);
-        List<FetchResult> results = drainUntilResults(h, 1);
+        List<FetchResult> results = h.results(1);
 
         FetchResult r = results.get(0);
         assertThat(r.status).isEqualTo(ResultStatus.OK);
@@ -186,7 +162,7 @@ class FetchOperatorTest {
         assertThat(r.httpStatus).isEqualTo(200);
         assertThat(Files.readAllBytes(out().resolve(path(origin, "/flaky")))).isEqualTo(body);
         assertThat(h.numProcessingTimeTimers()).isZero();
-        assertThat(hostsWithState(h)).isZero();
+        assertThat(h.hostsWithState()).isZero();
         h.close();
     }
 
@@ -206,12 +182,12 @@ class FetchOperatorTest {
         var h = harness(config(8, 2));
         h.setProcessingTime(0);
         h.processElement(request("r", origin, "/ra"), 0);
-        drainUntil(h, () -> h.numProcessingTimeTimers() == 1);
+        h.drainUntil(() -> h.numProcessingTimeTimers() == 1);
         h.setProcessingTime(119_000);
-        drainFor(h, Duration.ofMillis(300));
+        h.drainFor(Duration.ofMillis(300));
         assertThat(origin.hits("/ra")).isEqualTo(1);
         h.setProcessingTime(120_000);
-        assertThat(drainUntilResults(h, 1).get(0).status).isEqualTo(ResultStatus.OK);
+        assertThat(h.results(1).get(0).status).isEqualTo(ResultStatus.OK);
         h.close();
     }
 
@@ -220,7 +196,7 @@ class FetchOperatorTest {
         TestOrigin origin = origin("127.0.0.1");
         var h = harness(config(8, 2));
         h.processElement(request("missing", origin, "/missing"), 0);
-        FetchResult r = drainUntilResults(h, 1).get(0);
+        FetchResult r = h.results(1).get(0);
 
         assertThat(r.status).isEqualTo(ResultStatus.FAILED);
         assertThat(r.error).isEqualTo("http 404");
@@ -242,10 +218,10 @@ class FetchOperatorTest {
         h.processElement(request("d", origin, "/down"), 0);
         for (int i = 1; i <= 2; i++) {
             int attempt = i;
-            drainUntil(h, () -> origin.hits("/down") == attempt && h.numProcessingTimeTimers() == 1);
+            h.drainUntil(() -> origin.hits("/down") == attempt && h.numProcessingTimeTimers() == 1);
             h.setProcessingTime(h.getProcessingTime() + 60_000);
         }
-        FetchResult r = drainUntilResults(h, 1).get(0);
+        FetchResult r = h.results(1).get(0);
         assertThat(r.status).isEqualTo(ResultStatus.FAILED);
         assertThat(r.error).isEqualTo("http 500 (after 3 attempts)");
         assertThat(r.attempts).isEqualTo(3);
@@ -256,15 +232,14 @@ class FetchOperatorTest {
     void connectErrorsAreRetriedAndReported() throws Exception {
         TestOrigin origin = origin("127.0.0.1");
         String url = origin.url("/x");
-        origin.close();
-        origins.remove(origin);
+        fetch.close(origin);
         Configuration conf = config(8, 2);
         conf.set(FlowgetOptions.RETRY_MAX_ATTEMPTS, 2);
         var h = harness(conf);
         h.processElement(new FetchRequest("c", url, "127.0.0.1", "127.0.0.1/x"), 0);
-        drainUntil(h, () -> h.numProcessingTimeTimers() == 1);
+        h.drainUntil(() -> h.numProcessingTimeTimers() == 1);
         h.setProcessingTime(h.getProcessingTime() + 60_000);
-        FetchResult r = drainUntilResults(h, 1).get(0);
+        FetchResult r = h.results(1).get(0);
         assertThat(r.status).isEqualTo(ResultStatus.FAILED);
         assertThat(r.error).startsWith("connect error: ").endsWith("(after 2 attempts)");
         assertThat(r.httpStatus).isNull();
@@ -286,7 +261,7 @@ class FetchOperatorTest {
         h.processElement(request("chain", origin, "/r1"), 0);
         h.processElement(request("loop", origin, "/loop1"), 0);
         h.processElement(request("ftp", origin, "/ftp"), 0);
-        List<FetchResult> results = drainUntilResults(h, 3);
+        List<FetchResult> results = h.results(3);
 
         FetchResult chain = byId(results, "chain");
         assertThat(chain.status).isEqualTo(ResultStatus.OK);
@@ -311,12 +286,12 @@ class FetchOperatorTest {
         good.sha256 = sha256(body);
         h.processElement(bad, 0);
         h.processElement(good, 0);
-        List<FetchResult> results = drainUntilResults(h, 2);
+        List<FetchResult> results = h.results(2);
 
         assertThat(byId(results, "bad").error).isEqualTo("checksum mismatch (expected " + "0".repeat(64) + ", got " + sha256(body) + ")");
         assertThat(Files.exists(out().resolve(path(origin, "/sum.bin")))).isFalse();
         assertThat(byId(results, "good").status).isEqualTo(ResultStatus.OK);
-        assertThat(stagingFiles()).isEmpty();
+        assertThat(h.stagingFiles()).isEmpty();
         h.close();
     }
 
@@ -328,7 +303,7 @@ class FetchOperatorTest {
         FetchRequest req = request("big", origin, "/big.bin");
         req.maxBytes = 5000L;
         h.processElement(req, 0);
-        FetchResult r = drainUntilResults(h, 1).get(0);
+        FetchResult r = h.results(1).get(0);
         assertThat(r.status).isEqualTo(ResultStatus.FAILED);
         assertThat(r.error).isEqualTo("max_bytes exceeded (limit 5000 bytes)");
         assertThat(r.attempts).isEqualTo(1);
@@ -361,7 +336,7 @@ class FetchOperatorTest {
         b.maxBytes = 1L << 20;
         h.processElement(b, 0);
         h.processElement(request("corrupt", origin, "/corrupt"), 0);
-        List<FetchResult> results = drainUntilResults(h, 3);
+        List<FetchResult> results = h.results(3);
 
         FetchResult text = byId(results, "text");
         assertThat(text.status).isEqualTo(ResultStatus.OK);
@@ -374,7 +349,7 @@ class FetchOperatorTest {
         assertThat(bombResult.error).isEqualTo("max_bytes exceeded (limit 1048576 bytes)");
         assertThat(byId(results, "corrupt").error).isEqualTo("corrupt gzip stream");
         assertThat(Files.exists(out().resolve(bombResult.id))).isFalse();
-        assertThat(stagingFiles()).isEmpty();
+        assertThat(h.stagingFiles()).isEmpty();
         h.close();
     }
 
@@ -402,7 +377,7 @@ class FetchOperatorTest {
         h.processElement(first, 0);
         h.processElement(second, 0);
         h.processElement(again, 0);
-        List<FetchResult> results = drainUntilResults(h, 3);
+        List<FetchResult> results = h.results(3);
 
         assertThat(byId(results, "first").status).isEqualTo(ResultStatus.OK);
         assertThat(byId(results, "second").error).startsWith("path conflict: " + first.path);
@@ -433,17 +408,16 @@ class FetchOperatorTest {
             first.processElement(request("f" + i, origin, "/f" + i), 0);
         }
         // f0..f2 complete; f3..f5 hang in flight (4 permits), the rest wait in the queue.
-        List<FetchResult> before = drainUntilResults(first, 3);
+        List<FetchResult> before = first.results(3);
         assertThat(first.getOperator()).isInstanceOf(FetchOperator.class);
-        drainUntil(first, () -> ((FetchOperator) first.getOperator()).inFlightCount() == 4);
+        first.drainUntil(() -> ((FetchOperator) first.getOperator()).inFlightCount() == 4);
         OperatorSubtaskState snapshot = first.snapshot(1L, 1L);
         // Crash: the first instance goes away without finishing its work.
-        first.getOperator().close();
-        harnesses.remove(first);
+        first.crash("a crash after the snapshot: the restored instance finishes the work");
         gate.countDown();
 
         var second = harness(config(4, 4), snapshot);
-        List<FetchResult> after = drainUntilResults(second, n - 3);
+        List<FetchResult> after = second.results(n - 3);
 
         List<String> ids = new ArrayList<>();
         before.forEach(r -> ids.add(r.id));
@@ -454,7 +428,7 @@ class FetchOperatorTest {
             assertThat(Files.readAllBytes(out().resolve(path(origin, "/f" + i))))
                     .isEqualTo(TestOrigin.content("f" + i, 2000 + i));
         }
-        assertThat(hostsWithState(second)).isZero();
+        assertThat(second.hostsWithState()).isZero();
         second.close();
     }
 
@@ -476,7 +450,7 @@ class FetchOperatorTest {
         origin.route("/large.bin", route);
         var h = harness(chunked(4));
         h.processElement(request("large", origin, "/large.bin"), 0);
-        FetchResult r = drainUntilResults(h, 1).get(0);
+        FetchResult r = h.results(1).get(0);
 
         assertThat(r.status).as("%s", r).isEqualTo(ResultStatus.OK);
         assertThat(r.bytes).isEqualTo(body.length);
@@ -486,8 +460,8 @@ class FetchOperatorTest {
         assertThat(route.requests).doesNotContain("whole").hasSizeGreaterThanOrEqualTo(21);
         assertThat(origin.maxConcurrent()).as("chunks in parallel, within the host limit").isBetween(2, 4);
         assertThat(r.restarts).isNull();
-        assertThat(hostsWithState(h)).isZero();
-        assertThat(stagingFiles()).isEmpty();
+        assertThat(h.hostsWithState()).isZero();
+        assertThat(h.stagingFiles()).isEmpty();
         h.close();
     }
 
@@ -499,7 +473,7 @@ class FetchOperatorTest {
         origin.route("/small.bin", route);
         var h = harness(chunked(4));
         h.processElement(request("small", origin, "/small.bin"), 0);
-        FetchResult r = drainUntilResults(h, 1).get(0);
+        FetchResult r = h.results(1).get(0);
         assertThat(r.status).isEqualTo(ResultStatus.OK);
         assertThat(r.httpStatus).isEqualTo(206);
         assertThat(route.requests).containsExactly("0-262143");
@@ -516,16 +490,15 @@ class FetchOperatorTest {
         var first = harness(chunked(2));
         first.processElement(request("resume", origin, "/resume.bin"), 0);
         // chunks 0..3 complete; 4 and 5 hang in flight (host limit 2), 6 and 7 wait
-        drainUntil(first, () -> route.requests.size() >= 6 && ((FetchOperator) first.getOperator()).inFlightCount() == 2);
-        drainFor(first, Duration.ofMillis(200));
+        first.drainUntil(() -> route.requests.size() >= 6 && ((FetchOperator) first.getOperator()).inFlightCount() == 2);
+        first.drainFor(Duration.ofMillis(200));
         OperatorSubtaskState snapshot = first.snapshot(1L, 1L);
-        first.getOperator().close();
-        harnesses.remove(first);
+        first.crash("a crash after the snapshot: the restored instance finishes the work");
         route.release();
         List<String> beforeRestore = new ArrayList<>(route.requests);
 
         var second = harness(chunked(2), snapshot);
-        FetchResult r = drainUntilResults(second, 1).get(0);
+        FetchResult r = second.results(1).get(0);
 
         assertThat(r.status).as("%s", r).isEqualTo(ResultStatus.OK);
         assertThat(Files.readAllBytes(out().resolve(r.path))).isEqualTo(body);
@@ -538,7 +511,7 @@ class FetchOperatorTest {
                 .allSatisfy(range -> assertThat(Long.parseLong(range.substring(0, range.indexOf('-'))))
                         .isGreaterThanOrEqualTo(4 * 256 * 1024));
         assertThat(afterRestore).contains("1048576-1310719", "1310720-1572863", "1572864-1835007");
-        assertThat(hostsWithState(second)).isZero();
+        assertThat(second.hostsWithState()).isZero();
         second.close();
     }
 
@@ -554,13 +527,13 @@ class FetchOperatorTest {
         origin.route("/changing.bin", route);
         var h = harness(chunked(1));
         h.processElement(request("changing", origin, "/changing.bin"), 0);
-        FetchResult r = drainUntilResults(h, 1).get(0);
+        FetchResult r = h.results(1).get(0);
 
         assertThat(r.status).as("%s", r).isEqualTo(ResultStatus.OK);
         assertThat(r.restarts).isEqualTo(1);
         assertThat(r.sha256).isEqualTo(sha256(v2));
         assertThat(Files.readAllBytes(out().resolve(r.path))).isEqualTo(v2);
-        assertThat(stagingFiles()).isEmpty();
+        assertThat(h.stagingFiles()).isEmpty();
         h.close();
     }
 
@@ -572,11 +545,11 @@ class FetchOperatorTest {
         origin.route("/flux.bin", route);
         var h = harness(chunked(1));
         h.processElement(request("flux", origin, "/flux.bin"), 0);
-        FetchResult r = drainUntilResults(h, 1).get(0);
+        FetchResult r = h.results(1).get(0);
         assertThat(r.status).isEqualTo(ResultStatus.FAILED);
         assertThat(r.error).isEqualTo("resource changed during download (4 times)");
         assertThat(Files.exists(out().resolve(path(origin, "/flux.bin")))).isFalse();
-        assertThat(stagingFiles()).isEmpty();
+        assertThat(h.stagingFiles()).isEmpty();
         h.close();
     }
 
@@ -588,7 +561,7 @@ class FetchOperatorTest {
         origin.route("/fallback.bin", route);
         var h = harness(chunked(2));
         h.processElement(request("fallback", origin, "/fallback.bin"), 0);
-        FetchResult r = drainUntilResults(h, 1).get(0);
+        FetchResult r = h.results(1).get(0);
 
         assertThat(r.status).as("%s", r).isEqualTo(ResultStatus.OK);
         assertThat(r.httpStatus).isEqualTo(200);
@@ -605,7 +578,7 @@ class FetchOperatorTest {
         origin.route("/short.bin", route);
         var h = harness(chunked(3));
         h.processElement(request("short", origin, "/short.bin"), 0);
-        FetchResult r = drainUntilResults(h, 1).get(0);
+        FetchResult r = h.results(1).get(0);
         assertThat(r.status).as("%s", r).isEqualTo(ResultStatus.OK);
         assertThat(Files.readAllBytes(out().resolve(r.path))).isEqualTo(body);
         assertThat(route.requests).doesNotContain("whole");
@@ -620,7 +593,7 @@ class FetchOperatorTest {
         origin.route("/nv.bin", route);
         var h = harness(chunked(4));
         h.processElement(request("nv", origin, "/nv.bin"), 0);
-        FetchResult r = drainUntilResults(h, 1).get(0);
+        FetchResult r = h.results(1).get(0);
         assertThat(r.status).isEqualTo(ResultStatus.OK);
         assertThat(route.requests).containsExactly("0-262143", "whole");
         assertThat(Files.readAllBytes(out().resolve(r.path))).isEqualTo(body);
@@ -629,58 +602,25 @@ class FetchOperatorTest {
 
     // ------------------------------------------------------------------------------------------------
 
-    private static long hostsWithState(
-            KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h) throws Exception {
-        return ((FetchOperator) h.getOperator()).hostsWithState();
-    }
-
     private TestOrigin origin(String address) throws Exception {
-        TestOrigin o = TestOrigin.start(address);
-        origins.add(o);
-        return o;
+        return fetch.track(TestOrigin.start(address));
     }
 
     private Path out() {
         return tmp.resolve("out");
     }
 
-    private List<Path> stagingFiles() throws Exception {
-        Path staging = tmp.resolve("staging");
-        if (!Files.exists(staging)) {
-            return List.of();
-        }
-        try (var s = Files.list(staging)) {
-            return s.collect(Collectors.toList());
-        }
-    }
-
     private Configuration config(int maxInFlight, int hostLimit) {
-        Configuration c = new Configuration();
-        c.set(FlowgetOptions.FETCH_MAX_IN_FLIGHT, maxInFlight);
-        c.set(FlowgetOptions.HOST_MAX_CONCURRENCY, hostLimit);
-        c.set(FlowgetOptions.STORAGE_OUT_DIR, out().toString());
-        c.set(FlowgetOptions.STORAGE_STAGING_DIR, tmp.resolve("staging").toString());
-        c.set(FlowgetOptions.HTTP_IO_THREADS, 2);
-        return c;
+        return FetchHarness.config(tmp, maxInFlight, hostLimit);
     }
 
-    private KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> harness(Configuration conf)
-            throws Exception {
+    /** A harness whose processing time only the test moves: these tests time retries themselves. */
+    private FetchHarness harness(Configuration conf) throws Exception {
         return harness(conf, null);
     }
 
-    private KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> harness(
-            Configuration conf, OperatorSubtaskState restore) throws Exception {
-        var h =
-                new KeyedOneInputStreamOperatorTestHarness<>(
-                        new FetchOperatorFactory(conf), (FetchRequest r) -> r.host, Types.STRING);
-        h.setStateBackend(new EmbeddedRocksDBStateBackend(true));
-        if (restore != null) {
-            h.initializeState(restore);
-        }
-        h.open();
-        harnesses.add(h);
-        return h;
+    private FetchHarness harness(Configuration conf, OperatorSubtaskState restore) throws Exception {
+        return fetch.harness(conf, restore, FetchHarness.Clock.MANUAL);
     }
 
     static FetchRequest request(String id, TestOrigin origin, String path) {
@@ -699,45 +639,14 @@ class FetchOperatorTest {
         return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(b));
     }
 
+    // ---- for the harness benchmarks, which build their own harness: the MANUAL clock policy of FetchHarness ----
+
     /** Runs mail on the test thread until {@code n} results are out; fails after {@link #WAIT}. */
     static List<FetchResult> drainUntilResults(
             KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h, int n) throws Exception {
-        drainUntil(h, () -> h.extractOutputValues().size() >= n);
+        FetchHarness.drain(h, FetchHarness.Clock.MANUAL, () -> h.extractOutputValues().size() >= n, WAIT, true);
         List<FetchResult> out = h.extractOutputValues();
         assertThat(out).hasSize(n);
         return out;
     }
-
-    static void drainUntil(
-            KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h, BooleanSupplier done)
-            throws Exception {
-        long deadline = System.nanoTime() + WAIT.toNanos();
-        while (!done.getAsBoolean()) {
-            assertThat(System.nanoTime()).as("condition reached within %s", WAIT).isLessThan(deadline);
-            if (!runOneMail(h)) {
-                Thread.sleep(1);
-            }
-        }
-    }
-
-    static void drainFor(KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h, Duration d)
-            throws Exception {
-        long end = System.nanoTime() + d.toNanos();
-        while (System.nanoTime() < end) {
-            if (!runOneMail(h)) {
-                Thread.sleep(1);
-            }
-        }
-    }
-
-    static boolean runOneMail(KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h)
-            throws Exception {
-        Optional<Mail> mail = h.getTaskMailbox().tryTake(TaskMailbox.MIN_PRIORITY);
-        if (mail.isPresent()) {
-            mail.get().run();
-            return true;
-        }
-        return false;
-    }
-
 }

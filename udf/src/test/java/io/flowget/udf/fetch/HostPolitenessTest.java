@@ -2,25 +2,20 @@ package io.flowget.udf.fetch;
 
 import io.flowget.udf.config.FlowgetOptions;
 import io.flowget.udf.http.FetchOutcome;
-import io.flowget.udf.http.HttpClientHolder;
 import io.flowget.udf.model.FetchRequest;
 import io.flowget.udf.model.FetchResult;
 import io.flowget.udf.model.ResultStatus;
 import io.flowget.udf.testing.TestOrigin;
 
-import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.runtime.state.VoidNamespace;
 import org.apache.flink.runtime.state.VoidNamespaceSerializer;
-import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
-import org.apache.flink.streaming.runtime.tasks.mailbox.Mail;
-import org.apache.flink.streaming.runtime.tasks.mailbox.TaskMailbox;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -31,7 +26,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
 
@@ -40,32 +34,13 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * {@link HostPoliteness}: the adaptive per-host limit, the overload cap and the host-wide Retry-After pause, in the
- * fetch operator's keyed harness against real Jetty origins. Processing time follows the wall clock here (the
- * drain loop advances it), so Retry-After pauses end as they would in a job; assertions are on counts.
+ * fetch operator's keyed harness against real Jetty origins. Processing time follows the wall clock here
+ * ({@link FetchHarness.Clock#WALL}), so Retry-After pauses end as they would in a job; assertions are on counts.
  */
 class HostPolitenessTest {
-    private static final Duration WAIT = Duration.ofSeconds(60);
-
     @TempDir Path tmp;
 
-    private final List<TestOrigin> origins = new ArrayList<>();
-    private final List<KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult>> harnesses =
-            new ArrayList<>();
-
-    @AfterEach
-    void cleanUp() throws Exception {
-        for (var h : harnesses) {
-            try {
-                h.close();
-            } catch (Exception ignored) {
-                // closed by the test
-            }
-        }
-        for (TestOrigin o : origins) {
-            o.close();
-        }
-        assertThat(HttpClientHolder.liveClients()).as("shared HTTP clients released").isZero();
-    }
+    @RegisterExtension final FetchHarnessExtension fetch = new FetchHarnessExtension();
 
     /** A host that refuses (429, Retry-After: 1) any request beyond 3 at once. */
     private static final class Picky {
@@ -116,7 +91,7 @@ class HostPolitenessTest {
             }
             h.processElement(FetchOperatorTest.request("f" + i, fast, "/f" + i), 0);
         }
-        drainRealTime(h, () -> h.extractOutputValues().size() >= 550);
+        h.drainUntil(() -> h.extractOutputValues().size() >= 550);
         List<FetchResult> results = h.extractOutputValues();
 
         assertThat(results).hasSize(550).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
@@ -162,7 +137,6 @@ class HostPolitenessTest {
         // Restart: the learned cap is in keyed state; the restored operator does not burst into the host again.
         OperatorSubtaskState snapshot = h.snapshot(1L, 1L);
         h.close();
-        harnesses.remove(h);
         int refusedBefore = picky.refused.get();
         int arrivalsBefore = picky.concurrencyAtArrival.size();
         var restored = harness(conf, snapshot);
@@ -170,7 +144,7 @@ class HostPolitenessTest {
         for (int i = 150; i < 170; i++) {
             restored.processElement(FetchOperatorTest.request("p" + i, picky.origin, "/p" + i), 0);
         }
-        drainRealTime(restored, () -> restored.extractOutputValues().size() >= 20);
+        restored.drainUntil(() -> restored.extractOutputValues().size() >= 20);
         assertThat(restored.extractOutputValues()).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
         assertThat(picky.refused.get()).as("no 429 after the restore").isEqualTo(refusedBefore);
         List<Integer> afterRestore =
@@ -198,20 +172,20 @@ class HostPolitenessTest {
                 TestOrigin.send(resp, cb, 200, new byte[1]);
             });
         }
-        var h = harness(config(8, 4), null);
+        var h = fetch.harness(config(8, 4), FetchHarness.Clock.MANUAL); // the test times the pause itself
         h.setProcessingTime(1_000);
         // The first request goes alone (warm-up), so the others are still queued when the 503 arrives.
         h.processElement(FetchOperatorTest.request("first", origin, "/first"), 0);
         for (int i = 0; i < 5; i++) {
             h.processElement(FetchOperatorTest.request("o" + i, origin, "/other" + i), 0);
         }
-        FetchOperatorTest.drainUntil(h, () -> h.numProcessingTimeTimers() == 1);
-        FetchOperatorTest.drainFor(h, Duration.ofMillis(300));
+        h.drainUntil(() -> h.numProcessingTimeTimers() == 1);
+        h.drainFor(Duration.ofMillis(300));
         assertThat(served.get()).as("no new request while the host is paused").isZero();
         assertThat(hostState(h, origin.host()).pausedUntil).isEqualTo(121_000);
 
         h.setProcessingTime(121_000);
-        FetchOperatorTest.drainUntil(h, () -> h.extractOutputValues().size() >= 6);
+        h.drainUntil(() -> h.extractOutputValues().size() >= 6);
         assertThat(h.extractOutputValues()).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
         assertThat(served.get()).isEqualTo(5);
     }
@@ -240,10 +214,9 @@ class HostPolitenessTest {
         for (int i = 0; i < 300; i++) {
             alone.processElement(FetchOperatorTest.request("h" + i, healthy, "/h" + i), 0);
         }
-        drainRealTime(alone, () -> alone.extractOutputValues().size() >= 300);
+        alone.drainUntil(() -> alone.extractOutputValues().size() >= 300);
         long aloneNanos = System.nanoTime() - t0;
         alone.close();
-        harnesses.remove(alone);
 
         // Same again beside a host that refuses connections and one that never answers a SYN.
         int refusedPort;
@@ -275,9 +248,9 @@ class HostPolitenessTest {
                             + "/b" + i, "127.0.0.8", "b/" + i), 0);
                 }
             }
-            drainRealTime(h, () -> h.extractOutputValues().stream().filter(r -> r.id.startsWith("h")).count() >= 300);
+            h.drainUntil(() -> h.extractOutputValues().stream().filter(r -> r.id.startsWith("h")).count() >= 300);
             long withDeadNanos = System.nanoTime() - t1;
-            drainRealTime(h, () -> h.extractOutputValues().size() >= 380);
+            h.drainUntil(() -> h.extractOutputValues().size() >= 380);
             List<FetchResult> results = h.extractOutputValues();
 
             assertThat(results.stream().filter(r -> r.id.startsWith("h")))
@@ -346,8 +319,8 @@ class HostPolitenessTest {
         for (int i = 0; i < 6; i++) {
             hb.processElement(FetchOperatorTest.request("b" + i, byBytes, "/b" + i), 0);
         }
-        drainRealTime(h, () -> h.extractOutputValues().size() >= 100);
-        drainRealTime(hb, () -> hb.extractOutputValues().size() >= 6);
+        h.drainUntil(() -> h.extractOutputValues().size() >= 100);
+        hb.drainUntil(() -> hb.extractOutputValues().size() >= 6);
 
         assertThat(h.extractOutputValues()).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
         assertThat(hb.extractOutputValues()).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
@@ -422,7 +395,7 @@ class HostPolitenessTest {
             h.processElement(FetchOperatorTest.request("q" + i, queueing, "/q" + i), 0);
             h.processElement(FetchOperatorTest.request("f" + i, flat, "/f" + i), 0);
         }
-        drainRealTime(h, () -> h.extractOutputValues().size() >= 2 * files);
+        h.drainUntil(() -> h.extractOutputValues().size() >= 2 * files);
         assertThat(h.extractOutputValues()).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
 
         int queueingLimit = hostState(h, queueing.host()).limit;
@@ -486,9 +459,7 @@ class HostPolitenessTest {
     }
 
     /** Reads a host's {@link HostState} straight from the operator's keyed state backend. */
-    static HostState hostState(
-            KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h, String host)
-            throws Exception {
+    static HostState hostState(FetchHarness h, String host) throws Exception {
         var backend = ((AbstractStreamOperator<?>) h.getOperator()).getKeyedStateBackend();
         Object previous = backend.getCurrentKey();
         backend.setCurrentKey(host);
@@ -506,54 +477,22 @@ class HostPolitenessTest {
     }
 
     private TestOrigin origin(String address) throws Exception {
-        TestOrigin o = TestOrigin.start(address);
-        origins.add(o);
-        return o;
+        return fetch.track(TestOrigin.start(address));
     }
 
     private Configuration config(int maxInFlight, int hostLimit) {
-        Configuration c = new Configuration();
-        c.set(FlowgetOptions.FETCH_MAX_IN_FLIGHT, maxInFlight);
-        c.set(FlowgetOptions.HOST_MAX_CONCURRENCY, hostLimit);
-        c.set(FlowgetOptions.STORAGE_OUT_DIR, tmp.resolve("out").toString());
-        c.set(FlowgetOptions.STORAGE_STAGING_DIR, tmp.resolve("staging").toString());
-        c.set(FlowgetOptions.HTTP_IO_THREADS, 2);
-        return c;
+        return FetchHarness.config(tmp, maxInFlight, hostLimit);
     }
 
-    private KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> harness(
-            Configuration conf, OperatorSubtaskState restore) throws Exception {
-        var h =
-                new KeyedOneInputStreamOperatorTestHarness<>(
-                        new FetchOperatorFactory(conf), (FetchRequest r) -> r.host, Types.STRING);
-        h.setStateBackend(new EmbeddedRocksDBStateBackend(true));
-        if (restore != null) {
-            h.initializeState(restore);
-        }
-        h.open();
-        harnesses.add(h);
-        return h;
+    /** A harness whose processing time follows the wall clock while it drains: politeness sees time pass. */
+    private FetchHarness harness(Configuration conf, OperatorSubtaskState restore) throws Exception {
+        return fetch.harness(conf, restore, FetchHarness.Clock.WALL);
     }
 
-    /** Runs mail while processing time follows the wall clock, until {@code done}; fails after {@link #WAIT}. */
+    /** For the harness benchmarks, which build their own harness: the WALL clock policy of {@link FetchHarness}. */
     static void drainRealTime(
             KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> h, BooleanSupplier done)
             throws Exception {
-        long start = System.nanoTime();
-        long base = h.getProcessingTime();
-        while (!done.getAsBoolean()) {
-            long elapsed = System.nanoTime() - start;
-            assertThat(elapsed).as("condition reached within %s", WAIT).isLessThan(WAIT.toNanos());
-            long pt = base + elapsed / 1_000_000;
-            if (pt > h.getProcessingTime()) {
-                h.setProcessingTime(pt);
-            }
-            if (!FetchOperatorTest.runOneMail(h)) {
-                Thread.sleep(1);
-            }
-        }
+        FetchHarness.drain(h, FetchHarness.Clock.WALL, done, FetchHarness.WAIT, true);
     }
-
-
-
 }

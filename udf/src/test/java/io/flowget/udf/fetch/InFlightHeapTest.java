@@ -2,7 +2,6 @@ package io.flowget.udf.fetch;
 
 import io.flowget.udf.body.BodyPipeline;
 import io.flowget.udf.config.FlowgetOptions;
-import io.flowget.udf.http.HttpClientHolder;
 import io.flowget.udf.model.FetchRequest;
 import io.flowget.udf.model.FetchResult;
 import io.flowget.udf.model.ResultStatus;
@@ -14,6 +13,7 @@ import org.apache.flink.configuration.Configuration;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.BufferedReader;
@@ -58,6 +58,8 @@ class InFlightHeapTest {
 
     @TempDir Path tmp;
 
+    @RegisterExtension final FetchHarnessExtension fetch = new FetchHarnessExtension();
+
     private Process origin;
     private PrintWriter toOrigin;
     private BufferedReader fromOrigin;
@@ -70,7 +72,6 @@ class InFlightHeapTest {
                 origin.destroyForcibly();
             }
         }
-        assertThat(HttpClientHolder.liveClients()).isZero();
     }
 
     @Test
@@ -88,62 +89,61 @@ class InFlightHeapTest {
         byte[] plain = TestOrigin.content("trickle", BODY);
         String sha = FetchOperatorTest.sha256(plain);
 
-        try (FetchHarness h = FetchHarness.open(tmp, conf)) {
-            // Warm-up: classes loaded, client and pool created; Connection: close leaves no idle connection.
-            for (int i = 0; i < 200; i++) {
-                h.submit(request("warm-" + i, base + "/quick/" + i));
-            }
-            assertThat(h.results(200)).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
-            int done = 200;
-
-            List<String> report = new ArrayList<>();
-            for (String kind : List.of("hold", "hold-gz")) {
-                Map<String, long[]> histoBefore = histogram();
-                long before = usedAfterGc();
-                for (int i = 0; i < DOWNLOADS; i++) {
-                    h.submit(request(kind + "-" + i, base + "/" + kind + "/" + i));
-                }
-                h.drainUntil(() -> heldAtOrigin() == DOWNLOADS && BodyPipeline.livePipelines() == DOWNLOADS);
-                h.drainUntil(settled()); // let the first KiB of the last responses reach the consumers
-                long during = usedAfterGc();
-                long pipelineHeap = BodyPipeline.liveHeapBytes();
-                Map<String, long[]> histoDuring = histogram();
-                assertThat(((FetchOperator) h.harness.getOperator()).inFlightCount()).isEqualTo(DOWNLOADS);
-
-                double perDownload = (during - before) / (double) DOWNLOADS;
-                report.add(
-                        String.format(
-                                Locale.ROOT,
-                                "%s: %d in flight, heap used after GC %.1f MiB -> %.1f MiB: %.1f KiB per download"
-                                        + " (BodyPipeline.retainedHeapBytes: %.1f KiB per download)",
-                                kind.equals("hold") ? "identity" : "gzip",
-                                DOWNLOADS,
-                                before / 1048576.0,
-                                during / 1048576.0,
-                                perDownload / 1024,
-                                pipelineHeap / (double) DOWNLOADS / 1024));
-                report.add(topGrowth(histoBefore, histoDuring, 15));
-                System.out.println(report.get(report.size() - 2) + "\n" + report.get(report.size() - 1));
-
-                release();
-                List<FetchResult> results = h.results(done + DOWNLOADS);
-                for (FetchResult r : results.subList(done, done + DOWNLOADS)) {
-                    assertThat(r.status).as("%s", r).isEqualTo(ResultStatus.OK);
-                    assertThat(r.bytes).isEqualTo(BODY);
-                    assertThat(r.sha256).isEqualTo(sha);
-                }
-                done += DOWNLOADS;
-                // Measured 31.8 KiB (identity) and 48.2 KiB (gzip) with 8 KiB HTTP buffers; HttpCore's 32 KiB
-                // default gave 103.5 and 120.3. The bounds leave room for noise and catch a return of big buffers.
-                assertThat(perDownload / 1024)
-                        .as("KiB of heap per download in flight (%s)", kind)
-                        .isLessThan(kind.equals("hold") ? 40 : 56);
-                assertThat(BodyPipeline.livePipelines()).isZero();
-                // one 16 KiB decode buffer (plus a gzip header scratch of a few bytes) for gzip, nothing for identity
-                assertThat(pipelineHeap).as("decode buffers").isLessThanOrEqualTo(DOWNLOADS * (16L * 1024 + 64));
-            }
-            System.out.println("IN-FLIGHT HEAP\n" + String.join("\n", report));
+        FetchHarness h = fetch.harness(conf, FetchHarness.Clock.STEPPED);
+        // Warm-up: classes loaded, client and pool created; Connection: close leaves no idle connection.
+        for (int i = 0; i < 200; i++) {
+            h.submit(request("warm-" + i, base + "/quick/" + i));
         }
+        assertThat(h.results(200)).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
+        int done = 200;
+
+        List<String> report = new ArrayList<>();
+        for (String kind : List.of("hold", "hold-gz")) {
+            Map<String, long[]> histoBefore = histogram();
+            long before = usedAfterGc();
+            for (int i = 0; i < DOWNLOADS; i++) {
+                h.submit(request(kind + "-" + i, base + "/" + kind + "/" + i));
+            }
+            h.drainUntil(() -> heldAtOrigin() == DOWNLOADS && BodyPipeline.livePipelines() == DOWNLOADS);
+            h.drainUntil(settled()); // let the first KiB of the last responses reach the consumers
+            long during = usedAfterGc();
+            long pipelineHeap = BodyPipeline.liveHeapBytes();
+            Map<String, long[]> histoDuring = histogram();
+            assertThat(((FetchOperator) h.harness.getOperator()).inFlightCount()).isEqualTo(DOWNLOADS);
+
+            double perDownload = (during - before) / (double) DOWNLOADS;
+            report.add(
+                    String.format(
+                            Locale.ROOT,
+                            "%s: %d in flight, heap used after GC %.1f MiB -> %.1f MiB: %.1f KiB per download"
+                                    + " (BodyPipeline.retainedHeapBytes: %.1f KiB per download)",
+                            kind.equals("hold") ? "identity" : "gzip",
+                            DOWNLOADS,
+                            before / 1048576.0,
+                            during / 1048576.0,
+                            perDownload / 1024,
+                            pipelineHeap / (double) DOWNLOADS / 1024));
+            report.add(topGrowth(histoBefore, histoDuring, 15));
+            System.out.println(report.get(report.size() - 2) + "\n" + report.get(report.size() - 1));
+
+            release();
+            List<FetchResult> results = h.results(done + DOWNLOADS);
+            for (FetchResult r : results.subList(done, done + DOWNLOADS)) {
+                assertThat(r.status).as("%s", r).isEqualTo(ResultStatus.OK);
+                assertThat(r.bytes).isEqualTo(BODY);
+                assertThat(r.sha256).isEqualTo(sha);
+            }
+            done += DOWNLOADS;
+            // Measured 31.8 KiB (identity) and 48.2 KiB (gzip) with 8 KiB HTTP buffers; HttpCore's 32 KiB
+            // default gave 103.5 and 120.3. The bounds leave room for noise and catch a return of big buffers.
+            assertThat(perDownload / 1024)
+                    .as("KiB of heap per download in flight (%s)", kind)
+                    .isLessThan(kind.equals("hold") ? 40 : 56);
+            assertThat(BodyPipeline.livePipelines()).isZero();
+            // one 16 KiB decode buffer (plus a gzip header scratch of a few bytes) for gzip, nothing for identity
+            assertThat(pipelineHeap).as("decode buffers").isLessThanOrEqualTo(DOWNLOADS * (16L * 1024 + 64));
+        }
+        System.out.println("IN-FLIGHT HEAP\n" + String.join("\n", report));
     }
 
     // ------------------------------------------------------------------------------------------------
