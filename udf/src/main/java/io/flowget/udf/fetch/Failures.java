@@ -7,6 +7,7 @@ import io.flowget.udf.http.StagingResponseConsumer;
 
 import org.apache.hc.client5.http.ConnectTimeoutException;
 import org.apache.hc.core5.http.ConnectionClosedException;
+import org.apache.hc.core5.http.HttpException;
 
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLHandshakeException;
@@ -82,6 +83,12 @@ final class Failures {
         }
         if (c instanceof IOException) {
             return new Failure("i/o error: " + message(c), true);
+        }
+        if (c instanceof HttpException) {
+            // A response head the parser could not read. Seen when a previous response on the same keep-alive
+            // connection sent bytes past its Content-Length: they arrive as this request's "response". The
+            // connection is closed with the failure, so a new attempt gets a clean one.
+            return new Failure("protocol error: " + message(c), true);
         }
         return new Failure("internal error: " + c, false);
     }

@@ -126,6 +126,13 @@ class FailuresTest {
     }
 
     @Test
+    void anUnreadableResponseHeadIsAProtocolErrorAndRetried() {
+        // bytes a previous response sent past its Content-Length, read as this request's status line
+        assertThat(classify(new org.apache.hc.core5.http.ParseException("Invalid protocol version")))
+                .isEqualTo(retryable("protocol error: Invalid protocol version"));
+    }
+
+    @Test
     void anythingElseIsAnInternalErrorAndFinal() {
         assertThat(classify(new IllegalStateException("boom"))).isEqualTo(permanent("internal error: java.lang.IllegalStateException: boom"));
     }
