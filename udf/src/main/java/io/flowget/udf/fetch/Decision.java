@@ -34,7 +34,10 @@ sealed interface Decision {
     /** A transient failure: try again after {@code afterMillis}, or after the backoff when negative. */
     record Retry(String reason, long afterMillis) implements Decision {}
 
-    /** The request is over: FAILED with {@code reason} and the last HTTP status seen, if any. */
+    /**
+     * The request is over: FAILED with {@code reason} and the HTTP status to report (usually the last one seen;
+     * null for a deadline that passed before the download's next attempt, as before the split).
+     */
     record Fail(Integer httpStatus, String reason) implements Decision {}
 
     /** Start an attempt of the whole body (or the probe): the download's turn. */

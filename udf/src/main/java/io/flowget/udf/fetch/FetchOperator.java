@@ -580,9 +580,9 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         return state.hostsWithState();
     }
 
-    /** Hosts with in-memory bookkeeping; zero when all work is done (tests). */
+    /** In-memory host entries (scheduler hosts plus cached queue cursors); zero when all work is done (tests). */
     int hostsInMemory() {
-        return scheduler.hostCount();
+        return scheduler.hostCount() + state.cachedCursors();
     }
 
     /** Requests queued, downloads ready to issue work, and retries waiting (also the backpressure measure). */

@@ -154,6 +154,11 @@ final class FetchState {
         return out;
     }
 
+    /** Hosts whose queue cursor is cached in memory (zero once every host with work was forgotten). */
+    int cachedCursors() {
+        return cursors.size();
+    }
+
     /** Hosts that have any entry in the queue, cursor or active state; zero when all work is done (tests). */
     long hostsWithState() throws Exception {
         Set<Object> keys = new HashSet<>();
