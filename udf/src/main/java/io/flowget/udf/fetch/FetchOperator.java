@@ -58,6 +58,10 @@ import java.util.concurrent.RejectedExecutionException;
  * mail ({@link #onOutcome}), where the rules decide and {@link #apply} carries the decision out — a result,
  * a retry on a keyed processing-time timer, further chunks, or a new generation.
  *
+ * <p>Over 450 lines because every step that sets the key, writes state, emits or registers a timer has to live
+ * here (that is the rule that keeps the rest free of Flink's keyed context); the decisions themselves are in the
+ * parts above.
+ *
  * <p>Not thread-safe: everything but the HTTP callbacks, the hasher and the sweeper's mail posting runs on the
  * task thread, and those come back only through {@link #post}.
  */

@@ -7,6 +7,7 @@ import io.flowget.udf.model.FetchResult;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.runtime.state.StateBackend;
 import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
 import org.apache.flink.streaming.runtime.tasks.mailbox.Mail;
 import org.apache.flink.streaming.runtime.tasks.mailbox.TaskMailbox;
@@ -81,10 +82,7 @@ final class FetchHarness implements AutoCloseable {
         this.clock = clock;
         this.out = Path.of(conf.get(FlowgetOptions.STORAGE_OUT_DIR));
         this.staging = Path.of(conf.get(FlowgetOptions.STORAGE_STAGING_DIR));
-        harness =
-                new KeyedOneInputStreamOperatorTestHarness<>(
-                        new FetchOperatorFactory(conf), (FetchRequest r) -> r.host, Types.STRING);
-        harness.setStateBackend(new EmbeddedRocksDBStateBackend(true));
+        harness = build(conf, new EmbeddedRocksDBStateBackend(true));
         if (restore != null) {
             harness.initializeState(restore);
         }
@@ -92,6 +90,26 @@ final class FetchHarness implements AutoCloseable {
         if (clock == Clock.STEPPED) {
             harness.setProcessingTime(1_000);
         }
+    }
+
+    /**
+     * Flink's keyed one-input harness around a {@link FetchOperator} on {@code conf}, keyed by host, on
+     * {@code backend}; not opened. Every harness of the operator, here and in the benchmarks, is built by this.
+     */
+    static KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> build(
+            Configuration conf, StateBackend backend) throws Exception {
+        var h = new KeyedOneInputStreamOperatorTestHarness<>(
+                new FetchOperatorFactory(conf), (FetchRequest r) -> r.host, Types.STRING);
+        h.setStateBackend(backend);
+        return h;
+    }
+
+    /** {@link #build(Configuration, StateBackend)} on RocksDB (incremental), opened. */
+    static KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> openRaw(Configuration conf)
+            throws Exception {
+        var h = build(conf, new EmbeddedRocksDBStateBackend(true));
+        h.open();
+        return h;
     }
 
     /** A harness on {@code conf}, restored from {@code restore} when not null, with the given clock policy. */

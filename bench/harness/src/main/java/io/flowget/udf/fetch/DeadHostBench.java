@@ -6,10 +6,7 @@ import io.flowget.udf.model.FetchResult;
 import io.flowget.udf.model.ResultStatus;
 import io.flowget.udf.testing.TestOrigin;
 
-import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.configuration.Configuration;
-import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
-import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -88,11 +85,7 @@ public final class DeadHostBench {
         c.set(FlowgetOptions.STORAGE_OUT_DIR, tmp.resolve(tag).toString());
         c.set(FlowgetOptions.STORAGE_STAGING_DIR, tmp.resolve(tag + "-staging").toString());
         c.set(FlowgetOptions.HTTP_IO_THREADS, 2);
-        var h =
-                new KeyedOneInputStreamOperatorTestHarness<>(
-                        new FetchOperatorFactory(c), (FetchRequest r) -> r.host, Types.STRING);
-        h.setStateBackend(new EmbeddedRocksDBStateBackend(true));
-        h.open();
+        var h = FetchHarness.openRaw(c);
         try {
             long t0 = System.nanoTime();
             for (int i = 0; i < FILES; i++) {

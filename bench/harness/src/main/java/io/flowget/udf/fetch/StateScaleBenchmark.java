@@ -4,7 +4,6 @@ import io.flowget.udf.config.FlowgetOptions;
 import io.flowget.udf.model.FetchRequest;
 import io.flowget.udf.model.FetchResult;
 
-import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.runtime.state.IncrementalRemoteKeyedStateHandle;
@@ -208,13 +207,11 @@ public final class StateScaleBenchmark {
 
     private static KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> harness(
             Configuration conf, Path dir, boolean openNow) throws Exception {
-        var h = new KeyedOneInputStreamOperatorTestHarness<>(
-                new FetchOperatorFactory(conf), (FetchRequest r) -> r.host, Types.STRING);
         EmbeddedRocksDBStateBackend backend = new EmbeddedRocksDBStateBackend(true);
         if (!ROCKSDB_MEMORY.equals("managed")) {
             backend.getMemoryConfiguration().setFixedMemoryPerSlot(ROCKSDB_MEMORY);
         }
-        h.setStateBackend(backend);
+        var h = FetchHarness.build(conf, backend);
         // File storage, as in production: the default in-memory storage caps a checkpoint at a few MiB.
         h.setCheckpointStorage(new FileSystemCheckpointStorage(dir.resolve("checkpoints").toUri()));
         if (openNow) {

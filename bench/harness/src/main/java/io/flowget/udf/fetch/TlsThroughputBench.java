@@ -2,16 +2,12 @@ package io.flowget.udf.fetch;
 
 import io.flowget.udf.config.FlowgetOptions;
 import io.flowget.udf.http.HttpClientHolder;
-import io.flowget.udf.model.FetchRequest;
 import io.flowget.udf.model.FetchResult;
 import io.flowget.udf.model.ResultStatus;
 import io.flowget.udf.testing.TestCertificates;
 import io.flowget.udf.testing.TestOrigin;
 
-import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.configuration.Configuration;
-import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
-import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 
 import java.nio.file.Path;
 import java.util.List;
@@ -79,11 +75,7 @@ public final class TlsThroughputBench {
         c.set(FlowgetOptions.STORAGE_OUT_DIR, tmp.resolve(tag).toString());
         c.set(FlowgetOptions.STORAGE_STAGING_DIR, tmp.resolve(tag + "-staging").toString());
         c.set(FlowgetOptions.HTTP_IO_THREADS, 2);
-        var h =
-                new KeyedOneInputStreamOperatorTestHarness<>(
-                        new FetchOperatorFactory(c), (FetchRequest r) -> r.host, Types.STRING);
-        h.setStateBackend(new EmbeddedRocksDBStateBackend(true));
-        h.open();
+        var h = FetchHarness.openRaw(c);
         try {
             long t0 = System.nanoTime();
             for (int i = 0; i < FILES; i++) {
