@@ -33,7 +33,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * The Kubernetes manifests under {@code k8s/} (and any Flink custom resource under {@code chaos/k8s/})
- * are valid for the Flink Kubernetes Operator 1.15 CRDs in {@code ../shared/k8s-crds/}, and agree with
+ * are valid for the Flink Kubernetes Operator 1.15 CRDs in {@code job/src/test/resources/k8s-crds/}, and agree with
  * the rest of the repository: flinkVersion with the pom's Flink version, job.jarURI with the path the
  * Dockerfile copies the jar to, the base image with the Flink and Java versions, every configuration key
  * with a live Flink or flowget option, the production configuration with {@code conf/config.yaml}, and

@@ -20,12 +20,12 @@ import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
- * Locates the repository's deploy files (conf/, k8s/, chaos/, Dockerfile, poms) and the shared CRD folder
+ * Locates the repository's deploy files (conf/, k8s/, chaos/, Dockerfile, poms) and the CRD folder
  * from wherever the test JVM runs (surefire starts it in the module directory), and reads YAML strictly.
  *
- * <p>The CRDs live outside the repository: {@code <repo>/../shared/k8s-crds/} both in a developer's
- * checkout and in CI (which lays a copy of shared/ beside the clone). The system property
- * {@code flowget.k8s.crds} overrides that location. Nothing here writes files.
+ * <p>The CRDs are test data in the repository ({@code job/src/test/resources/k8s-crds/}, with their origin), so
+ * a bare clone passes its tests. The system property {@code flowget.k8s.crds} overrides that location.
+ * Nothing here writes files.
  */
 final class RepoFiles {
     /** YAML reader that rejects duplicate keys (the API server and Flink would silently keep one). */
@@ -54,12 +54,12 @@ final class RepoFiles {
         Path dir =
                 override != null
                         ? Path.of(override)
-                        : repoRoot().toAbsolutePath().getParent().resolve("shared").resolve("k8s-crds");
+                        : repoRoot().resolve("job/src/test/resources/k8s-crds");
         if (!Files.isDirectory(dir)) {
             throw new IllegalStateException(
                     "CRD folder not found at "
                             + dir
-                            + ": the Flink operator CRDs are expected in <repo>/../shared/k8s-crds/"
+                            + ": the Flink operator CRDs are expected in job/src/test/resources/k8s-crds/"
                             + " (or set -Dflowget.k8s.crds=DIR)");
         }
         return dir;
