@@ -52,7 +52,18 @@ public final class TestOrigin implements AutoCloseable {
 
     /** Starts an origin on a loopback address (any of 127.0.0.0/8 works on Linux) and a free port. */
     public static TestOrigin start(String loopbackAddress) throws Exception {
-        return new TestOrigin(loopbackAddress, null);
+        return new TestOrigin(loopbackAddress, 0, null);
+    }
+
+    /**
+     * Starts an origin on a fixed loopback address and port, for tests whose URLs must be the same in every run
+     * (a committed state snapshot holds them). Fails, naming the address, when the port cannot be bound.
+     */
+    public static TestOrigin start(String loopbackAddress, int port) throws Exception {
+        if (port <= 0) {
+            throw new IllegalArgumentException("a fixed port is positive: " + port);
+        }
+        return new TestOrigin(loopbackAddress, port, null);
     }
 
     /**
@@ -60,10 +71,10 @@ public final class TestOrigin implements AutoCloseable {
      * the test CA of {@code certs} (trust {@link TestCertificates#caPem()} on the client side).
      */
     public static TestOrigin startTls(String loopbackAddress, TestCertificates certs) throws Exception {
-        return new TestOrigin(loopbackAddress, certs);
+        return new TestOrigin(loopbackAddress, 0, certs);
     }
 
-    private TestOrigin(String host, TestCertificates certs) throws Exception {
+    private TestOrigin(String host, int port, TestCertificates certs) throws Exception {
         this.host = host;
         this.scheme = certs == null ? "http" : "https";
         QueuedThreadPool threads = new QueuedThreadPool(64, 4);
@@ -83,7 +94,7 @@ public final class TestOrigin implements AutoCloseable {
                     }
                 });
         connector.setHost(host);
-        connector.setPort(0);
+        connector.setPort(port);
         server.addConnector(connector);
         server.setHandler(
                 new Handler.Abstract() {
@@ -109,7 +120,16 @@ public final class TestOrigin implements AutoCloseable {
                         return true;
                     }
                 });
-        server.start();
+        try {
+            server.start();
+        } catch (Exception e) {
+            server.stop();
+            if (port == 0) {
+                throw e;
+            }
+            throw new IllegalStateException(
+                    "cannot bind the test origin to " + host + ":" + port + " (is another process using it?)", e);
+        }
     }
 
     public String host() {

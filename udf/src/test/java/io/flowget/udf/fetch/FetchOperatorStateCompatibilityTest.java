@@ -1,0 +1,159 @@
+package io.flowget.udf.fetch;
+
+import io.flowget.udf.model.FetchResult;
+import io.flowget.udf.model.ResultStatus;
+import io.flowget.udf.testing.RangeRoute;
+import io.flowget.udf.testing.TestOrigin;
+
+import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.streaming.util.OperatorSnapshotUtil;
+
+import org.eclipse.jetty.http.HttpHeader;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.net.URL;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+
+import static io.flowget.udf.fetch.StateCompatScenario.A;
+import static io.flowget.udf.fetch.StateCompatScenario.B;
+import static io.flowget.udf.fetch.StateCompatScenario.C;
+import static io.flowget.udf.fetch.StateCompatScenario.D;
+import static io.flowget.udf.fetch.StateCompatScenario.body;
+import static io.flowget.udf.fetch.StateCompatScenario.sha256;
+import static io.flowget.udf.fetch.StateCompatScenario.urlPath;
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * State compatibility of {@link FetchOperator}: a snapshot written by the operator before the fetch-core split
+ * (commit 433aa05, see {@code src/test/resources/state/README.md}) is restored into today's operator, which must
+ * finish exactly the work the snapshot holds. This is what a job upgraded from a savepoint of that version does;
+ * it fails when a persistent identifier changed: a keyed state name ({@code queue}, {@code queue-cursor},
+ * {@code active}, {@code host-state}), the timer service {@code fetch-retries}, a state class or one of its
+ * fields, or the staging file name a chunked download resumes from.
+ *
+ * <p>The snapshot ({@link StateCompatScenario}) holds four hosts: queued requests, downloads in flight, a
+ * chunked download with two chunks done and a download waiting for a Retry-After retry behind a host-wide pause.
+ * The origins serve the same URLs again on their fixed loopback addresses, and the harness clock is
+ * {@link FetchHarness.Clock#MANUAL}, starting at 0: the retry and pause, at processing time
+ * {@link StateCompatScenario#D0_RETRY_AT}, come due only when the test says so.
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class FetchOperatorStateCompatibilityTest {
+    /** Bound of each wait for results (they take about a second); both fit the class timeout. */
+    private static final Duration RESULTS_WAIT = Duration.ofSeconds(20);
+
+    @TempDir Path tmp;
+
+    @RegisterExtension final FetchHarnessExtension fetch = new FetchHarnessExtension();
+
+    @Test
+    void finishesTheWorkOfAV1SnapshotExactlyOnce() throws Exception {
+        // Arrange: the origins of the snapshot's URLs, on the same addresses, now answering every request.
+        TestOrigin a = fetch.track(A.start());
+        TestOrigin b = fetch.track(B.start());
+        TestOrigin c = fetch.track(C.start());
+        TestOrigin d = fetch.track(D.start());
+        for (String id : List.of("a0", "a2", "a3")) {
+            a.file(urlPath(id), body(id));
+        }
+        for (String id : List.of("a1", "a4")) {
+            a.route(urlPath(id), requiringHeader(id)); // the request's headers come from the snapshot
+        }
+        for (String id : List.of("b0", "b1", "b2")) {
+            b.file(urlPath(id), body(id));
+        }
+        RangeRoute c0 = RangeRoute.of(body("c0"), StateCompatScenario.C0_ETAG);
+        List<String> ifRange = new CopyOnWriteArrayList<>();
+        c.route(urlPath("c0"), (req, resp, cb, n) -> {
+            ifRange.add(String.valueOf(req.getHeaders().get(HttpHeader.IF_RANGE)));
+            c0.handle(req, resp, cb, n);
+        });
+        for (String id : List.of("d0", "d1")) {
+            d.file(urlPath(id), body(id));
+        }
+        // The staging directory belongs to the checkpoint: c0's partial file, as the old operator left it.
+        Path staging = Files.createDirectories(tmp.resolve("staging"));
+        Files.write(staging.resolve(StateCompatScenario.C0_STAGING_FILE), StateCompatScenario.c0Partial());
+        OperatorSubtaskState snapshot = OperatorSnapshotUtil.readStateHandle(snapshotFile());
+        long restoredAt = System.currentTimeMillis();
+
+        // Act 1: restore; everything but host D, which is paused until D0_RETRY_AT, finishes.
+        FetchHarness h = fetch.harness(StateCompatScenario.config(tmp), snapshot, FetchHarness.Clock.MANUAL);
+        assertThat(h.hostsWithState()).as("hosts with queue, cursor or active state restored").isEqualTo(4);
+        assertThat(h.numProcessingTimeTimers()).as("d0's retry timer restored in 'fetch-retries'").isEqualTo(1);
+        awaitResults(h, 8);
+        h.drainFor(Duration.ofMillis(300)); // a few sweeps: nothing may go to D before its time
+        h.setProcessingTime(StateCompatScenario.D0_RETRY_AT - 1);
+        h.drainFor(Duration.ofMillis(300));
+        assertThat(d.totalRequests()).as("requests to host D, paused and its retry due at %s",
+                StateCompatScenario.D0_RETRY_AT).isZero();
+        assertThat(h.extractOutputValues()).extracting(r -> r.id).hasSize(8);
+
+        // Act 2: the retry and the pause come due; d0 and d1 finish.
+        h.setProcessingTime(StateCompatScenario.D0_RETRY_AT);
+        awaitResults(h, 10);
+        h.drainFor(Duration.ofMillis(300)); // room for a duplicate to show up
+
+        // Assert: one result for every request in the snapshot, none for a0 (emitted before it).
+        List<FetchResult> results = h.extractOutputValues();
+        assertThat(results).extracting(r -> r.id).doesNotHaveDuplicates()
+                .containsExactlyInAnyOrderElementsOf(StateCompatScenario.IDS.stream()
+                        .filter(id -> !id.equals("a0")).toList());
+        Map<String, FetchResult> byId = results.stream().collect(Collectors.toMap(r -> r.id, r -> r));
+        assertThat(a.hits("/a0.bin")).as("a0 finished before the snapshot").isZero();
+        for (String id : List.of("a1", "a2", "a4", "b0", "b1", "b2", "c0", "d0", "d1")) {
+            FetchResult r = byId.get(id);
+            assertThat(r.status).as("%s", r).isEqualTo(ResultStatus.OK);
+            assertThat(r.sha256).as(id).isEqualTo(sha256(id));
+            assertThat(r.bytes).as(id).isEqualTo(body(id).length);
+            assertThat(Files.readAllBytes(h.out().resolve(r.path))).as(id).isEqualTo(body(id));
+        }
+        FetchResult a3 = byId.get("a3");
+        assertThat(a3.status).as("a3's max_bytes from the queue").isEqualTo(ResultStatus.FAILED);
+        assertThat(a3.error).contains("max_bytes exceeded (limit " + StateCompatScenario.A3_MAX_BYTES + " bytes)");
+        // c0 resumes: only what was not done, each chunk under the snapshot's validator, into the same file.
+        assertThat(c0.requests).as("c0's chunks after the restore").containsExactlyInAnyOrder(
+                "32768-49151", "49152-65535", "65536-81919", "81920-82042");
+        assertThat(ifRange).containsOnly(StateCompatScenario.C0_ETAG);
+        assertThat(byId.get("c0").restarts).isNull();
+        // attempts continue from the snapshot's count: 1 for the requests in flight, 4 (probe + 3 chunks) for c0
+        assertThat(results.stream().collect(Collectors.toMap(r -> r.id, r -> r.attempts))).isEqualTo(Map.of(
+                "a1", 2, "a2", 2, "a3", 1, "a4", 1, "b0", 2, "b1", 2, "b2", 1, "c0", 8, "d0", 2, "d1", 1));
+        for (String id : List.of("a1", "a2", "b0", "b1", "c0", "d0")) {
+            assertThat(byId.get(id).elapsedMs).as("%s counts from its first attempt in the snapshot", id)
+                    .isGreaterThanOrEqualTo(restoredAt - StateCompatScenario.SNAPSHOT_WRITTEN_AT);
+        }
+        assertThat(h.stagingFiles()).isEmpty();
+    }
+
+    /** Runs the harness until {@code n} results are out; after {@link #RESULTS_WAIT} fails naming those that are. */
+    private static void awaitResults(FetchHarness h, int n) throws Exception {
+        FetchHarness.drain(h.harness, h.clock, () -> h.extractOutputValues().size() >= n, RESULTS_WAIT, false);
+        assertThat(h.extractOutputValues()).extracting(r -> r.id + " " + r.status)
+                .as("results within %s of restoring the snapshot", RESULTS_WAIT).hasSize(n);
+    }
+
+    /** Serves {@code id} only to a request carrying the snapshot's header for it; 400 otherwise. */
+    private static TestOrigin.Route requiringHeader(String id) {
+        return (req, resp, cb, n) -> {
+            boolean ok = id.equals(req.getHeaders().get(StateCompatScenario.HEADER));
+            TestOrigin.send(resp, cb, ok ? 200 : 400, ok ? body(id) : "header missing".getBytes());
+        };
+    }
+
+    private static String snapshotFile() throws Exception {
+        URL url = FetchOperatorStateCompatibilityTest.class.getClassLoader().getResource(StateCompatScenario.SNAPSHOT);
+        assertThat(url).as("class-path resource %s", StateCompatScenario.SNAPSHOT).isNotNull();
+        return Path.of(url.toURI()).toString();
+    }
+}
