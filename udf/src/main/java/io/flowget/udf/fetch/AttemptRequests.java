@@ -47,7 +47,7 @@ final class AttemptRequests {
         }
         Attempt a = new Attempt(host, seq, d.request.url, nowMillis, deadlineAt);
         a.generation = d.generation;
-        a.probe = Download.PROBE.equals(d.mode);
+        a.probe = d.mode() == Download.Mode.PROBE;
         if (range != null) {
             a.range = range;
             a.rangeStart = range[0];

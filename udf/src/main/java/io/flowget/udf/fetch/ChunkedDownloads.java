@@ -25,7 +25,7 @@ final class ChunkedDownloads {
     /** The probe's 206 showed a large file with a strong validator: the download becomes chunked. */
     void plan(Scheduler.Active act, Decision.PlanChunks p) {
         Download d = act.d;
-        d.mode = Download.CHUNKED;
+        d.switchTo(Download.Mode.CHUNKED);
         d.length = p.length();
         d.validator = p.validator();
         d.validatorIsEtag = p.validatorIsEtag();
@@ -112,10 +112,10 @@ final class ChunkedDownloads {
     }
 
     /** Forgets everything a download learnt about its resource: a new generation in {@code mode}. */
-    static void reset(Scheduler.Active act, String mode) {
+    static void reset(Scheduler.Active act, Download.Mode mode) {
         Download d = act.d;
         d.generation++;
-        d.mode = mode;
+        d.switchTo(mode);
         d.length = -1;
         d.done = Intervals.EMPTY;
         d.validator = null;

@@ -46,10 +46,30 @@ public class Download {
     /** One plain GET of the whole body (no range support, or no validator). */
     public static final String SINGLE = "SINGLE";
 
+    /**
+     * The typed view of {@link #mode}, which stays a String because savepoints hold it (the field and its
+     * values are state; the enum's names are those values).
+     */
+    public enum Mode {
+        PROBE,
+        CHUNKED,
+        SINGLE
+    }
+
     public Download() {}
 
     public Download(FetchRequest request, long now) {
         this.request = request;
         this.firstAttemptAt = now;
+    }
+
+    /** The download's mode, typed (not a bean getter: Flink's POJO analysis sees only the public fields). */
+    public Mode mode() {
+        return Mode.valueOf(mode);
+    }
+
+    /** Sets {@link #mode} from its typed value. */
+    public void switchTo(Mode m) {
+        mode = m.name();
     }
 }

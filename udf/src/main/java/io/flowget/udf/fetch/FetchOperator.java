@@ -248,7 +248,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             if (req != null) {
                 Download d = new Download(req, now);
                 // A digest-only run stores nothing, so it has no staging file to write chunks into.
-                d.mode = settings.digestOnly ? Download.SINGLE : Download.PROBE;
+                d.switchTo(settings.digestOnly ? Download.Mode.SINGLE : Download.Mode.PROBE);
                 act = scheduler.admit(h, seq, d);
             }
         }
@@ -263,7 +263,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     /** Issues a chunked download's next chunk (and keeps it ready while more are planned). */
     private void issueChunk(Scheduler.Host h, Scheduler.Active act) throws Exception {
         if (act.plan == null && !Files.exists(staging(h, act))) {
-            newGeneration(h, act, Download.PROBE, false); // the partial file is gone (cleaned state dir): nothing to resume from
+            newGeneration(h, act, Download.Mode.PROBE, false); // partial file gone (cleaned state dir)
             return;
         }
         long[] range = chunks.nextRange(act);
@@ -378,9 +378,9 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                 scheduler.markReady(h, act);
             }
         } else if (decision instanceof Decision.SingleStream) {
-            newGeneration(h, act, Download.SINGLE, false);
+            newGeneration(h, act, Download.Mode.SINGLE, false);
         } else if (decision instanceof Decision.StartOver o) {
-            newGeneration(h, act, Download.PROBE, o.changed());
+            newGeneration(h, act, Download.Mode.PROBE, o.changed());
         } else if (decision instanceof Decision.Retry r) {
             boolean chunk = a.range != null;
             if (!chunk) {
@@ -475,7 +475,8 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
      * Discards everything the download has and starts a new generation in {@code mode}; a resource that
      * {@code changed} under the download counts against {@code flowget.chunk.max-restarts}.
      */
-    private void newGeneration(Scheduler.Host h, Scheduler.Active act, String mode, boolean changed) throws Exception {
+    private void newGeneration(Scheduler.Host h, Scheduler.Active act, Download.Mode mode, boolean changed)
+            throws Exception {
         Download d = act.d;
         if (changed) {
             d.restarts++;

@@ -44,7 +44,7 @@ final class OutcomeRules {
         if (finalizing) {
             return new Decision.Nothing();
         }
-        if (!Download.CHUNKED.equals(d.mode)) {
+        if (d.mode() != Download.Mode.CHUNKED) {
             return idle ? new Decision.Start() : new Decision.Nothing();
         }
         if (Intervals.complete(d.done, d.length)) {

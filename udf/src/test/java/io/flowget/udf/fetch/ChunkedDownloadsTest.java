@@ -222,7 +222,7 @@ class ChunkedDownloadsTest {
         Download d = act.download();
         d.restarts = 1;
 
-        ChunkedDownloads.reset(act, Download.SINGLE);
+        ChunkedDownloads.reset(act, Download.Mode.SINGLE);
 
         assertThat(d.generation).isEqualTo(1);
         assertThat(d.mode).isEqualTo(Download.SINGLE);
