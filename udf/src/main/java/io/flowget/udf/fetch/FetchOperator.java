@@ -104,9 +104,9 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     public void initializeState(StateInitializationContext context) throws Exception {
         super.initializeState(context);
         settings = FetchSettings.from(config);
-        state = new FetchState(getKeyedStateBackend(), settings.hostStateTtl);
+        state = new FetchState(getKeyedStateBackend(), settings.politeness.stateTtl());
         // Here, not in open(): rebuilding from state already schedules hosts.
-        politeness = new HostPoliteness(HostPoliteness.Settings.from(config), settings.retry, state.hostState, this);
+        politeness = new HostPoliteness(settings.politeness, settings.retry, state.hostState, this);
         scheduler = new Scheduler(settings.maxInFlight, (host, n) -> politeness.mayIssue(host, n, ptNow()));
         if (context.isRestored()) {
             rebuildFromState();
@@ -119,7 +119,6 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         int reissued = 0;
         List<FetchState.RestoredHost> found = state.restore(this::setCurrentKey);
         for (FetchState.RestoredHost r : found) {
-            setCurrentKey(r.host());
             reissued += scheduler.restore(r.host(), r.queued(), r.active(), ptNow());
             queued += r.queued();
         }
@@ -144,7 +143,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         int subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
         sweeper = new Sweeper(subtask, () -> post("fetch-sweep", this::sweep));
         finalizer = new Finalizer(subtask, settings.blake3);
-        scheduler.enqueueAll(); // hosts restored from state, whose politeness was not ready to be asked
+        scheduler.enqueueAll(); // restored hosts that have only queued requests join the ring here
         pump();
     }
 
@@ -241,15 +240,14 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         if (scheduler.readyTurn(h)) {
             act = scheduler.pollReady(h);
         } else {
-            long seq = state.head(h.host);
-            FetchRequest req = state.dequeue(h.host);
+            FetchState.Dequeued next = state.dequeue(h.host);
             scheduler.dequeued(h);
             act = null;
-            if (req != null) {
-                Download d = new Download(req, now);
+            if (next.request() != null) {
+                Download d = new Download(next.request(), now);
                 // A digest-only run stores nothing, so it has no staging file to write chunks into.
                 d.switchTo(settings.digestOnly ? Download.Mode.SINGLE : Download.Mode.PROBE);
-                act = scheduler.admit(h, seq, d);
+                act = scheduler.admit(h, next.seq(), d);
             }
         }
         if (act == null) {
@@ -351,7 +349,6 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     /** Carries out what the rules decided about a download on its turn ({@code a} null) or after attempt {@code a}. */
     private void apply(Scheduler.Host h, Scheduler.Active act, Attempt a, Decision decision) throws Exception {
-        Path staging = staging(h, act);
         if (decision instanceof Decision.Start) {
             start(h, act, null);
         } else if (decision instanceof Decision.NextChunk) {
@@ -359,11 +356,12 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         } else if (decision instanceof Decision.Finalize) {
             finalizeChunked(h, act);
         } else if (decision instanceof Decision.Succeed s) {
-            succeed(h, act, s.outcome(), staging);
+            succeed(h, act, s.outcome(), staging(h, act));
         } else if (decision instanceof Decision.NotModified) {
-            store.discard(staging);
+            store.discard(staging(h, act));
             notModified(h, act);
         } else if (decision instanceof Decision.PlanChunks p) {
+            Path staging = staging(h, act);
             chunks.plan(act, p);
             ChunkedDownloads.presize(staging, p.length());
             store.markDirty(staging);
@@ -384,7 +382,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         } else if (decision instanceof Decision.Retry r) {
             boolean chunk = a.range != null;
             if (!chunk) {
-                store.discard(staging); // a chunk's bytes so far belong to the validated version: kept
+                store.discard(staging(h, act)); // a chunk's bytes so far belong to the validated version: kept
             }
             retryOrFail(h, act, r, chunk);
         } else if (decision instanceof Decision.Fail f) {
@@ -560,7 +558,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                 System.currentTimeMillis(),
                 settings.requestTimeoutMillis,
                 settings.responseTimeoutMillis);
-        metrics.refresh(politeness, ptNow(), scheduler::inFlight);
+        metrics.refresh(politeness, ptNow(), scheduler::inFlightTo);
         promoteDue(ptNow());
         pump();
     }

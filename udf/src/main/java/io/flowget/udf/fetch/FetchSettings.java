@@ -41,7 +41,8 @@ public final class FetchSettings {
     final Path stagingDir;
     final FlowgetOptions.OnConflict onConflict;
     final FlowgetOptions.Durability durability;
-    final Duration hostStateTtl;
+    /** The per-host politeness settings (limits, breaker, rates, the TTL of {@code host-state}). */
+    final HostPoliteness.Settings politeness;
     final int topHosts;
 
     private FetchSettings(ReadableConfig config) {
@@ -73,7 +74,7 @@ public final class FetchSettings {
                         .orElse(outDir.resolve(".flowget-partial"));
         onConflict = config.get(FlowgetOptions.STORAGE_ON_CONFLICT);
         durability = config.get(FlowgetOptions.STORAGE_DURABILITY);
-        hostStateTtl = config.get(FlowgetOptions.HOST_STATE_TTL);
+        politeness = HostPoliteness.Settings.from(config);
         topHosts = config.get(FlowgetOptions.METRICS_TOP_HOSTS);
     }
 

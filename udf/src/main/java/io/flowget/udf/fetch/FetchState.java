@@ -74,20 +74,18 @@ final class FetchState {
         dirty.add(host);
     }
 
-    /** The sequence number the next {@link #dequeue} of the current host returns. */
-    long head(String host) throws Exception {
-        return cursorOf(host).head;
-    }
+    /** The head of a host's queue: its sequence number and the request (null if its entry was missing). */
+    record Dequeued(long seq, FetchRequest request) {}
 
-    /** Removes and returns the head of the current host's queue (null if its entry is missing). */
-    FetchRequest dequeue(String host) throws Exception {
+    /** Removes and returns the head of the current host's queue. */
+    Dequeued dequeue(String host) throws Exception {
         QueueCursor c = cursorOf(host);
         long seq = c.head;
         FetchRequest req = queue.get(seq);
         queue.remove(seq);
         c.head++;
         dirty.add(host);
-        return req;
+        return new Dequeued(seq, req);
     }
 
     /** Records (or updates) an active download of the current host. */

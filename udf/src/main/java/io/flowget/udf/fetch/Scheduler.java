@@ -281,7 +281,7 @@ public final class Scheduler {
     }
 
     /** Requests in flight to the host (metrics). */
-    public int inFlight(String host) {
+    public int inFlightTo(String host) {
         Host h = hosts.get(host);
         return h == null ? 0 : h.inFlight;
     }

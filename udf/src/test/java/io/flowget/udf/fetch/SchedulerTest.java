@@ -70,7 +70,7 @@ class SchedulerTest {
 
         assertThat(pump(s)).containsExactly("a", "b", "c", "a", "b", "a", "a");
         assertThat(s.inFlight()).hasSize(7);
-        assertThat(s.inFlight("a")).isEqualTo(4);
+        assertThat(s.inFlightTo("a")).isEqualTo(4);
         assertThat(s.backlog()).isZero();
     }
 
@@ -90,7 +90,7 @@ class SchedulerTest {
         s.release(a, a.download(first.seq), first); // a second release frees nothing more
 
         assertThat(s.inFlight()).hasSize(1);
-        assertThat(s.inFlight("a")).isZero();
+        assertThat(s.inFlightTo("a")).isZero();
         assertThat(pump(s)).as("the ring kept its order while the permits were taken").containsExactly("a");
     }
 
@@ -102,7 +102,7 @@ class SchedulerTest {
         queue(s, "fast", 3);
 
         assertThat(pump(s)).containsExactly("slow", "fast", "fast", "fast");
-        assertThat(s.inFlight("slow")).isEqualTo(1);
+        assertThat(s.inFlightTo("slow")).isEqualTo(1);
         assertThat(s.backlog()).isEqualTo(2);
 
         Scheduler.Host slow = s.existing("slow");

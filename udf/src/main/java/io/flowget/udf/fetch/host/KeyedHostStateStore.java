@@ -8,6 +8,7 @@ import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.streaming.api.operators.KeyContext;
+import org.apache.flink.util.function.SupplierWithException;
 
 import javax.annotation.concurrent.NotThreadSafe;
 
@@ -49,27 +50,25 @@ public final class KeyedHostStateStore implements HostStateStore {
 
     @Override
     public HostState read(String host) {
-        Object previous = keys.getCurrentKey();
-        try {
-            keys.setCurrentKey(host);
-            return state.value();
-        } catch (Exception e) {
-            throw new IllegalStateException("cannot read host state of " + host, e);
-        } finally {
-            if (previous != null) {
-                keys.setCurrentKey(previous);
-            }
-        }
+        return atKey(host, "read", state::value);
     }
 
     @Override
     public void write(String host, HostState value) {
+        atKey(host, "write", () -> {
+            state.update(value);
+            return null;
+        });
+    }
+
+    /** Runs {@code access} with {@code host} as the current key, then restores the caller's key. */
+    private <T> T atKey(String host, String what, SupplierWithException<T, Exception> access) {
         Object previous = keys.getCurrentKey();
         try {
             keys.setCurrentKey(host);
-            state.update(value);
+            return access.get();
         } catch (Exception e) {
-            throw new IllegalStateException("cannot write host state of " + host, e);
+            throw new IllegalStateException("cannot " + what + " host state of " + host, e);
         } finally {
             if (previous != null) {
                 keys.setCurrentKey(previous);
