@@ -78,13 +78,8 @@ public final class DeadHostBench {
 
     private static double run(Path tmp, TestOrigin healthy, int refusedPort, ServerSocket blackhole, String tag)
             throws Exception {
-        Configuration c = new Configuration();
-        c.set(FlowgetOptions.FETCH_MAX_IN_FLIGHT, 64);
-        c.set(FlowgetOptions.HOST_MAX_CONCURRENCY, 16);
+        Configuration c = FetchHarness.config(tmp.resolve(tag), 64, 16);
         c.set(FlowgetOptions.HTTP_CONNECT_TIMEOUT, Duration.ofSeconds(1));
-        c.set(FlowgetOptions.STORAGE_OUT_DIR, tmp.resolve(tag).toString());
-        c.set(FlowgetOptions.STORAGE_STAGING_DIR, tmp.resolve(tag + "-staging").toString());
-        c.set(FlowgetOptions.HTTP_IO_THREADS, 2);
         var h = FetchHarness.openRaw(c);
         try {
             long t0 = System.nanoTime();

@@ -66,15 +66,10 @@ public final class TlsThroughputBench {
 
     private static double run(Path tmp, TestOrigin origin, FlowgetOptions.HttpVersion version, String tag)
             throws Exception {
-        Configuration c = new Configuration();
-        c.set(FlowgetOptions.FETCH_MAX_IN_FLIGHT, 64);
-        c.set(FlowgetOptions.HOST_MAX_CONCURRENCY, 32);
+        Configuration c = FetchHarness.config(tmp.resolve(tag), 64, 32);
         c.set(FlowgetOptions.HOST_INITIAL_CONCURRENCY, 32);
         c.set(FlowgetOptions.HTTP_VERSION, version);
         c.set(FlowgetOptions.TLS_CA_CERT, TestCertificates.get().caPem().toString());
-        c.set(FlowgetOptions.STORAGE_OUT_DIR, tmp.resolve(tag).toString());
-        c.set(FlowgetOptions.STORAGE_STAGING_DIR, tmp.resolve(tag + "-staging").toString());
-        c.set(FlowgetOptions.HTTP_IO_THREADS, 2);
         var h = FetchHarness.openRaw(c);
         try {
             long t0 = System.nanoTime();
