@@ -154,8 +154,8 @@ public final class FlowgetCli implements Callable<Integer> {
             if (p < 1) {
                 throw new UsageException("--parallelism must be at least 1");
             }
-            if (stateDir.toAbsolutePath().normalize().startsWith(out.toAbsolutePath().normalize())) {
-                throw new UsageException("--state-dir must not lie inside --out (only finished files go there)");
+            if (LocalRun.stateDirInsideOut(stateDir, out)) {
+                throw new UsageException(LocalRun.STATE_DIR_INSIDE_OUT);
             }
             if (urlsFile != null && Files.isDirectory(urlsFile)) {
                 throw new UsageException("cannot read --urls " + urlsFile);

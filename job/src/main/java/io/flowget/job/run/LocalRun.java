@@ -83,6 +83,10 @@ public final class LocalRun {
             boolean interactive,
             Duration timeout) {}
 
+    /** Why a state dir inside the output dir is refused. */
+    public static final String STATE_DIR_INSIDE_OUT =
+            "--state-dir must not lie inside --out (only finished files go there)";
+
     private final Request req;
     private final PrintStream stdout;
     private final long startedNanos = System.nanoTime();
@@ -103,8 +107,8 @@ public final class LocalRun {
         Path out = req.out().toAbsolutePath().normalize();
         Files.createDirectories(stateDir);
         Files.createDirectories(out);
-        if (stateDir.startsWith(out)) {
-            throw new IllegalArgumentException("--state-dir must not lie inside --out (only finished files go there)");
+        if (stateDirInsideOut(stateDir, out)) {
+            throw new IllegalArgumentException(STATE_DIR_INSIDE_OUT);
         }
 
         RunState state = RunState.open(stateDir, InputStaging.stage(req.urls(), req.stdin(), stateDir));
@@ -173,6 +177,11 @@ public final class LocalRun {
                 kafka.close();
             }
         }
+    }
+
+    /** True when {@code stateDir} lies inside {@code out}, where only finished files may go. */
+    public static boolean stateDirInsideOut(Path stateDir, Path out) {
+        return stateDir.toAbsolutePath().normalize().startsWith(out.toAbsolutePath().normalize());
     }
 
     /** Creates the requests, results and dead-letter topics that do not exist yet. */
