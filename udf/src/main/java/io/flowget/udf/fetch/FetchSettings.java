@@ -22,6 +22,8 @@ public final class FetchSettings {
     static final String ACCEPT_ENCODING = "gzip, deflate, br, zstd";
 
     final int maxInFlight;
+    /** Permits that hosts which never answered may hold together ({@code flowget.fetch.unproven-share}). */
+    final int unprovenCap;
     final int maxBacklog;
     final long defaultMaxBytes;
     final long requestTimeoutMillis;
@@ -44,9 +46,15 @@ public final class FetchSettings {
     /** The per-host politeness settings (limits, breaker, rates, the TTL of {@code host-state}). */
     final HostPoliteness.Settings politeness;
     final int topHosts;
+    /** The low-speed guard of attempts in flight. */
+    final LowSpeedGuard lowSpeed;
+    /** Most time a request may spend in attempts without progress ({@code flowget.fetch.no-progress-budget}). */
+    final long noProgressBudgetMillis;
 
     private FetchSettings(ReadableConfig config) {
         maxInFlight = config.get(FlowgetOptions.FETCH_MAX_IN_FLIGHT);
+        unprovenCap =
+                (int) Math.max(1, Math.min(maxInFlight, Math.floor(maxInFlight * config.get(FlowgetOptions.FETCH_UNPROVEN_SHARE))));
         maxBacklog = config.get(FlowgetOptions.FETCH_MAX_BACKLOG);
         defaultMaxBytes =
                 config.getOptional(FlowgetOptions.FETCH_MAX_BYTES).map(MemorySize::getBytes).orElse(Long.MAX_VALUE);
@@ -76,6 +84,11 @@ public final class FetchSettings {
         durability = config.get(FlowgetOptions.STORAGE_DURABILITY);
         politeness = HostPoliteness.Settings.from(config);
         topHosts = config.get(FlowgetOptions.METRICS_TOP_HOSTS);
+        lowSpeed =
+                new LowSpeedGuard(
+                        config.get(FlowgetOptions.FETCH_LOW_SPEED_LIMIT).getBytes(),
+                        config.get(FlowgetOptions.FETCH_LOW_SPEED_TIME));
+        noProgressBudgetMillis = config.get(FlowgetOptions.FETCH_NO_PROGRESS_BUDGET).toMillis();
     }
 
     /** Reads and checks the settings; throws {@link IllegalArgumentException} naming a missing or bad option. */
