@@ -358,6 +358,25 @@ public final class FlowgetOptions {
                             "Most redirect hops per attempt; more FAIL with 'too many redirects', a hop back"
                                     + " to a URL already visited FAILs with 'redirect loop'.");
 
+    public static final ConfigOption<Boolean> HTTP_REDIRECT_ALLOW_INSECURE =
+            ConfigOptions.key("flowget.http.redirect.allow-insecure")
+                    .booleanType()
+                    .defaultValue(false)
+                    .withDescription(
+                            "Follow a redirect from https to http. Off by default: such a hop FAILs the request"
+                                    + " with 'insecure redirect ...' (the rest of the chain would travel in clear"
+                                    + " text). Credentials are still dropped on the downgraded hop.");
+
+    public static final ConfigOption<String> HTTP_REDIRECT_STRIP_HEADERS =
+            ConfigOptions.key("flowget.http.redirect.strip-headers")
+                    .stringType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "Comma-separated request header names that, like Authorization, Cookie and"
+                                    + " Proxy-Authorization (always), are sent only to the request URL's own"
+                                    + " origin: a redirect hop to another scheme, host or port goes without"
+                                    + " them (e.g. `X-Api-Key,X-Auth-Token`).");
+
     public static final ConfigOption<String> HTTP_USER_AGENT =
             ConfigOptions.key("flowget.http.user-agent")
                     .stringType()

@@ -19,11 +19,11 @@ import java.util.concurrent.CancellationException;
 import java.util.function.Consumer;
 
 /**
- * Sends the current hop of an attempt: builds its GET (request headers, Range and If-Range for a chunk, the
- * probe's first-chunk Range, Accept-Encoding, conditional validators) and its response consumer (a chunk writes
- * at its offset; a whole body streams through the body pipeline into the staging file), and hands both to the
- * HTTP client. The outcome — success, failure or cancellation — reaches {@code done} exactly once, on an I/O
- * thread of the client.
+ * Sends the current hop of an attempt: builds its GET (request headers, without credentials on a hop to another
+ * origin; Range and If-Range for a chunk, the probe's first-chunk Range, Accept-Encoding, conditional validators)
+ * and its response consumer (a chunk writes at its offset; a whole body streams through the body pipeline into the
+ * staging file), and hands both to the HTTP client. The outcome — success, failure or cancellation — reaches
+ * {@code done} exactly once, on an I/O thread of the client.
  *
  * <p>Immutable; {@link #send} runs on the task thread.
  */
@@ -62,10 +62,9 @@ final class AttemptRequests {
         FetchRequest req = d.request;
         a.startHop(); // hop clocks: response timeout and the host's time to first byte
         AsyncRequestBuilder rb = AsyncRequestBuilder.get(a.url);
-        if (req.headers != null) {
-            for (Map.Entry<String, String> e : req.headers.entrySet()) {
-                rb.addHeader(e.getKey(), e.getValue());
-            }
+        // Credentials go only to the request's own origin (RedirectSecurity), not to a redirect's other host.
+        for (Map.Entry<String, String> e : settings.redirects.headersFor(req.headers, req.url, a.url).entrySet()) {
+            rb.addHeader(e.getKey(), e.getValue());
         }
         AsyncResponseConsumer<FetchOutcome> consumer;
         if (a.range != null) {

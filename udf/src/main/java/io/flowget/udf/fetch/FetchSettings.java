@@ -28,6 +28,8 @@ public final class FetchSettings {
     final long responseTimeoutMillis;
     final Duration idleTimeout;
     final int maxRedirects;
+    /** What a redirect hop may carry (credentials stay on the request's origin) and where it may go. */
+    final RedirectSecurity redirects;
     final RetryPolicy retry;
     final boolean digestOnly;
     final long chunkSize;
@@ -54,6 +56,7 @@ public final class FetchSettings {
         responseTimeoutMillis = config.get(FlowgetOptions.HTTP_RESPONSE_TIMEOUT).toMillis();
         idleTimeout = config.get(FlowgetOptions.HTTP_IDLE_TIMEOUT);
         maxRedirects = config.get(FlowgetOptions.HTTP_MAX_REDIRECTS);
+        redirects = RedirectSecurity.from(config);
         retry = RetryPolicy.from(config);
         digestOnly = config.get(FlowgetOptions.SINK_MODE) == FlowgetOptions.SinkMode.DIGEST_ONLY;
         chunkSize = Math.max(1, config.get(FlowgetOptions.CHUNK_SIZE).getBytes());
