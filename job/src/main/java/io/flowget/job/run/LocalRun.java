@@ -121,6 +121,11 @@ public final class LocalRun {
             conf.set(FlowgetOptions.STORAGE_STAGING_DIR, RunState.stagingDir(stateDir, out).toString());
         }
         conf.set(JobOptions.KAFKA_GROUP_ID, conf.get(JobOptions.KAFKA_GROUP_ID) + "-run");
+        if (!conf.contains(FlowgetOptions.NET_POSTURE)) {
+            // One user's own downloads: local origins are what `run` and `demo` are often for. The service
+            // (`flowget job`) keeps the option's SERVICE default.
+            conf.set(FlowgetOptions.NET_POSTURE, FlowgetOptions.NetPosture.LOCAL);
+        }
 
         EmbeddedKafka kafka = null;
         EmbeddedFlink flink = null;
