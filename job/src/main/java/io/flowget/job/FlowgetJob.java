@@ -1,5 +1,6 @@
 package io.flowget.job;
 
+import io.flowget.job.kafka.KafkaProperties;
 import io.flowget.job.kafka.RawRequestDeserializer;
 import io.flowget.udf.fetch.FetchOperatorFactory;
 import io.flowget.udf.json.DeadLetterSerializationSchema;
@@ -87,6 +88,7 @@ public final class FlowgetJob {
                                         JobOptions.KAFKA_BOOTSTRAP_SERVERS.key() + " is not set"));
         KafkaSourceBuilder<RawRequest> sb =
                 KafkaSource.<RawRequest>builder()
+                        .setProperties(KafkaProperties.of(config)) // first: flowget's own settings win
                         .setBootstrapServers(servers)
                         .setTopics(config.get(JobOptions.KAFKA_REQUESTS_TOPIC))
                         .setGroupId(config.get(JobOptions.KAFKA_GROUP_ID))
@@ -104,6 +106,7 @@ public final class FlowgetJob {
         String txTimeout = String.valueOf(config.get(JobOptions.KAFKA_TRANSACTION_TIMEOUT).toMillis());
         KafkaSink<FetchResult> results =
                 KafkaSink.<FetchResult>builder()
+                        .setKafkaProducerConfig(KafkaProperties.of(config)) // first: flowget's own settings win
                         .setBootstrapServers(servers)
                         .setRecordSerializer(
                                 KafkaRecordSerializationSchema.<FetchResult>builder()
@@ -118,6 +121,7 @@ public final class FlowgetJob {
                         .build();
         KafkaSink<DeadLetter> deadLetters =
                 KafkaSink.<DeadLetter>builder()
+                        .setKafkaProducerConfig(KafkaProperties.of(config))
                         .setBootstrapServers(servers)
                         .setRecordSerializer(
                                 KafkaRecordSerializationSchema.<DeadLetter>builder()
