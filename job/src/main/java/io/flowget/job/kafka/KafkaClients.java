@@ -67,7 +67,13 @@ public final class KafkaClients {
 
     /** An admin client whose calls give up after {@code apiTimeout}, named {@code clientId} in the broker's logs. */
     public static Admin admin(String bootstrapServers, Duration apiTimeout, String clientId) {
+        return admin(bootstrapServers, apiTimeout, clientId, new Properties());
+    }
+
+    /** As {@link #admin(String, Duration, String)}, with {@code extra} settings (security: {@link KafkaProperties}). */
+    public static Admin admin(String bootstrapServers, Duration apiTimeout, String clientId, Properties extra) {
         Properties p = adminProperties(bootstrapServers);
+        extra.forEach(p::putIfAbsent);
         p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) apiTimeout.toMillis());
         p.put(AdminClientConfig.CLIENT_ID_CONFIG, clientId);
         return Admin.create(p);
