@@ -5,6 +5,7 @@ import org.apache.flink.configuration.ConfigOptions;
 import org.apache.flink.connector.base.DeliveryGuarantee;
 
 import java.time.Duration;
+import java.util.Map;
 
 /**
  * The job-side options of flowget (Kafka wiring and job identity), as Flink {@link ConfigOption}s under the
@@ -24,6 +25,19 @@ public final class JobOptions {
                     .withDescription(
                             "Kafka bootstrap servers (host:port,...). Required by `flowget job`; in `flowget run`"
                                     + " it is `--bootstrap-servers`, and unset means: start an embedded broker.");
+
+    public static final ConfigOption<Map<String, String>> KAFKA_PROPERTIES =
+            ConfigOptions.key("flowget.kafka.properties")
+                    .mapType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "Kafka client settings for every Kafka client flowget creates (the job's source and"
+                                    + " sinks, `diff`, `canary`, and `run`'s own clients against"
+                                    + " `--bootstrap-servers`), one key each:"
+                                    + " `flowget.kafka.properties.security.protocol: SASL_SSL`,"
+                                    + " `flowget.kafka.properties.sasl.mechanism: PLAIN`, ... flowget's own"
+                                    + " settings (servers, group, isolation, transactions) win over these. `run`"
+                                    + " with its embedded broker ignores them.");
 
     public static final ConfigOption<String> KAFKA_REQUESTS_TOPIC =
             ConfigOptions.key("flowget.kafka.requests-topic")
@@ -76,13 +90,17 @@ public final class JobOptions {
     public static final ConfigOption<Duration> KAFKA_TRANSACTION_TIMEOUT =
             ConfigOptions.key("flowget.kafka.transaction-timeout")
                     .durationType()
-                    .defaultValue(Duration.ofMinutes(10))
+                    .defaultValue(Duration.ofHours(1))
                     .withDescription(
-                            "transaction.timeout.ms of the EXACTLY_ONCE sinks. Must not exceed the brokers'"
-                                    + " transaction.max.timeout.ms (Kafka's default and the embedded broker's: 15"
-                                    + " min), or the producers fail at start. It must also exceed the longest"
-                                    + " expected checkpoint interval plus recovery time: a transaction that times"
-                                    + " out before its checkpoint commits it loses those results.");
+                            "transaction.timeout.ms of the EXACTLY_ONCE sinks. Checked at start (the job refuses to"
+                                    + " start, naming the keys): it must exceed the longest time a results"
+                                    + " transaction can stay open, (execution.checkpointing.tolerable-failed-checkpoints"
+                                    + " + 1) x max(execution.checkpointing.interval, execution.checkpointing.timeout +"
+                                    + " execution.checkpointing.min-pause) + execution.checkpointing.timeout + the"
+                                    + " restart delay, and must not exceed the brokers' transaction.max.timeout.ms"
+                                    + " (Kafka's default is 15 min: raise it; the embedded broker's is 1 h). A"
+                                    + " transaction the broker aborts is never silently dropped: its commit fails the"
+                                    + " job.");
 
     // ---- job -------------------------------------------------------------------------------------
 

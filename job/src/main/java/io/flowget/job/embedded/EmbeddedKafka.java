@@ -68,10 +68,12 @@ import java.util.concurrent.TimeoutException;
  *
  * <p>Transactions: the cluster is formatted with {@code transaction.version=1}, not the 4.2 default 2 (PLATFORM-NOTES
  * §3: TV2 logs a misleading "data loss" ERROR when the Flink KafkaSink re-commits after recovery, and FLINK-40689
- * reports a recovery failure at producer-epoch rollover under TV2). {@code transaction.max.timeout.ms} is set to
- * {@link #TRANSACTION_MAX_TIMEOUT} (15 min, Kafka's own default), so a job configured for a stock external broker
- * behaves the same here: {@code flowget.kafka.transaction-timeout} (10 min) must stay at or below it, or
- * InitProducerId fails.
+ * reports a recovery failure at producer-epoch rollover under TV2). {@code transaction.max.timeout.ms} is raised to
+ * {@link #TRANSACTION_MAX_TIMEOUT} (1 h, Kafka's default is 15 min) to match {@code flowget.kafka.transaction-timeout}
+ * (1 h), which must exceed the longest time a results transaction can stay open (issue 15,
+ * {@code TransactionTimeouts}). Timed-out transactions are aborted within a second
+ * ({@code transaction.abort.timed.out.transaction.cleanup.interval.ms}; Kafka's default 10 s), so a test of an
+ * expiring transaction does not wait for the broker's sweep.
  *
  * <p>Not thread-safe; one owner starts it, uses it and closes it. {@link #close()} shuts the broker down and waits
  * for it, after which no non-daemon Kafka thread is left. Only one broker may use a data directory at a time
@@ -80,8 +82,8 @@ import java.util.concurrent.TimeoutException;
 public final class EmbeddedKafka implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(EmbeddedKafka.class);
 
-    /** Broker-side ceiling for a producer's transaction.timeout.ms; Kafka's default, set explicitly. */
-    public static final Duration TRANSACTION_MAX_TIMEOUT = Duration.ofMinutes(15);
+    /** Broker-side ceiling for a producer's transaction.timeout.ms: the default transaction timeout, 1 h. */
+    public static final Duration TRANSACTION_MAX_TIMEOUT = Duration.ofHours(1);
 
     private static final String HOST = "127.0.0.1";
     private static final int NODE_ID = 1;
@@ -97,14 +99,20 @@ public final class EmbeddedKafka implements AutoCloseable {
     private final KafkaRaftServer server;
     private final int brokerPort;
     private final int controllerPort;
+    /** Port of the SASL_PLAINTEXT listener, or 0 without one. */
+    private final int saslPort;
     private boolean closed;
 
-    private EmbeddedKafka(Path dataDir, KafkaRaftServer server, int brokerPort, int controllerPort) {
+    private EmbeddedKafka(Path dataDir, KafkaRaftServer server, int brokerPort, int controllerPort, int saslPort) {
         this.dataDir = dataDir;
         this.server = server;
         this.brokerPort = brokerPort;
         this.controllerPort = controllerPort;
+        this.saslPort = saslPort;
     }
+
+    /** A user of the SASL/PLAIN listener that {@link #start(Path, SaslPlain)} adds. */
+    public record SaslPlain(String user, String password) {}
 
     /**
      * Starts a broker on {@code dataDir}, formatting it first if it is new. Returns when the broker is unfenced and
@@ -115,6 +123,15 @@ public final class EmbeddedKafka implements AutoCloseable {
      * @throws IllegalStateException if the broker cannot start (e.g. another broker holds the directory)
      */
     public static EmbeddedKafka start(Path dataDir) throws IOException {
+        return start(dataDir, null);
+    }
+
+    /**
+     * As {@link #start(Path)}, plus (when {@code sasl} is not null) a {@code SASL_PLAINTEXT} listener with the
+     * PLAIN mechanism that knows one user ({@link #saslBootstrapServers()}): for testing the client security
+     * settings of {@code flowget.kafka.properties.*}. The PLAINTEXT listener stays (inter-broker traffic).
+     */
+    public static EmbeddedKafka start(Path dataDir, SaslPlain sasl) throws IOException {
         Path dir = dataDir.toAbsolutePath().normalize();
         Path logDir = dir.resolve(LOG_SUBDIR);
         Files.createDirectories(logDir);
@@ -125,7 +142,12 @@ public final class EmbeddedKafka implements AutoCloseable {
             int[] ports = attempt == 1 && previous != null && isFree(previous[0]) && isFree(previous[1])
                     ? previous
                     : freePorts();
-            KafkaConfig config = KafkaConfig.fromProps(brokerProperties(logDir, ports[0], ports[1]), false);
+            int saslPort = sasl == null ? 0 : freePorts()[0];
+            Properties props = brokerProperties(logDir, ports[0], ports[1]);
+            if (sasl != null) {
+                addSaslListener(props, saslPort, sasl);
+            }
+            KafkaConfig config = KafkaConfig.fromProps(props, false);
             formatIfNeeded(logDir);
             KafkaRaftServer server = new KafkaRaftServer(config, Time.SYSTEM);
             try {
@@ -141,7 +163,7 @@ public final class EmbeddedKafka implements AutoCloseable {
             writePorts(dir, ports);
             LOG.info("Embedded Kafka started at {}:{} (controller port {}), data in {}",
                     HOST, ports[0], ports[1], dir);
-            return new EmbeddedKafka(dir, server, ports[0], ports[1]);
+            return new EmbeddedKafka(dir, server, ports[0], ports[1], saslPort);
         }
         throw new IllegalStateException("Embedded Kafka could not start on " + dir, lastFailure);
     }
@@ -149,6 +171,14 @@ public final class EmbeddedKafka implements AutoCloseable {
     /** {@code 127.0.0.1:<port>} of the PLAINTEXT listener. */
     public String bootstrapServers() {
         return HOST + ":" + brokerPort;
+    }
+
+    /** {@code 127.0.0.1:<port>} of the SASL_PLAINTEXT listener ({@link #start(Path, SaslPlain)} only). */
+    public String saslBootstrapServers() {
+        if (saslPort == 0) {
+            throw new IllegalStateException("this broker has no SASL listener");
+        }
+        return HOST + ":" + saslPort;
     }
 
     /** The data directory given to {@link #start(Path)} (absolute). */
@@ -242,6 +272,17 @@ public final class EmbeddedKafka implements AutoCloseable {
         }
     }
 
+    private static void addSaslListener(Properties p, int port, SaslPlain sasl) {
+        p.put("listeners", p.get("listeners") + ",SASL_PLAINTEXT://" + HOST + ":" + port);
+        p.put("advertised.listeners", p.get("advertised.listeners") + ",SASL_PLAINTEXT://" + HOST + ":" + port);
+        p.put("listener.security.protocol.map", p.get("listener.security.protocol.map") + ",SASL_PLAINTEXT:SASL_PLAINTEXT");
+        p.put("sasl.enabled.mechanisms", "PLAIN");
+        p.put(
+                "listener.name.sasl_plaintext.plain.sasl.jaas.config",
+                "org.apache.kafka.common.security.plain.PlainLoginModule required user_" + sasl.user() + "=\""
+                        + sasl.password() + "\";");
+    }
+
     private static Properties brokerProperties(Path logDir, int brokerPort, int controllerPort) {
         Properties p = new Properties();
         p.put("process.roles", "broker,controller");
@@ -267,6 +308,7 @@ public final class EmbeddedKafka implements AutoCloseable {
         p.put("share.coordinator.state.topic.min.isr", "1");
         p.put("group.initial.rebalance.delay.ms", "0");
         p.put("transaction.max.timeout.ms", Long.toString(TRANSACTION_MAX_TIMEOUT.toMillis()));
+        p.put("transaction.abort.timed.out.transaction.cleanup.interval.ms", "1000");
         // After a SIGKILL the restarted controller rejects the new broker registration as a duplicate until the
         // dead incarnation's session expires: 9 s by default, measured here as a 12 s start. Heartbeats stay on
         // loopback inside one JVM, so a 3 s session (6 missed heartbeats) is safe and cuts that wait to ~3 s.

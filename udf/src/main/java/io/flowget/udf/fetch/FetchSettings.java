@@ -1,6 +1,11 @@
 package io.flowget.udf.fetch;
 
 import io.flowget.udf.config.FlowgetOptions;
+import io.flowget.udf.crypto.DecryptScheme;
+import io.flowget.udf.crypto.Decryption;
+import io.flowget.udf.crypto.KeyProvider;
+import io.flowget.udf.crypto.KeyProviders;
+import io.flowget.udf.http.AddressPolicy;
 import io.flowget.udf.model.FetchRequest;
 
 import org.apache.flink.configuration.MemorySize;
@@ -25,11 +30,16 @@ public final class FetchSettings {
     /** Permits that hosts which never answered may hold together ({@code flowget.fetch.unproven-share}). */
     final int unprovenCap;
     final int maxBacklog;
+    final int maxHostBacklog;
     final long defaultMaxBytes;
     final long requestTimeoutMillis;
     final long responseTimeoutMillis;
     final Duration idleTimeout;
     final int maxRedirects;
+    /** What a redirect hop may carry (credentials stay on the request's origin) and where it may go. */
+    final RedirectSecurity redirects;
+    /** The SSRF guard's port list (its address rules run in the HTTP client's resolver). */
+    final AddressPolicy addressPolicy;
     final RetryPolicy retry;
     final boolean digestOnly;
     final long chunkSize;
@@ -50,18 +60,25 @@ public final class FetchSettings {
     final LowSpeedGuard lowSpeed;
     /** Most time a request may spend in attempts without progress ({@code flowget.fetch.no-progress-budget}). */
     final long noProgressBudgetMillis;
+    /** The scheme of a {@code decrypt} request that names none ({@code flowget.decrypt.scheme}). */
+    final DecryptScheme defaultScheme;
+    /** Where decryption keys come from; reading the configuration did no I/O (thread-safe). */
+    final KeyProvider keys;
 
     private FetchSettings(ReadableConfig config) {
         maxInFlight = config.get(FlowgetOptions.FETCH_MAX_IN_FLIGHT);
         unprovenCap =
                 (int) Math.max(1, Math.min(maxInFlight, Math.floor(maxInFlight * config.get(FlowgetOptions.FETCH_UNPROVEN_SHARE))));
         maxBacklog = config.get(FlowgetOptions.FETCH_MAX_BACKLOG);
+        maxHostBacklog = config.get(FlowgetOptions.FETCH_MAX_HOST_BACKLOG);
         defaultMaxBytes =
                 config.getOptional(FlowgetOptions.FETCH_MAX_BYTES).map(MemorySize::getBytes).orElse(Long.MAX_VALUE);
         requestTimeoutMillis = config.get(FlowgetOptions.HTTP_REQUEST_TIMEOUT).toMillis();
         responseTimeoutMillis = config.get(FlowgetOptions.HTTP_RESPONSE_TIMEOUT).toMillis();
         idleTimeout = config.get(FlowgetOptions.HTTP_IDLE_TIMEOUT);
         maxRedirects = config.get(FlowgetOptions.HTTP_MAX_REDIRECTS);
+        redirects = RedirectSecurity.from(config);
+        addressPolicy = AddressPolicy.from(config);
         retry = RetryPolicy.from(config);
         digestOnly = config.get(FlowgetOptions.SINK_MODE) == FlowgetOptions.SinkMode.DIGEST_ONLY;
         chunkSize = Math.max(1, config.get(FlowgetOptions.CHUNK_SIZE).getBytes());
@@ -89,6 +106,12 @@ public final class FetchSettings {
                         config.get(FlowgetOptions.FETCH_LOW_SPEED_LIMIT).getBytes(),
                         config.get(FlowgetOptions.FETCH_LOW_SPEED_TIME));
         noProgressBudgetMillis = config.get(FlowgetOptions.FETCH_NO_PROGRESS_BUDGET).toMillis();
+        defaultScheme = DecryptScheme.forToken(config.get(FlowgetOptions.DECRYPT_SCHEME));
+        if (defaultScheme == null) {
+            throw new IllegalArgumentException(
+                    FlowgetOptions.DECRYPT_SCHEME.key() + " must be one of " + DecryptScheme.tokens());
+        }
+        keys = KeyProviders.from(config);
     }
 
     /** Reads and checks the settings; throws {@link IllegalArgumentException} naming a missing or bad option. */
@@ -99,6 +122,15 @@ public final class FetchSettings {
     /** The stored-size limit of a request: its own {@code max_bytes}, else {@code flowget.fetch.max-bytes}. */
     long maxBytes(FetchRequest req) {
         return req.maxBytes != null ? req.maxBytes : defaultMaxBytes;
+    }
+
+    /** What a request decrypts, or null for a body stored as received. */
+    Decryption decryption(FetchRequest req) {
+        if (req.decryptKeyId == null) {
+            return null;
+        }
+        DecryptScheme scheme = DecryptScheme.forToken(req.decryptScheme);
+        return new Decryption(scheme != null ? scheme : defaultScheme, req.decryptKeyId, req.decryptEncoding);
     }
 
     /** The chunk size for a file of {@code length} bytes: the configured size, or larger to stay in max-chunks. */
