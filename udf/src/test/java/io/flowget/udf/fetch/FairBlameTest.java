@@ -160,6 +160,8 @@ class FairBlameTest {
             }
         }
         h.submit(requests.toArray(FetchRequest[]::new));
+        // Longer than the harness's usual bound: with the defaults a bad URL may take up to 2 minutes.
+        FetchHarness.drain(h.harness, h.clock, () -> h.extractOutputValues().size() >= 109, Duration.ofMinutes(3), true);
         List<FetchResult> results = h.results(109);
         for (FetchResult r : results) {
             if (r.id.startsWith("h")) {
