@@ -169,10 +169,21 @@ public final class FlowgetOptions {
     public static final ConfigOption<Integer> FETCH_MAX_BACKLOG =
             ConfigOptions.key("flowget.fetch.max-backlog")
                     .intType()
-                    .defaultValue(50_000)
+                    .defaultValue(1_000_000)
                     .withDescription(
-                            "Most requests waiting in one subtask's queues; beyond it the operator stops"
-                                    + " reading input until the backlog shrinks, so Kafka holds the rest.");
+                            "Requests waiting in one subtask's queues (RocksDB) beyond which a new request FAILs"
+                                    + " with 'queue full' if its host already holds more than its fair share"
+                                    + " (this value divided by the hosts with work); other hosts' requests are"
+                                    + " still taken. Input is never stopped, so one host cannot hold the others"
+                                    + " or the checkpoints back.");
+
+    public static final ConfigOption<Integer> FETCH_MAX_HOST_BACKLOG =
+            ConfigOptions.key("flowget.fetch.max-host-backlog")
+                    .intType()
+                    .defaultValue(250_000)
+                    .withDescription(
+                            "Most requests one host may have waiting or active in one subtask; a further request"
+                                    + " for that host FAILs at once with 'queue full'.");
 
     public static final ConfigOption<MemorySize> FETCH_MAX_BYTES =
             ConfigOptions.key("flowget.fetch.max-bytes")
@@ -211,6 +222,44 @@ public final class FlowgetOptions {
                     .withDescription(
                             "Also compute BLAKE3 (256 bit) of every stored body while it streams, and report it"
                                     + " in the result's `blake3` field. SHA-256 is always computed.");
+
+    // ---- encrypted payloads (README "Encrypted payloads") -------------------------------------------
+
+    public static final ConfigOption<String> DECRYPT_SCHEME =
+            ConfigOptions.key("flowget.decrypt.scheme")
+                    .stringType()
+                    .defaultValue("aes-256-gcm")
+                    .withDescription(
+                            "Scheme of a request whose `decrypt` object names no `scheme`: `aes-256-gcm`"
+                                    + " (nonce || ciphertext || tag), `tink-aes256-gcm-hkdf-4kb` or"
+                                    + " `tink-aes256-gcm-hkdf-1mb` (Tink streaming AEAD). Requests without"
+                                    + " `decrypt` are stored as received.");
+
+    public static final ConfigOption<String> DECRYPT_KEY_DIR =
+            ConfigOptions.key("flowget.decrypt.key-dir")
+                    .stringType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "Directory of key files, one per key id, named by the id (e.g. a mounted"
+                                    + " Kubernetes secret); a file holds 32 raw bytes, 64 hex digits or base64."
+                                    + " Unset: no key files.");
+
+    public static final ConfigOption<String> DECRYPT_KEY_ENV_PREFIX =
+            ConfigOptions.key("flowget.decrypt.key-env-prefix")
+                    .stringType()
+                    .defaultValue("FLOWGET_KEY_")
+                    .withDescription(
+                            "Environment lookup of keys: key id `backup-2026` is read from"
+                                    + " `FLOWGET_KEY_BACKUP_2026` (hex or base64). Empty turns the lookup off.");
+
+    public static final ConfigOption<String> DECRYPT_KEY_PROVIDER =
+            ConfigOptions.key("flowget.decrypt.key-provider")
+                    .stringType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "Class name of a deployment's own `io.flowget.udf.crypto.KeyProvider` (public"
+                                    + " no-argument constructor, e.g. a KMS client), asked before the key"
+                                    + " directory and the environment. Unset: none.");
 
     public static final ConfigOption<MemorySize> CHUNK_SIZE =
             ConfigOptions.key("flowget.chunk.size")
