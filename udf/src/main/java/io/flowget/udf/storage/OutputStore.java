@@ -156,6 +156,9 @@ public final class OutputStore {
         if (atCommit != null && atCommit.reserved(target)) {
             return null; // a newer file for this path waits for its checkpoint: the one there now is not current
         }
+        if (!SafeFiles.noLinksBelow(publisher.outDir(), target.getParent())) {
+            return null; // a record read through a link would describe a file outside --out
+        }
         return FileMetadata.recorded(target, url);
     }
 
@@ -198,7 +201,7 @@ public final class OutputStore {
     }
 
     /** The final path belongs to another URL or is not a regular file. */
-    public static final class PathConflictException extends IOException {
+    public static class PathConflictException extends IOException {
         public PathConflictException(String path, String why) {
             super("path conflict: " + path + " (" + why + ")");
         }
