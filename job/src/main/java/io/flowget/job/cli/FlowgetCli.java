@@ -64,8 +64,21 @@ public final class FlowgetCli implements Callable<Integer> {
         return ExitCodes.USAGE;
     }
 
+    /**
+     * The JVM entry point. From a shell, it exits with the command's status ({@link ExitCodes}). Under a Flink client
+     * ({@code flink run}, or application mode, where this runs inside the JobManager process: the Kubernetes operator,
+     * the image's {@code standalone-job}) it never calls {@link System#exit}: a detached {@code execute()} returns as soon
+     * as the job is submitted, and exiting then would take the JobManager down with the job it just started. There a
+     * non-zero status is thrown instead, so the client or the application fails with the reason.
+     */
     public static void main(String[] args) {
         int code = execute(args, System.out, System.err);
+        if (ClusterSettings.insideFlinkClient()) {
+            if (code != ExitCodes.OK) {
+                throw new IllegalStateException("flowget " + String.join(" ", args) + ": exit status " + code);
+            }
+            return;
+        }
         System.exit(code);
     }
 
@@ -264,20 +277,7 @@ public final class FlowgetCli implements Callable<Integer> {
 
         @Override
         public Integer call() throws Exception {
-            Configuration conf = Settings.load(config.confDir(), config.sets, false);
-            // Under `flink run` or the Kubernetes operator, the cluster's configuration (flinkConfiguration)
-            // carries the flowget.* keys: take them, then let the command line win.
-            StreamExecutionEnvironment probe = StreamExecutionEnvironment.getExecutionEnvironment(conf);
-            Configuration effective = new Configuration();
-            if (probe.getConfiguration() instanceof Configuration cluster) {
-                cluster.toMap().forEach((k, v) -> {
-                    if (k.startsWith("flowget.")) {
-                        effective.setString(k, v);
-                    }
-                });
-            }
-            effective.addAll(conf);
-            conf = effective;
+            Configuration conf = ClusterSettings.withClusterFlowgetKeys(Settings.load(config.confDir(), config.sets, false));
             if (bootstrapServers != null) {
                 conf.set(JobOptions.KAFKA_BOOTSTRAP_SERVERS, bootstrapServers);
             }
