@@ -212,6 +212,44 @@ public final class FlowgetOptions {
                             "Also compute BLAKE3 (256 bit) of every stored body while it streams, and report it"
                                     + " in the result's `blake3` field. SHA-256 is always computed.");
 
+    // ---- encrypted payloads (README "Encrypted payloads") -------------------------------------------
+
+    public static final ConfigOption<String> DECRYPT_SCHEME =
+            ConfigOptions.key("flowget.decrypt.scheme")
+                    .stringType()
+                    .defaultValue("aes-256-gcm")
+                    .withDescription(
+                            "Scheme of a request whose `decrypt` object names no `scheme`: `aes-256-gcm`"
+                                    + " (nonce || ciphertext || tag), `tink-aes256-gcm-hkdf-4kb` or"
+                                    + " `tink-aes256-gcm-hkdf-1mb` (Tink streaming AEAD). Requests without"
+                                    + " `decrypt` are stored as received.");
+
+    public static final ConfigOption<String> DECRYPT_KEY_DIR =
+            ConfigOptions.key("flowget.decrypt.key-dir")
+                    .stringType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "Directory of key files, one per key id, named by the id (e.g. a mounted"
+                                    + " Kubernetes secret); a file holds 32 raw bytes, 64 hex digits or base64."
+                                    + " Unset: no key files.");
+
+    public static final ConfigOption<String> DECRYPT_KEY_ENV_PREFIX =
+            ConfigOptions.key("flowget.decrypt.key-env-prefix")
+                    .stringType()
+                    .defaultValue("FLOWGET_KEY_")
+                    .withDescription(
+                            "Environment lookup of keys: key id `backup-2026` is read from"
+                                    + " `FLOWGET_KEY_BACKUP_2026` (hex or base64). Empty turns the lookup off.");
+
+    public static final ConfigOption<String> DECRYPT_KEY_PROVIDER =
+            ConfigOptions.key("flowget.decrypt.key-provider")
+                    .stringType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "Class name of a deployment's own `io.flowget.udf.crypto.KeyProvider` (public"
+                                    + " no-argument constructor, e.g. a KMS client), asked before the key"
+                                    + " directory and the environment. Unset: none.");
+
     public static final ConfigOption<MemorySize> CHUNK_SIZE =
             ConfigOptions.key("flowget.chunk.size")
                     .memoryType()

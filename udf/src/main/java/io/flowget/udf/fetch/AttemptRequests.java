@@ -91,7 +91,12 @@ final class AttemptRequests {
             consumer =
                     new StagingResponseConsumer(
                             settings.digestOnly ? null : staging,
-                            new BodyPolicy(maxBytes, settings.maxDecodeRatio, settings.blake3),
+                            new BodyPolicy(
+                                    maxBytes,
+                                    settings.maxDecodeRatio,
+                                    settings.blake3,
+                                    settings.decryption(req),
+                                    settings.keys),
                             a);
         }
         a.future =

@@ -245,8 +245,10 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             act = null;
             if (next.request() != null) {
                 Download d = new Download(next.request(), now);
-                // A digest-only run stores nothing, so it has no staging file to write chunks into.
-                d.switchTo(settings.digestOnly ? Download.Mode.SINGLE : Download.Mode.PROBE);
+                // A digest-only run stores nothing, so it has no staging file to write chunks into; an encrypted
+                // payload is decrypted as one stream (its ciphertext is what Range chunks would address).
+                boolean single = settings.digestOnly || next.request().decryptKeyId != null;
+                d.switchTo(single ? Download.Mode.SINGLE : Download.Mode.PROBE);
                 act = scheduler.admit(h, next.seq(), d);
             }
         }

@@ -25,7 +25,8 @@ import java.util.List;
  * Streams one response body into a staging file through a {@link BodyPipeline}: the Content-Encoding is
  * removed with bounded buffers, SHA-256 (and BLAKE3 when the {@link BodyPolicy} asks) is computed over the
  * decoded bytes, and {@code max_bytes} stops the transfer the moment the stored size would exceed it
- * (decompression bombs included; the decode-ratio guard is the second line). Bodies of non-2xx answers are read
+ * (decompression bombs included; the decode-ratio guard is the second line). An encrypted payload is decrypted
+ * (and its inner compression removed) on the way, so digests and limits cover the stored plaintext. Bodies of non-2xx answers are read
  * and dropped (so the connection stays reusable), never stored.
  *
  * <p>Runs on an HttpClient I/O reactor thread; not thread-safe, one instance per exchange. The file is written
@@ -79,7 +80,8 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
         if (storable) {
             String coding = o.contentEncoding == null ? "" : o.contentEncoding.trim();
             boolean identity = coding.isEmpty() || coding.equalsIgnoreCase("identity");
-            if (identity && o.contentLength > policy.maxBytes()) {
+            // Without decryption an identity body is stored as sent, so its length decides max_bytes up front.
+            if (identity && policy.decryption() == null && o.contentLength > policy.maxBytes()) {
                 throw new BodyLimitException(policy.maxBytes());
             }
             ByteSink sink = ByteSink.discard();
@@ -106,6 +108,7 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
                             .maxBytes(policy.maxBytes())
                             .maxRatio(policy.maxRatio())
                             .blake3(policy.blake3())
+                            .decrypt(policy.decryption(), policy.keys())
                             .build();
             o.stored = true;
         }

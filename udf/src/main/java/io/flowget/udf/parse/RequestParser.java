@@ -58,6 +58,7 @@ import java.util.regex.Pattern;
  *   <li>{@code deadline} (RFC 3339 string with an offset, e.g. {@code 2026-01-02T03:04:05.5+01:00}; a space
  *       instead of {@code T} and lower-case {@code t}/{@code z} are accepted) to epoch milliseconds. A deadline
  *       in the past is accepted here; the fetcher fails it with {@code deadline exceeded}.
+ *   <li>{@code decrypt} (object): the encrypted-payload descriptor, checked by {@link DecryptField}.
  *   <li>Unknown fields are ignored; {@code null} counts as absent. A duplicate field or trailing content is
  *       {@code malformed JSON: ...}.
  * </ul>
@@ -66,7 +67,7 @@ import java.util.regex.Pattern;
  *
  * A rejection carries the id to report: the event's valid {@code id}, else the record key, else the url hash
  * (if {@code url} was a string), else {@code unknown}; and the url as given (user info masked, cut to 8 KiB),
- * if it was a string. Problems are checked in the order url, id, path, sha256, max_bytes, headers, deadline;
+ * if it was a string. Problems are checked in the order url, id, path, sha256, max_bytes, headers, deadline, decrypt;
  * the first one is the reason.
  *
  * <p>Over 450 lines on purpose: it is the one place where every field of an untrusted event is checked, in
@@ -233,6 +234,7 @@ public final class RequestParser implements Serializable {
             r.maxBytes = parseMaxBytes(field(root, "max_bytes"));
             r.headers = parseHeaders(field(root, "headers"));
             r.deadline = parseDeadline(field(root, "deadline"));
+            DecryptField.parse(field(root, "decrypt"), r);
         } catch (RequestRejectedException e) {
             return ParseOutcome.failed(id, normalized, e.getMessage());
         }
