@@ -30,11 +30,12 @@ import java.util.stream.Stream;
  *
  * <pre>
  * flowget run  --urls FILE|- --out DIR [--results FILE.jsonl] [--state-dir DIR] [--parallelism N]
- *              [--ca-cert FILE.pem] [--bootstrap-servers HOST:PORT] [--set key=value]... [--quiet]
+ *              [--ca-cert FILE.pem] [--bootstrap-servers HOST:PORT] [--set key=value]... [--quiet] [--web-ui]
  * flowget demo [--files N] [--keep] [--quiet]
  * flowget job  --out DIR --bootstrap-servers HOST:PORT [--set key=value]...
  * flowget diff --bootstrap-servers HOST:PORT [--secondary-topic T] [--bounded] ...   (see DiffCommand)
  * flowget canary --bootstrap-servers HOST:PORT [--since T] [--window D] [--max-diff-rate R] ...   (see CanaryCommand)
+ * flowget promote --verdict PASS|FAIL [--namespace NS] [--deployment NAME] [--shadow NAME] ...   (see PromoteCommand)
  * </pre>
  *
  * Exit status ({@link ExitCodes}): 0 every request OK or NOT_MODIFIED; 2 at least one FAILED; 64 usage error
@@ -54,7 +55,8 @@ import java.util.stream.Stream;
             FlowgetCli.Demo.class,
             FlowgetCli.Job.class,
             DiffCommand.class,
-            CanaryCommand.class
+            CanaryCommand.class,
+            PromoteCommand.class
         })
 public final class FlowgetCli implements Callable<Integer> {
 

@@ -45,6 +45,10 @@ class K8sManifestsTest {
             Set.of(
                     "v1/PersistentVolumeClaim",
                     "v1/ConfigMap",
+                    "v1/ServiceAccount",
+                    "batch/v1/Job",
+                    "rbac.authorization.k8s.io/v1/Role",
+                    "rbac.authorization.k8s.io/v1/RoleBinding",
                     "policy/v1/PodDisruptionBudget",
                     "networking.k8s.io/v1/NetworkPolicy");
     private static final String MAIN_CONTAINER = "flink-main-container";
@@ -324,6 +328,27 @@ class K8sManifestsTest {
         }
     }
 
+    @Test
+    void releaseJobRunsTheCanaryThenPromoteWithNoMoreRightsThanThat() {
+        List<JsonNode> docs = Kustomize.render(root.resolve(Kustomize.RELEASE_DIR));
+        JsonNode job = only(docs, "Job");
+        JsonNode role = only(docs, "Role");
+        JsonNode binding = only(docs, "RoleBinding");
+        String script = job.at("/spec/template/spec/containers/0/args/0").asText();
+        List<String> copy = DockerfileModel.read(root.resolve("Dockerfile")).jarCopy().paths();
+
+        assertThat(script).contains(copy.get(copy.size() - 1) + ":/opt/flink/lib/*").contains("io.flowget.job.cli.FlowgetCli");
+        assertThat(script.indexOf("flowget canary")).isPositive().isLessThan(script.indexOf("flowget promote"));
+        assertThat(script).contains("--deployment " + production.at("/metadata/name").asText())
+                .contains("--shadow " + shadow.at("/metadata/name").asText());
+        assertThat(job.at("/spec/backoffLimit").asInt()).isZero();
+        assertThat(job.at("/spec/template/spec/serviceAccountName").asText()).isEqualTo(only(docs, "ServiceAccount").at("/metadata/name").asText());
+        assertThat(binding.at("/subjects/0/name").asText()).isEqualTo(job.at("/spec/template/spec/serviceAccountName").asText());
+        assertThat(binding.at("/roleRef/name").asText()).isEqualTo(role.at("/metadata/name").asText());
+        assertThat(role.at("/rules").toString())
+                .isEqualTo("[{\"apiGroups\":[\"flink.apache.org\"],\"resources\":[\"flinkdeployments\"],\"verbs\":[\"get\",\"patch\"]}]");
+    }
+
     // ---- negative tests: the validation bites -----------------------------------------------------
 
     @Test
@@ -498,6 +523,25 @@ class K8sManifestsTest {
             case "ConfigMap" -> {
                 if (!doc.path("data").isObject() || doc.path("data").isEmpty()) {
                     problems.add("ConfigMap needs data");
+                }
+            }
+            case "ServiceAccount" -> {
+                // a name is all it needs
+            }
+            case "Job" -> {
+                if (doc.at("/spec/template/spec/containers").isEmpty()
+                        || !doc.at("/spec/template/spec/restartPolicy").asText().matches("Never|OnFailure")) {
+                    problems.add("Job needs containers and restartPolicy Never or OnFailure");
+                }
+            }
+            case "Role" -> {
+                if (!doc.at("/rules").isArray() || doc.at("/rules").isEmpty()) {
+                    problems.add("Role needs rules");
+                }
+            }
+            case "RoleBinding" -> {
+                if (doc.at("/roleRef/name").asText().isBlank() || doc.at("/subjects").isEmpty()) {
+                    problems.add("RoleBinding needs roleRef and subjects");
                 }
             }
             case "NetworkPolicy" -> {

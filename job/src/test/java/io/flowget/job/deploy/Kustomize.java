@@ -29,6 +29,9 @@ final class Kustomize {
     /** Namespace-wide objects applied once: egress policy, PodMonitor, alerts, dashboard. */
     static final String NAMESPACE_DIR = "k8s/namespace";
 
+    /** The release Job (canary, then promote) and its RBAC. */
+    static final String RELEASE_DIR = "k8s/release";
+
     private static final Map<Path, List<JsonNode>> RENDERED = new ConcurrentHashMap<>();
 
     private Kustomize() {}
@@ -38,13 +41,14 @@ final class Kustomize {
         return render(RepoFiles.repoRoot().resolve("k8s/overlays").resolve(name));
     }
 
-    /** Every overlay's documents, by overlay name, plus {@code namespace} for {@link #NAMESPACE_DIR}. */
+    /** Every overlay's documents, by overlay name, plus {@code namespace} and {@code release} for the other two. */
     static Map<String, List<JsonNode>> all() {
         Map<String, List<JsonNode>> out = new LinkedHashMap<>();
         for (String o : OVERLAYS) {
             out.put(o, overlay(o));
         }
         out.put("namespace", render(RepoFiles.repoRoot().resolve(NAMESPACE_DIR)));
+        out.put("release", render(RepoFiles.repoRoot().resolve(RELEASE_DIR)));
         return out;
     }
 
