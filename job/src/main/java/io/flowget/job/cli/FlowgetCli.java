@@ -150,11 +150,17 @@ public final class FlowgetCli implements Callable<Integer> {
         @Option(names = {"-q", "--quiet"}, description = "No live progress line, only the summary.")
         boolean quiet;
 
+        @Option(names = "--web-ui", description = "Serve the Flink Web UI on a loopback port and print its address.")
+        boolean webUi;
+
         @CommandLine.Mixin ConfigOptionsMixin config;
 
         @Override
         public Integer call() throws Exception {
             Configuration conf = Settings.load(config.confDir(), config.sets, true);
+            if (webUi) {
+                conf.set(JobOptions.RUN_WEB_UI, true);
+            }
             Path urlsFile = "-".equals(urls) ? null : Path.of(urls);
             if (caCert != null) {
                 if (!Files.isReadable(caCert)) {
