@@ -169,10 +169,21 @@ public final class FlowgetOptions {
     public static final ConfigOption<Integer> FETCH_MAX_BACKLOG =
             ConfigOptions.key("flowget.fetch.max-backlog")
                     .intType()
-                    .defaultValue(50_000)
+                    .defaultValue(1_000_000)
                     .withDescription(
-                            "Most requests waiting in one subtask's queues; beyond it the operator stops"
-                                    + " reading input until the backlog shrinks, so Kafka holds the rest.");
+                            "Requests waiting in one subtask's queues (RocksDB) beyond which a new request FAILs"
+                                    + " with 'queue full' if its host already holds more than its fair share"
+                                    + " (this value divided by the hosts with work); other hosts' requests are"
+                                    + " still taken. Input is never stopped, so one host cannot hold the others"
+                                    + " or the checkpoints back.");
+
+    public static final ConfigOption<Integer> FETCH_MAX_HOST_BACKLOG =
+            ConfigOptions.key("flowget.fetch.max-host-backlog")
+                    .intType()
+                    .defaultValue(250_000)
+                    .withDescription(
+                            "Most requests one host may have waiting or active in one subtask; a further request"
+                                    + " for that host FAILs at once with 'queue full'.");
 
     public static final ConfigOption<MemorySize> FETCH_MAX_BYTES =
             ConfigOptions.key("flowget.fetch.max-bytes")

@@ -27,6 +27,7 @@ public final class FetchSettings {
 
     final int maxInFlight;
     final int maxBacklog;
+    final int maxHostBacklog;
     final long defaultMaxBytes;
     final long requestTimeoutMillis;
     final long responseTimeoutMillis;
@@ -56,6 +57,7 @@ public final class FetchSettings {
     private FetchSettings(ReadableConfig config) {
         maxInFlight = config.get(FlowgetOptions.FETCH_MAX_IN_FLIGHT);
         maxBacklog = config.get(FlowgetOptions.FETCH_MAX_BACKLOG);
+        maxHostBacklog = config.get(FlowgetOptions.FETCH_MAX_HOST_BACKLOG);
         defaultMaxBytes =
                 config.getOptional(FlowgetOptions.FETCH_MAX_BYTES).map(MemorySize::getBytes).orElse(Long.MAX_VALUE);
         requestTimeoutMillis = config.get(FlowgetOptions.HTTP_REQUEST_TIMEOUT).toMillis();

@@ -74,12 +74,14 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
             // sequentially, so anything but a range starting at 0 is unusable here.
             o.contentRange = ContentRange.parse(value(response, "Content-Range"));
         }
+        String coding = o.contentEncoding == null ? "" : o.contentEncoding.trim();
+        boolean identity = coding.isEmpty() || coding.equalsIgnoreCase("identity");
+        // A coded 206 is never stored: ranges count coded bytes, so its Content-Range cannot be checked against
+        // what would be stored (the operator fetches such a resource as one plain GET instead).
         boolean storable =
                 (o.status >= 200 && o.status < 300 && o.status != 206)
-                        || (o.status == 206 && o.contentRange != null && o.contentRange.first() == 0);
+                        || (o.status == 206 && identity && o.contentRange != null && o.contentRange.first() == 0);
         if (storable) {
-            String coding = o.contentEncoding == null ? "" : o.contentEncoding.trim();
-            boolean identity = coding.isEmpty() || coding.equalsIgnoreCase("identity");
             // Without decryption an identity body is stored as sent, so its length decides max_bytes up front.
             if (identity && policy.decryption() == null && o.contentLength > policy.maxBytes()) {
                 throw new BodyLimitException(policy.maxBytes());
