@@ -65,7 +65,7 @@ class MetricNamesITCase {
         });
         conf.setString("metrics.reporter.prom.factory.class", "org.apache.flink.metrics.prometheus.PrometheusReporterFactory");
         conf.setString("metrics.reporter.prom.port", Integer.toString(port));
-        conf.set(FlowgetOptions.NET_ALLOW_CIDRS, "127.0.0.0/8");
+        conf.set(FlowgetOptions.NET_POSTURE, FlowgetOptions.NetPosture.LOCAL); // the origin is on loopback
         conf.set(FlowgetOptions.STORAGE_OUT_DIR, tmp.resolve("out").toString());
         conf.set(FlowgetOptions.STORAGE_STAGING_DIR, tmp.resolve("partial").toString());
 
