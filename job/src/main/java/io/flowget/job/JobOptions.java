@@ -5,6 +5,7 @@ import org.apache.flink.configuration.ConfigOptions;
 import org.apache.flink.connector.base.DeliveryGuarantee;
 
 import java.time.Duration;
+import java.util.Map;
 
 /**
  * The job-side options of flowget (Kafka wiring and job identity), as Flink {@link ConfigOption}s under the
@@ -24,6 +25,19 @@ public final class JobOptions {
                     .withDescription(
                             "Kafka bootstrap servers (host:port,...). Required by `flowget job`; in `flowget run`"
                                     + " it is `--bootstrap-servers`, and unset means: start an embedded broker.");
+
+    public static final ConfigOption<Map<String, String>> KAFKA_PROPERTIES =
+            ConfigOptions.key("flowget.kafka.properties")
+                    .mapType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "Kafka client settings for every Kafka client flowget creates (the job's source and"
+                                    + " sinks, `diff`, `canary`, and `run`'s own clients against"
+                                    + " `--bootstrap-servers`), one key each:"
+                                    + " `flowget.kafka.properties.security.protocol: SASL_SSL`,"
+                                    + " `flowget.kafka.properties.sasl.mechanism: PLAIN`, ... flowget's own"
+                                    + " settings (servers, group, isolation, transactions) win over these. `run`"
+                                    + " with its embedded broker ignores them.");
 
     public static final ConfigOption<String> KAFKA_REQUESTS_TOPIC =
             ConfigOptions.key("flowget.kafka.requests-topic")
@@ -95,4 +109,16 @@ public final class JobOptions {
                     .stringType()
                     .defaultValue("flowget")
                     .withDescription("Name of the Flink job (web UI, REST API, metrics).");
+
+    // ---- local runs ------------------------------------------------------------------------------
+
+    public static final ConfigOption<Boolean> RUN_WEB_UI =
+            ConfigOptions.key("flowget.run.web-ui")
+                    .booleanType()
+                    .defaultValue(false)
+                    .withDescription(
+                            "flowget run / demo: print the address of the embedded cluster's Flink Web UI (a random"
+                                    + " loopback port, 127.0.0.1) when it starts, to watch the local job like a cluster"
+                                    + " job while the run lasts. Same as --web-ui. Default false: the REST endpoint"
+                                    + " still listens on loopback, unannounced.");
 }

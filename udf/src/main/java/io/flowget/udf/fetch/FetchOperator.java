@@ -521,7 +521,11 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             succeed(h, act, s.outcome(), staging(h, act));
         } else if (decision instanceof Decision.NotModified) {
             store.discard(staging(h, act));
-            notModified(h, act);
+            if (act.d.request.sha256 != null) {
+                verifyPinnedCopy(h, act); // a recorded sha256 can be forged: the pin is checked on the bytes
+            } else {
+                notModified(h, act);
+            }
         } else if (decision instanceof Decision.PlanChunks p) {
             Path staging = staging(h, act);
             chunks.plan(act, p);
@@ -588,6 +592,51 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         }
         metrics.notModified();
         terminal(h, act, r);
+    }
+
+    /**
+     * A 304 for a request that pins {@code sha256}: the file at its path is hashed off the task thread (as a
+     * chunked file's final digest) and NOT_MODIFIED only when its bytes match the pin; else the request fetches
+     * the whole body again without validators ({@link ConditionalFetch#distrust}).
+     */
+    private void verifyPinnedCopy(Scheduler.Host h, Scheduler.Active act) throws Exception {
+        Path file;
+        try {
+            file = store.resolve(act.d.request.path);
+        } catch (IOException e) {
+            fail(h, act, 304, "path conflict: " + e.getMessage());
+            return;
+        }
+        if (!scheduler.startFinalizing(act)) {
+            return;
+        }
+        String host = h.host;
+        long seq = act.seq;
+        int generation = act.d.generation;
+        finalizer.digestFile(
+                file, (digest, error) -> post("fetch-verify", () -> onVerified(host, seq, generation, digest, error)));
+    }
+
+    private void onVerified(String host, long seq, int generation, Digests.FileDigest digest, Exception error)
+            throws Exception {
+        Scheduler.Host h = scheduler.existing(host);
+        Scheduler.Active act = h == null ? null : h.download(seq);
+        if (act == null || act.d.generation != generation || !act.finalizing) {
+            return;
+        }
+        setCurrentKey(host);
+        scheduler.endFinalizing(act);
+        FetchRequest req = act.d.request;
+        if (error == null && req.sha256.equalsIgnoreCase(digest.sha256())) {
+            notModified(h, act);
+        } else {
+            conditional.distrust(req);
+            String why = error == null ? "got " + digest.sha256() : error.toString();
+            String reason = "stored copy does not match the expected sha256 (" + why + ")";
+            retryOrFail(h, act, new Decision.Retry(reason, 0), false);
+        }
+        scheduler.enqueueIfReady(h);
+        pump();
     }
 
     /**

@@ -33,10 +33,12 @@ final class OutcomeRules {
     private final int maxRedirects;
     private final Duration idleTimeout;
     private final RetryPolicy retry;
+    private final RedirectSecurity redirects;
 
     OutcomeRules(FetchSettings settings) {
         this.settings = settings;
         this.maxRedirects = settings.maxRedirects;
+        this.redirects = settings.redirects;
         this.idleTimeout = settings.idleTimeout;
         this.retry = settings.retry;
     }
@@ -80,7 +82,10 @@ final class OutcomeRules {
         return new Decision.Succeed(Results.finalized(d, digest.bytes(), digest.sha256(), digest.blake3()));
     }
 
-    /** A redirect answer: the next hop, or a failure (hop limit, loop, bad Location, scheme other than http(s)). */
+    /**
+     * A redirect answer: the next hop, or a failure (hop limit, loop, bad Location, scheme other than http(s), an
+     * https → http downgrade unless allowed: {@link RedirectSecurity}).
+     */
     Decision redirect(Attempt a, FetchOutcome o) {
         if (a.hops >= maxRedirects) {
             return new Decision.Fail(o.status, "too many redirects (more than " + maxRedirects + ")");
@@ -108,6 +113,10 @@ final class OutcomeRules {
             next = HttpUrl.parse(stripFragment(target).toString()).toString();
         } catch (RequestRejectedException e) {
             return new Decision.Fail(o.status, "invalid redirect target: " + e.getMessage());
+        }
+        String insecure = redirects.downgrade(a.url, target);
+        if (insecure != null) {
+            return new Decision.Fail(o.status, insecure);
         }
         if (a.visited.contains(next)) {
             return new Decision.Fail(o.status, "redirect loop at " + next);

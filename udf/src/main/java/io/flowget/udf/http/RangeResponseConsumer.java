@@ -1,5 +1,7 @@
 package io.flowget.udf.http;
 
+import io.flowget.udf.storage.SafeFiles;
+
 import org.apache.flink.annotation.Internal;
 
 import org.apache.hc.core5.concurrent.FutureCallback;
@@ -14,7 +16,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.List;
 
 /**
@@ -77,7 +78,7 @@ public final class RangeResponseConsumer implements AsyncResponseConsumer<FetchO
                     && (coding.isEmpty() || coding.equalsIgnoreCase("identity"))
                     && o.contentRange.first() <= attempt.rangeStart
                     && o.contentRange.last() >= attempt.rangeStart) {
-                channel = FileChannel.open(staging, StandardOpenOption.WRITE);
+                channel = SafeFiles.openExisting(staging); // a link in its place fails the chunk
                 rangeEnd = o.contentRange.last();
                 position = o.contentRange.first();
                 o.rangeFirst = position;

@@ -2,6 +2,7 @@ package io.flowget.udf.http;
 
 import io.flowget.udf.body.BodyPipeline;
 import io.flowget.udf.body.ByteSink;
+import io.flowget.udf.storage.SafeFiles;
 
 import org.apache.flink.annotation.Internal;
 
@@ -18,7 +19,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.List;
 
 /**
@@ -88,12 +88,8 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
             }
             ByteSink sink = ByteSink.discard();
             if (staging != null) {
-                FileChannel ch =
-                        FileChannel.open(
-                                staging,
-                                StandardOpenOption.CREATE,
-                                StandardOpenOption.WRITE,
-                                StandardOpenOption.TRUNCATE_EXISTING);
+                // Created exclusively, never through a link planted under the predictable staging name.
+                FileChannel ch = SafeFiles.createExclusive(staging);
                 channel = ch;
                 sink =
                         decoded -> {
