@@ -89,6 +89,7 @@ class PoisonCatalogueITCase {
             conf.set(FlowgetOptions.RETRY_INITIAL_BACKOFF, Duration.ofMillis(10));
             conf.set(FlowgetOptions.RETRY_MAX_BACKOFF, Duration.ofMillis(100));
             conf.set(FlowgetOptions.CHUNK_SIZE, MemorySize.parse("256kb"));
+            conf.set(FlowgetOptions.NET_POSTURE, FlowgetOptions.NetPosture.LOCAL); // the origins are on loopback
             conf.set(JobOptions.KAFKA_BOOTSTRAP_SERVERS, kafka.bootstrapServers());
             conf.set(RestartStrategyOptions.RESTART_STRATEGY, "fixed-delay");
             conf.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_ATTEMPTS, 100);
