@@ -92,6 +92,11 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     private static final Logger LOG = LoggerFactory.getLogger(FetchOperator.class);
     /** An attempt without progress for this long, while its host serves others, stops holding the host's slot. */
     static final long DETACH_AFTER_MILLIS = 500;
+    /**
+     * A failed attempt that went this long without progress starts the download's no-progress clock, which then
+     * also runs while it waits for its next attempt (fast failures, like a 500 or a 503 with Retry-After, do not).
+     */
+    static final long STALL_CLOCK_MILLIS = 1_000;
     /** Operator (union list) state of the files waiting for their checkpoint; part of the savepoint contract. */
     static final String PENDING_PUBLISHES_STATE = "pending-publishes";
 
@@ -569,8 +574,14 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         if (a.range != null && chunks.record(act, a, o)) {
             store.markDirty(staging(h, act)); // the chunk's bytes so far must be durable at the next checkpoint
             act.stalledMillis = 0; // progress: the no-progress budget starts afresh
+            act.stallSince = 0;
+            deleteBudgetTimer(act);
         } else {
-            act.stalledMillis += a.stalledMillis(wallNow);
+            long stalled = a.stalledMillis(wallNow);
+            act.stalledMillis += stalled;
+            if (act.stallSince == 0 && stalled >= STALL_CLOCK_MILLIS) {
+                act.stallSince = a.progressMark; // from here on, waiting for the next attempt counts too
+            }
         }
         apply(h, act, a, a.range != null ? rules.chunk(d, a, o, wallNow) : rules.whole(d, a, o, wallNow));
     }
@@ -716,10 +727,21 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             d.failures++;
         }
         d.lastError = r.reason();
-        Decision next = rules.afterFailure(d, r, chunk, act.stalledMillis, System.currentTimeMillis(), random);
+        long wallNow = System.currentTimeMillis();
+        long noProgress = Math.max(act.stalledMillis, act.stallSince > 0 ? wallNow - act.stallSince : 0);
+        Decision next = rules.afterFailure(d, r, chunk, noProgress, wallNow, random);
         if (next instanceof Decision.Fail f) {
             fail(h, act, f.httpStatus(), f.reason());
             return;
+        }
+        if (act.stallSince > 0 && settings.noProgressBudgetMillis > 0) {
+            // The budget runs on while the retry waits (backoff, a paused or busy host): a timer ends it in time.
+            long at = act.stallSince + settings.noProgressBudgetMillis;
+            if (act.budgetTimerAt != at) {
+                deleteBudgetTimer(act);
+                deadlines.registerProcessingTimeTimer(act.seq, at);
+                act.budgetTimerAt = at;
+            }
         }
         long due = ptNow() + ((Decision.Retry) next).afterMillis();
         scheduler.waitUntil(h, act, due);
@@ -740,6 +762,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         if (act.d.request.deadline != null) {
             deadlines.deleteProcessingTimeTimer(act.seq, act.d.request.deadline);
         }
+        deleteBudgetTimer(act);
         cancelAttempts(h, act);
         scheduler.remove(h, act);
         state.removeActive(act.seq);
@@ -825,7 +848,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     private final class DeadlineTimers implements Triggerable<String, Long> {
         @Override
         public void onProcessingTime(InternalTimer<String, Long> timer) throws Exception {
-            survive("fetch-deadline", () -> onDeadline(timer.getKey(), timer.getNamespace()));
+            survive("fetch-deadline", () -> onDeadline(timer.getKey(), timer.getNamespace(), timer.getTimestamp()));
         }
 
         @Override
@@ -836,15 +859,20 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
      * A request's deadline passed (the current key is its host): FAIL it, whether it is queued, waiting for a
      * retry, parked behind its host's pause, breaker or rate limit, or in flight.
      */
-    private void onDeadline(String host, long seq) throws Exception {
+    private void onDeadline(String host, long seq, long at) throws Exception {
         Scheduler.Host h = scheduler.existing(host);
         if (h == null) {
             return; // nothing of the host is waiting (the request ended before its timer could be deleted)
         }
         Scheduler.Active act = h.download(seq);
-        if (act != null) {
+        if (act != null && act.budgetTimerAt == at && act.stallSince > 0) {
+            // Its no-progress budget ran out while it waited for (or ran) its next attempt.
+            Download d = act.d;
+            String reason = OutcomeRules.noProgress(at - act.stallSince, d.attempts, d.lastError);
+            isolated(h, act, () -> fail(h, act, d.lastHttpStatus, reason));
+        } else if (act != null && act.d.request.deadline != null && act.d.request.deadline == at) {
             isolated(h, act, () -> fail(h, act, act.d.lastHttpStatus, OutcomeRules.deadlineExceeded(act.d)));
-        } else {
+        } else if (act == null) {
             FetchRequest req = state.takeQueued(seq);
             if (req == null) {
                 return;
@@ -858,6 +886,14 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             scheduler.enqueueIfReady(still);
         }
         pump();
+    }
+
+    /** Deletes the download's no-progress budget timer, if it has one (the current key is its host). */
+    private void deleteBudgetTimer(Scheduler.Active act) {
+        if (act.budgetTimerAt > 0) {
+            deadlines.deleteProcessingTimeTimer(act.seq, act.budgetTimerAt);
+            act.budgetTimerAt = 0;
+        }
     }
 
     /** Puts hosts whose pause ended back in the ring and moves due retries to their hosts' ready lists. */

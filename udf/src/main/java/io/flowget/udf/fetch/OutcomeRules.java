@@ -230,11 +230,7 @@ final class OutcomeRules {
             Download d, Decision.Retry r, boolean chunk, long stalledMillis, long wallNow, RandomGenerator random) {
         int count = chunk ? d.failures : d.attempts;
         if (noProgressBudgetMillis > 0 && stalledMillis >= noProgressBudgetMillis) {
-            String last = r.reason().startsWith("timeout: ") ? r.reason().substring(9) : r.reason();
-            return new Decision.Fail(
-                    d.lastHttpStatus,
-                    "timeout: no progress for " + Failures.seconds(Duration.ofMillis((stalledMillis / 1000) * 1000))
-                            + " over " + count + (count == 1 ? " attempt" : " attempts") + " (last: " + last + ")");
+            return new Decision.Fail(d.lastHttpStatus, noProgress(stalledMillis, count, r.reason()));
         }
         if (count >= retry.maxAttempts()) {
             String after = chunk ? " (after " + count + " failed chunk attempts)" : " (after " + count + " attempts)";
@@ -250,6 +246,14 @@ final class OutcomeRules {
     /** The reason of a request whose stored size would exceed its {@code max_bytes}. */
     static String maxBytesExceeded(long limit) {
         return "max_bytes exceeded (limit " + limit + " bytes)";
+    }
+
+    /** The reason of a request that spent its no-progress budget: {@code timeout: no progress for 60s over 2 ...}. */
+    static String noProgress(long stalledMillis, int attempts, String lastError) {
+        String last = lastError == null ? "" : lastError.startsWith("timeout: ") ? lastError.substring(9) : lastError;
+        return "timeout: no progress for " + Failures.seconds(Duration.ofMillis((stalledMillis / 1000) * 1000))
+                + " over " + attempts + (attempts == 1 ? " attempt" : " attempts")
+                + (last.isEmpty() ? "" : " (last: " + last + ")");
     }
 
     /** The reason of a request that ran out of time, with the last error it saw. */

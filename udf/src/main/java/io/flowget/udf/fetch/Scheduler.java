@@ -438,6 +438,13 @@ public final class Scheduler {
          * download starts its no-progress budget afresh).
          */
         long stalledMillis;
+        /**
+         * Wall-clock millis since which the download has made no progress, counted from the last progress of its
+         * first attempt that stalled for a second or more (0: none); waiting between attempts runs this clock.
+         */
+        long stallSince;
+        /** The no-progress budget's timer (wall-clock millis, as processing time), 0 when none is registered. */
+        long budgetTimerAt;
 
         Active(long seq, Download d) {
             this.seq = seq;
