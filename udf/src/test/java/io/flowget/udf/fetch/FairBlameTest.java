@@ -126,6 +126,30 @@ class FairBlameTest {
         assertThat(results.values()).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.FAILED));
     }
 
+    @Test
+    void theBudgetRunsOnWhileAStalledUrlWaitsForItsHostsSlot() throws Exception {
+        RawOrigin origin = fetch.track(new RawOrigin("127.0.0.24"));
+        List<FetchRequest> requests = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            origin.route("/s" + i, (ex, n) -> stall(origin, ex, 100 * KIB));
+            requests.add(raw("s" + i, origin, "/s" + i));
+        }
+        Configuration conf = shortConfig(tmp);
+        conf.set(FlowgetOptions.HOST_MAX_CONCURRENCY, 1); // one slot: each retry waits for the others' 2 s stalls
+        FetchHarness h = fetch.harness(conf, FetchHarness.Clock.WALL);
+        h.setProcessingTime(System.currentTimeMillis()); // the budget's timers are at wall-clock times
+        h.submit(requests.toArray(FetchRequest[]::new));
+        List<FetchResult> results = h.results(4);
+
+        assertThat(results).allSatisfy(r -> {
+            assertThat(r.status).isEqualTo(ResultStatus.FAILED);
+            assertThat(r.error).startsWith("timeout: no progress for ");
+        });
+        // Counting attempt time only, every URL would need two 2 s stalls; the first ones stall once and then spend
+        // their budget waiting for the slot.
+        assertThat(results).anySatisfy(r -> assertThat(r.error).startsWith("timeout: no progress for 3s over 1 attempt"));
+    }
+
     /**
      * The issue's bound with the default settings: a URL that stalls, trickles or never answers ends FAILED with a
      * {@code timeout: ...} reason within 2 minutes of its first request, while healthy files of its host go on.
