@@ -5,6 +5,7 @@ import io.flowget.job.JobOptions;
 import io.flowget.job.embedded.EmbeddedFlink;
 import io.flowget.job.embedded.EmbeddedKafka;
 import io.flowget.job.kafka.KafkaClients;
+import io.flowget.job.kafka.KafkaProperties;
 import io.flowget.udf.config.FlowgetOptions;
 import io.flowget.udf.model.FetchResult;
 
@@ -29,6 +30,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
 
@@ -121,6 +123,11 @@ public final class LocalRun {
             conf.set(FlowgetOptions.STORAGE_STAGING_DIR, RunState.stagingDir(stateDir, out).toString());
         }
         conf.set(JobOptions.KAFKA_GROUP_ID, conf.get(JobOptions.KAFKA_GROUP_ID) + "-run");
+        if (!conf.contains(FlowgetOptions.NET_POSTURE)) {
+            // One user's own downloads: local origins are what `run` and `demo` are often for. The service
+            // (`flowget job`) keeps the option's SERVICE default.
+            conf.set(FlowgetOptions.NET_POSTURE, FlowgetOptions.NetPosture.LOCAL);
+        }
 
         EmbeddedKafka kafka = null;
         EmbeddedFlink flink = null;
@@ -129,11 +136,14 @@ public final class LocalRun {
             if (servers == null) {
                 kafka = EmbeddedKafka.start(stateDir.resolve("kafka"));
                 servers = kafka.bootstrapServers();
+                conf = KafkaProperties.without(conf); // the embedded broker is plain text on loopback
             }
             conf.set(JobOptions.KAFKA_BOOTSTRAP_SERVERS, servers);
-            createTopics(servers, conf, req.parallelism());
+            Properties kafkaProps = KafkaProperties.of(conf);
+            createTopics(servers, kafkaProps, conf, req.parallelism());
             if (!state.produced()) {
-                InputStaging.produce(servers, conf.get(JobOptions.KAFKA_REQUESTS_TOPIC), lines, state.inputSha256());
+                InputStaging.produce(
+                        servers, kafkaProps, conf.get(JobOptions.KAFKA_REQUESTS_TOPIC), lines, state.inputSha256());
                 state.markProduced();
             }
             if (lines.isEmpty()) {
@@ -160,7 +170,7 @@ public final class LocalRun {
             ResultCollector collector =
                     new ResultCollector(lines, req.interactive() && !req.quiet(), stdout, req.timeout());
             List<FetchResult> results =
-                    collector.collect(servers, conf.get(JobOptions.KAFKA_RESULTS_TOPIC), flink, job);
+                    collector.collect(servers, kafkaProps, conf.get(JobOptions.KAFKA_RESULTS_TOPIC), flink, job);
             // Every result is committed. One more completed checkpoint lets the dead-letter sink commit its
             // transaction of the same checkpoint too (its commit notification precedes this trigger), then stop.
             flink.triggerCheckpoint(job);
@@ -185,8 +195,9 @@ public final class LocalRun {
     }
 
     /** Creates the requests, results and dead-letter topics that do not exist yet. */
-    private static void createTopics(String servers, Configuration conf, int partitions) throws Exception {
-        try (Admin admin = KafkaClients.admin(servers)) {
+    private static void createTopics(String servers, Properties kafkaProps, Configuration conf, int partitions)
+            throws Exception {
+        try (Admin admin = KafkaClients.admin(servers, kafkaProps)) {
             Set<String> existing = admin.listTopics().names().get();
             List<NewTopic> topics = new ArrayList<>();
             for (String t :

@@ -5,6 +5,7 @@ import io.flowget.udf.crypto.DecryptScheme;
 import io.flowget.udf.crypto.Decryption;
 import io.flowget.udf.crypto.KeyProvider;
 import io.flowget.udf.crypto.KeyProviders;
+import io.flowget.udf.http.AddressPolicy;
 import io.flowget.udf.model.FetchRequest;
 
 import org.apache.flink.configuration.MemorySize;
@@ -27,11 +28,16 @@ public final class FetchSettings {
 
     final int maxInFlight;
     final int maxBacklog;
+    final int maxHostBacklog;
     final long defaultMaxBytes;
     final long requestTimeoutMillis;
     final long responseTimeoutMillis;
     final Duration idleTimeout;
     final int maxRedirects;
+    /** What a redirect hop may carry (credentials stay on the request's origin) and where it may go. */
+    final RedirectSecurity redirects;
+    /** The SSRF guard's port list (its address rules run in the HTTP client's resolver). */
+    final AddressPolicy addressPolicy;
     final RetryPolicy retry;
     final boolean digestOnly;
     final long chunkSize;
@@ -56,12 +62,15 @@ public final class FetchSettings {
     private FetchSettings(ReadableConfig config) {
         maxInFlight = config.get(FlowgetOptions.FETCH_MAX_IN_FLIGHT);
         maxBacklog = config.get(FlowgetOptions.FETCH_MAX_BACKLOG);
+        maxHostBacklog = config.get(FlowgetOptions.FETCH_MAX_HOST_BACKLOG);
         defaultMaxBytes =
                 config.getOptional(FlowgetOptions.FETCH_MAX_BYTES).map(MemorySize::getBytes).orElse(Long.MAX_VALUE);
         requestTimeoutMillis = config.get(FlowgetOptions.HTTP_REQUEST_TIMEOUT).toMillis();
         responseTimeoutMillis = config.get(FlowgetOptions.HTTP_RESPONSE_TIMEOUT).toMillis();
         idleTimeout = config.get(FlowgetOptions.HTTP_IDLE_TIMEOUT);
         maxRedirects = config.get(FlowgetOptions.HTTP_MAX_REDIRECTS);
+        redirects = RedirectSecurity.from(config);
+        addressPolicy = AddressPolicy.from(config);
         retry = RetryPolicy.from(config);
         digestOnly = config.get(FlowgetOptions.SINK_MODE) == FlowgetOptions.SinkMode.DIGEST_ONLY;
         chunkSize = Math.max(1, config.get(FlowgetOptions.CHUNK_SIZE).getBytes());

@@ -2,6 +2,7 @@ package io.flowget.udf.fetch;
 
 import io.flowget.udf.body.Digests;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -31,18 +32,34 @@ final class Finalizer implements AutoCloseable {
      * the file {@code published} names. {@code then} receives the digest or the error, on the hasher thread.
      */
     void digest(Path staging, Callable<Path> published, BiConsumer<Digests.FileDigest, Exception> then) {
+        digest(staging, published, then, false);
+    }
+
+    private void digest(
+            Path staging, Callable<Path> published, BiConsumer<Digests.FileDigest, Exception> then, boolean noLink) {
         hasher.execute(
                 () -> {
                     Digests.FileDigest digest = null;
                     Exception error = null;
                     try {
                         Path file = Files.exists(staging) ? staging : published.call();
+                        if (noLink && Files.isSymbolicLink(file)) {
+                            throw new IOException(file + " is a symbolic link");
+                        }
                         digest = Digests.digest(file, blake3);
                     } catch (Exception e) {
                         error = e;
                     }
                     then.accept(digest, error);
                 });
+    }
+
+    /**
+     * Digests exactly {@code file} (a published file whose recorded digest is to be checked); a symbolic link
+     * there is an error, never followed. {@code then} receives the digest or the error, on the hasher thread.
+     */
+    void digestFile(Path file, BiConsumer<Digests.FileDigest, Exception> then) {
+        digest(file, () -> file, then, true);
     }
 
     /** Stops the hasher; a digest cut short runs again after the restore. */

@@ -2,6 +2,7 @@ package io.flowget.udf.http;
 
 import io.flowget.udf.body.BodyPipeline;
 import io.flowget.udf.body.ByteSink;
+import io.flowget.udf.storage.SafeFiles;
 
 import org.apache.flink.annotation.Internal;
 
@@ -18,7 +19,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.List;
 
 /**
@@ -74,24 +74,22 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
             // sequentially, so anything but a range starting at 0 is unusable here.
             o.contentRange = ContentRange.parse(value(response, "Content-Range"));
         }
+        String coding = o.contentEncoding == null ? "" : o.contentEncoding.trim();
+        boolean identity = coding.isEmpty() || coding.equalsIgnoreCase("identity");
+        // A coded 206 is never stored: ranges count coded bytes, so its Content-Range cannot be checked against
+        // what would be stored (the operator fetches such a resource as one plain GET instead).
         boolean storable =
                 (o.status >= 200 && o.status < 300 && o.status != 206)
-                        || (o.status == 206 && o.contentRange != null && o.contentRange.first() == 0);
+                        || (o.status == 206 && identity && o.contentRange != null && o.contentRange.first() == 0);
         if (storable) {
-            String coding = o.contentEncoding == null ? "" : o.contentEncoding.trim();
-            boolean identity = coding.isEmpty() || coding.equalsIgnoreCase("identity");
             // Without decryption an identity body is stored as sent, so its length decides max_bytes up front.
             if (identity && policy.decryption() == null && o.contentLength > policy.maxBytes()) {
                 throw new BodyLimitException(policy.maxBytes());
             }
             ByteSink sink = ByteSink.discard();
             if (staging != null) {
-                FileChannel ch =
-                        FileChannel.open(
-                                staging,
-                                StandardOpenOption.CREATE,
-                                StandardOpenOption.WRITE,
-                                StandardOpenOption.TRUNCATE_EXISTING);
+                // Created exclusively, never through a link planted under the predictable staging name.
+                FileChannel ch = SafeFiles.createExclusive(staging);
                 channel = ch;
                 sink =
                         decoded -> {

@@ -118,23 +118,25 @@ public final class RequestParser implements Serializable {
      */
     public ParseOutcome parse(String key, String value) {
         String k = key == null || key.isBlank() ? null : key;
+        // A key that cannot be an id (too long, control characters) is never reported as one, on any path.
+        String reportKey = k == null || checkId(k, "record key") != null ? null : k;
         if (value == null) {
-            return ParseOutcome.failed(k != null ? k : UNKNOWN_ID, null, "empty request");
+            return ParseOutcome.failed(reportKey != null ? reportKey : UNKNOWN_ID, null, "empty request");
         }
         String v = value.strip();
         if (!v.isEmpty() && v.charAt(0) == '\uFEFF') {
             v = v.substring(1).strip();
         }
         if (v.isEmpty()) {
-            return ParseOutcome.failed(k != null ? k : UNKNOWN_ID, null, "empty request");
+            return ParseOutcome.failed(reportKey != null ? reportKey : UNKNOWN_ID, null, "empty request");
         }
         if (v.length() > MAX_EVENT_CHARS) {
             return ParseOutcome.failed(
-                    k != null ? k : UNKNOWN_ID,
+                    reportKey != null ? reportKey : UNKNOWN_ID,
                     null,
                     "request too large (over " + MAX_EVENT_CHARS + " characters)");
         }
-        return v.charAt(0) == '{' ? parseJson(k, v) : parseUrlLine(k, v);
+        return v.charAt(0) == '{' ? parseJson(k, reportKey, v) : parseUrlLine(k, v);
     }
 
     private ParseOutcome parseUrlLine(String key, String line) {
@@ -152,16 +154,17 @@ public final class RequestParser implements Serializable {
         return ParseOutcome.ok(newRequest(id, url));
     }
 
-    private ParseOutcome parseJson(String key, String text) {
+    private ParseOutcome parseJson(String key, String reportKey, String text) {
         JsonNode root;
         try {
             root = Json.readTree(text);
         } catch (JsonProcessingException e) {
-            return ParseOutcome.failed(key != null ? key : UNKNOWN_ID, null, "malformed JSON: " + describe(e));
+            return ParseOutcome.failed(
+                    reportKey != null ? reportKey : UNKNOWN_ID, null, "malformed JSON: " + describe(e));
         }
         if (root == null || !root.isObject()) {
             return ParseOutcome.failed(
-                    key != null ? key : UNKNOWN_ID, null, "malformed JSON: not an object");
+                    reportKey != null ? reportKey : UNKNOWN_ID, null, "malformed JSON: not an object");
         }
 
         JsonNode urlNode = field(root, "url");
@@ -253,6 +256,11 @@ public final class RequestParser implements Serializable {
     private static JsonNode field(JsonNode root, String name) {
         JsonNode n = root.get(name);
         return n == null || n.isNull() ? null : n;
+    }
+
+    /** {@code key} when it is a valid id (the rules of the {@code id} field), else {@link #UNKNOWN_ID}. */
+    public static String idOfKey(String key) {
+        return key == null || key.isBlank() || checkId(key, "record key") != null ? UNKNOWN_ID : key;
     }
 
     private static String checkId(String id, String what) {
