@@ -8,8 +8,13 @@ import io.flowget.udf.http.HttpClientSettings;
 import io.flowget.udf.model.FetchRequest;
 import io.flowget.udf.model.FetchResult;
 import io.flowget.udf.storage.OutputStore;
+import io.flowget.udf.storage.PendingPublish;
 
 import org.apache.flink.api.common.operators.MailboxExecutor;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.runtime.state.StateInitializationContext;
 import org.apache.flink.runtime.state.StateSnapshotContext;
@@ -52,6 +57,10 @@ import java.util.concurrent.RejectedExecutionException;
  * checkpoint, either in {@code queue}/{@code active} or already emitted; so after a restore every unfinished
  * request is issued again and none is reported twice. A host's state is cleared when it has no work left,
  * except {@code host-state} (its learned limit, cap and pause, see {@link HostPoliteness}), which a TTL bounds.
+ * The operator (union list) state {@code pending-publishes} holds the finished files whose results are emitted
+ * but whose checkpoint has not completed yet: with checkpoints, a file is renamed into {@code --out} in
+ * {@link #notifyCheckpointComplete} of the checkpoint that commits its result, or on restore
+ * ({@link io.flowget.udf.storage.PublishAtCommit}).
  *
  * <p><b>Flow of one request:</b> {@code processElement} queues it and pumps; the pump gives each host in the
  * scheduler's ring a turn, and {@link #issueNext} starts the host's next attempt; the HTTP outcome comes back as
@@ -76,6 +85,8 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LoggerFactory.getLogger(FetchOperator.class);
+    /** Operator (union list) state of the files waiting for their checkpoint; part of the savepoint contract. */
+    static final String PENDING_PUBLISHES_STATE = "pending-publishes";
 
     private final Configuration config;
     private final transient MailboxExecutor mailbox;
@@ -98,6 +109,10 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     /** Hosts whose names are being resolved on the DNS pool ({@link #nameResolved}). */
     private transient java.util.Set<String> resolving;
     private transient FetchMetrics metrics;
+    /** Files whose results are emitted but not yet committed (operator union state, see PublishAtCommit). */
+    private transient ListState<PendingPublish> pendingPublishes;
+    private transient List<PendingPublish> restoredPublishes;
+    private transient String incarnation;
 
     public FetchOperator(
             StreamOperatorParameters<FetchResult> parameters, Configuration config, MailboxExecutor mailbox) {
@@ -121,6 +136,16 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         if (context.isRestored()) {
             rebuildFromState();
         }
+        pendingPublishes =
+                context.getOperatorStateStore()
+                        .getUnionListState(
+                                new ListStateDescriptor<>(
+                                        PENDING_PUBLISHES_STATE, TypeInformation.of(PendingPublish.class)));
+        restoredPublishes = new ArrayList<>();
+        if (context.isRestored()) {
+            pendingPublishes.get().forEach(restoredPublishes::add);
+        }
+        incarnation = getRuntimeContext().getJobInfo().getJobId() + "-" + context.getRestoredCheckpointId().orElse(0);
     }
 
     /** Rebuilds the in-memory view from keyed state: counts queues, re-readies every active download. */
@@ -141,6 +166,16 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         super.open();
         random = new SplittableRandom(new java.security.SecureRandom().nextLong()); // also draws download ids
         store = new OutputStore(settings.outDir, settings.stagingDir, settings.onConflict, settings.durability);
+        int subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
+        boolean checkpointing =
+                CheckpointingOptions.isCheckpointingEnabled(getContainingTask().getEnvironment().getJobConfiguration());
+        // Files become visible with the checkpoint that commits their results (issue 15); without checkpoints
+        // nothing is committed later, so they are renamed at once.
+        store.publishAtCommit(
+                incarnation, "s" + subtask + "-a" + getRuntimeContext().getTaskInfo().getAttemptNumber(), checkpointing);
+        store.restorePublishes(
+                restoredPublishes, subtask, getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks());
+        restoredPublishes = null;
         conditional = new ConditionalFetch(settings.digestOnly ? null : store, settings.conditional, settings.blake3);
         rules = new OutcomeRules(settings);
         chunks = new ChunkedDownloads(settings);
@@ -150,7 +185,6 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         metrics = new FetchMetrics(getMetricGroup(), http, settings.topHosts);
         metrics.operatorGauges(() -> scheduler.inFlight().size(), scheduler::backlog, scheduler::hostCount);
 
-        int subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
         sweeper = new Sweeper(subtask, () -> post("fetch-sweep", this::sweep));
         finalizer = new Finalizer(subtask, settings.blake3);
         scheduler.enqueueAll(); // restored hosts that have only queued requests join the ring here
@@ -188,7 +222,14 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     public void snapshotState(StateSnapshotContext context) throws Exception {
         // The keyed backend is snapshotted right after this method returns: write the cached cursors first.
         state.flushCursors(this::setCurrentKey);
+        pendingPublishes.update(store.sealPublishes(context.getCheckpointId()));
         super.snapshotState(context);
+    }
+
+    @Override
+    public void notifyCheckpointComplete(long checkpointId) throws Exception {
+        super.notifyCheckpointComplete(checkpointId);
+        store.committed(checkpointId); // the results emitted before this checkpoint's barrier have committed
     }
 
     @Override
