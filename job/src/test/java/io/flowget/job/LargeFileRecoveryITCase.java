@@ -70,8 +70,9 @@ class LargeFileRecoveryITCase {
             conf.set(FlowgetOptions.CHUNK_MIN_SPLIT, MemorySize.parse("1gb"));
             Path checkpoints = tmp.resolve("checkpoints");
 
-            // First job: checkpoints only when the test asks for one.
-            conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, Duration.ofHours(1));
+            // First job: checkpoints only when the test asks for one. Ten minutes is far beyond this test's time,
+            // and short enough that the start-up check finds the results transaction cannot expire (an hour is not).
+            conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, Duration.ofMinutes(10));
             String checkpoint;
             long servedAtCheckpoint;
             long servedAtFailure;
