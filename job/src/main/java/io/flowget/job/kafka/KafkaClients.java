@@ -74,7 +74,13 @@ public final class KafkaClients {
     public static Admin admin(String bootstrapServers, Duration apiTimeout, String clientId, Properties extra) {
         Properties p = adminProperties(bootstrapServers);
         extra.forEach(p::putIfAbsent);
-        p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) apiTimeout.toMillis());
+        int apiMillis = (int) apiTimeout.toMillis();
+        p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, apiMillis);
+        // Kafka refuses to create an admin client whose API timeout is below its request timeout (30 s default).
+        Object request = p.get(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG);
+        if (request == null || Integer.parseInt(request.toString()) > apiMillis) {
+            p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, apiMillis);
+        }
         p.put(AdminClientConfig.CLIENT_ID_CONFIG, clientId);
         return Admin.create(p);
     }
