@@ -261,6 +261,25 @@ public final class FlowgetOptions {
                                     + " no-argument constructor, e.g. a KMS client), asked before the key"
                                     + " directory and the environment. Unset: none.");
 
+    public static final ConfigOption<String> SECRETS_DIR =
+            ConfigOptions.key("flowget.secrets.dir")
+                    .stringType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "Directory of secret files, one per name (e.g. a mounted Kubernetes secret), for"
+                                    + " request header values given as `{\"secret\": \"name\"}`: the file's"
+                                    + " content (without a trailing newline) is sent, read when the request is"
+                                    + " sent and never stored. Unset: no secret files.");
+
+    public static final ConfigOption<String> SECRETS_ENV_PREFIX =
+            ConfigOptions.key("flowget.secrets.env-prefix")
+                    .stringType()
+                    .defaultValue("FLOWGET_SECRET_")
+                    .withDescription(
+                            "Environment lookup of header secrets, after `flowget.secrets.dir`: secret"
+                                    + " `api-token` is read from `FLOWGET_SECRET_API_TOKEN`. Empty turns the"
+                                    + " lookup off.");
+
     public static final ConfigOption<MemorySize> CHUNK_SIZE =
             ConfigOptions.key("flowget.chunk.size")
                     .memoryType()

@@ -69,8 +69,16 @@ final class AttemptRequests {
             return;
         }
         AsyncRequestBuilder rb = AsyncRequestBuilder.get(a.url);
-        // Credentials go only to the request's own origin (RedirectSecurity), not to a redirect's other host.
-        for (Map.Entry<String, String> e : settings.redirects.headersFor(req.headers, req.url, a.url).entrySet()) {
+        // Credentials go only to the request's own origin (RedirectSecurity), not to a redirect's other host;
+        // secret references are resolved only for the headers that are sent, and only here (HeaderSecrets).
+        Map<String, String> headers;
+        try {
+            headers = settings.headerSecrets.resolve(settings.redirects.headersFor(req.headers, req.url, a.url));
+        } catch (HeaderSecrets.SecretUnavailableException e) {
+            done.accept(FetchOutcome.failure(e)); // nothing sent
+            return;
+        }
+        for (Map.Entry<String, String> e : headers.entrySet()) {
             rb.addHeader(e.getKey(), e.getValue());
         }
         AsyncResponseConsumer<FetchOutcome> consumer;

@@ -47,6 +47,9 @@ final class Failures {
         if (c instanceof StagingResponseConsumer.BodyLimitException) {
             return new Failure(c.getMessage(), false);
         }
+        if (c instanceof HeaderSecrets.SecretUnavailableException) {
+            return new Failure(c.getMessage(), false); // a missing secret does not appear by retrying at once
+        }
         if (c instanceof BlockedAddressException) {
             // the SSRF guard's verdict does not change by asking again
             return new Failure(c.getMessage(), false);

@@ -36,6 +36,8 @@ public final class FetchSettings {
     final int maxRedirects;
     /** What a redirect hop may carry (credentials stay on the request's origin) and where it may go. */
     final RedirectSecurity redirects;
+    /** Where header values given as {@code {"secret": name}} come from, at send time. */
+    final HeaderSecrets headerSecrets;
     /** The SSRF guard's port list (its address rules run in the HTTP client's resolver). */
     final AddressPolicy addressPolicy;
     final RetryPolicy retry;
@@ -70,6 +72,7 @@ public final class FetchSettings {
         idleTimeout = config.get(FlowgetOptions.HTTP_IDLE_TIMEOUT);
         maxRedirects = config.get(FlowgetOptions.HTTP_MAX_REDIRECTS);
         redirects = RedirectSecurity.from(config);
+        headerSecrets = HeaderSecrets.from(config);
         addressPolicy = AddressPolicy.from(config);
         retry = RetryPolicy.from(config);
         digestOnly = config.get(FlowgetOptions.SINK_MODE) == FlowgetOptions.SinkMode.DIGEST_ONLY;
