@@ -5,7 +5,7 @@ import java.util.regex.Pattern;
 /**
  * A request header whose value is a secret's name, not the secret: {@code "headers": {"Authorization": {"secret":
  * "api-token"}}}. The reference travels through keyed state, checkpoints and dead letters in place of the value;
- * the fetch operator resolves it when it sends the request (see {@code HeaderSecrets}), so the secret itself is
+ * the fetch operator resolves it when it sends the request (see {@code io.flowget.udf.secret.Secrets}), so the secret itself is
  * never stored or logged by flowget.
  *
  * <p>Encoded inside {@link FetchRequest#headers} as a value that no literal header value can be (the parser refuses

@@ -5,6 +5,7 @@ import io.flowget.udf.model.FetchRequest;
 import io.flowget.udf.model.FetchResult;
 import io.flowget.udf.model.ResultStatus;
 import io.flowget.udf.model.SecretRef;
+import io.flowget.udf.secret.Secrets;
 import io.flowget.udf.testing.TestOrigin;
 
 import org.apache.flink.configuration.Configuration;
@@ -37,7 +38,7 @@ class HeaderSecretsTest {
     void resolvesFromTheDirectoryThenTheEnvironment() throws Exception {
         Path dir = Files.createDirectories(tmp.resolve("secrets"));
         Files.writeString(dir.resolve("api-token"), "Bearer from-file\n");
-        HeaderSecrets secrets = new HeaderSecrets(dir, "FLOWGET_SECRET_", Map.of("FLOWGET_SECRET_OTHER_ONE", "env-v"));
+        Secrets secrets = new Secrets(dir, "FLOWGET_SECRET_", Map.of("FLOWGET_SECRET_OTHER_ONE", "env-v"));
 
         assertThat(secrets.value("api-token")).isEqualTo("Bearer from-file");
         assertThat(secrets.value("other.one")).isEqualTo("env-v");
@@ -48,7 +49,7 @@ class HeaderSecretsTest {
         assertThatThrownBy(() -> secrets.value("bad")).hasMessage("secret 'bad' is not a valid header value");
         Map<String, String> headers = Map.of("Authorization", SecretRef.encode("api-token"));
         assertThat(secrets.resolve(headers)).isEqualTo(Map.of("Authorization", "Bearer from-file"));
-        assertThat(new HeaderSecrets(null, "", Map.of("OTHER_ONE", "x")).resolve(Map.of("A", "literal")))
+        assertThat(new Secrets(null, "", Map.of("OTHER_ONE", "x")).resolve(Map.of("A", "literal")))
                 .isEqualTo(Map.of("A", "literal"));
     }
 

@@ -1,4 +1,4 @@
-package io.flowget.udf.fetch;
+package io.flowget.udf.secret;
 
 import io.flowget.udf.config.FlowgetOptions;
 import io.flowget.udf.model.SecretRef;
@@ -15,15 +15,17 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Resolves the secret references of request headers ({@link SecretRef}) when a hop is sent: from a file named by
+ * Secrets by name, for request headers ({@link SecretRef}, resolved when a hop is sent) and proxy credentials: from
+ * a file named by
  * the secret in {@code flowget.secrets.dir} (a mounted Kubernetes secret; Kubernetes updates such files in place,
  * so a rotated secret is used by the next request), else from the environment variable {@code
  * flowget.secrets.env-prefix} + the name upper-cased with {@code _} for other characters. The value lives only in
  * the request being built; it is never written to state, results, dead letters or logs.
  *
- * <p>Immutable apart from the files it reads; used on the task thread (a secret file is tiny: one small read).
+ * <p>Immutable apart from the files it reads; thread-safe. Used on the task thread (a secret file is tiny: one small
+ * read) and when the shared HTTP client is created.
  */
-final class HeaderSecrets {
+public final class Secrets {
     /** A header value longer than this is not a header value (and is not read into memory). */
     private static final long MAX_SECRET_BYTES = 8192;
 
@@ -31,28 +33,28 @@ final class HeaderSecrets {
     private final String envPrefix;
     private final Map<String, String> env;
 
-    HeaderSecrets(Path dir, String envPrefix, Map<String, String> env) {
+    public Secrets(Path dir, String envPrefix, Map<String, String> env) {
         this.dir = dir;
         this.envPrefix = envPrefix == null ? "" : envPrefix;
         this.env = env;
     }
 
-    static HeaderSecrets from(ReadableConfig conf) {
-        return new HeaderSecrets(
+    public static Secrets from(ReadableConfig conf) {
+        return new Secrets(
                 conf.getOptional(FlowgetOptions.SECRETS_DIR).map(Path::of).orElse(null),
                 conf.get(FlowgetOptions.SECRETS_ENV_PREFIX),
                 System.getenv());
     }
 
     /** Why a secret cannot be had; the request FAILs with this reason (it names the secret, never a value). */
-    static final class SecretUnavailableException extends IOException {
-        SecretUnavailableException(String message) {
+    public static final class SecretUnavailableException extends IOException {
+        public SecretUnavailableException(String message) {
             super(message);
         }
     }
 
     /** {@code headers} with every secret reference replaced by the secret's value. */
-    Map<String, String> resolve(Map<String, String> headers) throws SecretUnavailableException {
+    public Map<String, String> resolve(Map<String, String> headers) throws SecretUnavailableException {
         boolean any = false;
         for (String v : headers.values()) {
             any |= SecretRef.isRef(v);
@@ -69,7 +71,7 @@ final class HeaderSecrets {
     }
 
     /** The value of secret {@code name}. */
-    String value(String name) throws SecretUnavailableException {
+    public String value(String name) throws SecretUnavailableException {
         if (!SecretRef.NAME.matcher(name).matches()) {
             throw new SecretUnavailableException("secret '" + name + "' not found");
         }
@@ -87,7 +89,7 @@ final class HeaderSecrets {
     }
 
     /** The environment variable that holds secret {@code name}. */
-    String variable(String name) {
+    public String variable(String name) {
         StringBuilder b = new StringBuilder(envPrefix);
         for (char c : name.toUpperCase(Locale.ROOT).toCharArray()) {
             b.append((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ? c : '_');
