@@ -10,6 +10,7 @@ import io.flowget.udf.parse.RequestRejectedException;
 
 import java.net.URI;
 import java.net.URISyntaxException;
+import java.nio.file.NoSuchFileException;
 import java.time.Duration;
 import java.util.Locale;
 import java.util.random.RandomGenerator;
@@ -66,8 +67,15 @@ final class OutcomeRules {
         return new Decision.NextChunk();
     }
 
-    /** A chunked file's final digest (or the error reading it): OK if its length is the resource's. */
+    /**
+     * A chunked file's final digest (or the error reading it): OK if its length is the resource's. A file that is
+     * gone (neither staged nor published: a crash before the checkpoint that would have published it, issue 15)
+     * starts over.
+     */
     Decision finalized(Download d, Digests.FileDigest digest, Exception error) {
+        if (error instanceof NoSuchFileException) {
+            return new Decision.StartOver(false);
+        }
         if (error != null) {
             return new Decision.Fail(d.lastHttpStatus, "storage error: " + error.getMessage());
         }
