@@ -176,6 +176,7 @@ public final class LocalRun {
 
             ResultCollector collector =
                     new ResultCollector(lines, req.interactive() && !req.quiet(), stdout, req.timeout());
+            collector.appendTo(req.results(), state.resumed());
             List<FetchResult> results =
                     collector.collect(servers, kafkaProps, conf.get(JobOptions.KAFKA_RESULTS_TOPIC), flink, job);
             // Every result is committed. One more completed checkpoint lets the dead-letter sink commit its
