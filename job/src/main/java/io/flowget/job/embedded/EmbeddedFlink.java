@@ -243,6 +243,11 @@ public final class EmbeddedFlink implements AutoCloseable {
         return get(miniCluster.triggerCheckpoint(jobId), OPERATION_TIMEOUT);
     }
 
+    /** Triggers a checkpoint without waiting; the future completes with its external pointer. */
+    public CompletableFuture<String> triggerCheckpointAsync(JobID jobId) {
+        return miniCluster.triggerCheckpoint(jobId);
+    }
+
     /** Cancels the job and waits until it is terminal. Its retained checkpoints stay. */
     public void cancel(JobID jobId) throws Exception {
         get(miniCluster.cancelJob(jobId), OPERATION_TIMEOUT);

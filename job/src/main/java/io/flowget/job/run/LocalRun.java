@@ -30,6 +30,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 
 /**
@@ -122,21 +123,15 @@ public final class LocalRun {
         }
         conf.set(JobOptions.KAFKA_GROUP_ID, conf.get(JobOptions.KAFKA_GROUP_ID) + "-run");
 
-        EmbeddedKafka kafka = null;
+        // Start-up overlap: the broker starts, gets its topics and the input on its own thread while this thread
+        // starts the MiniCluster; both are mostly class loading and waiting on their own threads.
+        BrokerStart broker =
+                BrokerStart.begin(req.bootstrapServers(), stateDir, conf, req.parallelism(), state, lines);
         EmbeddedFlink flink = null;
+        boolean jobEnded = false;
         try {
-            String servers = req.bootstrapServers();
-            if (servers == null) {
-                kafka = EmbeddedKafka.start(stateDir.resolve("kafka"));
-                servers = kafka.bootstrapServers();
-            }
-            conf.set(JobOptions.KAFKA_BOOTSTRAP_SERVERS, servers);
-            createTopics(servers, conf, req.parallelism());
-            if (!state.produced()) {
-                InputStaging.produce(servers, conf.get(JobOptions.KAFKA_REQUESTS_TOPIC), lines, state.inputSha256());
-                state.markProduced();
-            }
             if (lines.isEmpty()) {
+                broker.await();
                 state.markComplete();
                 ResultCollector.writeResultsFile(req.results(), List.of());
                 return RunSummary.of(List.of(), startedNanos, 0, 0);
@@ -152,6 +147,8 @@ public final class LocalRun {
                 LOG.info("Restoring from checkpoint {}", chk);
             });
             jobConf.set(PipelineOptions.NAME, "flowget run");
+            String servers = broker.await();
+            jobConf.set(JobOptions.KAFKA_BOOTSTRAP_SERVERS, servers);
             StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(jobConf);
             // Unbounded: see the class comment. A checkpoint restored here was written by an unbounded job too.
             FlowgetJob.kafka(jobConf, false).build(env);
@@ -159,22 +156,151 @@ public final class LocalRun {
 
             ResultCollector collector =
                     new ResultCollector(lines, req.interactive() && !req.quiet(), stdout, req.timeout());
-            List<FetchResult> results =
-                    collector.collect(servers, conf.get(JobOptions.KAFKA_RESULTS_TOPIC), flink, job);
+            String resultsTopic = conf.get(JobOptions.KAFKA_RESULTS_TOPIC);
+            List<FetchResult> results;
+            try (TailCheckpoint tail = TailCheckpoint.start(lines, servers, resultsTopic, flink, job)) {
+                results = collector.collect(servers, resultsTopic, flink, job);
+            }
             // Every result is committed. One more completed checkpoint lets the dead-letter sink commit its
             // transaction of the same checkpoint too (its commit notification precedes this trigger), then stop.
             flink.triggerCheckpoint(job);
             flink.cancel(job);
+            jobEnded = true;
             state.markComplete();
             ResultCollector.writeResultsFile(req.results(), results);
             deleteIfEmpty(Path.of(conf.get(FlowgetOptions.STORAGE_STAGING_DIR)));
             return RunSummary.of(results, startedNanos, collector.runningNanos(), collector.doneNanos());
         } finally {
+            if (jobEnded || flink == null) {
+                closeBoth(flink, broker);
+            } else { // a job may still run and use the broker while it stops: the cluster first
+                try {
+                    flink.close();
+                } finally {
+                    broker.close();
+                }
+            }
+        }
+    }
+
+    /**
+     * Stops the MiniCluster and the broker at once: the job is cancelled (or never ran), so neither needs the other,
+     * and each spends most of its shutdown waiting on its own threads.
+     */
+    private static void closeBoth(EmbeddedFlink flink, BrokerStart broker) throws Exception {
+        CompletableFuture<Void> brokerClosed = new CompletableFuture<>();
+        Thread t = new Thread(() -> {
+            try {
+                broker.close();
+                brokerClosed.complete(null);
+            } catch (Throwable e) {
+                brokerClosed.completeExceptionally(e);
+            }
+        }, "flowget-broker-stop");
+        t.setDaemon(true);
+        t.start();
+        Exception failure = null;
+        try {
             if (flink != null) {
                 flink.close();
             }
+        } catch (Exception e) {
+            failure = e;
+        }
+        try {
+            brokerClosed.get();
+        } catch (ExecutionException e) {
+            Exception cause = e.getCause() instanceof Exception ex ? ex : e;
+            if (failure == null) {
+                failure = cause;
+            } else {
+                failure.addSuppressed(cause);
+            }
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    /**
+     * The broker side of the start-up, on its own thread: the embedded broker (unless {@code servers} names one),
+     * the topics, and the input produced to the requests topic (once per run, see {@link RunState}).
+     * {@link #await()} hands over the bootstrap servers; {@link #close()} stops an embedded broker, waiting for
+     * its start to end first, so none is left running when the run fails half-way.
+     */
+    private static final class BrokerStart {
+        private final CompletableFuture<EmbeddedKafka> started =
+                new CompletableFuture<>();
+        private final CompletableFuture<String> ready =
+                new CompletableFuture<>();
+
+        static BrokerStart begin(
+                String servers,
+                Path stateDir,
+                Configuration conf,
+                int partitions,
+                RunState state,
+                List<InputStaging.Line> lines) {
+            BrokerStart b = new BrokerStart();
+            Thread t = new Thread(
+                    () -> b.run(servers, stateDir, conf, partitions, state, lines), "flowget-broker-start");
+            t.setDaemon(true);
+            t.start();
+            return b;
+        }
+
+        private void run(
+                String servers, Path stateDir, Configuration conf, int partitions, RunState state,
+                List<InputStaging.Line> lines) {
+            try {
+                String bootstrap = servers;
+                if (bootstrap == null) {
+                    EmbeddedKafka kafka = EmbeddedKafka.start(stateDir.resolve("kafka"));
+                    started.complete(kafka);
+                    bootstrap = kafka.bootstrapServers();
+                } else {
+                    started.complete(null);
+                }
+                createTopics(bootstrap, conf, partitions);
+                if (!state.produced()) {
+                    InputStaging.produce(
+                            bootstrap, conf.get(JobOptions.KAFKA_REQUESTS_TOPIC), lines, state.inputSha256());
+                    state.markProduced();
+                }
+                ready.complete(bootstrap);
+            } catch (Throwable e) {
+                started.complete(null); // no-op when the broker had started: close() still stops it
+                ready.completeExceptionally(e);
+            }
+        }
+
+        /** Waits for the broker, its topics and the produced input; returns the bootstrap servers. */
+        String await() throws Exception {
+            try {
+                return ready.get();
+            } catch (ExecutionException e) {
+                Throwable cause = e.getCause();
+                if (cause instanceof Exception ex) {
+                    throw ex;
+                }
+                throw e;
+            }
+        }
+
+        /** Stops the embedded broker, if one started (after its start has ended either way). */
+        void close() throws Exception {
+            EmbeddedKafka kafka;
+            try {
+                kafka = started.get();
+            } catch (ExecutionException e) {
+                return;
+            }
             if (kafka != null) {
-                kafka.close();
+                try {
+                    ready.handle((v, e) -> null).get(); // topics/produce use it until they end
+                } finally {
+                    kafka.close();
+                }
             }
         }
     }
