@@ -85,10 +85,9 @@ final class FilePublisher {
                         owner == null ? "it exists and was not written by flowget" : "it was written for " + owner);
             }
         }
-        if (!FileMetadata.writeOwner(staging, url)) {
+        if (!FileMetadata.write(staging, url, meta)) {
             warnNoXattrsOnce();
         }
-        FileMetadata.write(staging, meta);
         Files.move(staging, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         commit.markDirty(target);
         commit.markDirty(parent);
