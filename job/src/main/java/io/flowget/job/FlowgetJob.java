@@ -1,6 +1,8 @@
 package io.flowget.job;
 
+import io.flowget.job.kafka.CommitGuardedKafkaSink;
 import io.flowget.job.kafka.RawRequestDeserializer;
+import io.flowget.job.kafka.TransactionTimeouts;
 import io.flowget.udf.fetch.FetchOperatorFactory;
 import io.flowget.udf.json.DeadLetterSerializationSchema;
 import io.flowget.udf.json.FetchResultSerializationSchema;
@@ -19,6 +21,7 @@ import org.apache.flink.configuration.Configuration;
 import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
 import org.apache.flink.connector.kafka.sink.KafkaSink;
+import org.apache.flink.connector.kafka.sink.TransactionNamingStrategy;
 import org.apache.flink.connector.kafka.source.KafkaSource;
 import org.apache.flink.connector.kafka.source.KafkaSourceBuilder;
 import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
@@ -27,6 +30,7 @@ import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 
 /**
  * The flowget topology (DESIGN.md): requests source → parse/validate (malformed → FAILED result + dead letter)
@@ -55,10 +59,14 @@ public final class FlowgetJob {
         private Uids() {}
     }
 
+    private static final Duration BROKER_CHECK_TIMEOUT = Duration.ofSeconds(15);
+
     private final Configuration config;
     private final Source<RawRequest, ?, ?> source;
     private final Sink<FetchResult> resultsSink;
     private final Sink<DeadLetter> deadLetterSink;
+    /** Bootstrap servers whose transactions {@link #build} checks (exactly-once Kafka sinks), else null. */
+    private String transactionCheck;
     /** Test-only, see {@link #withResultsFault}; null in every real deployment. */
     private FlatMapFunction<FetchResult, FetchResult> resultsFault;
 
@@ -101,6 +109,8 @@ public final class FlowgetJob {
         }
         DeliveryGuarantee guarantee = config.get(JobOptions.KAFKA_DELIVERY_GUARANTEE);
         String prefix = config.get(JobOptions.KAFKA_TRANSACTIONAL_ID_PREFIX);
+        // POOLING: each subtask reuses a small pool of transactional ids instead of a new id per checkpoint, so the
+        // transaction coordinator's state stays bounded (the default INCREMENTING strategy grows it for 7 days).
         String txTimeout = String.valueOf(config.get(JobOptions.KAFKA_TRANSACTION_TIMEOUT).toMillis());
         KafkaSink<FetchResult> results =
                 KafkaSink.<FetchResult>builder()
@@ -114,6 +124,7 @@ public final class FlowgetJob {
                                         .build())
                         .setDeliveryGuarantee(guarantee)
                         .setTransactionalIdPrefix(prefix + "-results")
+                        .setTransactionNamingStrategy(TransactionNamingStrategy.POOLING)
                         .setProperty("transaction.timeout.ms", txTimeout)
                         .build();
         KafkaSink<DeadLetter> deadLetters =
@@ -126,9 +137,19 @@ public final class FlowgetJob {
                                         .build())
                         .setDeliveryGuarantee(guarantee)
                         .setTransactionalIdPrefix(prefix + "-dead-letters")
+                        .setTransactionNamingStrategy(TransactionNamingStrategy.POOLING)
                         .setProperty("transaction.timeout.ms", txTimeout)
                         .build();
-        return new FlowgetJob(config, sb.build(), results, deadLetters);
+        FlowgetJob job =
+                new FlowgetJob(
+                        config,
+                        sb.build(),
+                        new CommitGuardedKafkaSink<>(results),
+                        new CommitGuardedKafkaSink<>(deadLetters));
+        if (guarantee == DeliveryGuarantee.EXACTLY_ONCE) {
+            job.transactionCheck = servers;
+        }
+        return job;
     }
 
     /**
@@ -142,8 +163,22 @@ public final class FlowgetJob {
         return this;
     }
 
-    /** Adds the topology to {@code env}. */
+    /**
+     * Adds the topology to {@code env}.
+     *
+     * @throws IllegalArgumentException when the results transactions could expire before their checkpoint commits
+     *     them under {@code env}'s checkpointing (see {@link TransactionTimeouts}), naming the keys
+     */
     public void build(StreamExecutionEnvironment env) {
+        if (transactionCheck != null) {
+            Duration timeout = config.get(JobOptions.KAFKA_TRANSACTION_TIMEOUT);
+            // The environment's checkpointing and restart settings are what the job will run with.
+            Configuration effective = new Configuration(config);
+            effective.addAll(Configuration.fromMap(env.getConfiguration().toMap()));
+            TransactionTimeouts.validate(
+                    effective, timeout,
+                    TransactionTimeouts.brokerMaxTimeout(transactionCheck, BROKER_CHECK_TIMEOUT).orElse(null));
+        }
         DataStream<RawRequest> raw =
                 env.fromSource(source, WatermarkStrategy.noWatermarks(), "Requests")
                         // no event time: requests are processed as they come, nothing waits for watermarks

@@ -76,13 +76,17 @@ public final class JobOptions {
     public static final ConfigOption<Duration> KAFKA_TRANSACTION_TIMEOUT =
             ConfigOptions.key("flowget.kafka.transaction-timeout")
                     .durationType()
-                    .defaultValue(Duration.ofMinutes(10))
+                    .defaultValue(Duration.ofHours(1))
                     .withDescription(
-                            "transaction.timeout.ms of the EXACTLY_ONCE sinks. Must not exceed the brokers'"
-                                    + " transaction.max.timeout.ms (Kafka's default and the embedded broker's: 15"
-                                    + " min), or the producers fail at start. It must also exceed the longest"
-                                    + " expected checkpoint interval plus recovery time: a transaction that times"
-                                    + " out before its checkpoint commits it loses those results.");
+                            "transaction.timeout.ms of the EXACTLY_ONCE sinks. Checked at start (the job refuses to"
+                                    + " start, naming the keys): it must exceed the longest time a results"
+                                    + " transaction can stay open, (execution.checkpointing.tolerable-failed-checkpoints"
+                                    + " + 1) x max(execution.checkpointing.interval, execution.checkpointing.timeout +"
+                                    + " execution.checkpointing.min-pause) + execution.checkpointing.timeout + the"
+                                    + " restart delay, and must not exceed the brokers' transaction.max.timeout.ms"
+                                    + " (Kafka's default is 15 min: raise it; the embedded broker's is 1 h). A"
+                                    + " transaction the broker aborts is never silently dropped: its commit fails the"
+                                    + " job.");
 
     // ---- job -------------------------------------------------------------------------------------
 

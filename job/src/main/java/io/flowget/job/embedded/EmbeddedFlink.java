@@ -8,6 +8,7 @@ import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.CoreOptions;
 import org.apache.flink.configuration.ExternalizedCheckpointRetention;
 import org.apache.flink.configuration.JobManagerOptions;
+import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.configuration.SecurityOptions;
 import org.apache.flink.configuration.StateBackendOptions;
@@ -69,7 +70,8 @@ import java.util.stream.Stream;
  * <p>Configuration precedence: the keys that make this a loopback, self-contained cluster are forced (checkpoint
  * storage and directory, retention RETAIN_ON_CANCELLATION, parallelism and slots, bind addresses, ports, temp
  * dirs). The state backend ({@code rocksdb}), incremental checkpoints ({@code true}), the checkpoint interval
- * (1 s) and {@code security.delegation.tokens.enabled} ({@code false}) are defaults that {@code base} (e.g.
+ * (1 s), {@code pipeline.max-parallelism} ({@link #RUN_MAX_PARALLELISM}) and
+ * {@code security.delegation.tokens.enabled} ({@code false}) are defaults that {@code base} (e.g.
  * {@code conf/config.yaml} or {@code --set}) may override.
  *
  * <p>Checkpoint lifecycle: a job that is cancelled, fails, or is still running at {@link #close()} (suspended) keeps
@@ -94,6 +96,12 @@ public final class EmbeddedFlink implements AutoCloseable {
     private static final Pattern CHECKPOINT_DIR = Pattern.compile("chk-(\\d+)");
     private static final String METADATA_FILE = "_metadata";
     private static final Duration DEFAULT_CHECKPOINT_INTERVAL = Duration.ofSeconds(1);
+    /**
+     * Key groups of {@code run}'s state (issue 15: pinned, so a resume may use another {@code --parallelism}, up to
+     * this). 128 is what Flink derived before it was pinned for every parallelism up to 85, so the state dirs of
+     * earlier runs still restore.
+     */
+    public static final int RUN_MAX_PARALLELISM = 128;
     private static final Duration OPERATION_TIMEOUT = Duration.ofMinutes(2);
 
     private final MiniCluster miniCluster;
@@ -342,6 +350,7 @@ public final class EmbeddedFlink implements AutoCloseable {
         setIfAbsent(conf, StateBackendOptions.STATE_BACKEND, "rocksdb");
         setIfAbsent(conf, CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
         setIfAbsent(conf, CheckpointingOptions.CHECKPOINTING_INTERVAL, DEFAULT_CHECKPOINT_INTERVAL);
+        setIfAbsent(conf, PipelineOptions.MAX_PARALLELISM, RUN_MAX_PARALLELISM);
         // No Kerberos/Hadoop here; the token manager would only log "No tokens obtained" warnings.
         setIfAbsent(conf, SecurityOptions.DELEGATION_TOKENS_ENABLED, false);
 

@@ -68,10 +68,12 @@ import java.util.concurrent.TimeoutException;
  *
  * <p>Transactions: the cluster is formatted with {@code transaction.version=1}, not the 4.2 default 2 (PLATFORM-NOTES
  * §3: TV2 logs a misleading "data loss" ERROR when the Flink KafkaSink re-commits after recovery, and FLINK-40689
- * reports a recovery failure at producer-epoch rollover under TV2). {@code transaction.max.timeout.ms} is set to
- * {@link #TRANSACTION_MAX_TIMEOUT} (15 min, Kafka's own default), so a job configured for a stock external broker
- * behaves the same here: {@code flowget.kafka.transaction-timeout} (10 min) must stay at or below it, or
- * InitProducerId fails.
+ * reports a recovery failure at producer-epoch rollover under TV2). {@code transaction.max.timeout.ms} is raised to
+ * {@link #TRANSACTION_MAX_TIMEOUT} (1 h, Kafka's default is 15 min) to match {@code flowget.kafka.transaction-timeout}
+ * (1 h), which must exceed the longest time a results transaction can stay open (issue 15,
+ * {@code TransactionTimeouts}). Timed-out transactions are aborted within a second
+ * ({@code transaction.abort.timed.out.transaction.cleanup.interval.ms}; Kafka's default 10 s), so a test of an
+ * expiring transaction does not wait for the broker's sweep.
  *
  * <p>Not thread-safe; one owner starts it, uses it and closes it. {@link #close()} shuts the broker down and waits
  * for it, after which no non-daemon Kafka thread is left. Only one broker may use a data directory at a time
@@ -80,8 +82,8 @@ import java.util.concurrent.TimeoutException;
 public final class EmbeddedKafka implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(EmbeddedKafka.class);
 
-    /** Broker-side ceiling for a producer's transaction.timeout.ms; Kafka's default, set explicitly. */
-    public static final Duration TRANSACTION_MAX_TIMEOUT = Duration.ofMinutes(15);
+    /** Broker-side ceiling for a producer's transaction.timeout.ms: the default transaction timeout, 1 h. */
+    public static final Duration TRANSACTION_MAX_TIMEOUT = Duration.ofHours(1);
 
     private static final String HOST = "127.0.0.1";
     private static final int NODE_ID = 1;
@@ -267,6 +269,7 @@ public final class EmbeddedKafka implements AutoCloseable {
         p.put("share.coordinator.state.topic.min.isr", "1");
         p.put("group.initial.rebalance.delay.ms", "0");
         p.put("transaction.max.timeout.ms", Long.toString(TRANSACTION_MAX_TIMEOUT.toMillis()));
+        p.put("transaction.abort.timed.out.transaction.cleanup.interval.ms", "1000");
         // After a SIGKILL the restarted controller rejects the new broker registration as a duplicate until the
         // dead incarnation's session expires: 9 s by default, measured here as a 12 s start. Heartbeats stay on
         // loopback inside one JVM, so a 3 s session (6 missed heartbeats) is safe and cuts that wait to ~3 s.
