@@ -64,8 +64,17 @@ public final class FlowgetCli implements Callable<Integer> {
         return ExitCodes.USAGE;
     }
 
+    /**
+     * True only in {@link #main}, which ends the JVM as soon as the command returns: a finished {@code run} may then
+     * leave its embedded broker and cluster to the exit ({@link LocalRun#exitFollows()}). Tests call {@link
+     * #execute} in their own JVM and keep the full shutdown.
+     */
+    private static volatile boolean exitFollows;
+
     public static void main(String[] args) {
+        exitFollows = true;
         int code = execute(args, System.out, System.err);
+        System.out.flush();
         System.exit(code);
     }
 
@@ -173,7 +182,11 @@ public final class FlowgetCli implements Callable<Integer> {
                             quiet,
                             System.console() != null,
                             timeout);
-            return report(new LocalRun(req, System.out).execute(), System.out);
+            LocalRun run = new LocalRun(req, System.out);
+            if (exitFollows) {
+                run.exitFollows();
+            }
+            return report(run.execute(), System.out);
         }
     }
 

@@ -91,10 +91,24 @@ public final class LocalRun {
     private final Request req;
     private final PrintStream stdout;
     private final long startedNanos = System.nanoTime();
+    private boolean exitFollows;
 
     public LocalRun(Request req, PrintStream stdout) {
         this.req = req;
         this.stdout = stdout;
+    }
+
+    /**
+     * The caller ends the JVM as soon as {@link #execute()} returns (the command line's {@code main}). A run that
+     * completed on the embedded broker then skips what only a later reader of the broker would need: the extra
+     * checkpoint that commits the dead-letter sink's last transaction, and the orderly stop of the broker and the
+     * MiniCluster (the job is still cancelled, which closes RocksDB and the Kafka clients). Nothing in them can be
+     * read afterwards anyway: the next run in the state dir starts afresh and deletes the broker's data and the
+     * checkpoints, and the MiniCluster's temp dir is deleted by the next start. With {@code --bootstrap-servers},
+     * or when the run did not complete, the full shutdown runs as before.
+     */
+    public void exitFollows() {
+        this.exitFollows = true;
     }
 
     /**
@@ -129,6 +143,7 @@ public final class LocalRun {
                 BrokerStart.begin(req.bootstrapServers(), stateDir, conf, req.parallelism(), state, lines);
         EmbeddedFlink flink = null;
         boolean jobEnded = false;
+        boolean leftToExit = false;
         try {
             if (lines.isEmpty()) {
                 broker.await();
@@ -161,17 +176,26 @@ public final class LocalRun {
             try (TailCheckpoint tail = TailCheckpoint.start(lines, servers, resultsTopic, flink, job)) {
                 results = collector.collect(servers, resultsTopic, flink, job);
             }
-            // Every result is committed. One more completed checkpoint lets the dead-letter sink commit its
-            // transaction of the same checkpoint too (its commit notification precedes this trigger), then stop.
-            flink.triggerCheckpoint(job);
+            boolean disposable = exitFollows && req.bootstrapServers() == null;
+            if (!disposable) {
+                // Every result is committed. One more completed checkpoint lets the dead-letter sink commit its
+                // transaction of the same checkpoint too (its commit notification precedes this trigger).
+                flink.triggerCheckpoint(job);
+            }
             flink.cancel(job);
             jobEnded = true;
             state.markComplete();
             ResultCollector.writeResultsFile(req.results(), results);
             deleteIfEmpty(Path.of(conf.get(FlowgetOptions.STORAGE_STAGING_DIR)));
+            if (disposable) {
+                leftToExit = true;
+                LOG.info("Run complete; the embedded broker and cluster end with the process");
+            }
             return RunSummary.of(results, startedNanos, collector.runningNanos(), collector.doneNanos());
         } finally {
-            if (jobEnded || flink == null) {
+            if (leftToExit) {
+                // see exitFollows(): the process ends right after this returns
+            } else if (jobEnded || flink == null) {
                 closeBoth(flink, broker);
             } else { // a job may still run and use the broker while it stops: the cluster first
                 try {
