@@ -54,6 +54,8 @@ final class ResultCollector {
     private long runningNanos;
     /** When the last result arrived; 0 before. */
     private long doneNanos;
+    /** When the first result arrived; 0 before. */
+    private long firstNanos;
 
     /**
      * @param live draw the live progress line on {@code out}
@@ -89,6 +91,9 @@ final class ResultCollector {
                     }
                     results.add(r);
                     progress.add(r);
+                    if (firstNanos == 0) {
+                        firstNanos = System.nanoTime();
+                    }
                 }
                 progress.maybePrint(false);
                 if (results.size() >= total) {
@@ -127,6 +132,11 @@ final class ResultCollector {
     /** {@link System#nanoTime()} when the job was first seen running; 0 if it never was. */
     long runningNanos() {
         return runningNanos;
+    }
+
+    /** {@link System#nanoTime()} when the first result arrived; 0 if none did. */
+    long firstNanos() {
+        return firstNanos;
     }
 
     /** {@link System#nanoTime()} when the last result arrived; 0 before {@link #collect} returned. */
