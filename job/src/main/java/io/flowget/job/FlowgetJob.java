@@ -1,6 +1,7 @@
 package io.flowget.job;
 
 import io.flowget.job.kafka.CommitGuardedKafkaSink;
+import io.flowget.job.kafka.KafkaProperties;
 import io.flowget.job.kafka.RawRequestDeserializer;
 import io.flowget.job.kafka.TransactionTimeouts;
 import io.flowget.udf.fetch.FetchOperatorFactory;
@@ -95,6 +96,7 @@ public final class FlowgetJob {
                                         JobOptions.KAFKA_BOOTSTRAP_SERVERS.key() + " is not set"));
         KafkaSourceBuilder<RawRequest> sb =
                 KafkaSource.<RawRequest>builder()
+                        .setProperties(KafkaProperties.of(config)) // first: flowget's own settings win
                         .setBootstrapServers(servers)
                         .setTopics(config.get(JobOptions.KAFKA_REQUESTS_TOPIC))
                         .setGroupId(config.get(JobOptions.KAFKA_GROUP_ID))
@@ -114,6 +116,7 @@ public final class FlowgetJob {
         String txTimeout = String.valueOf(config.get(JobOptions.KAFKA_TRANSACTION_TIMEOUT).toMillis());
         KafkaSink<FetchResult> results =
                 KafkaSink.<FetchResult>builder()
+                        .setKafkaProducerConfig(KafkaProperties.of(config)) // first: flowget's own settings win
                         .setBootstrapServers(servers)
                         .setRecordSerializer(
                                 KafkaRecordSerializationSchema.<FetchResult>builder()
@@ -129,6 +132,7 @@ public final class FlowgetJob {
                         .build();
         KafkaSink<DeadLetter> deadLetters =
                 KafkaSink.<DeadLetter>builder()
+                        .setKafkaProducerConfig(KafkaProperties.of(config))
                         .setBootstrapServers(servers)
                         .setRecordSerializer(
                                 KafkaRecordSerializationSchema.<DeadLetter>builder()
@@ -177,7 +181,9 @@ public final class FlowgetJob {
             effective.addAll(Configuration.fromMap(env.getConfiguration().toMap()));
             TransactionTimeouts.validate(
                     effective, timeout,
-                    TransactionTimeouts.brokerMaxTimeout(transactionCheck, BROKER_CHECK_TIMEOUT).orElse(null));
+                    TransactionTimeouts.brokerMaxTimeout(
+                                    transactionCheck, KafkaProperties.of(config), BROKER_CHECK_TIMEOUT)
+                            .orElse(null));
         }
         DataStream<RawRequest> raw =
                 env.fromSource(source, WatermarkStrategy.noWatermarks(), "Requests")

@@ -5,6 +5,7 @@ import org.apache.flink.configuration.ConfigOptions;
 import org.apache.flink.connector.base.DeliveryGuarantee;
 
 import java.time.Duration;
+import java.util.Map;
 
 /**
  * The job-side options of flowget (Kafka wiring and job identity), as Flink {@link ConfigOption}s under the
@@ -24,6 +25,19 @@ public final class JobOptions {
                     .withDescription(
                             "Kafka bootstrap servers (host:port,...). Required by `flowget job`; in `flowget run`"
                                     + " it is `--bootstrap-servers`, and unset means: start an embedded broker.");
+
+    public static final ConfigOption<Map<String, String>> KAFKA_PROPERTIES =
+            ConfigOptions.key("flowget.kafka.properties")
+                    .mapType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "Kafka client settings for every Kafka client flowget creates (the job's source and"
+                                    + " sinks, `diff`, `canary`, and `run`'s own clients against"
+                                    + " `--bootstrap-servers`), one key each:"
+                                    + " `flowget.kafka.properties.security.protocol: SASL_SSL`,"
+                                    + " `flowget.kafka.properties.sasl.mechanism: PLAIN`, ... flowget's own"
+                                    + " settings (servers, group, isolation, transactions) win over these. `run`"
+                                    + " with its embedded broker ignores them.");
 
     public static final ConfigOption<String> KAFKA_REQUESTS_TOPIC =
             ConfigOptions.key("flowget.kafka.requests-topic")

@@ -62,6 +62,7 @@ class LargeFileRecoveryITCase {
             conf.set(JobOptions.KAFKA_BOOTSTRAP_SERVERS, kafka.bootstrapServers());
             conf.set(FlowgetOptions.STORAGE_OUT_DIR, tmp.resolve("out").toString());
             conf.set(FlowgetOptions.STORAGE_STAGING_DIR, tmp.resolve("partial").toString());
+            conf.set(FlowgetOptions.NET_POSTURE, FlowgetOptions.NetPosture.LOCAL); // the origin is on loopback
             conf.set(FlowgetOptions.CHUNK_SIZE, MemorySize.parse("1mb"));
             conf.set(FlowgetOptions.HOST_MAX_CONCURRENCY, HOST_LIMIT);
             // No slow-tail splitting here: a split range is counted whole by the origin, which would blur the

@@ -3,6 +3,7 @@ package io.flowget.job.cli;
 import io.flowget.job.JobOptions;
 import io.flowget.job.diff.Canary;
 import io.flowget.job.diff.DiffOptions;
+import io.flowget.job.kafka.KafkaProperties;
 
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.util.TimeUtils;
@@ -100,7 +101,7 @@ final class CanaryCommand implements Callable<Integer> {
             }
         }
         String topic = summaryTopic != null ? summaryTopic : conf.get(DiffOptions.SUMMARY_TOPIC);
-        List<JsonNode> summaries = Canary.readSummaries(servers, topic, timeout);
+        List<JsonNode> summaries = Canary.readSummaries(servers, KafkaProperties.of(conf), topic, timeout);
         Canary.Verdict verdict =
                 Canary.judge(
                         Canary.aggregate(summaries, from, until),

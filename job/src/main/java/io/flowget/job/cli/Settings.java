@@ -1,6 +1,7 @@
 package io.flowget.job.cli;
 
 import io.flowget.job.OptionsCatalog;
+import io.flowget.job.kafka.KafkaProperties;
 
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.Configuration;
@@ -41,7 +42,7 @@ final class Settings {
             }
             String key = s.substring(0, eq).trim();
             String value = s.substring(eq + 1).trim();
-            if (key.startsWith("flowget.")) {
+            if (key.startsWith("flowget.") && !KafkaProperties.isKafkaProperty(key)) {
                 ConfigOption<?> option =
                         OptionsCatalog.find(key)
                                 .orElseThrow(() -> new UsageException("unknown option " + key + " (see README, Options)"));

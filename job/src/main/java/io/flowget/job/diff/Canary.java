@@ -21,6 +21,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Properties;
 import java.util.TreeMap;
 
 /**
@@ -152,10 +153,17 @@ public final class Canary {
      * @throws IllegalStateException if the topic does not exist or cannot be read to its end within {@code timeout}
      */
     public static List<JsonNode> readSummaries(String bootstrapServers, String topic, Duration timeout) {
+        return readSummaries(bootstrapServers, new Properties(), topic, timeout);
+    }
+
+    /** As {@link #readSummaries(String, String, Duration)}, with Kafka client settings ({@code KafkaProperties}). */
+    public static List<JsonNode> readSummaries(
+            String bootstrapServers, Properties kafkaProps, String topic, Duration timeout) {
         List<JsonNode> out = new ArrayList<>();
         long deadline = System.nanoTime() + timeout.toNanos();
         // The diff job writes in transactions: only committed summaries are final.
-        try (KafkaConsumer<String, String> c = KafkaClients.committedConsumer(bootstrapServers).build()) {
+        try (KafkaConsumer<String, String> c =
+                KafkaClients.committedConsumer(bootstrapServers).properties(kafkaProps).build()) {
             List<TopicPartition> parts = KafkaClients.assignFromBeginning(c, topic, timeout);
             if (parts.isEmpty()) {
                 throw new IllegalStateException("summary topic " + topic + " does not exist");

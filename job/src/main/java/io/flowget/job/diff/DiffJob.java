@@ -1,6 +1,7 @@
 package io.flowget.job.diff;
 
 import io.flowget.job.JobOptions;
+import io.flowget.job.kafka.KafkaProperties;
 import io.flowget.udf.sql.DiffKinds;
 import io.flowget.udf.sql.FlowgetSqlFunctions;
 
@@ -148,6 +149,7 @@ public final class DiffJob {
         StringBuilder with = new StringBuilder();
         with.append(opt("connector", "kafka"));
         with.append(opt("topic", topic));
+        kafkaProperties(with);
         with.append(opt("properties.bootstrap.servers", config.get(JobOptions.KAFKA_BOOTSTRAP_SERVERS)));
         with.append(opt("properties.group.id", config.get(DiffOptions.GROUP_ID) + "-" + groupSuffix));
         // The flowget jobs write results in transactions: count only committed ones.
@@ -260,11 +262,26 @@ public final class DiffJob {
                 + sinkOptions(config.get(DiffOptions.SUMMARY_TOPIC), "summary", false) + ")";
     }
 
+    /** {@code flowget.kafka.properties.*} as the Kafka SQL connector's {@code properties.*} pass-through. */
+    private void kafkaProperties(StringBuilder with) {
+        KafkaProperties.map(config).forEach((k, v) -> {
+            if (!OWN_KAFKA_SETTINGS.contains(k)) { // a repeated WITH key is an error; flowget's own win
+                with.append(opt("properties." + k, v));
+            }
+        });
+    }
+
+    /** Kafka settings the diff's tables set themselves. */
+    private static final java.util.Set<String> OWN_KAFKA_SETTINGS =
+            java.util.Set.of(
+                    "bootstrap.servers", "group.id", "isolation.level", "auto.offset.reset", "transaction.timeout.ms");
+
     private String sinkOptions(String topic, String suffix, boolean keyedById) {
         DeliveryGuarantee guarantee = config.get(JobOptions.KAFKA_DELIVERY_GUARANTEE);
         StringBuilder with = new StringBuilder();
         with.append(opt("connector", "kafka"));
         with.append(opt("topic", topic));
+        kafkaProperties(with);
         with.append(opt("properties.bootstrap.servers", config.get(JobOptions.KAFKA_BOOTSTRAP_SERVERS)));
         with.append(opt("sink.delivery-guarantee", guarantee.name().toLowerCase(Locale.ROOT).replace('_', '-')));
         if (guarantee == DeliveryGuarantee.EXACTLY_ONCE) {

@@ -99,14 +99,20 @@ public final class EmbeddedKafka implements AutoCloseable {
     private final KafkaRaftServer server;
     private final int brokerPort;
     private final int controllerPort;
+    /** Port of the SASL_PLAINTEXT listener, or 0 without one. */
+    private final int saslPort;
     private boolean closed;
 
-    private EmbeddedKafka(Path dataDir, KafkaRaftServer server, int brokerPort, int controllerPort) {
+    private EmbeddedKafka(Path dataDir, KafkaRaftServer server, int brokerPort, int controllerPort, int saslPort) {
         this.dataDir = dataDir;
         this.server = server;
         this.brokerPort = brokerPort;
         this.controllerPort = controllerPort;
+        this.saslPort = saslPort;
     }
+
+    /** A user of the SASL/PLAIN listener that {@link #start(Path, SaslPlain)} adds. */
+    public record SaslPlain(String user, String password) {}
 
     /**
      * Starts a broker on {@code dataDir}, formatting it first if it is new. Returns when the broker is unfenced and
@@ -117,6 +123,15 @@ public final class EmbeddedKafka implements AutoCloseable {
      * @throws IllegalStateException if the broker cannot start (e.g. another broker holds the directory)
      */
     public static EmbeddedKafka start(Path dataDir) throws IOException {
+        return start(dataDir, null);
+    }
+
+    /**
+     * As {@link #start(Path)}, plus (when {@code sasl} is not null) a {@code SASL_PLAINTEXT} listener with the
+     * PLAIN mechanism that knows one user ({@link #saslBootstrapServers()}): for testing the client security
+     * settings of {@code flowget.kafka.properties.*}. The PLAINTEXT listener stays (inter-broker traffic).
+     */
+    public static EmbeddedKafka start(Path dataDir, SaslPlain sasl) throws IOException {
         Path dir = dataDir.toAbsolutePath().normalize();
         Path logDir = dir.resolve(LOG_SUBDIR);
         Files.createDirectories(logDir);
@@ -127,7 +142,12 @@ public final class EmbeddedKafka implements AutoCloseable {
             int[] ports = attempt == 1 && previous != null && isFree(previous[0]) && isFree(previous[1])
                     ? previous
                     : freePorts();
-            KafkaConfig config = KafkaConfig.fromProps(brokerProperties(logDir, ports[0], ports[1]), false);
+            int saslPort = sasl == null ? 0 : freePorts()[0];
+            Properties props = brokerProperties(logDir, ports[0], ports[1]);
+            if (sasl != null) {
+                addSaslListener(props, saslPort, sasl);
+            }
+            KafkaConfig config = KafkaConfig.fromProps(props, false);
             formatIfNeeded(logDir);
             KafkaRaftServer server = new KafkaRaftServer(config, Time.SYSTEM);
             try {
@@ -143,7 +163,7 @@ public final class EmbeddedKafka implements AutoCloseable {
             writePorts(dir, ports);
             LOG.info("Embedded Kafka started at {}:{} (controller port {}), data in {}",
                     HOST, ports[0], ports[1], dir);
-            return new EmbeddedKafka(dir, server, ports[0], ports[1]);
+            return new EmbeddedKafka(dir, server, ports[0], ports[1], saslPort);
         }
         throw new IllegalStateException("Embedded Kafka could not start on " + dir, lastFailure);
     }
@@ -151,6 +171,14 @@ public final class EmbeddedKafka implements AutoCloseable {
     /** {@code 127.0.0.1:<port>} of the PLAINTEXT listener. */
     public String bootstrapServers() {
         return HOST + ":" + brokerPort;
+    }
+
+    /** {@code 127.0.0.1:<port>} of the SASL_PLAINTEXT listener ({@link #start(Path, SaslPlain)} only). */
+    public String saslBootstrapServers() {
+        if (saslPort == 0) {
+            throw new IllegalStateException("this broker has no SASL listener");
+        }
+        return HOST + ":" + saslPort;
     }
 
     /** The data directory given to {@link #start(Path)} (absolute). */
@@ -242,6 +270,17 @@ public final class EmbeddedKafka implements AutoCloseable {
             }
             Thread.sleep(50); // bounded by the deadline above; the poll interval of a metadata wait
         }
+    }
+
+    private static void addSaslListener(Properties p, int port, SaslPlain sasl) {
+        p.put("listeners", p.get("listeners") + ",SASL_PLAINTEXT://" + HOST + ":" + port);
+        p.put("advertised.listeners", p.get("advertised.listeners") + ",SASL_PLAINTEXT://" + HOST + ":" + port);
+        p.put("listener.security.protocol.map", p.get("listener.security.protocol.map") + ",SASL_PLAINTEXT:SASL_PLAINTEXT");
+        p.put("sasl.enabled.mechanisms", "PLAIN");
+        p.put(
+                "listener.name.sasl_plaintext.plain.sasl.jaas.config",
+                "org.apache.kafka.common.security.plain.PlainLoginModule required user_" + sasl.user() + "=\""
+                        + sasl.password() + "\";");
     }
 
     private static Properties brokerProperties(Path logDir, int brokerPort, int controllerPort) {

@@ -66,9 +66,22 @@ public final class KafkaClients {
         return Admin.create(adminProperties(bootstrapServers));
     }
 
+    /** An admin client with Kafka's default timeouts and {@code extra} settings (security: {@link KafkaProperties}). */
+    public static Admin admin(String bootstrapServers, Properties extra) {
+        Properties p = adminProperties(bootstrapServers);
+        extra.forEach(p::putIfAbsent);
+        return Admin.create(p);
+    }
+
     /** An admin client whose calls give up after {@code apiTimeout}, named {@code clientId} in the broker's logs. */
     public static Admin admin(String bootstrapServers, Duration apiTimeout, String clientId) {
+        return admin(bootstrapServers, apiTimeout, clientId, new Properties());
+    }
+
+    /** As {@link #admin(String, Duration, String)}, with {@code extra} settings (security: {@link KafkaProperties}). */
+    public static Admin admin(String bootstrapServers, Duration apiTimeout, String clientId, Properties extra) {
         Properties p = adminProperties(bootstrapServers);
+        extra.forEach(p::putIfAbsent);
         p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) apiTimeout.toMillis());
         p.put(AdminClientConfig.CLIENT_ID_CONFIG, clientId);
         return Admin.create(p);
@@ -116,6 +129,12 @@ public final class KafkaClients {
             props.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
         }
 
+        /** Adds settings (security: {@link KafkaProperties}); the builder's own settings win. */
+        public ProducerBuilder properties(Properties extra) {
+            extra.forEach(props::putIfAbsent);
+            return this;
+        }
+
         /** Makes it a transactional producer with this id ({@code initTransactions} fences an older one). */
         public ProducerBuilder transactionalId(String transactionalId) {
             props.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, transactionalId);
@@ -150,6 +169,12 @@ public final class KafkaClients {
             props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
             props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolationLevel);
             props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        }
+
+        /** Adds settings (security: {@link KafkaProperties}); the builder's own settings win. */
+        public ConsumerBuilder properties(Properties extra) {
+            extra.forEach(props::putIfAbsent);
+            return this;
         }
 
         /** Most records one {@code poll} returns. */

@@ -18,6 +18,7 @@ import java.util.Collection;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Properties;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -106,7 +107,12 @@ public final class TransactionTimeouts {
      * (no DescribeConfigs permission, no answer): then the producers themselves fail at start if it is too low.
      */
     public static Optional<Duration> brokerMaxTimeout(String servers, Duration timeout) {
-        try (Admin admin = KafkaClients.admin(servers, timeout, "flowget-transaction-check")) {
+        return brokerMaxTimeout(servers, new Properties(), timeout);
+    }
+
+    /** As {@link #brokerMaxTimeout(String, Duration)}, with Kafka client settings ({@link KafkaProperties}). */
+    public static Optional<Duration> brokerMaxTimeout(String servers, Properties kafkaProps, Duration timeout) {
+        try (Admin admin = KafkaClients.admin(servers, timeout, "flowget-transaction-check", kafkaProps)) {
             Collection<Node> nodes = admin.describeCluster().nodes().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
             List<ConfigResource> brokers = new ArrayList<>();
             nodes.forEach(n -> brokers.add(new ConfigResource(ConfigResource.Type.BROKER, n.idString())));

@@ -18,6 +18,7 @@ import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Properties;
 
 /**
  * Turns the {@code --urls} input of a run into request events: copies it (file or stdin) into the state dir and
@@ -101,9 +102,10 @@ final class InputStaging {
      * Produces one record per line to {@code topic} in a single transaction. The transactional id is derived from the
      * input's digest, so a rerun after a crash mid-produce fences and aborts the earlier attempt's transaction.
      */
-    static void produce(String servers, String topic, List<Line> lines, String inputSha256) {
+    static void produce(String servers, Properties kafkaProps, String topic, List<Line> lines, String inputSha256) {
         try (KafkaProducer<String, String> producer =
                 KafkaClients.producer(servers)
+                        .properties(kafkaProps)
                         .transactionalId("flowget-run-input-" + inputSha256.substring(0, 16))
                         .batching(Duration.ofMillis(5), 256 * 1024)
                         .build()) {

@@ -5,6 +5,7 @@ import io.flowget.job.JobOptions;
 import io.flowget.job.embedded.EmbeddedFlink;
 import io.flowget.job.embedded.EmbeddedKafka;
 import io.flowget.job.kafka.KafkaClients;
+import io.flowget.job.kafka.KafkaProperties;
 import io.flowget.udf.config.FlowgetOptions;
 import io.flowget.udf.model.FetchResult;
 
@@ -30,6 +31,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -145,11 +147,21 @@ public final class LocalRun {
             // returns; the buffered requests go into the checkpoint and are replayed on restore.
             conf.set(CheckpointingOptions.ENABLE_UNALIGNED, true);
         }
+        if (!conf.contains(FlowgetOptions.NET_POSTURE)) {
+            // One user's own downloads: local origins are what `run` and `demo` are often for. The service
+            // (`flowget job`) keeps the option's SERVICE default.
+            conf.set(FlowgetOptions.NET_POSTURE, FlowgetOptions.NetPosture.LOCAL);
+        }
+
+        if (req.bootstrapServers() == null) {
+            conf = KafkaProperties.without(conf); // the embedded broker is plain text on loopback
+        }
+        Properties kafkaProps = KafkaProperties.of(conf);
 
         // Start-up overlap: the broker starts, gets its topics and the input on its own thread while this thread
         // starts the MiniCluster; both are mostly class loading and waiting on their own threads.
-        BrokerStart broker =
-                BrokerStart.begin(req.bootstrapServers(), stateDir, conf, req.parallelism(), state, lines);
+        BrokerStart broker = BrokerStart.begin(
+                req.bootstrapServers(), kafkaProps, stateDir, conf, req.parallelism(), state, lines);
         EmbeddedFlink flink = null;
         boolean jobEnded = false;
         boolean leftToExit = false;
@@ -182,8 +194,8 @@ public final class LocalRun {
                     new ResultCollector(lines, req.interactive() && !req.quiet(), stdout, req.timeout());
             String resultsTopic = conf.get(JobOptions.KAFKA_RESULTS_TOPIC);
             List<FetchResult> results;
-            try (TailCheckpoint tail = TailCheckpoint.start(lines, servers, resultsTopic, flink, job)) {
-                results = collector.collect(servers, resultsTopic, flink, job);
+            try (TailCheckpoint tail = TailCheckpoint.start(lines, servers, kafkaProps, resultsTopic, flink, job)) {
+                results = collector.collect(servers, kafkaProps, resultsTopic, flink, job);
             }
             boolean disposable = exitFollows && req.bootstrapServers() == null;
             if (!disposable) {
@@ -270,6 +282,7 @@ public final class LocalRun {
 
         static BrokerStart begin(
                 String servers,
+                Properties kafkaProps,
                 Path stateDir,
                 Configuration conf,
                 int partitions,
@@ -277,15 +290,16 @@ public final class LocalRun {
                 List<InputStaging.Line> lines) {
             BrokerStart b = new BrokerStart();
             Thread t = new Thread(
-                    () -> b.run(servers, stateDir, conf, partitions, state, lines), "flowget-broker-start");
+                    () -> b.run(servers, kafkaProps, stateDir, conf, partitions, state, lines),
+                    "flowget-broker-start");
             t.setDaemon(true);
             t.start();
             return b;
         }
 
         private void run(
-                String servers, Path stateDir, Configuration conf, int partitions, RunState state,
-                List<InputStaging.Line> lines) {
+                String servers, Properties kafkaProps, Path stateDir, Configuration conf, int partitions,
+                RunState state, List<InputStaging.Line> lines) {
             try {
                 String bootstrap = servers;
                 if (bootstrap == null) {
@@ -295,10 +309,11 @@ public final class LocalRun {
                 } else {
                     started.complete(null);
                 }
-                createTopics(bootstrap, conf, partitions);
+                createTopics(bootstrap, kafkaProps, conf, partitions);
                 if (!state.produced()) {
                     InputStaging.produce(
-                            bootstrap, conf.get(JobOptions.KAFKA_REQUESTS_TOPIC), lines, state.inputSha256());
+                            bootstrap, kafkaProps, conf.get(JobOptions.KAFKA_REQUESTS_TOPIC), lines,
+                            state.inputSha256());
                     state.markProduced();
                 }
                 ready.complete(bootstrap);
@@ -345,8 +360,9 @@ public final class LocalRun {
     }
 
     /** Creates the requests, results and dead-letter topics that do not exist yet. */
-    private static void createTopics(String servers, Configuration conf, int partitions) throws Exception {
-        try (Admin admin = KafkaClients.admin(servers)) {
+    private static void createTopics(String servers, Properties kafkaProps, Configuration conf, int partitions)
+            throws Exception {
+        try (Admin admin = KafkaClients.admin(servers, kafkaProps)) {
             Set<String> existing = admin.listTopics().names().get();
             List<NewTopic> topics = new ArrayList<>();
             for (String t :

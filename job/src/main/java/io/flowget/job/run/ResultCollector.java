@@ -27,6 +27,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Properties;
 
 /**
  * Collects the one terminal result of every request of a run: reads the results topic from its beginning
@@ -71,13 +72,14 @@ final class ResultCollector {
     }
 
     /** Reads results until every expected one is there; see the class comment for when it gives up instead. */
-    List<FetchResult> collect(String servers, String topic, EmbeddedFlink flink, JobID job) throws Exception {
+    List<FetchResult> collect(String servers, Properties kafkaProps, String topic, EmbeddedFlink flink, JobID job)
+            throws Exception {
         List<FetchResult> results = new ArrayList<>(total);
         Map<String, Integer> seen = new HashMap<>();
         long deadline = System.nanoTime() + timeout.toNanos();
         long finishedAt = 0;
         try (KafkaConsumer<String, String> consumer =
-                KafkaClients.committedConsumer(servers).maxPollRecords(5000).build()) {
+                KafkaClients.committedConsumer(servers).properties(kafkaProps).maxPollRecords(5000).build()) {
             KafkaClients.assignFromBeginning(consumer, topic);
             while (results.size() < total) {
                 for (ConsumerRecord<String, String> rec : consumer.poll(POLL)) {

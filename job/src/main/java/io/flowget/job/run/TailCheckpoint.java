@@ -17,6 +17,7 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Properties;
 
 /**
  * The tail of a run: triggers the committing checkpoint as soon as the last result is <em>emitted</em>, instead of
@@ -46,20 +47,32 @@ final class TailCheckpoint implements AutoCloseable {
     /** {@link System#nanoTime()} when the last expected result was seen emitted; 0 before. */
     private volatile long emittedNanos;
 
-    private TailCheckpoint(List<InputStaging.Line> lines, String servers, String topic, EmbeddedFlink flink, JobID job) {
+    private TailCheckpoint(
+            List<InputStaging.Line> lines,
+            String servers,
+            Properties kafkaProps,
+            String topic,
+            EmbeddedFlink flink,
+            JobID job) {
         for (InputStaging.Line l : lines) {
             expected.merge(l.expectedId(), 1, Integer::sum);
         }
         this.total = lines.size();
-        this.consumer = KafkaClients.uncommittedConsumer(servers).maxPollRecords(5000).build();
+        this.consumer =
+                KafkaClients.uncommittedConsumer(servers).properties(kafkaProps).maxPollRecords(5000).build();
         this.thread = new Thread(() -> watch(topic, flink, job), "flowget-tail-checkpoint");
         thread.setDaemon(true);
     }
 
     /** Starts watching the results topic (from its beginning) for the last emitted result of {@code lines}. */
     static TailCheckpoint start(
-            List<InputStaging.Line> lines, String servers, String topic, EmbeddedFlink flink, JobID job) {
-        TailCheckpoint t = new TailCheckpoint(lines, servers, topic, flink, job);
+            List<InputStaging.Line> lines,
+            String servers,
+            Properties kafkaProps,
+            String topic,
+            EmbeddedFlink flink,
+            JobID job) {
+        TailCheckpoint t = new TailCheckpoint(lines, servers, kafkaProps, topic, flink, job);
         t.thread.start();
         return t;
     }

@@ -82,6 +82,7 @@ final class ChaosReport {
     static Configuration fetchSettings() {
         Configuration c = new Configuration();
         c.set(FlowgetOptions.HOST_MAX_CONCURRENCY, 4);
+        c.set(FlowgetOptions.NET_POSTURE, FlowgetOptions.NetPosture.LOCAL); // origins and fault proxies on loopback
         c.set(FlowgetOptions.HTTP_CONNECT_TIMEOUT, Duration.ofSeconds(2));
         c.set(FlowgetOptions.HTTP_RESPONSE_TIMEOUT, Duration.ofSeconds(2));
         c.set(FlowgetOptions.HTTP_IDLE_TIMEOUT, Duration.ofSeconds(2));

@@ -3,8 +3,8 @@ package io.flowget.udf.body;
 import java.io.IOException;
 
 /**
- * A body that cannot be stored: its content-coding is unknown, its coded stream is corrupt or truncated, or it
- * broke a size guard. The message is meant for the result event's {@code error} field as it is (for example
+ * A body that cannot be stored: its content-coding is unknown, its coded stream is corrupt or truncated, its
+ * ciphertext does not authenticate or its key is unknown, or it broke a size guard. The message is meant for the result event's {@code error} field as it is (for example
  * {@code corrupt gzip stream} or {@code max_bytes exceeded (limit 67108864 bytes)}); {@link #kind()} lets the
  * caller decide between FAILED and a retry without parsing it. Storage failures of the {@link ByteSink} are
  * never wrapped in this type: they propagate as the sink threw them.
@@ -21,7 +21,14 @@ public final class BodyException extends IOException {
         /** The decoded (stored) size would exceed {@code max_bytes}. */
         LIMIT_EXCEEDED,
         /** Decoded bytes grew faster than the maximum decode ratio allows (decompression bomb guard). */
-        RATIO_EXCEEDED
+        RATIO_EXCEEDED,
+        /**
+         * An encrypted body did not authenticate (wrong key, damaged, truncated or extended ciphertext); message
+         * {@code decryption failed: …}.
+         */
+        DECRYPT_FAILED,
+        /** The request's key id is unknown to every key provider, or its key is unusable; not retried. */
+        UNKNOWN_KEY
     }
 
     private final Kind kind;
@@ -39,6 +46,10 @@ public final class BodyException extends IOException {
     /** The category of this failure. */
     public Kind kind() {
         return kind;
+    }
+
+    static BodyException decryptFailed(String detail, Throwable cause) {
+        return new BodyException(Kind.DECRYPT_FAILED, "decryption failed: " + detail, cause);
     }
 
     static BodyException corrupt(ContentCoding coding, Throwable cause) {

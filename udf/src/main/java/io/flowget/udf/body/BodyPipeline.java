@@ -1,5 +1,10 @@
 package io.flowget.udf.body;
 
+import io.flowget.udf.crypto.DecryptScheme;
+import io.flowget.udf.crypto.Decryption;
+import io.flowget.udf.crypto.KeyProvider;
+import io.flowget.udf.crypto.UnknownKeyException;
+
 import org.apache.commons.codec.digest.Blake3;
 
 import javax.annotation.concurrent.NotThreadSafe;
@@ -7,13 +12,16 @@ import javax.annotation.concurrent.NotThreadSafe;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.security.MessageDigest;
+import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The streaming path of one response body: coded bytes in, decoded bytes checked against the size guards,
- * digested and written to a {@link ByteSink}. Push style, for the HTTP client's I/O reactor thread: the response
+ * digested and written to a {@link ByteSink}. The order of the stages is fixed: transfer content-codings
+ * ({@code Content-Encoding}) → decryption, when the request asks for it ({@link Builder#decrypt}) → the
+ * compression inside the encryption (named, or gzip/zstd detected) → size guards and digests → sink. Push style, for the HTTP client's I/O reactor thread: the response
  * consumer calls {@link #accept} with every body buffer it receives, {@link #finish} at the end of the body and
  * {@link #close} always (also after an exception), then reads the digests and counts.
  *
@@ -23,7 +31,8 @@ import java.util.concurrent.atomic.AtomicLong;
  *         .maxBytes(request.maxBytes())                       // Long.MAX_VALUE: none
  *         .maxRatio(1000)                                     // 0: off
  *         .blake3(wantBlake3)
- *         .build();                                           // BodyException UNSUPPORTED_CODING
+ *         .decrypt(decryption, keyProvider)                   // optional: encrypted payload
+ *         .build();                                           // BodyException UNSUPPORTED_CODING, UNKNOWN_KEY
  * try (body) {
  *     body.accept(buffer);  // per data callback; consumes the buffer, keeps no reference
  *     body.finish();        // end of stream: CORRUPT if a coded stream was truncated
@@ -38,7 +47,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * #RATIO_GRACE_BYTES} ({@link BodyException.Kind#RATIO_EXCEEDED}). Digests (SHA-256 always, BLAKE3 optional)
  * cover exactly the bytes given to the sink. Memory is fixed per transfer: one decode buffer of {@link
  * #CHUNK_SIZE} bytes per coding layer plus 8 KiB copy buffers once direct or read-only input needs them; nothing grows
- * with the body. Native decoder state (zlib 32 KiB window, zstd window at most 8 MiB, brotli window usually 4
+ * with the body; decryption adds its buffers and cipher state (AES-GCM: about 27 KiB) or one
+ * ciphertext and one plaintext segment (Tink: about 8 KiB for 4 KiB segments, 2 MiB for 1 MiB ones). Native decoder state (zlib 32 KiB window, zstd window at most 8 MiB, brotli window usually 4
  * MiB) lives outside the Java heap and is freed by {@link #close}. {@link #retainedHeapBytes()} and the static
  * {@link #liveHeapBytes()} report the Java buffers for measurement.
  *
@@ -67,12 +77,18 @@ public final class BodyPipeline implements AutoCloseable {
     }
 
     private final List<ContentCoding> codings;
+    /** The compression inside the encryption when the request named it; null when detected or not decrypting. */
+    private final List<ContentCoding> innerCodings;
+    private final SniffingDecoder sniffer;
     private final ByteSink sink;
     private final long maxBytes;
     private final long maxRatio;
     private final MessageDigest sha256;
     private final Blake3 blake3;
-    /** Decoders in the order bytes pass through them: the last applied coding first. */
+    /**
+     * Stages in the order bytes pass through them: transfer decoders (the last applied coding first), then the
+     * decryptor and the inner decoders, if any.
+     */
     private final Decoder[] decoders;
     private final ChunkConsumer first;
 
@@ -86,20 +102,46 @@ public final class BodyPipeline implements AutoCloseable {
     private String sha256Hex;
     private String blake3Hex;
 
-    private BodyPipeline(Builder b, List<ContentCoding> codings) throws IOException {
+    private BodyPipeline(Builder b, List<ContentCoding> codings, List<ContentCoding> inner, byte[] key)
+            throws IOException {
         this.codings = List.copyOf(codings);
+        this.innerCodings = inner == null ? null : List.copyOf(inner);
         this.sink = b.sink;
         this.maxBytes = b.maxBytes;
         this.maxRatio = b.maxRatio;
         this.sha256 = Digests.newSha256();
         this.blake3 = b.blake3 ? Blake3.initHash() : null;
-        this.decoders = new Decoder[codings.size()];
+        boolean decrypting = key != null;
+        boolean sniffing = decrypting && inner == null;
+        int innerStages = !decrypting ? 0 : sniffing ? 1 : inner.size();
+        this.decoders = new Decoder[codings.size() + (decrypting ? 1 : 0) + innerStages];
+        int slot = decoders.length;
         ChunkConsumer next = this::store;
+        SniffingDecoder sniff = null;
         try {
-            // Build from the store step outwards: the first coding in the header is decoded last.
-            for (int i = 0; i < codings.size(); i++) {
-                Decoder decoder = newDecoder(codings.get(i), next);
-                decoders[codings.size() - 1 - i] = decoder;
+            // Build from the store step outwards: the first coding in a header is decoded last.
+            if (sniffing) {
+                sniff = new SniffingDecoder(next, BodyPipeline::newDecoder);
+                decoders[--slot] = sniff;
+                next = sniff;
+            } else if (decrypting) {
+                for (ContentCoding coding : inner) {
+                    Decoder decoder = newDecoder(coding, next);
+                    decoders[--slot] = decoder;
+                    next = decoder;
+                }
+            }
+            if (decrypting) {
+                Decoder decryptor =
+                        b.decryption.scheme().segmented()
+                                ? new TinkStreamingDecryptor(b.decryption.scheme(), key, next, CHUNK_SIZE)
+                                : new AesGcmDecryptor(key, next, SCRATCH_SIZE);
+                decoders[--slot] = decryptor;
+                next = decryptor;
+            }
+            for (ContentCoding coding : codings) {
+                Decoder decoder = newDecoder(coding, next);
+                decoders[--slot] = decoder;
                 next = decoder;
             }
         } catch (IOException | RuntimeException | Error e) {
@@ -110,6 +152,7 @@ public final class BodyPipeline implements AutoCloseable {
             }
             throw e;
         }
+        this.sniffer = sniff;
         this.first = next;
         LIVE_PIPELINES.incrementAndGet();
         account();
@@ -294,6 +337,17 @@ public final class BodyPipeline implements AutoCloseable {
         return codings;
     }
 
+    /**
+     * The compression removed inside the encryption, in header order: as the request named it, or as detected
+     * (known once the first plaintext bytes passed); empty when not decrypting or none.
+     */
+    public List<ContentCoding> innerCodings() {
+        if (innerCodings != null) {
+            return innerCodings;
+        }
+        return sniffer == null ? List.of() : sniffer.detected();
+    }
+
     /** Bytes of Java heap buffers this pipeline holds (decode buffers, copy buffer); fixed per transfer. */
     public long retainedHeapBytes() {
         long sum = scratch == null ? 0 : scratch.length;
@@ -368,6 +422,8 @@ public final class BodyPipeline implements AutoCloseable {
         private long maxBytes = Long.MAX_VALUE;
         private long maxRatio;
         private boolean blake3;
+        private Decryption decryption;
+        private KeyProvider keys;
 
         private Builder(ByteSink sink) {
             if (sink == null) {
@@ -407,12 +463,53 @@ public final class BodyPipeline implements AutoCloseable {
         }
 
         /**
-         * Creates the pipeline and its decoders.
+         * Decrypt the body (after its transfer codings) as {@code decryption} says, with the key {@code keys}
+         * gives for its key id when {@link #build} runs; null for a plain body.
+         */
+        public Builder decrypt(Decryption decryption, KeyProvider keys) {
+            if (decryption != null && keys == null) {
+                throw new IllegalArgumentException("a key provider is required to decrypt");
+            }
+            this.decryption = decryption;
+            this.keys = keys;
+            return this;
+        }
+
+        /**
+         * Creates the pipeline and its decoders; looks up the decryption key, if any.
          *
-         * @throws BodyException UNSUPPORTED_CODING naming the coding that cannot be decoded
+         * @throws BodyException UNSUPPORTED_CODING naming the coding that cannot be decoded; UNKNOWN_KEY for a
+         *     key id no provider knows (or an unusable key)
+         * @throws IOException the key provider's own failure (e.g. a KMS that cannot be reached now)
          */
         public BodyPipeline build() throws IOException {
-            return new BodyPipeline(this, ContentCoding.parse(contentEncoding));
+            List<ContentCoding> transfer = ContentCoding.parse(contentEncoding);
+            if (decryption == null) {
+                return new BodyPipeline(this, transfer, null, null);
+            }
+            String enc = decryption.innerEncoding();
+            List<ContentCoding> inner =
+                    enc == null || enc.isBlank() || enc.trim().equalsIgnoreCase(Decryption.AUTO)
+                            ? null
+                            : ContentCoding.parse(enc);
+            byte[] key;
+            try {
+                key = keys.key(decryption.keyId());
+            } catch (UnknownKeyException e) {
+                throw new BodyException(BodyException.Kind.UNKNOWN_KEY, e.getMessage());
+            }
+            try {
+                if (key == null || key.length != DecryptScheme.KEY_BYTES) {
+                    throw new BodyException(
+                            BodyException.Kind.UNKNOWN_KEY,
+                            "unusable key id '" + decryption.keyId() + "': not a 256-bit key");
+                }
+                return new BodyPipeline(this, transfer, inner, key);
+            } finally {
+                if (key != null) {
+                    Arrays.fill(key, (byte) 0);
+                }
+            }
         }
     }
 }

@@ -27,6 +27,9 @@ public enum ContentCoding {
 
     private static final Logger LOG = LoggerFactory.getLogger(ContentCoding.class);
 
+    /** Most content-coding layers one body may have (as curl); more FAIL as an unsupported coding. */
+    public static final int MAX_LAYERS = 5;
+
     private final String token;
 
     ContentCoding(String token) {
@@ -61,14 +64,23 @@ public enum ContentCoding {
      * @param headerValue the header value, or null when the response has none
      * @return the codings, empty for none or identity
      * @throws BodyException of kind {@link BodyException.Kind#UNSUPPORTED_CODING} naming the first coding that
-     *     cannot be decoded, e.g. {@code unsupported content-coding 'compress'}
+     *     cannot be decoded, e.g. {@code unsupported content-coding 'compress'}, or for more than
+     *     {@value #MAX_LAYERS} layers ({@code too many content-coding layers (more than 5)})
      */
     public static List<ContentCoding> parse(String headerValue) throws BodyException {
         List<ContentCoding> codings = new ArrayList<>(2);
         if (headerValue == null) {
             return codings;
         }
-        for (String raw : headerValue.split(",")) {
+        String[] tokens = headerValue.split(",", MAX_LAYERS + 2);
+        for (String raw : tokens) {
+            if (codings.size() == MAX_LAYERS && !raw.isBlank()) {
+                // Each layer costs a decoder and its buffers: a header of hundreds of layers is an attack, not a
+                // representation (curl stops at 5 as well).
+                throw new BodyException(
+                        BodyException.Kind.UNSUPPORTED_CODING,
+                        "too many content-coding layers (more than " + MAX_LAYERS + ")");
+            }
             String name = raw.trim().toLowerCase(Locale.ROOT);
             if (name.isEmpty() || name.equals("identity")) {
                 continue;
@@ -77,7 +89,7 @@ public enum ContentCoding {
             if (coding == null) {
                 throw new BodyException(
                         BodyException.Kind.UNSUPPORTED_CODING,
-                        "unsupported content-coding '" + raw.trim() + "'");
+                        "unsupported content-coding '" + io.flowget.udf.model.Bounded.text(raw.trim(), 64) + "'");
             }
             Throwable cause = coding.unavailabilityCause();
             if (cause != null) {

@@ -169,10 +169,21 @@ public final class FlowgetOptions {
     public static final ConfigOption<Integer> FETCH_MAX_BACKLOG =
             ConfigOptions.key("flowget.fetch.max-backlog")
                     .intType()
-                    .defaultValue(50_000)
+                    .defaultValue(1_000_000)
                     .withDescription(
-                            "Most requests waiting in one subtask's queues; beyond it the operator stops"
-                                    + " reading input until the backlog shrinks, so Kafka holds the rest.");
+                            "Requests waiting in one subtask's queues (RocksDB) beyond which a new request FAILs"
+                                    + " with 'queue full' if its host already holds more than its fair share"
+                                    + " (this value divided by the hosts with work); other hosts' requests are"
+                                    + " still taken. Input is never stopped, so one host cannot hold the others"
+                                    + " or the checkpoints back.");
+
+    public static final ConfigOption<Integer> FETCH_MAX_HOST_BACKLOG =
+            ConfigOptions.key("flowget.fetch.max-host-backlog")
+                    .intType()
+                    .defaultValue(250_000)
+                    .withDescription(
+                            "Most requests one host may have waiting or active in one subtask; a further request"
+                                    + " for that host FAILs at once with 'queue full'.");
 
     public static final ConfigOption<MemorySize> FETCH_MAX_BYTES =
             ConfigOptions.key("flowget.fetch.max-bytes")
@@ -211,6 +222,44 @@ public final class FlowgetOptions {
                     .withDescription(
                             "Also compute BLAKE3 (256 bit) of every stored body while it streams, and report it"
                                     + " in the result's `blake3` field. SHA-256 is always computed.");
+
+    // ---- encrypted payloads (README "Encrypted payloads") -------------------------------------------
+
+    public static final ConfigOption<String> DECRYPT_SCHEME =
+            ConfigOptions.key("flowget.decrypt.scheme")
+                    .stringType()
+                    .defaultValue("aes-256-gcm")
+                    .withDescription(
+                            "Scheme of a request whose `decrypt` object names no `scheme`: `aes-256-gcm`"
+                                    + " (nonce || ciphertext || tag), `tink-aes256-gcm-hkdf-4kb` or"
+                                    + " `tink-aes256-gcm-hkdf-1mb` (Tink streaming AEAD). Requests without"
+                                    + " `decrypt` are stored as received.");
+
+    public static final ConfigOption<String> DECRYPT_KEY_DIR =
+            ConfigOptions.key("flowget.decrypt.key-dir")
+                    .stringType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "Directory of key files, one per key id, named by the id (e.g. a mounted"
+                                    + " Kubernetes secret); a file holds 32 raw bytes, 64 hex digits or base64."
+                                    + " Unset: no key files.");
+
+    public static final ConfigOption<String> DECRYPT_KEY_ENV_PREFIX =
+            ConfigOptions.key("flowget.decrypt.key-env-prefix")
+                    .stringType()
+                    .defaultValue("FLOWGET_KEY_")
+                    .withDescription(
+                            "Environment lookup of keys: key id `backup-2026` is read from"
+                                    + " `FLOWGET_KEY_BACKUP_2026` (hex or base64). Empty turns the lookup off.");
+
+    public static final ConfigOption<String> DECRYPT_KEY_PROVIDER =
+            ConfigOptions.key("flowget.decrypt.key-provider")
+                    .stringType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "Class name of a deployment's own `io.flowget.udf.crypto.KeyProvider` (public"
+                                    + " no-argument constructor, e.g. a KMS client), asked before the key"
+                                    + " directory and the environment. Unset: none.");
 
     public static final ConfigOption<MemorySize> CHUNK_SIZE =
             ConfigOptions.key("flowget.chunk.size")
@@ -358,6 +407,25 @@ public final class FlowgetOptions {
                             "Most redirect hops per attempt; more FAIL with 'too many redirects', a hop back"
                                     + " to a URL already visited FAILs with 'redirect loop'.");
 
+    public static final ConfigOption<Boolean> HTTP_REDIRECT_ALLOW_INSECURE =
+            ConfigOptions.key("flowget.http.redirect.allow-insecure")
+                    .booleanType()
+                    .defaultValue(false)
+                    .withDescription(
+                            "Follow a redirect from https to http. Off by default: such a hop FAILs the request"
+                                    + " with 'insecure redirect ...' (the rest of the chain would travel in clear"
+                                    + " text). Credentials are still dropped on the downgraded hop.");
+
+    public static final ConfigOption<String> HTTP_REDIRECT_STRIP_HEADERS =
+            ConfigOptions.key("flowget.http.redirect.strip-headers")
+                    .stringType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "Comma-separated request header names that, like Authorization, Cookie and"
+                                    + " Proxy-Authorization (always), are sent only to the request URL's own"
+                                    + " origin: a redirect hop to another scheme, host or port goes without"
+                                    + " them (e.g. `X-Api-Key,X-Auth-Token`).");
+
     public static final ConfigOption<String> HTTP_USER_AGENT =
             ConfigOptions.key("flowget.http.user-agent")
                     .stringType()
@@ -412,18 +480,48 @@ public final class FlowgetOptions {
 
     // ---- network guard and DNS -------------------------------------------------------------------
 
+    /** What the SSRF guard refuses before any deny or allow list: see {@link #NET_POSTURE}. */
+    public enum NetPosture {
+        /** A service taking URLs from many producers: only public unicast addresses are reachable. */
+        SERVICE,
+        /** One user's own downloads: loopback and private ranges are reachable too. */
+        LOCAL
+    }
+
+    public static final ConfigOption<NetPosture> NET_POSTURE =
+            ConfigOptions.key("flowget.net.posture")
+                    .enumType(NetPosture.class)
+                    .defaultValue(NetPosture.SERVICE)
+                    .withDescription(
+                            "SSRF guard posture. SERVICE (the default, and what `flowget job` uses): refuse"
+                                    + " loopback, private (RFC 1918), CGNAT, unique-local and site-local IPv6,"
+                                    + " multicast, reserved, documentation and benchmarking ranges, on top of"
+                                    + " what is always refused (unspecified, link-local and cloud metadata"
+                                    + " addresses), also when embedded in IPv4-mapped, IPv4-compatible, NAT64 or"
+                                    + " 6to4 IPv6 addresses. LOCAL (what `flowget run` and `flowget demo` use"
+                                    + " unless this is set): loopback and private ranges are reachable.");
+
+    public static final ConfigOption<String> NET_ALLOWED_PORTS =
+            ConfigOptions.key("flowget.net.allowed-ports")
+                    .stringType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "SSRF guard: comma-separated ports and port ranges flowget may connect to, e.g."
+                                    + " `80,443,8000-8999`, checked on every hop. A URL on another port FAILs"
+                                    + " with 'blocked port: ...', never retried. Unset: any port.");
+
     public static final ConfigOption<String> NET_DENY_CIDRS =
             ConfigOptions.key("flowget.net.deny-cidrs")
                     .stringType()
                     .noDefaultValue()
                     .withDescription(
                             "SSRF guard: comma-separated CIDRs flowget never connects to, checked after DNS"
-                                    + " resolution on every connection (every redirect hop too). Always denied"
-                                    + " in addition: 169.254.0.0/16 and fe80::/10 (link-local),"
-                                    + " fd00:ec2::254/128 and 100.100.100.200/32 (cloud metadata), 0.0.0.0/8."
-                                    + " Loopback and private ranges are allowed unless listed here (e.g."
-                                    + " `127.0.0.0/8,::1/128,10.0.0.0/8`). A refused address FAILs the request"
-                                    + " with 'blocked address: ...', never retried.");
+                                    + " resolution on every connection (every redirect hop too), in addition to"
+                                    + " what `flowget.net.posture` refuses. Always refused: 0.0.0.0/8 and ::"
+                                    + " (unspecified), 169.254.0.0/16 and fe80::/10 (link-local), the cloud"
+                                    + " metadata addresses fd00:ec2::254, fd00:ec2::23, 100.100.100.200,"
+                                    + " 168.63.129.16 and 192.0.0.192. A refused address FAILs the request with"
+                                    + " 'blocked address: ...', never retried.");
 
     public static final ConfigOption<String> NET_ALLOW_CIDRS =
             ConfigOptions.key("flowget.net.allow-cidrs")

@@ -1,6 +1,7 @@
 package io.flowget.udf.fetch;
 
 import io.flowget.udf.http.Attempt;
+import io.flowget.udf.http.BlockedAddressException;
 import io.flowget.udf.http.BodyPolicy;
 import io.flowget.udf.http.FetchOutcome;
 import io.flowget.udf.http.RangeResponseConsumer;
@@ -13,17 +14,18 @@ import org.apache.hc.core5.concurrent.FutureCallback;
 import org.apache.hc.core5.http.nio.AsyncResponseConsumer;
 import org.apache.hc.core5.http.nio.support.AsyncRequestBuilder;
 
+import java.net.URI;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.CancellationException;
 import java.util.function.Consumer;
 
 /**
- * Sends the current hop of an attempt: builds its GET (request headers, Range and If-Range for a chunk, the
- * probe's first-chunk Range, Accept-Encoding, conditional validators) and its response consumer (a chunk writes
- * at its offset; a whole body streams through the body pipeline into the staging file), and hands both to the
- * HTTP client. The outcome — success, failure or cancellation — reaches {@code done} exactly once, on an I/O
- * thread of the client.
+ * Sends the current hop of an attempt: builds its GET (request headers, without credentials on a hop to another
+ * origin; Range and If-Range for a chunk, the probe's first-chunk Range, Accept-Encoding, conditional validators)
+ * and its response consumer (a chunk writes at its offset; a whole body streams through the body pipeline into the
+ * staging file), and hands both to the HTTP client. The outcome — success, failure or cancellation — reaches
+ * {@code done} exactly once, on an I/O thread of the client.
  *
  * <p>Immutable; {@link #send} runs on the task thread.
  */
@@ -61,11 +63,15 @@ final class AttemptRequests {
     void send(CloseableHttpAsyncClient client, Attempt a, Download d, Path staging, Consumer<FetchOutcome> done) {
         FetchRequest req = d.request;
         a.startHop(); // hop clocks: response timeout and the host's time to first byte
+        String blockedPort = settings.addressPolicy.portRefusal(port(a.url));
+        if (blockedPort != null) {
+            done.accept(FetchOutcome.failure(new BlockedAddressException(blockedPort))); // nothing sent
+            return;
+        }
         AsyncRequestBuilder rb = AsyncRequestBuilder.get(a.url);
-        if (req.headers != null) {
-            for (Map.Entry<String, String> e : req.headers.entrySet()) {
-                rb.addHeader(e.getKey(), e.getValue());
-            }
+        // Credentials go only to the request's own origin (RedirectSecurity), not to a redirect's other host.
+        for (Map.Entry<String, String> e : settings.redirects.headersFor(req.headers, req.url, a.url).entrySet()) {
+            rb.addHeader(e.getKey(), e.getValue());
         }
         AsyncResponseConsumer<FetchOutcome> consumer;
         if (a.range != null) {
@@ -91,7 +97,12 @@ final class AttemptRequests {
             consumer =
                     new StagingResponseConsumer(
                             settings.digestOnly ? null : staging,
-                            new BodyPolicy(maxBytes, settings.maxDecodeRatio, settings.blake3),
+                            new BodyPolicy(
+                                    maxBytes,
+                                    settings.maxDecodeRatio,
+                                    settings.blake3,
+                                    settings.decryption(req),
+                                    settings.keys),
                             a);
         }
         a.future =
@@ -119,6 +130,16 @@ final class AttemptRequests {
         // A cancel() that raced with execute() (sweeper timeout) must still reach the new future.
         if (a.cancelReason != null) {
             a.future.cancel(true);
+        }
+    }
+
+    /** The port a URL connects to (its scheme's default when it names none); -1 when it cannot tell. */
+    private static int port(String url) {
+        try {
+            URI u = URI.create(url);
+            return u.getPort() >= 0 ? u.getPort() : "https".equalsIgnoreCase(u.getScheme()) ? 443 : 80;
+        } catch (IllegalArgumentException e) {
+            return -1;
         }
     }
 }

@@ -2,9 +2,9 @@ package io.flowget.udf.fetch;
 
 import io.flowget.udf.http.Attempt;
 import io.flowget.udf.http.FetchOutcome;
+import io.flowget.udf.storage.SafeFiles;
 
 import java.io.IOException;
-import java.io.RandomAccessFile;
 import java.nio.file.Path;
 
 /**
@@ -49,9 +49,7 @@ final class ChunkedDownloads {
 
     /** Pre-sizes the (sparse) staging file: chunks are positional writes into it. */
     static void presize(Path staging, long length) throws IOException {
-        try (RandomAccessFile f = new RandomAccessFile(staging.toFile(), "rw")) {
-            f.setLength(length);
-        }
+        SafeFiles.presize(staging, length); // never through a link planted in the staging directory
     }
 
     /**

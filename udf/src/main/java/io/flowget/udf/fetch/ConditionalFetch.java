@@ -8,7 +8,9 @@ import io.flowget.udf.storage.OutputStore.RecordedFile;
 
 import org.apache.flink.annotation.Internal;
 
+import java.util.HashSet;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Conditional re-fetch for mirror sync ({@code flowget.fetch.conditional}): decides whether a request may be
@@ -20,7 +22,9 @@ import java.util.Map;
  * full fetch: its digest equals the request's expected {@code sha256}, its size is within {@code max_bytes},
  * and it has a BLAKE3 when results must carry one. Otherwise the body is fetched in full, which records fresh
  * validators. A 304 is checked against the file again when it arrives, so the result describes the file
- * that is at the path at that moment.
+ * that is at the path at that moment. The recorded attributes can be forged by anyone who can write the file: for
+ * a request that pins {@code sha256} the operator therefore hashes the file's bytes before it reports
+ * NOT_MODIFIED, and {@link #distrust}s a copy that does not match.
  *
  * <p>Not thread-safe: used on the fetch operator's task thread.
  */
@@ -29,6 +33,13 @@ final class ConditionalFetch {
     private final OutputStore store;
     private final boolean enabled;
     private final boolean blake3;
+    /**
+     * Requests whose recorded copy failed the re-hash of a pinned sha256: fetched in full from now on. In memory
+     * only (after a restore such a request is checked again) and bounded: cleared past {@link #MAX_DISTRUSTED}.
+     */
+    private final Set<String> distrusted = new HashSet<>();
+
+    static final int MAX_DISTRUSTED = 10_000;
 
     /**
      * @param store the output directory, or null when nothing is stored (digest-only sink): never conditional
@@ -65,8 +76,16 @@ final class ConditionalFetch {
         return true;
     }
 
+    /** The request's recorded copy did not hash to its pinned sha256: never answer it conditionally again. */
+    void distrust(FetchRequest req) {
+        if (distrusted.size() >= MAX_DISTRUSTED) {
+            distrusted.clear();
+        }
+        distrusted.add(req.id);
+    }
+
     private RecordedFile usable(FetchRequest req, long maxBytes) {
-        if (!enabled || req.path == null) {
+        if (!enabled || req.path == null || distrusted.contains(req.id)) {
             return null;
         }
         RecordedFile f = store.recorded(req.path, req.url);

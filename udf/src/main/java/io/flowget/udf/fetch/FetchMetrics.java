@@ -19,6 +19,8 @@ import java.util.Map;
  * classes (label {@code error}); all hosts summarised as counts (throttled, paused, circuit open).
  *
  * <ul>
+ *   <li>{@code internalErrors}: exceptions caught while handling a request, a mail or a timer; the request
+ *       they hit ends FAILED {@code internal error: …} and the operator goes on (should stay 0: each is a bug);
  *   <li>{@code attemptLatencyMs}: histogram of attempt durations (first byte sent to outcome, last hop);
  *   <li>{@code error.<class>.requestsFailed}: FAILED results by class ({@link #errorClass});
  *   <li>{@code connectionsOpened}, {@code connectionsOpen}, {@code dnsLookups}: of the TaskManager's shared HTTP
@@ -49,6 +51,7 @@ final class FetchMetrics {
     private final Counter retries;
     private final Counter bytesStored;
     private final Counter restarts;
+    private final Counter internalErrors;
     private volatile HostPoliteness.Summary hosts = new HostPoliteness.Summary(0, 0, 0);
     private long refreshedAt;
     /** What the top-host slots show; replaced whole (task thread), read by the reporter thread. */
@@ -72,6 +75,7 @@ final class FetchMetrics {
         retries = group.counter("retries");
         bytesStored = group.counter("bytesStored");
         restarts = group.counter("restarts");
+        internalErrors = group.counter("internalErrors");
         this.top = new TopHost[Math.max(0, topHosts)];
         java.util.Arrays.fill(top, TopHost.EMPTY);
         for (int i = 0; i < top.length; i++) {
@@ -120,6 +124,11 @@ final class FetchMetrics {
 
     void restart() {
         restarts.inc();
+    }
+
+    /** An exception the operator caught and survived (the request it hit, if any, ends FAILED). */
+    void internalError() {
+        internalErrors.inc();
     }
 
     void attemptFinished(long millis) {

@@ -58,6 +58,12 @@ import java.util.concurrent.RejectedExecutionException;
  * mail ({@link #onOutcome}), where the rules decide and {@link #apply} carries the decision out — a result,
  * a retry on a keyed processing-time timer, further chunks, or a new generation.
  *
+ * <p><b>Failure isolation and admission (issue 12):</b> every step of one request's handling runs through
+ * {@link #isolated}: an exception ends that request FAILED {@code internal error: …} and the operator goes on; every
+ * mail and timer runs through {@link #survive}. Only a broken runtime ({@link InternalErrors#brokenRuntime}) fails
+ * the task. {@code processElement} never waits: {@link Admission} refuses malformed requests and, by
+ * {@link Scheduler#queueFull}, only the crowding host's new requests ({@code queue full}).
+ *
  * <p>Over 450 lines because every step that sets the key, writes state, emits or registers a timer has to live
  * here (that is the rule that keeps the rest free of Flink's keyed context); the decisions themselves are in the
  * parts above.
@@ -150,14 +156,20 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     @Override
     public void processElement(StreamRecord<FetchRequest> element) throws Exception {
         String host = (String) getCurrentKey();
-        state.enqueue(host, element.getValue());
-        scheduler.queued(scheduler.host(host));
-        pump();
-        // Backpressure: beyond max-backlog, stop taking input until completions shrink the backlog; Kafka
-        // keeps the rest. yield() runs other mail (completions, timers) and may change the current key.
-        while (scheduler.backlog() > settings.maxBacklog) {
-            mailbox.yield();
+        FetchRequest req = element.getValue();
+        Scheduler.Host h = scheduler.host(host);
+        // Admission never waits: a host whose queue is full gets its new requests FAILED at once, every other host
+        // is admitted, and checkpoint barriers never queue behind one host's backlog.
+        String refusal = Admission.refusal(req, scheduler.queueFull(h, settings.maxHostBacklog, settings.maxBacklog));
+        if (refusal != null) {
+            metrics.failed(refusal);
+            output.collect(new StreamRecord<>(Admission.refused(req, refusal)));
+            scheduler.dropIfIdle(h);
+            return;
         }
+        state.enqueue(host, req);
+        scheduler.queued(h);
+        pump();
     }
 
     @Override
@@ -211,10 +223,69 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
      */
     private boolean post(String name, ThrowingRunnable<? extends Exception> mail) {
         try {
-            mailbox.execute(mail, name);
+            mailbox.execute(() -> survive(name, mail), name);
             return true;
         } catch (RejectedExecutionException closing) {
             return false;
+        }
+    }
+
+    /**
+     * The last net under every mail and timer: an exception that no request's {@link #isolated} step claimed is
+     * logged and the operator goes on; only a broken runtime ({@link InternalErrors#brokenRuntime}) fails the task.
+     */
+    private void survive(String what, ThrowingRunnable<? extends Exception> work) throws Exception {
+        try {
+            work.run();
+        } catch (Exception e) {
+            if (InternalErrors.brokenRuntime(e)) {
+                throw e;
+            }
+            metrics.internalError();
+            LOG.error("Internal error in {}; the operator goes on", what, e);
+        }
+    }
+
+    /**
+     * Runs one step of one request's handling. Whatever it throws is that request's trouble (the charter: no
+     * exception escapes a mail, timer or callback into the task): the request ends FAILED with {@code internal
+     * error: <class>: <message>}, its attempts, permits and state are dropped, and the operator goes on. Only a
+     * broken runtime is rethrown.
+     */
+    private void isolated(Scheduler.Host h, Scheduler.Active act, ThrowingRunnable<? extends Exception> step)
+            throws Exception {
+        try {
+            step.run();
+        } catch (Exception e) {
+            if (InternalErrors.brokenRuntime(e)) {
+                throw e;
+            }
+            internalError(h, act, e);
+        }
+    }
+
+    /** Ends the request of {@code act} FAILED after internal error {@code e} (logged once, with id and URL). */
+    private void internalError(Scheduler.Host h, Scheduler.Active act, Exception e) throws Exception {
+        metrics.internalError();
+        FetchRequest req = act.d.request;
+        LOG.warn("Internal error on request {} ({}); it ends FAILED, the operator goes on", req.id, req.url, e);
+        String reason = InternalErrors.reason(e);
+        setCurrentKey(h.host);
+        try {
+            fail(h, act, act.d.lastHttpStatus, reason);
+        } catch (Exception again) {
+            if (InternalErrors.brokenRuntime(again)) {
+                throw again;
+            }
+            // The failure path itself broke (e.g. the staging file cannot be named): drop what is left by hand.
+            LOG.warn("Ending request {} without its usual clean-up", req.id, again);
+            cancelAttempts(h, act);
+            scheduler.remove(h, act);
+            state.removeActive(act.seq);
+            output.collect(new StreamRecord<>(Results.failed(act.d, act.d.lastHttpStatus, reason)));
+            if (scheduler.dropIfIdle(h)) {
+                state.forgetHost(h.host);
+            }
         }
     }
 
@@ -245,17 +316,22 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             act = null;
             if (next.request() != null) {
                 Download d = new Download(next.request(), now);
-                // A digest-only run stores nothing, so it has no staging file to write chunks into.
-                d.switchTo(settings.digestOnly ? Download.Mode.SINGLE : Download.Mode.PROBE);
+                // A digest-only run stores nothing, so it has no staging file to write chunks into; an encrypted
+                // payload is decrypted as one stream (its ciphertext is what Range chunks would address).
+                boolean single = settings.digestOnly || next.request().decryptKeyId != null;
+                d.switchTo(single ? Download.Mode.SINGLE : Download.Mode.PROBE);
                 act = scheduler.admit(h, next.seq(), d);
             }
         }
         if (act == null) {
             return;
         }
-        boolean idle = act.attempts.isEmpty();
-        String refusal = idle ? politeness.refusal(h.host, ptNow()) : null;
-        apply(h, act, null, rules.turn(act.d, idle, act.finalizing, refusal, now));
+        Scheduler.Active turn = act;
+        isolated(h, turn, () -> {
+            boolean idle = turn.attempts.isEmpty();
+            String refusal = idle ? politeness.refusal(h.host, ptNow()) : null;
+            apply(h, turn, null, rules.turn(turn.d, idle, turn.finalizing, refusal, now));
+        });
     }
 
     /** Issues a chunked download's next chunk (and keeps it ready while more are planned). */
@@ -310,6 +386,13 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             scheduler.release(h, act, a);
             return;
         }
+        isolated(h, act, () -> handleOutcome(h, act, a, o));
+        scheduler.enqueueIfReady(h);
+        pump();
+    }
+
+    /** What {@link #onOutcome} does for a current attempt of a current download. */
+    private void handleOutcome(Scheduler.Host h, Scheduler.Active act, Attempt a, FetchOutcome o) throws Exception {
         Download d = act.d;
         if (o.status > 0) {
             d.lastHttpStatus = o.status;
@@ -344,8 +427,6 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         }
         long wallNow = System.currentTimeMillis();
         apply(h, act, a, a.range != null ? rules.chunk(d, a, o, wallNow) : rules.whole(d, a, o, wallNow));
-        scheduler.enqueueIfReady(h);
-        pump();
     }
 
     /** Carries out what the rules decided about a download on its turn ({@code a} null) or after attempt {@code a}. */
@@ -360,7 +441,11 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             succeed(h, act, s.outcome(), staging(h, act));
         } else if (decision instanceof Decision.NotModified) {
             store.discard(staging(h, act));
-            notModified(h, act);
+            if (act.d.request.sha256 != null) {
+                verifyPinnedCopy(h, act); // a recorded sha256 can be forged: the pin is checked on the bytes
+            } else {
+                notModified(h, act);
+            }
         } else if (decision instanceof Decision.PlanChunks p) {
             Path staging = staging(h, act);
             chunks.plan(act, p);
@@ -428,6 +513,51 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         }
         metrics.notModified();
         terminal(h, act, r);
+    }
+
+    /**
+     * A 304 for a request that pins {@code sha256}: the file at its path is hashed off the task thread (as a
+     * chunked file's final digest) and NOT_MODIFIED only when its bytes match the pin; else the request fetches
+     * the whole body again without validators ({@link ConditionalFetch#distrust}).
+     */
+    private void verifyPinnedCopy(Scheduler.Host h, Scheduler.Active act) throws Exception {
+        Path file;
+        try {
+            file = store.resolve(act.d.request.path);
+        } catch (IOException e) {
+            fail(h, act, 304, "path conflict: " + e.getMessage());
+            return;
+        }
+        if (!scheduler.startFinalizing(act)) {
+            return;
+        }
+        String host = h.host;
+        long seq = act.seq;
+        int generation = act.d.generation;
+        finalizer.digestFile(
+                file, (digest, error) -> post("fetch-verify", () -> onVerified(host, seq, generation, digest, error)));
+    }
+
+    private void onVerified(String host, long seq, int generation, Digests.FileDigest digest, Exception error)
+            throws Exception {
+        Scheduler.Host h = scheduler.existing(host);
+        Scheduler.Active act = h == null ? null : h.download(seq);
+        if (act == null || act.d.generation != generation || !act.finalizing) {
+            return;
+        }
+        setCurrentKey(host);
+        scheduler.endFinalizing(act);
+        FetchRequest req = act.d.request;
+        if (error == null && req.sha256.equalsIgnoreCase(digest.sha256())) {
+            notModified(h, act);
+        } else {
+            conditional.distrust(req);
+            String why = error == null ? "got " + digest.sha256() : error.toString();
+            String reason = "stored copy does not match the expected sha256 (" + why + ")";
+            retryOrFail(h, act, new Decision.Retry(reason, 0), false);
+        }
+        scheduler.enqueueIfReady(h);
+        pump();
     }
 
     /**
@@ -527,7 +657,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         }
         setCurrentKey(host);
         scheduler.endFinalizing(act);
-        apply(h, act, null, rules.finalized(act.d, digest, error));
+        isolated(h, act, () -> apply(h, act, null, rules.finalized(act.d, digest, error)));
         scheduler.enqueueIfReady(h);
         pump();
     }
@@ -536,8 +666,10 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     @Override
     public void onProcessingTime(InternalTimer<String, VoidNamespace> timer) throws Exception {
-        promoteDue(ptNow());
-        pump();
+        survive("fetch-timer", () -> {
+            promoteDue(ptNow());
+            pump();
+        });
     }
 
     @Override

@@ -1,6 +1,11 @@
 package io.flowget.udf.fetch;
 
 import io.flowget.udf.config.FlowgetOptions;
+import io.flowget.udf.crypto.DecryptScheme;
+import io.flowget.udf.crypto.Decryption;
+import io.flowget.udf.crypto.KeyProvider;
+import io.flowget.udf.crypto.KeyProviders;
+import io.flowget.udf.http.AddressPolicy;
 import io.flowget.udf.model.FetchRequest;
 
 import org.apache.flink.configuration.MemorySize;
@@ -23,11 +28,16 @@ public final class FetchSettings {
 
     final int maxInFlight;
     final int maxBacklog;
+    final int maxHostBacklog;
     final long defaultMaxBytes;
     final long requestTimeoutMillis;
     final long responseTimeoutMillis;
     final Duration idleTimeout;
     final int maxRedirects;
+    /** What a redirect hop may carry (credentials stay on the request's origin) and where it may go. */
+    final RedirectSecurity redirects;
+    /** The SSRF guard's port list (its address rules run in the HTTP client's resolver). */
+    final AddressPolicy addressPolicy;
     final RetryPolicy retry;
     final boolean digestOnly;
     final long chunkSize;
@@ -44,16 +54,23 @@ public final class FetchSettings {
     /** The per-host politeness settings (limits, breaker, rates, the TTL of {@code host-state}). */
     final HostPoliteness.Settings politeness;
     final int topHosts;
+    /** The scheme of a {@code decrypt} request that names none ({@code flowget.decrypt.scheme}). */
+    final DecryptScheme defaultScheme;
+    /** Where decryption keys come from; reading the configuration did no I/O (thread-safe). */
+    final KeyProvider keys;
 
     private FetchSettings(ReadableConfig config) {
         maxInFlight = config.get(FlowgetOptions.FETCH_MAX_IN_FLIGHT);
         maxBacklog = config.get(FlowgetOptions.FETCH_MAX_BACKLOG);
+        maxHostBacklog = config.get(FlowgetOptions.FETCH_MAX_HOST_BACKLOG);
         defaultMaxBytes =
                 config.getOptional(FlowgetOptions.FETCH_MAX_BYTES).map(MemorySize::getBytes).orElse(Long.MAX_VALUE);
         requestTimeoutMillis = config.get(FlowgetOptions.HTTP_REQUEST_TIMEOUT).toMillis();
         responseTimeoutMillis = config.get(FlowgetOptions.HTTP_RESPONSE_TIMEOUT).toMillis();
         idleTimeout = config.get(FlowgetOptions.HTTP_IDLE_TIMEOUT);
         maxRedirects = config.get(FlowgetOptions.HTTP_MAX_REDIRECTS);
+        redirects = RedirectSecurity.from(config);
+        addressPolicy = AddressPolicy.from(config);
         retry = RetryPolicy.from(config);
         digestOnly = config.get(FlowgetOptions.SINK_MODE) == FlowgetOptions.SinkMode.DIGEST_ONLY;
         chunkSize = Math.max(1, config.get(FlowgetOptions.CHUNK_SIZE).getBytes());
@@ -76,6 +93,12 @@ public final class FetchSettings {
         durability = config.get(FlowgetOptions.STORAGE_DURABILITY);
         politeness = HostPoliteness.Settings.from(config);
         topHosts = config.get(FlowgetOptions.METRICS_TOP_HOSTS);
+        defaultScheme = DecryptScheme.forToken(config.get(FlowgetOptions.DECRYPT_SCHEME));
+        if (defaultScheme == null) {
+            throw new IllegalArgumentException(
+                    FlowgetOptions.DECRYPT_SCHEME.key() + " must be one of " + DecryptScheme.tokens());
+        }
+        keys = KeyProviders.from(config);
     }
 
     /** Reads and checks the settings; throws {@link IllegalArgumentException} naming a missing or bad option. */
@@ -86,6 +109,15 @@ public final class FetchSettings {
     /** The stored-size limit of a request: its own {@code max_bytes}, else {@code flowget.fetch.max-bytes}. */
     long maxBytes(FetchRequest req) {
         return req.maxBytes != null ? req.maxBytes : defaultMaxBytes;
+    }
+
+    /** What a request decrypts, or null for a body stored as received. */
+    Decryption decryption(FetchRequest req) {
+        if (req.decryptKeyId == null) {
+            return null;
+        }
+        DecryptScheme scheme = DecryptScheme.forToken(req.decryptScheme);
+        return new Decryption(scheme != null ? scheme : defaultScheme, req.decryptKeyId, req.decryptEncoding);
     }
 
     /** The chunk size for a file of {@code length} bytes: the configured size, or larger to stay in max-chunks. */

@@ -2,6 +2,7 @@ package io.flowget.udf.fetch;
 
 import io.flowget.udf.body.Digests;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -76,24 +77,38 @@ final class Finalizer implements AutoCloseable {
      * digest or the error, on the hasher thread.
      */
     void digest(Path staging, Callable<Path> published, BiConsumer<Digests.FileDigest, Exception> then) {
+        digest(staging, published, then, false);
+    }
+
+    private void digest(
+            Path staging, Callable<Path> published, BiConsumer<Digests.FileDigest, Exception> then, boolean noLink) {
         hasher.execute(
                 () -> {
                     Digests.FileDigest digest = null;
                     Exception error = null;
                     Digests.FileHasher prefix = prefixes.remove(staging);
                     try {
-                        if (Files.exists(staging)) {
-                            Digests.FileHasher h = prefix != null ? prefix : new Digests.FileHasher(blake3);
-                            h.readUpTo(staging, Long.MAX_VALUE);
-                            digest = h.finish();
-                        } else {
-                            digest = Digests.digest(published.call(), blake3);
+                        Path file = Files.exists(staging) ? staging : published.call();
+                        if (noLink && Files.isSymbolicLink(file)) {
+                            throw new IOException(file + " is a symbolic link");
                         }
+                        Digests.FileHasher h =
+                                prefix != null && file.equals(staging) ? prefix : new Digests.FileHasher(blake3);
+                        h.readUpTo(file, Long.MAX_VALUE);
+                        digest = h.finish();
                     } catch (Exception e) {
                         error = e;
                     }
                     then.accept(digest, error);
                 });
+    }
+
+    /**
+     * Digests exactly {@code file} (a published file whose recorded digest is to be checked); a symbolic link
+     * there is an error, never followed. {@code then} receives the digest or the error, on the hasher thread.
+     */
+    void digestFile(Path file, BiConsumer<Digests.FileDigest, Exception> then) {
+        digest(file, () -> file, then, true);
     }
 
     /** Stops the hasher; a digest cut short runs again after the restore. */

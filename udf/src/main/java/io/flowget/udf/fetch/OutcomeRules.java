@@ -4,6 +4,9 @@ import io.flowget.udf.body.Digests;
 import io.flowget.udf.http.Attempt;
 import io.flowget.udf.http.ContentRange;
 import io.flowget.udf.http.FetchOutcome;
+import io.flowget.udf.model.Bounded;
+import io.flowget.udf.parse.HttpUrl;
+import io.flowget.udf.parse.RequestRejectedException;
 
 import java.net.URI;
 import java.net.URISyntaxException;
@@ -20,12 +23,22 @@ import java.util.random.RandomGenerator;
  * <p>Immutable; used on the task thread.
  */
 final class OutcomeRules {
+    /**
+     * Largest representation flowget plans chunks for or accepts a {@code Content-Range} total of (1 TiB), whatever
+     * {@code max_bytes} says: a total of 2^62 is a lie, and acting on it (pre-sizing a file) would fail.
+     */
+    static final long MAX_REPRESENTATION_BYTES = 1L << 40;
+
+    private final FetchSettings settings;
     private final int maxRedirects;
     private final Duration idleTimeout;
     private final RetryPolicy retry;
+    private final RedirectSecurity redirects;
 
     OutcomeRules(FetchSettings settings) {
+        this.settings = settings;
         this.maxRedirects = settings.maxRedirects;
+        this.redirects = settings.redirects;
         this.idleTimeout = settings.idleTimeout;
         this.retry = settings.retry;
     }
@@ -58,6 +71,10 @@ final class OutcomeRules {
         if (error != null) {
             return new Decision.Fail(d.lastHttpStatus, "storage error: " + error.getMessage());
         }
+        long limit = settings.maxBytes(d.request);
+        if (digest.bytes() > limit) {
+            return new Decision.Fail(d.lastHttpStatus, maxBytesExceeded(limit));
+        }
         if (digest.bytes() != d.length) {
             return new Decision.Fail(
                     d.lastHttpStatus, "length mismatch (expected " + d.length + ", got " + digest.bytes() + ")");
@@ -65,25 +82,42 @@ final class OutcomeRules {
         return new Decision.Succeed(Results.finalized(d, digest.bytes(), digest.sha256(), digest.blake3()));
     }
 
-    /** A redirect answer: the next hop, or a failure (hop limit, loop, bad Location, scheme other than http(s)). */
+    /**
+     * A redirect answer: the next hop, or a failure (hop limit, loop, bad Location, scheme other than http(s), an
+     * https → http downgrade unless allowed: {@link RedirectSecurity}).
+     */
     Decision redirect(Attempt a, FetchOutcome o) {
         if (a.hops >= maxRedirects) {
             return new Decision.Fail(o.status, "too many redirects (more than " + maxRedirects + ")");
+        }
+        if (o.location.length() > HttpUrl.MAX_URL_CHARS) {
+            return new Decision.Fail(o.status, "invalid redirect Location: over " + HttpUrl.MAX_URL_CHARS + " characters");
         }
         URI target;
         try {
             target = new URI(a.url).resolve(new URI(o.location.trim()));
         } catch (URISyntaxException | IllegalArgumentException e) {
-            return new Decision.Fail(o.status, "invalid redirect Location: " + o.location);
+            return new Decision.Fail(o.status, "invalid redirect Location: " + Bounded.text(o.location, 256));
         }
         String scheme = target.getScheme() == null ? "" : target.getScheme().toLowerCase(Locale.ROOT);
         if (!scheme.equals("http") && !scheme.equals("https")) {
             return new Decision.Fail(o.status, "redirect to unsupported URL scheme '" + scheme + "'");
         }
         if (target.getHost() == null) {
-            return new Decision.Fail(o.status, "invalid redirect Location: " + o.location);
+            return new Decision.Fail(o.status, "invalid redirect Location: " + Bounded.text(o.location, 256));
         }
-        String next = stripFragment(target).toString();
+        String next;
+        try {
+            // The target passes the checks of a request's own url (host, port 1-65535, length, characters): what
+            // the HTTP client is handed must never make it throw.
+            next = HttpUrl.parse(stripFragment(target).toString()).toString();
+        } catch (RequestRejectedException e) {
+            return new Decision.Fail(o.status, "invalid redirect target: " + e.getMessage());
+        }
+        String insecure = redirects.downgrade(a.url, target);
+        if (insecure != null) {
+            return new Decision.Fail(o.status, insecure);
+        }
         if (a.visited.contains(next)) {
             return new Decision.Fail(o.status, "redirect loop at " + next);
         }
@@ -106,11 +140,21 @@ final class OutcomeRules {
         }
         if (a.probe && s == 206) {
             ContentRange cr = o.contentRange;
-            if (o.stored && cr != null && cr.complete() >= 0 && cr.last() + 1 == cr.complete()) {
+            long limit = settings.maxBytes(d.request);
+            if (cr != null && cr.complete() > Math.min(limit, MAX_REPRESENTATION_BYTES)) {
+                // Checked against the announced total before anything is planned or pre-sized.
+                return new Decision.Fail(s, cr.complete() > limit
+                        ? maxBytesExceeded(limit) + ": the origin announced " + cr.complete()
+                        : "implausible Content-Range total " + cr.complete());
+            }
+            // A 206 is trusted only as far as its body proves it: exactly the bytes its Content-Range names, with
+            // no content coding (the consumer stores no coded 206). Anything else is fetched as one plain GET.
+            boolean exact = o.stored && cr != null && o.decodedCoding == null && o.bytes == cr.length();
+            if (exact && cr.complete() >= 0 && cr.last() + 1 == cr.complete()) {
                 return new Decision.Succeed(o); // the whole file came with the first answer
             }
             String validator = strongValidator(o);
-            if (o.stored && cr != null && cr.complete() > 0 && validator != null) {
+            if (exact && cr.complete() > 0 && validator != null) {
                 boolean isEtag = o.etag != null && validator.equals(o.etag.trim());
                 return new Decision.PlanChunks(cr.complete(), validator, isEtag, cr.last());
             }
@@ -174,6 +218,11 @@ final class OutcomeRules {
             return new Decision.Fail(d.lastHttpStatus, deadlineExceeded(d));
         }
         return new Decision.Retry(r.reason(), delay);
+    }
+
+    /** The reason of a request whose stored size would exceed its {@code max_bytes}. */
+    static String maxBytesExceeded(long limit) {
+        return "max_bytes exceeded (limit " + limit + " bytes)";
     }
 
     /** The reason of a request that ran out of time, with the last error it saw. */

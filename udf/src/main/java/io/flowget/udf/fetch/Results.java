@@ -1,6 +1,7 @@
 package io.flowget.udf.fetch;
 
 import io.flowget.udf.http.FetchOutcome;
+import io.flowget.udf.model.Bounded;
 import io.flowget.udf.model.FetchResult;
 import io.flowget.udf.model.ResultStatus;
 
@@ -36,12 +37,12 @@ final class Results {
         return r;
     }
 
-    /** FAILED with a reason and the last HTTP status seen (null if none). */
+    /** FAILED with a reason (cut to {@link Bounded#MAX_ERROR_CHARS}) and the last HTTP status seen (null if none). */
     static FetchResult failed(Download d, Integer httpStatus, String reason) {
         FetchResult r = base(d);
         r.status = ResultStatus.FAILED;
         r.httpStatus = httpStatus;
-        r.error = reason;
+        r.error = Bounded.error(reason);
         return r;
     }
 

@@ -265,6 +265,23 @@ public final class Scheduler {
         return false;
     }
 
+    /**
+     * Admission of one more request for {@code h} (no head-of-line blocking: input is never stopped, only the
+     * crowding host's requests are refused). Null to admit; else why the host's queue is full: it holds
+     * {@code maxHost} requests (queued or active), or the subtask's backlog reached {@code maxTotal} and the host
+     * holds at least its fair share of it ({@code maxTotal} divided by the hosts with work, at least 1).
+     */
+    public String queueFull(Host h, long maxHost, long maxTotal) {
+        long mine = h.queued + h.downloads.size();
+        if (mine >= maxHost) {
+            return "queue full (" + mine + " requests of this host waiting, flowget.fetch.max-host-backlog)";
+        }
+        if (backlog() >= maxTotal && mine >= Math.max(1, maxTotal / Math.max(1, hosts.size()))) {
+            return "queue full (" + mine + " requests of this host waiting, its share of flowget.fetch.max-backlog)";
+        }
+        return null;
+    }
+
     /** Requests queued, downloads ready to issue work, and retries waiting (also the backpressure measure). */
     public long backlog() {
         return queuedTotal + readyTotal + waiting.size();

@@ -63,6 +63,12 @@ public final class HttpClientHolder {
     private static final Map<HttpClientSettings, Entry> CLIENTS = new HashMap<>();
     /** Names the DNS cache holds at most (about 200 bytes each). */
     private static final long DNS_CACHE_NAMES = 100_000;
+    /**
+     * Bounds of a response head, HTTP/1.1 and HTTP/2 alike: at most this many header lines of at most this many
+     * characters (a longer head fails the attempt as a protocol error; a Location up to the URL limit fits).
+     */
+    static final int MAX_HEADER_LINE = 16 * 1024;
+    static final int MAX_HEADER_COUNT = 128;
 
     private HttpClientHolder() {}
 
@@ -173,6 +179,8 @@ public final class HttpClientHolder {
                         .setPushEnabled(false)
                         .setInitialWindowSize(s.h2InitialWindow())
                         .setMaxConcurrentStreams(s.h2MaxConcurrentStreams())
+                        // The same bound on a response head as HTTP/1.1's below: lines × line length.
+                        .setMaxHeaderListSize(MAX_HEADER_COUNT * MAX_HEADER_LINE)
                         .build();
         ConnectionStats stats = new ConnectionStats();
         CloseableHttpAsyncClient client =
@@ -184,7 +192,11 @@ public final class HttpClientHolder {
                         .setDefaultRequestConfig(requestConfig)
                         // Each HTTP/1.1 connection holds three buffers of this size (session in, session out,
                         // content); HttpCore's 32 KiB default makes 96 KiB of heap per download in flight.
-                        .setHttp1Config(Http1Config.custom().setBufferSize(s.bufferSize()).build())
+                        .setHttp1Config(Http1Config.custom()
+                                .setBufferSize(s.bufferSize())
+                                .setMaxLineLength(MAX_HEADER_LINE)
+                                .setMaxHeaderCount(MAX_HEADER_COUNT)
+                                .build())
                         .setUserAgent(s.userAgent())
                         // The operator owns redirects (per-hop checks, loop detection), retries (backoff on
                         // keyed timers) and content decoding (bounded streaming decoders).

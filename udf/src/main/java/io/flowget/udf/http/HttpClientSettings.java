@@ -27,6 +27,7 @@ public record HttpClientSettings(
         FlowgetOptions.HttpVersion httpVersion,
         int h2InitialWindow,
         int h2MaxConcurrentStreams,
+        FlowgetOptions.NetPosture posture,
         String allowCidrs,
         String denyCidrs,
         Duration dnsTtl,
@@ -51,6 +52,7 @@ public record HttpClientSettings(
                 conf.get(FlowgetOptions.HTTP_VERSION),
                 (int) Math.min(Integer.MAX_VALUE, conf.get(FlowgetOptions.HTTP_H2_INITIAL_WINDOW).getBytes()),
                 conf.get(FlowgetOptions.HTTP_H2_MAX_CONCURRENT_STREAMS),
+                conf.get(FlowgetOptions.NET_POSTURE),
                 conf.getOptional(FlowgetOptions.NET_ALLOW_CIDRS).orElse(""),
                 conf.getOptional(FlowgetOptions.NET_DENY_CIDRS).orElse(""),
                 conf.get(FlowgetOptions.DNS_TTL),
@@ -60,6 +62,6 @@ public record HttpClientSettings(
 
     /** The SSRF guard's policy of these settings; throws IllegalArgumentException on a malformed CIDR. */
     public AddressPolicy addressPolicy() {
-        return AddressPolicy.of(AddressPolicy.splitList(allowCidrs), AddressPolicy.splitList(denyCidrs));
+        return AddressPolicy.of(posture, AddressPolicy.splitList(allowCidrs), AddressPolicy.splitList(denyCidrs));
     }
 }

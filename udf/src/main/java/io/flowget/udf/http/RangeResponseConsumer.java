@@ -1,5 +1,7 @@
 package io.flowget.udf.http;
 
+import io.flowget.udf.storage.SafeFiles;
+
 import org.apache.flink.annotation.Internal;
 
 import org.apache.hc.core5.concurrent.FutureCallback;
@@ -14,7 +16,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.List;
 
 /**
@@ -39,6 +40,8 @@ public final class RangeResponseConsumer implements AsyncResponseConsumer<FetchO
     private FutureCallback<FetchOutcome> resultCallback;
     private FileChannel channel;
     private long position;
+    /** Last byte the answer's Content-Range names: bytes beyond it are never written (they would land wrong). */
+    private long rangeEnd;
 
     /**
      * @param expectedLength the representation's total length from the plan; a 206 with another total is a
@@ -75,7 +78,8 @@ public final class RangeResponseConsumer implements AsyncResponseConsumer<FetchO
                     && (coding.isEmpty() || coding.equalsIgnoreCase("identity"))
                     && o.contentRange.first() <= attempt.rangeStart
                     && o.contentRange.last() >= attempt.rangeStart) {
-                channel = FileChannel.open(staging, StandardOpenOption.WRITE);
+                channel = SafeFiles.openExisting(staging); // a link in its place fails the chunk
+                rangeEnd = o.contentRange.last();
                 position = o.contentRange.first();
                 o.rangeFirst = position;
                 o.stored = true;
@@ -104,7 +108,9 @@ public final class RangeResponseConsumer implements AsyncResponseConsumer<FetchO
             src.position(src.limit());
             return;
         }
-        long limit = attempt.rangeLimit; // inclusive last byte this attempt may write
+        // Inclusive last byte this attempt may write: its own limit (lowered when the operator splits it) and
+        // never past what the Content-Range names. A short body is recorded as what arrived and re-planned.
+        long limit = Math.min(attempt.rangeLimit, rangeEnd);
         long room = limit - position + 1;
         if (room <= 0) {
             src.position(src.limit());
@@ -120,7 +126,7 @@ public final class RangeResponseConsumer implements AsyncResponseConsumer<FetchO
         outcome.bytes = position - outcome.rangeFirst;
         attempt.progress = position;
         if (position > limit) {
-            complete(true); // split by the operator: the rest is somebody else's
+            complete(true); // split by the operator (the rest is somebody else's), or the range is complete
         }
     }
 

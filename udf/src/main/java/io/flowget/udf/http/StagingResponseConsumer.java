@@ -2,6 +2,7 @@ package io.flowget.udf.http;
 
 import io.flowget.udf.body.BodyPipeline;
 import io.flowget.udf.body.ByteSink;
+import io.flowget.udf.storage.SafeFiles;
 
 import org.apache.flink.annotation.Internal;
 
@@ -18,14 +19,14 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.List;
 
 /**
  * Streams one response body into a staging file through a {@link BodyPipeline}: the Content-Encoding is
  * removed with bounded buffers, SHA-256 (and BLAKE3 when the {@link BodyPolicy} asks) is computed over the
  * decoded bytes, and {@code max_bytes} stops the transfer the moment the stored size would exceed it
- * (decompression bombs included; the decode-ratio guard is the second line). Bodies of non-2xx answers are read
+ * (decompression bombs included; the decode-ratio guard is the second line). An encrypted payload is decrypted
+ * (and its inner compression removed) on the way, so digests and limits cover the stored plaintext. Bodies of non-2xx answers are read
  * and dropped (so the connection stays reusable), never stored.
  *
  * <p>Runs on an HttpClient I/O reactor thread; not thread-safe, one instance per exchange. The file is written
@@ -73,23 +74,22 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
             // sequentially, so anything but a range starting at 0 is unusable here.
             o.contentRange = ContentRange.parse(value(response, "Content-Range"));
         }
+        String coding = o.contentEncoding == null ? "" : o.contentEncoding.trim();
+        boolean identity = coding.isEmpty() || coding.equalsIgnoreCase("identity");
+        // A coded 206 is never stored: ranges count coded bytes, so its Content-Range cannot be checked against
+        // what would be stored (the operator fetches such a resource as one plain GET instead).
         boolean storable =
                 (o.status >= 200 && o.status < 300 && o.status != 206)
-                        || (o.status == 206 && o.contentRange != null && o.contentRange.first() == 0);
+                        || (o.status == 206 && identity && o.contentRange != null && o.contentRange.first() == 0);
         if (storable) {
-            String coding = o.contentEncoding == null ? "" : o.contentEncoding.trim();
-            boolean identity = coding.isEmpty() || coding.equalsIgnoreCase("identity");
-            if (identity && o.contentLength > policy.maxBytes()) {
+            // Without decryption an identity body is stored as sent, so its length decides max_bytes up front.
+            if (identity && policy.decryption() == null && o.contentLength > policy.maxBytes()) {
                 throw new BodyLimitException(policy.maxBytes());
             }
             ByteSink sink = ByteSink.discard();
             if (staging != null) {
-                FileChannel ch =
-                        FileChannel.open(
-                                staging,
-                                StandardOpenOption.CREATE,
-                                StandardOpenOption.WRITE,
-                                StandardOpenOption.TRUNCATE_EXISTING);
+                // Created exclusively, never through a link planted under the predictable staging name.
+                FileChannel ch = SafeFiles.createExclusive(staging);
                 channel = ch;
                 sink =
                         decoded -> {
@@ -106,6 +106,7 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
                             .maxBytes(policy.maxBytes())
                             .maxRatio(policy.maxRatio())
                             .blake3(policy.blake3())
+                            .decrypt(policy.decryption(), policy.keys())
                             .build();
             o.stored = true;
         }

@@ -30,7 +30,8 @@ import java.time.format.DateTimeParseException;
  *   <li>A result is one JSON object on one line (JSON escapes every control character inside strings), with
  *       the contract's snake_case names and absent values left out: {@link #toJson(FetchResult)},
  *       {@link #toJsonLine(FetchResult)}, {@link #resultFromJson(String)}.
- *   <li>A dead letter is {@code {"id","reason","key","topic","partition","offset","time","value"}}, with
+ *   <li>A dead letter is {@code {"id","reason","key","topic","partition","offset","time","value","value_length",
+ *       "value_sha256"}} ({@code value} a bounded prefix of the raw value, the last two of the whole), with
  *       {@code time} as an RFC 3339 UTC timestamp and absent values left out: {@link #toJson(DeadLetter)},
  *       {@link #deadLetterFromJson(String)}.
  * </ul>
@@ -118,6 +119,10 @@ public final class Json {
             n.put("time", Instant.ofEpochMilli(d.time).toString());
         }
         putIfNotNull(n, "value", d.value);
+        if (d.valueLength != null) {
+            n.put("value_length", d.valueLength);
+        }
+        putIfNotNull(n, "value_sha256", d.valueSha256);
         try {
             return WRITER.writeValueAsString(n);
         } catch (JsonProcessingException e) {
@@ -152,6 +157,8 @@ public final class Json {
             }
         }
         d.value = text(n, "value");
+        d.valueLength = n.hasNonNull("value_length") ? n.get("value_length").asLong() : null;
+        d.valueSha256 = text(n, "value_sha256");
         return d;
     }
 

@@ -27,6 +27,15 @@ public class FetchRequest {
     public Map<String, String> headers;
     /** Give up at this epoch millisecond, or null for no deadline. */
     public Long deadline;
+    /**
+     * Key id of an encrypted payload (the request's {@code decrypt.key_id}; never key material), or null for a
+     * body stored as received. Added after the first savepoints: older state restores with null.
+     */
+    public String decryptKeyId;
+    /** The {@code decrypt.scheme} token, or null for {@code flowget.decrypt.scheme}. */
+    public String decryptScheme;
+    /** The {@code decrypt.encoding} inside the encryption ({@code gzip}, {@code identity}...), or null to detect. */
+    public String decryptEncoding;
 
     public FetchRequest() {}
 
@@ -53,7 +62,10 @@ public class FetchRequest {
                 && Objects.equals(sha256, that.sha256)
                 && Objects.equals(maxBytes, that.maxBytes)
                 && Objects.equals(headers, that.headers)
-                && Objects.equals(deadline, that.deadline);
+                && Objects.equals(deadline, that.deadline)
+                && Objects.equals(decryptKeyId, that.decryptKeyId)
+                && Objects.equals(decryptScheme, that.decryptScheme)
+                && Objects.equals(decryptEncoding, that.decryptEncoding);
     }
 
     @Override

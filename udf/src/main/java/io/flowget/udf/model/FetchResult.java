@@ -62,7 +62,7 @@ public class FetchResult {
         r.id = id;
         r.url = url;
         r.status = ResultStatus.FAILED;
-        r.error = error;
+        r.error = Bounded.error(error);
         r.attempts = 0;
         r.elapsedMs = 0L;
         return r;

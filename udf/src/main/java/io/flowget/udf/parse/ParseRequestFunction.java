@@ -103,8 +103,8 @@ public class ParseRequestFunction extends ProcessFunction<RawRequest, FetchReque
         } catch (RuntimeException e) {
             // A bug in the parser must not turn one bad event into a restart loop of the whole job.
             LOG.warn("Parser failed on record {}-{}@{}", raw.topic, raw.partition, raw.offset, e);
-            String id = raw.key != null && !raw.key.isBlank() ? raw.key : RequestParser.UNKNOWN_ID;
-            return ParseOutcome.failed(id, null, "internal error while parsing: " + e);
+            return ParseOutcome.failed(
+                    RequestParser.idOfKey(raw.key), null, "internal error while parsing: " + e);
         }
     }
 }

@@ -58,6 +58,7 @@ import java.util.regex.Pattern;
  *   <li>{@code deadline} (RFC 3339 string with an offset, e.g. {@code 2026-01-02T03:04:05.5+01:00}; a space
  *       instead of {@code T} and lower-case {@code t}/{@code z} are accepted) to epoch milliseconds. A deadline
  *       in the past is accepted here; the fetcher fails it with {@code deadline exceeded}.
+ *   <li>{@code decrypt} (object): the encrypted-payload descriptor, checked by {@link DecryptField}.
  *   <li>Unknown fields are ignored; {@code null} counts as absent. A duplicate field or trailing content is
  *       {@code malformed JSON: ...}.
  * </ul>
@@ -66,7 +67,7 @@ import java.util.regex.Pattern;
  *
  * A rejection carries the id to report: the event's valid {@code id}, else the record key, else the url hash
  * (if {@code url} was a string), else {@code unknown}; and the url as given (user info masked, cut to 8 KiB),
- * if it was a string. Problems are checked in the order url, id, path, sha256, max_bytes, headers, deadline;
+ * if it was a string. Problems are checked in the order url, id, path, sha256, max_bytes, headers, deadline, decrypt;
  * the first one is the reason.
  *
  * <p>Over 450 lines on purpose: it is the one place where every field of an untrusted event is checked, in
@@ -117,23 +118,25 @@ public final class RequestParser implements Serializable {
      */
     public ParseOutcome parse(String key, String value) {
         String k = key == null || key.isBlank() ? null : key;
+        // A key that cannot be an id (too long, control characters) is never reported as one, on any path.
+        String reportKey = k == null || checkId(k, "record key") != null ? null : k;
         if (value == null) {
-            return ParseOutcome.failed(k != null ? k : UNKNOWN_ID, null, "empty request");
+            return ParseOutcome.failed(reportKey != null ? reportKey : UNKNOWN_ID, null, "empty request");
         }
         String v = value.strip();
         if (!v.isEmpty() && v.charAt(0) == '\uFEFF') {
             v = v.substring(1).strip();
         }
         if (v.isEmpty()) {
-            return ParseOutcome.failed(k != null ? k : UNKNOWN_ID, null, "empty request");
+            return ParseOutcome.failed(reportKey != null ? reportKey : UNKNOWN_ID, null, "empty request");
         }
         if (v.length() > MAX_EVENT_CHARS) {
             return ParseOutcome.failed(
-                    k != null ? k : UNKNOWN_ID,
+                    reportKey != null ? reportKey : UNKNOWN_ID,
                     null,
                     "request too large (over " + MAX_EVENT_CHARS + " characters)");
         }
-        return v.charAt(0) == '{' ? parseJson(k, v) : parseUrlLine(k, v);
+        return v.charAt(0) == '{' ? parseJson(k, reportKey, v) : parseUrlLine(k, v);
     }
 
     private ParseOutcome parseUrlLine(String key, String line) {
@@ -151,16 +154,17 @@ public final class RequestParser implements Serializable {
         return ParseOutcome.ok(newRequest(id, url));
     }
 
-    private ParseOutcome parseJson(String key, String text) {
+    private ParseOutcome parseJson(String key, String reportKey, String text) {
         JsonNode root;
         try {
             root = Json.readTree(text);
         } catch (JsonProcessingException e) {
-            return ParseOutcome.failed(key != null ? key : UNKNOWN_ID, null, "malformed JSON: " + describe(e));
+            return ParseOutcome.failed(
+                    reportKey != null ? reportKey : UNKNOWN_ID, null, "malformed JSON: " + describe(e));
         }
         if (root == null || !root.isObject()) {
             return ParseOutcome.failed(
-                    key != null ? key : UNKNOWN_ID, null, "malformed JSON: not an object");
+                    reportKey != null ? reportKey : UNKNOWN_ID, null, "malformed JSON: not an object");
         }
 
         JsonNode urlNode = field(root, "url");
@@ -233,6 +237,7 @@ public final class RequestParser implements Serializable {
             r.maxBytes = parseMaxBytes(field(root, "max_bytes"));
             r.headers = parseHeaders(field(root, "headers"));
             r.deadline = parseDeadline(field(root, "deadline"));
+            DecryptField.parse(field(root, "decrypt"), r);
         } catch (RequestRejectedException e) {
             return ParseOutcome.failed(id, normalized, e.getMessage());
         }
@@ -251,6 +256,11 @@ public final class RequestParser implements Serializable {
     private static JsonNode field(JsonNode root, String name) {
         JsonNode n = root.get(name);
         return n == null || n.isNull() ? null : n;
+    }
+
+    /** {@code key} when it is a valid id (the rules of the {@code id} field), else {@link #UNKNOWN_ID}. */
+    public static String idOfKey(String key) {
+        return key == null || key.isBlank() || checkId(key, "record key") != null ? UNKNOWN_ID : key;
     }
 
     private static String checkId(String id, String what) {

@@ -21,7 +21,8 @@ import java.util.Locale;
  *   <li>{@code timeout: …} → {@code timeout}; {@code deadline exceeded …} → {@code deadline}
  *   <li>{@code checksum mismatch …} → {@code checksum}; {@code max_bytes exceeded …} → {@code too_large};
  *       {@code decode ratio exceeded …} → {@code decode_ratio}; {@code corrupt gzip stream} → {@code corrupt_body};
- *       {@code unsupported content-coding …} → {@code unsupported_coding}
+ *       {@code unsupported content-coding …} → {@code unsupported_coding}; {@code decryption failed: …} →
+ *       {@code decryption}; {@code unknown key id …}, {@code unusable key id …} → {@code unknown_key}
  *   <li>{@code length mismatch …} → {@code length_mismatch}; {@code resource changed during download …} →
  *       {@code resource_changed}; {@code path conflict: …} → {@code path_conflict}; {@code storage error: …} →
  *       {@code storage}
@@ -82,6 +83,12 @@ public class ErrorClassFunction extends ScalarFunction {
         }
         if (e.startsWith("unsupported content-coding")) {
             return "unsupported_coding";
+        }
+        if (e.startsWith("decryption failed")) {
+            return "decryption";
+        }
+        if (e.startsWith("unknown key id") || e.startsWith("unusable key id")) {
+            return "unknown_key";
         }
         if (e.startsWith("length mismatch")) {
             return "length_mismatch";

@@ -132,7 +132,7 @@ final class FileMetadata {
      * file's bytes; a missing file costs one {@code stat} and no exception.
      */
     static RecordedFile recorded(Path file, String url) {
-        if (!new File(file.toString()).exists()) {
+        if (!mayExist(file)) {
             return null; // the common case on a fresh run; a dangling symlink lands here too, which is right
         }
         try {
@@ -162,6 +162,14 @@ final class FileMetadata {
             // vanished meanwhile, no xattr support: nothing usable is recorded
             return null;
         }
+    }
+
+    /**
+     * False when nothing is at {@code file} (following links): one {@code stat} that reports a missing file as
+     * {@code false}, where NIO's {@code Files.exists}/{@code readAttributes} build a {@code NoSuchFileException}.
+     */
+    static boolean mayExist(Path file) {
+        return new File(file.toString()).exists();
     }
 
     /** Size and modification time: a rename keeps both, an edit in place changes at least the mtime. */

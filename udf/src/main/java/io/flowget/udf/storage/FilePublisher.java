@@ -70,12 +70,17 @@ final class FilePublisher {
         Path target = resolve(relative);
         Path parent = target.getParent();
         try {
-            createDirectories(parent);
+            // Every directory on the way is a real one inside outDir: a planted link would move the file out.
+            SafeFiles.realDirectories(outDir, parent, relative, commit::markDirty);
         } catch (FileAlreadyExistsException e) {
             throw new PathConflictException(relative, "a parent of it is a file");
         }
         if (Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS)) {
             throw new PathConflictException(relative, "it is a directory");
+        }
+        if (SafeFiles.isLink(target) && onConflict == OnConflict.FAIL) {
+            // Never read a link target's attributes (its owner may be anyone's); REPLACE renames over the link.
+            throw new SafeFiles.UnsafePathException(relative, "it is a symbolic link");
         }
         if (Files.exists(target, LinkOption.NOFOLLOW_LINKS) && onConflict == OnConflict.FAIL) {
             String owner = FileMetadata.readOwner(target);
@@ -92,27 +97,6 @@ final class FilePublisher {
         commit.markDirty(target);
         commit.markDirty(parent);
         return target;
-    }
-
-    /** Creates {@code dir} and its missing parents below the output directory, marking each changed parent. */
-    private void createDirectories(Path dir) throws IOException {
-        if (Files.isDirectory(dir)) {
-            return;
-        }
-        Path parent = dir.getParent();
-        if (parent != null && !parent.equals(outDir)) {
-            createDirectories(parent);
-        }
-        try {
-            Files.createDirectory(dir);
-        } catch (FileAlreadyExistsException e) {
-            if (!Files.isDirectory(dir)) {
-                throw e;
-            }
-        }
-        if (parent != null) {
-            commit.markDirty(parent);
-        }
     }
 
     private void warnNoXattrsOnce() {

@@ -106,6 +106,12 @@ public final class OutputStore {
         } catch (IOException e) {
             return null;
         }
+        if (!FileMetadata.mayExist(target)) {
+            return null; // the common case of a fresh run: one stat, no exception, no walk up the directories
+        }
+        if (!SafeFiles.noLinksBelow(publisher.outDir(), target.getParent())) {
+            return null; // a record read through a link would describe a file outside --out
+        }
         return FileMetadata.recorded(target, url);
     }
 
@@ -148,7 +154,7 @@ public final class OutputStore {
     }
 
     /** The final path belongs to another URL or is not a regular file. */
-    public static final class PathConflictException extends IOException {
+    public static class PathConflictException extends IOException {
         public PathConflictException(String path, String why) {
             super("path conflict: " + path + " (" + why + ")");
         }

@@ -154,6 +154,42 @@ class ConditionalRefetchTest {
     }
 
     @Test
+    void aPinnedSha256IsCheckedOnTheBytesNotOnAForgeableRecord() throws Exception {
+        start();
+        byte[] body = TestOrigin.content("pinned", 9000);
+        String pin = FetchOperatorTest.sha256(body);
+        serve("/p", body, "\"p\"", null, null);
+        FetchHarness h = harness(FetchHarness.config(tmp));
+        FetchRequest first = req("a", "/p");
+        first.sha256 = pin;
+        assertThat(h.fetch(first).status).isEqualTo(ResultStatus.OK);
+        FetchRequest untouched = req("b", "/p");
+        untouched.sha256 = pin;
+        FetchResult verified = h.fetch(untouched);
+        assertThat(verified.status).as("bytes match the pin: NOT_MODIFIED").isEqualTo(ResultStatus.NOT_MODIFIED);
+        assertThat(verified.sha256).isEqualTo(pin);
+
+        // The forgery: other bytes of the same size, the modification time put back, so the recorded stamp
+        // (size, mtime) and the recorded sha256 still claim the pinned content.
+        Path file = h.out().resolve("p");
+        FileTime mtime = Files.getLastModifiedTime(file);
+        byte[] forged = TestOrigin.content("forged", 9000);
+        Files.write(file, forged);
+        Files.setLastModifiedTime(file, mtime);
+        conditionalHeadersSeen.clear();
+        FetchRequest pinned = req("c", "/p");
+        pinned.sha256 = pin;
+
+        FetchResult r = h.fetch(pinned);
+
+        assertThat(r.status).as("%s", r).isEqualTo(ResultStatus.OK);
+        assertThat(r.sha256).isEqualTo(pin);
+        assertThat(r.attempts).as("the 304, then the full fetch without validators").isEqualTo(2);
+        assertThat(conditionalHeadersSeen).as("validators were sent once, before the re-hash").hasSize(1);
+        assertThat(Files.readAllBytes(file)).isEqualTo(body);
+    }
+
+    @Test
     void theSwitchTurnsConditionalRequestsOff() throws Exception {
         start();
         serve("/s", "body".getBytes(), "\"s\"", LAST_MODIFIED, null);

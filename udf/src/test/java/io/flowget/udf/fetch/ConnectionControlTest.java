@@ -4,6 +4,7 @@ import io.flowget.udf.config.FlowgetOptions;
 import io.flowget.udf.http.AddressPolicy;
 import io.flowget.udf.http.HttpClientHolder;
 import io.flowget.udf.http.HttpClientSettings;
+import io.flowget.udf.model.FetchRequest;
 import io.flowget.udf.model.FetchResult;
 import io.flowget.udf.model.ResultStatus;
 import io.flowget.udf.testing.TestCertificates;
@@ -78,6 +79,43 @@ class ConnectionControlTest {
         assertThat(metadata.error).isEqualTo("blocked address: 169.254.169.254 (link-local / cloud metadata)");
         assertThat(metadata.attempts).isEqualTo(1);
         assertThat(h.numProcessingTimeTimers()).as("no retry is scheduled").isZero();
+    }
+
+    @Test
+    void servicePostureRefusesLoopbackUnspecifiedAndPortsOutsideTheList() throws Exception {
+        TestOrigin origin = origin("127.0.0.1");
+        TestOrigin otherPort = origin("127.0.0.1");
+        origin.file("/f", "f".getBytes());
+        otherPort.file("/f", "f".getBytes());
+        origin.route("/to-other-port", (req, resp, cb, n) -> TestOrigin.redirect(resp, cb, 302, otherPort.url("/f")));
+        Configuration service = config(8, 4);
+        service.set(FlowgetOptions.NET_POSTURE, FlowgetOptions.NetPosture.SERVICE);
+        var strict = harness(service);
+        strict.processElement(request("loopback", origin, "/f"), 0);
+        // http://[::]:port/ reaches a server listening on loopback on Linux.
+        strict.processElement(new FetchRequest("any", "http://[::]:" + origin.port() + "/f", "::", "any/f"), 0);
+        List<FetchResult> refused = strict.results(2);
+
+        assertThat(byId(refused, "loopback").error).isEqualTo("blocked address: 127.0.0.1 (loopback)");
+        assertThat(byId(refused, "any").error).isEqualTo("blocked address: 0:0:0:0:0:0:0:0 (unspecified address)");
+        assertThat(refused).allSatisfy(r -> assertThat(r.attempts).isEqualTo(1));
+        assertThat(origin.totalRequests()).isZero();
+        strict.close();
+
+        Configuration ports = FetchHarness.config(tmp.resolve("ports"), 8, 4);
+        ports.set(FlowgetOptions.NET_ALLOWED_PORTS, "1-1023," + origin.port());
+        var h = harness(ports);
+        h.processElement(request("direct", otherPort, "/f"), 0);
+        h.processElement(request("hop", origin, "/to-other-port"), 0);
+        h.processElement(request("ok", origin, "/f"), 0);
+        List<FetchResult> results = h.results(3);
+
+        String blocked = "blocked port: " + otherPort.port() + " (not in flowget.net.allowed-ports)";
+        assertThat(byId(results, "direct").error).isEqualTo(blocked);
+        assertThat(byId(results, "hop").error).isEqualTo(blocked);
+        assertThat(byId(results, "hop").attempts).as("not retried").isEqualTo(1);
+        assertThat(byId(results, "ok").status).isEqualTo(ResultStatus.OK);
+        assertThat(otherPort.totalRequests()).isZero();
     }
 
     @Test

@@ -135,6 +135,7 @@ final class FetchHarness implements AutoCloseable {
         c.set(FlowgetOptions.STORAGE_OUT_DIR, dir.resolve("out").toString());
         c.set(FlowgetOptions.STORAGE_STAGING_DIR, dir.resolve("staging").toString());
         c.set(FlowgetOptions.HTTP_IO_THREADS, 2);
+        c.set(FlowgetOptions.NET_POSTURE, FlowgetOptions.NetPosture.LOCAL); // test origins are on loopback
         return c;
     }
 

@@ -65,6 +65,7 @@ class OutcomeRulesTest {
         o.stored = true;
         o.rangeFirst = first;
         o.rangeLast = last;
+        o.bytes = last - first + 1;
         return o;
     }
 
@@ -99,6 +100,36 @@ class OutcomeRulesTest {
             Decision d = rules.whole(download(), probe(), o, NOW);
 
             assertThat(d).isEqualTo(new Decision.PlanChunks(5_000_000, "Wed, 21 Oct 2015 07:28:00 GMT", false, 262_143));
+        }
+
+        @Test
+        void aProbe206IsTrustedOnlyWithExactlyItsRangeAndNoCoding() {
+            FetchOutcome shortBody = partial(0, 262_143, 5_000_000);
+            shortBody.etag = "\"v1\"";
+            shortBody.bytes = 1000;
+            FetchOutcome shortWhole = partial(0, 999, 1000);
+            shortWhole.bytes = 10;
+            FetchOutcome coded = partial(0, 999, 1000);
+            coded.decodedCoding = "gzip";
+
+            assertThat(rules.whole(download(), probe(), shortBody, NOW)).isEqualTo(new Decision.SingleStream());
+            assertThat(rules.whole(download(), probe(), shortWhole, NOW)).isEqualTo(new Decision.SingleStream());
+            assertThat(rules.whole(download(), probe(), coded, NOW)).isEqualTo(new Decision.SingleStream());
+        }
+
+        @Test
+        void anAnnouncedTotalOverMaxBytesOrImplausibleFailsBeforeAnyPlan() {
+            FetchOutcome o = partial(0, 262_143, 5_000_000);
+            o.etag = "\"v1\"";
+            Download limited = download();
+            limited.request.maxBytes = 2_000_000L;
+            FetchOutcome lie = partial(0, 262_143, 1L << 62);
+            lie.etag = "\"v1\"";
+
+            assertThat(rules.whole(limited, probe(), o, NOW)).isEqualTo(new Decision.Fail(206,
+                    "max_bytes exceeded (limit 2000000 bytes): the origin announced 5000000"));
+            assertThat(rules.whole(download(), probe(), lie, NOW))
+                    .isEqualTo(new Decision.Fail(206, "implausible Content-Range total " + (1L << 62)));
         }
 
         @Test
@@ -369,7 +400,19 @@ class OutcomeRulesTest {
             assertThat(rules.redirect(whole(), to("http:///nohost"))).isEqualTo(new Decision.Fail(302, "invalid redirect Location: http:///nohost"));
             assertThat(rules.redirect(whole(), to("ftp://example.org/x"))).isEqualTo(new Decision.Fail(302, "redirect to unsupported URL scheme 'ftp'"));
             assertThat(rules.redirect(whole(), to("javascript:alert(1)"))).isEqualTo(new Decision.Fail(302, "redirect to unsupported URL scheme 'javascript'"));
-            assertThat(rules.redirect(whole(), to("HTTPS://CDN.test/x"))).isEqualTo(new Decision.Redirect("HTTPS://CDN.test/x"));
+            assertThat(rules.redirect(whole(), to("HTTPS://CDN.test/x"))).isEqualTo(new Decision.Redirect("https://cdn.test/x"));
+        }
+
+        @Test
+        void refusesTargetsTheHttpClientCouldNotUse() {
+            assertThat(rules.redirect(whole(), to("http://127.0.0.1:70000/x")))
+                    .isEqualTo(new Decision.Fail(302, "invalid redirect target: invalid port 70000"));
+            assertThat(rules.redirect(whole(), to("http://127.0.0.1:0/x")))
+                    .isEqualTo(new Decision.Fail(302, "invalid redirect target: invalid port 0"));
+            assertThat(rules.redirect(whole(), to("/" + "a".repeat(9000))))
+                    .isEqualTo(new Decision.Fail(302, "invalid redirect Location: over 8192 characters"));
+            assertThat(rules.redirect(whole(), to("http://" + "a".repeat(300) + "/x")))
+                    .isInstanceOf(Decision.Fail.class);
         }
     }
 

@@ -10,6 +10,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** The SSRF guard's rules: built-in denies, configured lists, longest-prefix precedence, address forms. */
 class AddressPolicyTest {
+    /** The LOCAL posture (run, demo) without lists; the SERVICE posture has its own table test. */
     private static final AddressPolicy DEFAULTS = AddressPolicy.of(List.of(), List.of());
 
     @Test
@@ -44,7 +45,10 @@ class AddressPolicyTest {
                 .isEqualTo("link-local / cloud metadata");
         assertThat(DEFAULTS.refusal(java.net.Inet6Address.getByAddress(null, compatible, -1)))
                 .isEqualTo("link-local / cloud metadata");
-        assertThat(DEFAULTS.allows(ip("::"))).as(":: is not an IPv4-compatible address").isTrue();
+        assertThat(DEFAULTS.refusal(ip("::")))
+                .as(":: is not an IPv4-compatible address but the IPv6 unspecified one (connects to loopback)")
+                .isEqualTo("unspecified address");
+        assertThat(DEFAULTS.allows(ip("::1"))).as("::1 is IPv6 loopback, allowed under LOCAL").isTrue();
     }
 
     @Test

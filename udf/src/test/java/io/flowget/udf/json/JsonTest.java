@@ -105,7 +105,8 @@ class JsonTest {
                 .isEqualTo(
                         "{\"id\":\"k\",\"reason\":\"malformed JSON: ...\",\"key\":\"k\",\"topic\":\"requests\","
                                 + "\"partition\":3,\"offset\":99,\"time\":\"2025-11-28T10:00:00.123Z\","
-                                + "\"value\":\"{bad json\\n\"}");
+                                + "\"value\":\"{bad json\\n\",\"value_length\":10,"
+                                + "\"value_sha256\":\"abb4c7ff7d9dcf23a49d2dbc6449966a4457f797e7f1af7eb01892cb66c66479\"}");
         assertThat(Json.deadLetterFromJson(json)).isEqualTo(d);
 
         DeadLetter sparse = DeadLetter.of(new RawRequest(null, null), "unknown", "empty request", 0L);

@@ -32,6 +32,8 @@ class ErrorClassFunctionTest {
                 "decode ratio exceeded (limit 100:1, 5000 from 10)|decode_ratio",
                 "corrupt gzip stream|corrupt_body",
                 "unsupported content-coding 'x-foo'|unsupported_coding",
+                "decryption failed: AES-GCM tag mismatch (wrong key, or damaged, truncated or extended object)|decryption",
+                "unknown key id 'backup-2026'|unknown_key",
                 "length mismatch (expected 100, stored 90)|length_mismatch",
                 "resource changed during download (ETag)|resource_changed",
                 "path conflict: it exists and was not written by flowget|path_conflict",

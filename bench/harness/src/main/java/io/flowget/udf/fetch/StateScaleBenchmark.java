@@ -202,6 +202,7 @@ public final class StateScaleBenchmark {
         c.set(FlowgetOptions.HTTP_CONNECT_TIMEOUT, Duration.ofMinutes(10));
         c.set(FlowgetOptions.STORAGE_OUT_DIR, dir.resolve("out").toString());
         c.set(FlowgetOptions.STORAGE_STAGING_DIR, dir.resolve("staging").toString());
+        c.set(FlowgetOptions.NET_POSTURE, FlowgetOptions.NetPosture.LOCAL); // loopback origins
         return c;
     }
 
