@@ -109,4 +109,16 @@ public final class JobOptions {
                     .stringType()
                     .defaultValue("flowget")
                     .withDescription("Name of the Flink job (web UI, REST API, metrics).");
+
+    // ---- local runs ------------------------------------------------------------------------------
+
+    public static final ConfigOption<Boolean> RUN_WEB_UI =
+            ConfigOptions.key("flowget.run.web-ui")
+                    .booleanType()
+                    .defaultValue(false)
+                    .withDescription(
+                            "flowget run / demo: print the address of the embedded cluster's Flink Web UI (a random"
+                                    + " loopback port, 127.0.0.1) when it starts, to watch the local job like a cluster"
+                                    + " job while the run lasts. Same as --web-ui. Default false: the REST endpoint"
+                                    + " still listens on loopback, unannounced.");
 }

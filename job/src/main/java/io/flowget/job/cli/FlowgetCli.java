@@ -30,11 +30,12 @@ import java.util.stream.Stream;
  *
  * <pre>
  * flowget run  --urls FILE|- --out DIR [--results FILE.jsonl] [--state-dir DIR] [--parallelism N]
- *              [--ca-cert FILE.pem] [--bootstrap-servers HOST:PORT] [--set key=value]... [--quiet]
+ *              [--ca-cert FILE.pem] [--bootstrap-servers HOST:PORT] [--set key=value]... [--quiet] [--web-ui]
  * flowget demo [--files N] [--keep] [--quiet]
  * flowget job  --out DIR --bootstrap-servers HOST:PORT [--set key=value]...
  * flowget diff --bootstrap-servers HOST:PORT [--secondary-topic T] [--bounded] ...   (see DiffCommand)
  * flowget canary --bootstrap-servers HOST:PORT [--since T] [--window D] [--max-diff-rate R] ...   (see CanaryCommand)
+ * flowget promote --verdict PASS|FAIL [--namespace NS] [--deployment NAME] [--shadow NAME] ...   (see PromoteCommand)
  * </pre>
  *
  * Exit status ({@link ExitCodes}): 0 every request OK or NOT_MODIFIED; 2 at least one FAILED; 64 usage error
@@ -54,7 +55,8 @@ import java.util.stream.Stream;
             FlowgetCli.Demo.class,
             FlowgetCli.Job.class,
             DiffCommand.class,
-            CanaryCommand.class
+            CanaryCommand.class,
+            PromoteCommand.class
         })
 public final class FlowgetCli implements Callable<Integer> {
 
@@ -65,15 +67,28 @@ public final class FlowgetCli implements Callable<Integer> {
     }
 
     /**
-     * True only in {@link #main}, which ends the JVM as soon as the command returns: a finished {@code run} may then
-     * leave its embedded broker and cluster to the exit ({@link LocalRun#exitFollows()}). Tests call {@link
-     * #execute} in their own JVM and keep the full shutdown.
+     * True only in {@link #main} from a shell, which ends the JVM as soon as the command returns: a finished
+     * {@code run} may then leave its embedded broker and cluster to the exit ({@link LocalRun#exitFollows()}).
+     * Tests call {@link #execute} in their own JVM and keep the full shutdown.
      */
     private static volatile boolean exitFollows;
 
+    /**
+     * The JVM entry point. From a shell, it exits with the command's status ({@link ExitCodes}). Under a Flink client
+     * ({@code flink run}, or application mode, where this runs inside the JobManager process: the Kubernetes operator,
+     * the image's {@code standalone-job}) it never calls {@link System#exit}: a detached {@code execute()} returns as soon
+     * as the job is submitted, and exiting then would take the JobManager down with the job it just started. There a
+     * non-zero status is thrown instead, so the client or the application fails with the reason.
+     */
     public static void main(String[] args) {
-        exitFollows = true;
+        exitFollows = !ClusterSettings.insideFlinkClient();
         int code = execute(args, System.out, System.err);
+        if (ClusterSettings.insideFlinkClient()) {
+            if (code != ExitCodes.OK) {
+                throw new IllegalStateException("flowget " + String.join(" ", args) + ": exit status " + code);
+            }
+            return;
+        }
         System.out.flush();
         System.exit(code);
     }
@@ -144,11 +159,17 @@ public final class FlowgetCli implements Callable<Integer> {
         @Option(names = {"-q", "--quiet"}, description = "No live progress line, only the summary.")
         boolean quiet;
 
+        @Option(names = "--web-ui", description = "Serve the Flink Web UI on a loopback port and print its address.")
+        boolean webUi;
+
         @CommandLine.Mixin ConfigOptionsMixin config;
 
         @Override
         public Integer call() throws Exception {
             Configuration conf = Settings.load(config.confDir(), config.sets, true);
+            if (webUi) {
+                conf.set(JobOptions.RUN_WEB_UI, true);
+            }
             Path urlsFile = "-".equals(urls) ? null : Path.of(urls);
             if (caCert != null) {
                 if (!Files.isReadable(caCert)) {
@@ -277,20 +298,7 @@ public final class FlowgetCli implements Callable<Integer> {
 
         @Override
         public Integer call() throws Exception {
-            Configuration conf = Settings.load(config.confDir(), config.sets, false);
-            // Under `flink run` or the Kubernetes operator, the cluster's configuration (flinkConfiguration)
-            // carries the flowget.* keys: take them, then let the command line win.
-            StreamExecutionEnvironment probe = StreamExecutionEnvironment.getExecutionEnvironment(conf);
-            Configuration effective = new Configuration();
-            if (probe.getConfiguration() instanceof Configuration cluster) {
-                cluster.toMap().forEach((k, v) -> {
-                    if (k.startsWith("flowget.")) {
-                        effective.setString(k, v);
-                    }
-                });
-            }
-            effective.addAll(conf);
-            conf = effective;
+            Configuration conf = ClusterSettings.withClusterFlowgetKeys(Settings.load(config.confDir(), config.sets, false));
             if (bootstrapServers != null) {
                 conf.set(JobOptions.KAFKA_BOOTSTRAP_SERVERS, bootstrapServers);
             }

@@ -175,6 +175,9 @@ public final class LocalRun {
 
             Path checkpoints = stateDir.resolve("checkpoints");
             flink = EmbeddedFlink.start(conf, checkpoints, req.parallelism());
+            if (conf.get(JobOptions.RUN_WEB_UI)) {
+                stdout.println("flowget: Flink Web UI at " + flink.restAddress() + "/ (while the run lasts)");
+            }
             Configuration jobConf = flink.configuration();
             Optional<Path> restore =
                     state.resumed() ? EmbeddedFlink.latestCheckpoint(checkpoints) : Optional.empty();

@@ -48,12 +48,7 @@ class ChaosExperimentsTest {
                 }
             }
         }
-        for (JsonNode doc : RepoFiles.readYamlDocuments(RepoFiles.repoRoot().resolve("k8s/flowget.yaml"))) {
-            if (doc.path("kind").asText().equals("FlinkDeployment")) {
-                production = doc;
-            }
-        }
-        assertThat(production).as("k8s/flowget.yaml FlinkDeployment").isNotNull();
+        production = Kustomize.deployment("flowget");
     }
 
     @Test

@@ -12,7 +12,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -21,7 +20,7 @@ import java.util.TreeMap;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * The shadow-verification manifests agree with each other: the diff deployment (k8s/flowget-diff.yaml) reads
+ * The shadow-verification manifests agree with each other: the diff deployment (k8s/overlays/diff) reads
  * exactly the topics that production, the shadow (candidate) and the secondary write; the secondary runs
  * production's image with the shadow's politeness; and no two deployments share a consumer group, a
  * transactional-id prefix (nor one that starts another), or a state path. K8sManifestsTest validates all
@@ -34,9 +33,8 @@ class DiffDeploymentTest {
     @BeforeAll
     static void load() {
         deployments = new TreeMap<>();
-        Path k8s = RepoFiles.repoRoot().resolve("k8s");
-        for (Path f : RepoFiles.yamlFiles(k8s)) {
-            for (JsonNode doc : RepoFiles.readYamlDocuments(f)) {
+        for (String overlay : Kustomize.OVERLAYS) {
+            for (JsonNode doc : Kustomize.overlay(overlay)) {
                 if ("FlinkDeployment".equals(doc.path("kind").asText())) {
                     deployments.put(doc.at("/metadata/name").asText(), doc);
                 }
@@ -113,7 +111,7 @@ class DiffDeploymentTest {
 
     private static Configuration conf(String deployment) {
         JsonNode d = deployments.get(deployment);
-        assertThat(d).as("FlinkDeployment %s under k8s/", deployment).isNotNull();
+        assertThat(d).as("FlinkDeployment %s rendered from k8s/overlays", deployment).isNotNull();
         return K8sManifestsTest.flinkConf(d);
     }
 }

@@ -4,6 +4,7 @@ import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.HighAvailabilityOptions;
+import org.apache.flink.state.rocksdb.RocksDBNativeMetricOptions;
 import org.apache.flink.state.rocksdb.RocksDBOptions;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -26,14 +27,13 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * The Kubernetes manifests under {@code k8s/} (and any Flink custom resource under {@code chaos/k8s/})
- * are valid for the Flink Kubernetes Operator 1.15 CRDs in {@code job/src/test/resources/k8s-crds/}, and agree with
+ * The Kubernetes objects that {@code k8s/} renders (every overlay of {@code k8s/base} and {@code k8s/namespace}, through
+ * {@link Kustomize}; and any Flink custom resource under {@code chaos/k8s/}) are valid for the Flink Kubernetes
+ * Operator 1.15 and Prometheus Operator CRDs in {@code job/src/test/resources/k8s-crds/}, and agree with
  * the rest of the repository: flinkVersion with the pom's Flink version, job.jarURI with the path the
  * Dockerfile copies the jar to, the base image with the Flink and Java versions, every configuration key
  * with a live Flink or flowget option, the production configuration with {@code conf/config.yaml}, and
@@ -41,7 +41,16 @@ import static org.assertj.core.api.Assertions.assertThat;
  * rejects a typo'd field, a wrong type, an unknown enum value and an unknown flowget key.
  */
 class K8sManifestsTest {
-    private static final Set<String> CORE_KINDS = Set.of("v1/PersistentVolumeClaim");
+    private static final Set<String> CORE_KINDS =
+            Set.of(
+                    "v1/PersistentVolumeClaim",
+                    "v1/ConfigMap",
+                    "v1/ServiceAccount",
+                    "batch/v1/Job",
+                    "rbac.authorization.k8s.io/v1/Role",
+                    "rbac.authorization.k8s.io/v1/RoleBinding",
+                    "policy/v1/PodDisruptionBudget",
+                    "networking.k8s.io/v1/NetworkPolicy");
     private static final String MAIN_CONTAINER = "flink-main-container";
 
     /** Keys of conf/config.yaml that every deployment sets to its own value (object storage instead of files). */
@@ -70,18 +79,18 @@ class K8sManifestsTest {
         root = RepoFiles.repoRoot();
         validator = new CrdValidator(RepoFiles.crdDir());
         catalog = OptionCatalog.load();
-        production = deployment("flowget");
-        shadow = deployment("flowget-shadow");
+        production = Kustomize.deployment("flowget");
+        shadow = Kustomize.deployment("flowget-shadow");
     }
 
     @Test
     void everyManifestIsValidForItsSchema() {
-        List<Path> files = new ArrayList<>(RepoFiles.yamlFiles(root.resolve("k8s")));
-        Map<String, List<String>> problems = manifestProblems(files, false);
+        Map<String, List<String>> problems = manifestProblems(Kustomize.all(), false);
         // Chaos experiments are Chaos Mesh resources (ChaosExperimentsTest); a Flink resource there is checked here.
-        problems.putAll(manifestProblems(RepoFiles.yamlFiles(root.resolve("chaos/k8s")), true));
+        problems.putAll(manifestProblems(files(RepoFiles.yamlFiles(root.resolve("chaos/k8s"))), true));
 
-        assertThat(problems.keySet().stream().filter(k -> k.contains(" FlinkDeployment/"))).hasSizeGreaterThanOrEqualTo(2);
+        assertThat(problems.keySet().stream().filter(k -> k.contains(" FlinkDeployment/"))).hasSize(Kustomize.OVERLAYS.size());
+        assertThat(problems.keySet()).anyMatch(k -> k.contains(" PodMonitor/")).anyMatch(k -> k.contains(" PrometheusRule/"));
         problems.values().removeIf(List::isEmpty);
         assertThat(problems).isEmpty();
     }
@@ -95,31 +104,28 @@ class K8sManifestsTest {
     }
 
     @Test
-    void jarUriIsWhereTheDockerfileCopiesTheShadedJar() {
-        Dockerfile df = Dockerfile.read(root.resolve("Dockerfile"));
-        String finalName = RepoFiles.pomText(root.resolve("job/pom.xml"), "//plugin[artifactId='maven-shade-plugin']//finalName");
-
-        assertThat(df.copySource()).isEqualTo("job/target/" + finalName + ".jar");
+    void jarUriIsWhereTheDockerfileCopiesTheClusterJar() {
+        List<String> copy = DockerfileModel.read(root.resolve("Dockerfile")).jarCopy().paths();
         for (JsonNode d : List.of(production, shadow)) {
-            assertThat(d.at("/spec/job/jarURI").asText()).isEqualTo("local://" + df.copyDestination());
+            assertThat(d.at("/spec/job/jarURI").asText()).isEqualTo("local://" + copy.get(copy.size() - 1));
         }
     }
 
     @Test
     void baseImageIsTheOfficialFlinkImageOfThePomsFlinkAndJava() {
-        Dockerfile df = Dockerfile.read(root.resolve("Dockerfile"));
+        DockerfileModel.Stage runtime = DockerfileModel.read(root.resolve("Dockerfile")).runtime();
         String flinkMm = RepoFiles.majorMinor(RepoFiles.parentPomProperty("flink.version"));
         String java = RepoFiles.parentPomProperty("maven.compiler.release");
 
-        assertThat(df.baseImage()).startsWith("flink:");
-        String tag = df.baseImage().substring("flink:".length());
+        assertThat(runtime.baseImage()).startsWith("flink:");
+        String tag = runtime.baseImage().substring("flink:".length());
         assertThat(RepoFiles.majorMinor(tag)).isEqualTo(flinkMm);
         assertThat(tag).contains("java" + java);
     }
 
     @Test
     void entryClassIsTheJarsMainClassAndArgsRunTheStreamingJob() {
-        String main = RepoFiles.pomText(root.resolve("job/pom.xml"), "//plugin[artifactId='maven-shade-plugin']//mainClass");
+        String main = RepoFiles.pomText(root.resolve("cluster/pom.xml"), "//plugin[artifactId='maven-shade-plugin']//mainClass");
         for (JsonNode d : List.of(production, shadow)) {
             assertThat(d.at("/spec/job/entryClass").asText()).isEqualTo(main);
             assertThat(d.at("/spec/job/args").toString()).isEqualTo("[\"job\"]");
@@ -170,7 +176,9 @@ class K8sManifestsTest {
     @Test
     void volumesBackTheConfiguredPaths() {
         Set<String> claims = new HashSet<>();
-        for (JsonNode doc : RepoFiles.readYamlDocuments(root.resolve("k8s/flowget-storage.yaml"))) {
+        List<JsonNode> rendered = new ArrayList<>(Kustomize.overlay("production"));
+        rendered.addAll(Kustomize.overlay("shadow"));
+        for (JsonNode doc : rendered) {
             if (doc.path("kind").asText().equals("PersistentVolumeClaim")) {
                 claims.add(doc.at("/metadata/name").asText());
                 assertThat(doc.at("/spec/accessModes").toString()).contains("ReadWriteMany");
@@ -235,6 +243,112 @@ class K8sManifestsTest {
         assertThat(shadow.at("/metadata/name").asText()).isNotEqualTo(production.at("/metadata/name").asText());
     }
 
+    @Test
+    void everyDeploymentLogsWithConfLog4j2Properties() {
+        String log4j = RepoFiles.read(root.resolve("conf/log4j2.properties"));
+        for (String name : deploymentNames()) {
+            assertThat(Kustomize.deployment(name).at("/spec/logConfiguration/log4j-console.properties").asText())
+                    .as("%s logConfiguration", name)
+                    .isEqualTo(log4j);
+        }
+    }
+
+    @Test
+    void everyPipelineHasADisruptionBudgetOverItsOwnPods() {
+        for (String overlay : Kustomize.OVERLAYS) {
+            List<JsonNode> docs = Kustomize.overlay(overlay);
+            String name = only(docs, "FlinkDeployment").at("/metadata/name").asText();
+            JsonNode pdb = only(docs, "PodDisruptionBudget");
+            // The operator labels every pod of FlinkDeployment NAME with app=NAME.
+            assertThat(pdb.at("/spec/selector/matchLabels").toString()).as(overlay).isEqualTo("{\"app\":\"" + name + "\"}");
+            assertThat(pdb.at("/spec/maxUnavailable").asInt()).isEqualTo(1);
+        }
+    }
+
+    @Test
+    void ephemeralStorageRequestsCoverTheEmptyDirs() {
+        for (String name : deploymentNames()) {
+            JsonNode d = Kustomize.deployment(name);
+            long emptyDirs = 0;
+            for (JsonNode v : d.at("/spec/podTemplate/spec/volumes")) {
+                if (v.has("emptyDir")) {
+                    assertThat(v.at("/emptyDir/sizeLimit").asText()).as("%s emptyDir %s sizeLimit", name, v.path("name").asText()).isNotBlank();
+                    emptyDirs += gibibytes(v.at("/emptyDir/sizeLimit").asText());
+                }
+            }
+            assertThat(gibibytes(d.at("/spec/taskManager/resource/ephemeralStorage").asText()))
+                    .as("%s taskManager ephemeralStorage vs its emptyDirs", name)
+                    .isGreaterThan(emptyDirs);
+            assertThat(d.at("/spec/jobManager/resource/ephemeralStorage").asText()).as(name).isNotBlank();
+        }
+    }
+
+    @Test
+    void savepointsAreRetainedByCountAndAgeAndDisposedOnDelete() {
+        for (String name : deploymentNames()) {
+            Map<String, String> c = flinkConf(Kustomize.deployment(name)).toMap();
+            assertThat(c).as(name)
+                    .containsEntry("kubernetes.operator.savepoint.history.max.count", "5")
+                    .containsEntry("kubernetes.operator.savepoint.history.max.age", "72h")
+                    .containsEntry("kubernetes.operator.savepoint.cleanup.enabled", "true")
+                    .containsEntry("kubernetes.operator.savepoint.dispose-on-delete", "true");
+        }
+    }
+
+    @Test
+    void productionRollsBackAnUnhealthyUpgrade() {
+        Map<String, String> c = flinkConf(production).toMap();
+        assertThat(c)
+                .containsEntry("kubernetes.operator.deployment.rollback.enabled", "true")
+                .containsEntry("kubernetes.operator.cluster.health-check.enabled", "true")
+                .containsEntry("kubernetes.operator.cluster.health-check.checkpoint-progress.enabled", "true")
+                .containsKeys(
+                        "kubernetes.operator.deployment.readiness.timeout",
+                        "kubernetes.operator.cluster.health-check.restarts.threshold",
+                        "kubernetes.operator.cluster.health-check.restarts.window",
+                        "kubernetes.operator.cluster.health-check.checkpoint-progress.window");
+        // Only production rolls back by itself: a candidate that fails is judged by the canary, not reverted.
+        assertThat(flinkConf(shadow).toMap()).doesNotContainKey("kubernetes.operator.deployment.rollback.enabled");
+    }
+
+    @Test
+    void rocksDbNativeMetricsThatMatterAreOn() {
+        for (String name : deploymentNames()) {
+            Configuration c = flinkConf(Kustomize.deployment(name));
+            for (ConfigOption<Boolean> o :
+                    List.of(
+                            RocksDBNativeMetricOptions.ESTIMATE_PENDING_COMPACTION_BYTES,
+                            RocksDBNativeMetricOptions.MONITOR_NUM_RUNNING_COMPACTIONS,
+                            RocksDBNativeMetricOptions.MONITOR_ACTUAL_DELAYED_WRITE_RATE,
+                            RocksDBNativeMetricOptions.IS_WRITE_STOPPED,
+                            RocksDBNativeMetricOptions.BLOCK_CACHE_USAGE,
+                            RocksDBNativeMetricOptions.MONITOR_CUR_SIZE_ALL_MEM_TABLE)) {
+                assertThat(c.get(o)).as("%s %s", name, o.key()).isTrue();
+            }
+        }
+    }
+
+    @Test
+    void releaseJobRunsTheCanaryThenPromoteWithNoMoreRightsThanThat() {
+        List<JsonNode> docs = Kustomize.render(root.resolve(Kustomize.RELEASE_DIR));
+        JsonNode job = only(docs, "Job");
+        JsonNode role = only(docs, "Role");
+        JsonNode binding = only(docs, "RoleBinding");
+        String script = job.at("/spec/template/spec/containers/0/args/0").asText();
+        List<String> copy = DockerfileModel.read(root.resolve("Dockerfile")).jarCopy().paths();
+
+        assertThat(script).contains(copy.get(copy.size() - 1) + ":/opt/flink/lib/*").contains("io.flowget.job.cli.FlowgetCli");
+        assertThat(script.indexOf("flowget canary")).isPositive().isLessThan(script.indexOf("flowget promote"));
+        assertThat(script).contains("--deployment " + production.at("/metadata/name").asText())
+                .contains("--shadow " + shadow.at("/metadata/name").asText());
+        assertThat(job.at("/spec/backoffLimit").asInt()).isZero();
+        assertThat(job.at("/spec/template/spec/serviceAccountName").asText()).isEqualTo(only(docs, "ServiceAccount").at("/metadata/name").asText());
+        assertThat(binding.at("/subjects/0/name").asText()).isEqualTo(job.at("/spec/template/spec/serviceAccountName").asText());
+        assertThat(binding.at("/roleRef/name").asText()).isEqualTo(role.at("/metadata/name").asText());
+        assertThat(role.at("/rules").toString())
+                .isEqualTo("[{\"apiGroups\":[\"flink.apache.org\"],\"resources\":[\"flinkdeployments\"],\"verbs\":[\"get\",\"patch\"]}]");
+    }
+
     // ---- negative tests: the validation bites -----------------------------------------------------
 
     @Test
@@ -272,10 +386,9 @@ class K8sManifestsTest {
     }
 
     @Test
-    void rejectsAKindWithoutASchema(@TempDir Path tmp) throws IOException {
-        Path f = tmp.resolve("x.yaml");
-        Files.writeString(f, "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\n");
-        assertThat(manifestProblems(List.of(f), false).values()).singleElement().asString().contains("no schema known");
+    void rejectsAKindWithoutASchema() {
+        JsonNode doc = RepoFiles.parseYamlDocuments("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\n").get(0);
+        assertThat(manifestProblems(Map.of("x.yaml", List.of(doc)), false).values()).singleElement().asString().contains("no schema known");
     }
 
     // ---- helpers ----------------------------------------------------------------------------------
@@ -284,12 +397,12 @@ class K8sManifestsTest {
      * Problems per document ("file kind/name"), validated against its CRD or, for the few core kinds
      * the deployment uses, a minimal check; with {@code flinkOnly}, other documents are skipped.
      */
-    private static Map<String, List<String>> manifestProblems(List<Path> files, boolean flinkOnly) {
+    private static Map<String, List<String>> manifestProblems(Map<String, List<JsonNode>> docsBySource, boolean flinkOnly) {
         Map<String, List<String>> problems = new TreeMap<>();
-        for (Path f : files) {
-            for (JsonNode doc : RepoFiles.readYamlDocuments(f)) {
+        for (Map.Entry<String, List<JsonNode>> source : docsBySource.entrySet()) {
+            for (JsonNode doc : source.getValue()) {
                 String type = doc.path("apiVersion").asText() + "/" + doc.path("kind").asText();
-                String id = f.getFileName() + " " + doc.path("kind").asText() + "/" + doc.at("/metadata/name").asText();
+                String id = source.getKey() + " " + doc.path("kind").asText() + "/" + doc.at("/metadata/name").asText();
                 if (validator.knows(doc)) {
                     problems.put(id, validator.validate(doc));
                 } else if (flinkOnly) {
@@ -314,15 +427,38 @@ class K8sManifestsTest {
         return key.startsWith("kubernetes.") || key.startsWith("s3.");
     }
 
-    private static JsonNode deployment(String name) {
-        for (Path f : RepoFiles.yamlFiles(RepoFiles.repoRoot().resolve("k8s"))) {
-            for (JsonNode doc : RepoFiles.readYamlDocuments(f)) {
-                if ("FlinkDeployment".equals(doc.path("kind").asText()) && name.equals(doc.at("/metadata/name").asText())) {
-                    return doc;
-                }
-            }
+    private static List<String> deploymentNames() {
+        List<String> names = new ArrayList<>();
+        for (String overlay : Kustomize.OVERLAYS) {
+            names.add(only(Kustomize.overlay(overlay), "FlinkDeployment").at("/metadata/name").asText());
         }
-        throw new IllegalStateException("no FlinkDeployment " + name + " under k8s/");
+        return names;
+    }
+
+    private static JsonNode only(List<JsonNode> docs, String kind) {
+        List<JsonNode> of = docs.stream().filter(d -> kind.equals(d.path("kind").asText())).toList();
+        assertThat(of).as(kind).hasSize(1);
+        return of.get(0);
+    }
+
+    /** A Kubernetes quantity in Gi or Mi as whole GiB, rounded up ("22Gi" → 22, "512Mi" → 1). */
+    private static long gibibytes(String quantity) {
+        if (quantity.endsWith("Gi")) {
+            return Long.parseLong(quantity.substring(0, quantity.length() - 2));
+        }
+        if (quantity.endsWith("Mi")) {
+            return (Long.parseLong(quantity.substring(0, quantity.length() - 2)) + 1023) / 1024;
+        }
+        throw new IllegalArgumentException("not a Gi/Mi quantity: " + quantity);
+    }
+
+    /** The documents of each file, by file name. */
+    private static Map<String, List<JsonNode>> files(List<Path> files) {
+        Map<String, List<JsonNode>> out = new TreeMap<>();
+        for (Path f : files) {
+            out.put(f.getFileName().toString(), RepoFiles.readYamlDocuments(f));
+        }
+        return out;
     }
 
     static Configuration flinkConf(JsonNode deployment) {
@@ -372,27 +508,49 @@ class K8sManifestsTest {
         if (doc.at("/metadata/name").asText().isBlank()) {
             problems.add("metadata.name required");
         }
-        if (!doc.at("/spec/accessModes").isArray() || doc.at("/spec/resources/requests/storage").asText().isBlank()) {
-            problems.add("PersistentVolumeClaim needs spec.accessModes and spec.resources.requests.storage");
+        switch (doc.path("kind").asText()) {
+            case "PersistentVolumeClaim" -> {
+                if (!doc.at("/spec/accessModes").isArray() || doc.at("/spec/resources/requests/storage").asText().isBlank()) {
+                    problems.add("PersistentVolumeClaim needs spec.accessModes and spec.resources.requests.storage");
+                }
+            }
+            case "PodDisruptionBudget" -> {
+                if (doc.at("/spec/selector/matchLabels").isEmpty()
+                        || doc.at("/spec/maxUnavailable").isMissingNode() == doc.at("/spec/minAvailable").isMissingNode()) {
+                    problems.add("PodDisruptionBudget needs a selector and exactly one of maxUnavailable, minAvailable");
+                }
+            }
+            case "ConfigMap" -> {
+                if (!doc.path("data").isObject() || doc.path("data").isEmpty()) {
+                    problems.add("ConfigMap needs data");
+                }
+            }
+            case "ServiceAccount" -> {
+                // a name is all it needs
+            }
+            case "Job" -> {
+                if (doc.at("/spec/template/spec/containers").isEmpty()
+                        || !doc.at("/spec/template/spec/restartPolicy").asText().matches("Never|OnFailure")) {
+                    problems.add("Job needs containers and restartPolicy Never or OnFailure");
+                }
+            }
+            case "Role" -> {
+                if (!doc.at("/rules").isArray() || doc.at("/rules").isEmpty()) {
+                    problems.add("Role needs rules");
+                }
+            }
+            case "RoleBinding" -> {
+                if (doc.at("/roleRef/name").asText().isBlank() || doc.at("/subjects").isEmpty()) {
+                    problems.add("RoleBinding needs roleRef and subjects");
+                }
+            }
+            case "NetworkPolicy" -> {
+                if (!doc.at("/spec/podSelector").isObject() || !doc.at("/spec/policyTypes").isArray()) {
+                    problems.add("NetworkPolicy needs spec.podSelector and spec.policyTypes");
+                }
+            }
+            default -> problems.add("no check for " + doc.path("kind").asText());
         }
         return problems;
-    }
-
-    /** The few facts of the Dockerfile the manifests depend on. */
-    record Dockerfile(String baseImage, String copySource, String copyDestination) {
-        private static final Pattern FROM = Pattern.compile("(?m)^FROM\\s+(\\S+)");
-        private static final Pattern COPY_JAR = Pattern.compile("(?m)^COPY\\s+(?:--\\S+\\s+)*(\\S+\\.jar)\\s+(\\S+)\\s*$");
-
-        static Dockerfile read(Path file) {
-            String text = RepoFiles.read(file);
-            Matcher from = FROM.matcher(text);
-            Matcher copy = COPY_JAR.matcher(text);
-            if (!from.find() || !copy.find()) {
-                throw new IllegalStateException(file + ": expected a FROM line and a COPY of the job jar");
-            }
-            String base = from.group(1);
-            assertThat(from.find()).as("single-stage Dockerfile").isFalse();
-            return new Dockerfile(base.replaceAll("@sha256:.*$", ""), copy.group(1), copy.group(2));
-        }
     }
 }

@@ -79,7 +79,18 @@ final class RepoFiles {
 
     /** Every non-empty document of a (possibly multi-document) YAML file. */
     static List<JsonNode> readYamlDocuments(Path file) {
-        try (JsonParser parser = YAML.getFactory().createParser(file.toFile());
+        try {
+            return parseYamlDocuments(Files.readString(file));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + file, e);
+        } catch (UncheckedIOException e) {
+            throw new UncheckedIOException("cannot parse " + file, e.getCause());
+        }
+    }
+
+    /** Every non-empty document of a (possibly multi-document) YAML text, e.g. {@code kubectl kustomize} output. */
+    static List<JsonNode> parseYamlDocuments(String yaml) {
+        try (JsonParser parser = YAML.getFactory().createParser(yaml);
                 MappingIterator<JsonNode> it = YAML.readValues(parser, JsonNode.class)) {
             List<JsonNode> docs = new ArrayList<>();
             while (it.hasNextValue()) {
@@ -90,7 +101,7 @@ final class RepoFiles {
             }
             return docs;
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot parse " + file, e);
+            throw new UncheckedIOException(e);
         }
     }
 

@@ -338,7 +338,7 @@ class ShadowDiffITCase {
         c.set(JobOptions.KAFKA_TRANSACTIONAL_ID_PREFIX, "tx-" + name);
         c.set(FlowgetOptions.STORAGE_OUT_DIR, tmp.resolve("out-" + name).toString());
         c.set(FlowgetOptions.NET_POSTURE, FlowgetOptions.NetPosture.LOCAL); // the origins are on loopback
-        // As k8s/flowget.yaml and k8s/flowget-shadow.yaml: shadows keep digests only and a lower host limit.
+        // As k8s/overlays/production and k8s/overlays/shadow: shadows keep digests only and a lower host limit.
         c.set(FlowgetOptions.SINK_MODE, production ? FlowgetOptions.SinkMode.FILES : FlowgetOptions.SinkMode.DIGEST_ONLY);
         c.set(FlowgetOptions.HOST_MAX_CONCURRENCY, production ? 8 : 2);
         kafka.createTopics(2, "results." + name, "dead-letter." + name);

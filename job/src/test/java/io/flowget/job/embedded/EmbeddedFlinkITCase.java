@@ -24,6 +24,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
@@ -74,6 +77,12 @@ class EmbeddedFlinkITCase {
         try (EmbeddedFlink flink = EmbeddedFlink.start(testConfiguration(), checkpoints, PARALLELISM)) {
             assertThat(abandoned.getParent()).doesNotExist();
             assertThat(flink.restAddress().getHost()).isEqualTo("127.0.0.1");
+            // flink-runtime-web is in the local jar: the REST port serves the Web UI (`flowget run --web-ui`).
+            HttpResponse<String> ui = HttpClient.newHttpClient().send(
+                    HttpRequest.newBuilder(flink.restAddress().resolve("/")).timeout(Duration.ofSeconds(30)).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(ui.statusCode()).isEqualTo(200);
+            assertThat(ui.body()).contains("Apache Flink Web Dashboard");
             assertThat(LoopbackCheck.nonLoopbackListeners()).as("listening sockets not on loopback").isEmpty();
             StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(flink.configuration());
             // One source subtask, so every key sees its indices in order (see the class comment).

@@ -3,6 +3,7 @@ package io.flowget.udf.body;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.github.luben.zstd.ZstdOutputStreamNoFinalizer;
+import io.flowget.udf.testing.Heap;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -11,8 +12,6 @@ import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.io.OutputStream;
-import java.lang.management.ManagementFactory;
-import java.lang.management.MemoryMXBean;
 import java.nio.ByteBuffer;
 import java.security.MessageDigest;
 import java.util.Arrays;
@@ -27,16 +26,6 @@ class BodyPipelineMemoryTest {
     private static final Logger LOG = LoggerFactory.getLogger(BodyPipelineMemoryTest.class);
     private static final long MIB = 1 << 20;
     private static final long TARGET_HEAP_PER_DOWNLOAD = 32 * 1024;
-
-    private static long usedHeapAfterGc() {
-        MemoryMXBean memory = ManagementFactory.getMemoryMXBean();
-        long used = Long.MAX_VALUE;
-        for (int i = 0; i < 3; i++) {
-            System.gc();
-            used = Math.min(used, memory.getHeapMemoryUsage().getUsed());
-        }
-        return used;
-    }
 
     @Test
     void twoHundredMebibyteZstdBodyDecodesWithFlatHeap() throws Exception {
@@ -65,13 +54,13 @@ class BodyPipelineMemoryTest {
                     };
             ZstdOutputStreamNoFinalizer zstd = new ZstdOutputStreamNoFinalizer(wire, 3);
             zstd.setChecksum(true);
-            long baseline = usedHeapAfterGc();
+            long baseline = Heap.usedAfterGc();
             for (long written = 0; written < total; written += plainChunk.length) {
                 text.fill(plainChunk, 0, plainChunk.length);
                 expected.update(plainChunk);
                 zstd.write(plainChunk);
                 if ((written + plainChunk.length) % (50 * MIB) == 0) {
-                    heapGrowth[0] = Math.max(heapGrowth[0], usedHeapAfterGc() - baseline);
+                    heapGrowth[0] = Math.max(heapGrowth[0], Heap.usedAfterGc() - baseline);
                 }
             }
             zstd.close();
@@ -118,7 +107,7 @@ class BodyPipelineMemoryTest {
         long liveBefore = BodyPipeline.livePipelines();
         long liveHeapBefore = BodyPipeline.liveHeapBytes();
 
-        long baseline = usedHeapAfterGc();
+        long baseline = Heap.usedAfterGc();
         try {
             for (int i = 0; i < count; i++) {
                 open[i] = BodyPipeline.builder(sink).contentEncoding(coding).blake3(blake3).build();
@@ -126,7 +115,7 @@ class BodyPipelineMemoryTest {
                 input.put(coded, 0, prefix).flip();
                 open[i].accept(input);
             }
-            long perDownload = (usedHeapAfterGc() - baseline) / count;
+            long perDownload = (Heap.usedAfterGc() - baseline) / count;
             long accounted = (BodyPipeline.liveHeapBytes() - liveHeapBefore) / count;
             LOG.info(
                     "heap per in-flight download, {} blake3={}: measured {} bytes, pipeline buffers {} bytes",
@@ -136,7 +125,8 @@ class BodyPipelineMemoryTest {
                     accounted);
             assertThat(BodyPipeline.livePipelines()).isEqualTo(liveBefore + count);
             assertThat(accounted).isEqualTo(open[0].retainedHeapBytes());
-            assertThat(perDownload).isGreaterThanOrEqualTo(accounted);
+            // The measurement sees the buffers the pipelines account for, less what other threads freed meanwhile.
+            assertThat(perDownload).isGreaterThanOrEqualTo(accounted - Heap.BACKGROUND_NOISE_BYTES / count);
             assertThat(perDownload).isLessThanOrEqualTo(TARGET_HEAP_PER_DOWNLOAD);
         } finally {
             Arrays.stream(open).filter(p -> p != null).forEach(BodyPipeline::close);
