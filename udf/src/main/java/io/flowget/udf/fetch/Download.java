@@ -39,6 +39,15 @@ public class Download {
     /** Completed byte ranges, flat [start, end] pairs (see {@link Intervals}); written and fsynced by checkpoint. */
     public long[] done = Intervals.EMPTY;
 
+    /**
+     * Unique, never reused id of this download, drawn when it leaves the queue; it names the download's staging
+     * files, so a download restored from an older checkpoint can never adopt the file of another request that got
+     * the same (reusable) queue sequence number meanwhile. 0 in state written before it existed: such a download
+     * keeps its old host-and-sequence staging name (a POJO field added to a state class: restores of old snapshots
+     * see the default).
+     */
+    public long downloadId;
+
     /** First request: a ranged GET for the first chunk. */
     public static final String PROBE = "PROBE";
     /** Parallel Range chunks into a pre-sized staging file. */

@@ -95,6 +95,8 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     private transient Sweeper sweeper;
     private transient Finalizer finalizer;
     private transient SplittableRandom random;
+    /** Hosts whose names are being resolved on the DNS pool ({@link #nameResolved}). */
+    private transient java.util.Set<String> resolving;
     private transient FetchMetrics metrics;
 
     public FetchOperator(
@@ -110,10 +112,12 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     public void initializeState(StateInitializationContext context) throws Exception {
         super.initializeState(context);
         settings = FetchSettings.from(config);
+        resolving = new java.util.HashSet<>();
         state = new FetchState(getKeyedStateBackend(), settings.politeness.stateTtl());
         // Here, not in open(): rebuilding from state already schedules hosts.
         politeness = new HostPoliteness(settings.politeness, settings.retry, state.hostState, this);
-        scheduler = new Scheduler(settings.maxInFlight, (host, n) -> politeness.mayIssue(host, n, ptNow()));
+        scheduler = new Scheduler(
+                settings.maxInFlight, (host, n) -> politeness.mayIssue(host, n, ptNow()) && nameResolved(host));
         if (context.isRestored()) {
             rebuildFromState();
         }
@@ -135,7 +139,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     @Override
     public void open() throws Exception {
         super.open();
-        random = new SplittableRandom();
+        random = new SplittableRandom(new java.security.SecureRandom().nextLong()); // also draws download ids
         store = new OutputStore(settings.outDir, settings.stagingDir, settings.onConflict, settings.durability);
         conditional = new ConditionalFetch(settings.digestOnly ? null : store, settings.conditional, settings.blake3);
         rules = new OutcomeRules(settings);
@@ -316,6 +320,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             act = null;
             if (next.request() != null) {
                 Download d = new Download(next.request(), now);
+                d.downloadId = newDownloadId();
                 // A digest-only run stores nothing, so it has no staging file to write chunks into; an encrypted
                 // payload is decrypted as one stream (its ciphertext is what Range chunks would address).
                 boolean single = settings.digestOnly || next.request().decryptKeyId != null;
@@ -336,8 +341,10 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     /** Issues a chunked download's next chunk (and keeps it ready while more are planned). */
     private void issueChunk(Scheduler.Host h, Scheduler.Active act) throws Exception {
-        if (act.plan == null && !Files.exists(staging(h, act))) {
-            newGeneration(h, act, Download.Mode.PROBE, false); // partial file gone (cleaned state dir)
+        if (act.plan == null && !stagingIntact(staging(h, act), act.d.length)) {
+            // Verified on restore: the partial file is gone (cleaned state dir) or is not the pre-sized file of
+            // this download: its recorded chunks cannot be trusted, so it starts over.
+            newGeneration(h, act, Download.Mode.PROBE, false);
             return;
         }
         long[] range = chunks.nextRange(act);
@@ -349,8 +356,26 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         }
     }
 
+    /** True when {@code staging} is there with the download's pre-sized length. */
+    private static boolean stagingIntact(Path staging, long length) {
+        try {
+            return Files.size(staging) == length;
+        } catch (IOException missing) {
+            return false;
+        }
+    }
+
+    /** A download id: random, non-zero (0 marks state from before ids), never derived from reusable numbers. */
+    private long newDownloadId() {
+        long id;
+        do {
+            id = random.nextLong();
+        } while (id == 0);
+        return id;
+    }
+
     private Path staging(Scheduler.Host h, Scheduler.Active act) {
-        return store.stagingFile(h.host, act.seq, act.d.generation);
+        return store.stagingFile(h.host, act.d.downloadId, act.seq, act.d.generation);
     }
 
     /** Starts an HTTP attempt: the whole body (range null; a probe asks for the first chunk) or one chunk. */
@@ -364,12 +389,68 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         a.hostInFlight = h.inFlight;
         politeness.onIssued(h.host, ptNow());
         metrics.attemptStarted();
-        send(a, act);
+        sendWhenResolved(a, act);
+    }
+
+    /**
+     * The scheduler's DNS gate: a host takes a permit only once its name answers from the DNS cache, so a slow
+     * lookup neither holds a permit nor the task thread. An uncached name is resolved on the DNS pool (once at a
+     * time) and the host rejoins the ring by mail when the lookup ended (its result, success or failure, is then
+     * cached, and the attempt's own outcome says which).
+     */
+    private boolean nameResolved(String host) {
+        if (http == null || http.dns().answersAtOnce(host)) {
+            return true;
+        }
+        if (resolving.add(host)) {
+            http.dns().prefetch(host).whenComplete((ignored, e) -> post("fetch-resolved-host", () -> {
+                resolving.remove(host);
+                Scheduler.Host h = scheduler.existing(host);
+                if (h != null) {
+                    scheduler.enqueueIfReady(h);
+                    pump();
+                }
+            }));
+        }
+        return false;
+    }
+
+    /**
+     * Sends the attempt's current hop once its host name answers from the DNS cache: the HTTP client resolves on
+     * the thread that calls {@code execute()}, which must never be the task thread waiting for a lookup. An
+     * uncached name is resolved on the DNS pool first ({@link io.flowget.udf.http.CachingDnsResolver#prefetch})
+     * and the attempt continues through the mailbox; the attempt holds its permits meanwhile, so its timeouts
+     * (the sweeper) still bound the wait.
+     */
+    private void sendWhenResolved(Attempt a, Scheduler.Active act) {
+        String name = java.net.URI.create(a.url).getHost();
+        if (name == null || a.cancelReason != null || http.dns().answersAtOnce(name)) {
+            send(a, act);
+            return;
+        }
+        http.dns().prefetch(name).whenComplete((ignored, e) -> post("fetch-resolved", () -> onResolved(a)));
+    }
+
+    /** A prefetch for the attempt's hop ended: go on with the attempt, if it is still current. */
+    private void onResolved(Attempt a) throws Exception {
+        if (!scheduler.holds(a)) {
+            return; // superseded or cancelled at shutdown meanwhile
+        }
+        Scheduler.Host h = scheduler.host(a.host);
+        Scheduler.Active act = h.download(a.seq);
+        if (act == null || act.d.generation != a.generation) {
+            scheduler.release(h, act, a);
+            return;
+        }
+        setCurrentKey(a.host);
+        isolated(h, act, () -> sendWhenResolved(a, act));
+        scheduler.enqueueIfReady(h);
+        pump();
     }
 
     /** Sends the current hop of an attempt. The completion comes back as mail. */
     private void send(Attempt a, Scheduler.Active act) {
-        Path staging = store.stagingFile(a.host, a.seq, a.generation);
+        Path staging = store.stagingFile(a.host, act.d.downloadId, a.seq, a.generation);
         requests.send(http.client(), a, act.d, staging, o -> post("fetch-complete", () -> onOutcome(a, o)));
     }
 
@@ -403,7 +484,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                 a.url = r.url();
                 a.hops++;
                 a.visited.add(r.url());
-                send(a, act);
+                sendWhenResolved(a, act);
             } else {
                 scheduler.release(h, act, a);
                 apply(h, act, a, next);

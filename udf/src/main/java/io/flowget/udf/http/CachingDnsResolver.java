@@ -11,6 +11,7 @@ import com.github.benmanes.caffeine.cache.Ticker;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -45,12 +46,16 @@ public final class CachingDnsResolver implements DnsResolver, AutoCloseable {
 
     private static final int LOOKUP_THREADS = 4;
     private static final int MAX_PENDING = 1024;
+    /** How long a {@link #prefetch} that found the resolver saturated waits before its caller asks again. */
+    static final long SATURATED_RETRY_MILLIS = 50;
     private static final AtomicInteger POOLS = new AtomicInteger();
 
     private final Lookup lookup;
     private final Duration timeout;
     private final Cache<String, Result> cache;
     private final ThreadPoolExecutor executor;
+    /** Runs {@link #prefetch}es: each waits (bounded) for a lookup on {@link #executor}, never the caller. */
+    private final ThreadPoolExecutor prefetcher;
     private final AtomicLong lookups = new AtomicLong();
 
     /** A resolver over the system's lookup ({@link InetAddress#getAllByName}). */
@@ -88,20 +93,72 @@ public final class CachingDnsResolver implements DnsResolver, AutoCloseable {
                                 })
                         .build();
         int pool = POOLS.incrementAndGet();
+        this.executor = daemonPool("flowget-dns-" + pool + "-", LOOKUP_THREADS);
+        this.prefetcher = daemonPool("flowget-dns-prefetch-" + pool + "-", 2 * LOOKUP_THREADS);
+    }
+
+    /** {@code threads} daemon threads named {@code prefix<n>}, idle ones ended, at most MAX_PENDING queued. */
+    private static ThreadPoolExecutor daemonPool(String prefix, int threads) {
         AtomicInteger n = new AtomicInteger();
-        this.executor =
+        ThreadPoolExecutor e =
                 new ThreadPoolExecutor(
-                        LOOKUP_THREADS,
-                        LOOKUP_THREADS,
+                        threads,
+                        threads,
                         30,
                         TimeUnit.SECONDS,
                         new LinkedBlockingQueue<>(MAX_PENDING),
                         r -> {
-                            Thread t = new Thread(r, "flowget-dns-" + pool + "-" + n.incrementAndGet());
+                            Thread t = new Thread(r, prefix + n.incrementAndGet());
                             t.setDaemon(true);
                             return t;
                         });
-        executor.allowCoreThreadTimeOut(true);
+        e.allowCoreThreadTimeOut(true);
+        return e;
+    }
+
+    /**
+     * True when {@link #resolve} of {@code host} answers at once, without a lookup: a literal IP, or a name whose
+     * result (addresses or failure) is cached.
+     */
+    public boolean answersAtOnce(String host) {
+        return AddressPolicy.isIpLiteral(host) || cache.getIfPresent(host.toLowerCase(java.util.Locale.ROOT)) != null;
+    }
+
+    /**
+     * Resolves {@code host} into the cache off the calling thread (the operator's task thread must never wait for
+     * DNS): the future completes, on a resolver thread, once {@link #answersAtOnce} holds, or after the lookup
+     * failed without a cacheable result. When every lookup thread and queue slot is taken (the resolver is
+     * saturated, which says nothing about this name), it completes after a short pause instead, so the caller
+     * simply asks again; a saturated pool is never cached or reported as the name's failure.
+     */
+    public CompletableFuture<Void> prefetch(String host) {
+        if (answersAtOnce(host)) {
+            return CompletableFuture.completedFuture(null);
+        }
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        try {
+            prefetcher.execute(() -> {
+                try {
+                    resolve(host);
+                } catch (UnknownHostException | RuntimeException e) {
+                    // cached (a failure of the name) or not (saturated): the caller looks again either way
+                } finally {
+                    if (answersAtOnce(host)) {
+                        done.complete(null);
+                    } else {
+                        completeLater(done); // the lookup pool was saturated: nothing was cached
+                    }
+                }
+            });
+        } catch (RejectedExecutionException saturated) {
+            completeLater(done);
+        }
+        return done;
+    }
+
+    private static void completeLater(CompletableFuture<Void> done) {
+        CompletableFuture.delayedExecutor(SATURATED_RETRY_MILLIS, TimeUnit.MILLISECONDS)
+                .execute(() -> done.complete(null));
     }
 
     @Override
@@ -168,6 +225,7 @@ public final class CachingDnsResolver implements DnsResolver, AutoCloseable {
 
     @Override
     public void close() {
+        prefetcher.shutdownNow();
         executor.shutdownNow();
     }
 

@@ -123,7 +123,18 @@ public final class HttpClientHolder {
         }
     }
 
-    /** Number of live shared clients (tests assert it returns to zero). */
+    /** TEST ONLY: the name lookup of clients created while set (null: the system's); no option reaches it. */
+    private static volatile CachingDnsResolver.Lookup testLookup;
+
+    /**
+     * TEST ONLY: clients created from now on resolve names through {@code lookup} (a slow resolver, thousands of
+     * names mapped to loopback); null restores the system's. No command, option or configuration key reaches this.
+     */
+    public static void lookupForTests(CachingDnsResolver.Lookup lookup) {
+        testLookup = lookup;
+    }
+
+        /** Number of live shared clients (tests assert it returns to zero). */
     public static synchronized int liveClients() {
         return CLIENTS.size();
     }
@@ -131,7 +142,12 @@ public final class HttpClientHolder {
     private static Lease create(HttpClientSettings s) {
         // SSRF guard over a caching resolver: the pool resolves through it for every connection it opens.
         AddressPolicy policy = s.addressPolicy();
-        CachingDnsResolver dns = new CachingDnsResolver(s.dnsTtl(), s.dnsNegativeTtl(), s.dnsTimeout(), DNS_CACHE_NAMES);
+        CachingDnsResolver.Lookup lookup = testLookup;
+        CachingDnsResolver dns =
+                lookup == null
+                        ? new CachingDnsResolver(s.dnsTtl(), s.dnsNegativeTtl(), s.dnsTimeout(), DNS_CACHE_NAMES)
+                        : new CachingDnsResolver(lookup, com.github.benmanes.caffeine.cache.Ticker.systemTicker(),
+                                s.dnsTtl(), s.dnsNegativeTtl(), s.dnsTimeout(), DNS_CACHE_NAMES);
         TlsConfig tlsConfig =
                 TlsConfig.custom()
                         .setSupportedProtocols(TLS.V_1_3, TLS.V_1_2)
@@ -155,8 +171,11 @@ public final class HttpClientHolder {
                         .setDefaultConnectionConfig(connectionConfig)
                         // HTTP/2: concurrent requests to one origin share its connection as streams.
                         .setMessageMultiplexing(true)
-                        // LAX: lock-free-ish pool, no fairness needed, our operator does the fairness.
-                        .setPoolConcurrencyPolicy(PoolConcurrencyPolicy.LAX)
+                        // STRICT, not LAX: LAX never removes a route's pool, so its heap grew with every host ever
+                        // contacted; STRICT drops a route's pool once it holds no connection (idle eviction below
+                        // closes them), and closes another route's idle connection when the total is reached.
+                        // Its lock costs little: each subtask leases from one task thread.
+                        .setPoolConcurrencyPolicy(PoolConcurrencyPolicy.STRICT)
                         // LIFO keeps few hot connections busy and lets idle ones expire.
                         .setConnPoolPolicy(PoolReusePolicy.LIFO)
                         .build();

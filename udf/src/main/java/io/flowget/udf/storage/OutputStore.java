@@ -60,6 +60,11 @@ public final class OutputStore {
         return stagingArea.file(host, seq, generation);
     }
 
+    /** The staging file of a download with a unique id; see {@link StagingArea#file(String, long, long, int)}. */
+    public Path stagingFile(String host, long downloadId, long seq, int generation) {
+        return stagingArea.file(host, downloadId, seq, generation);
+    }
+
     /** Records that a staging file received chunk bytes, so the next group commit fsyncs it. */
     public void markDirty(Path staging) {
         commit.markDirty(staging);

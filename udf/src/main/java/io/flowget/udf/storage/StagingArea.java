@@ -53,11 +53,26 @@ final class StagingArea {
      * generation) never shares a file with late writes of the old one.
      */
     Path file(String host, long seq, int generation) {
+        return dir.resolve(tag(host) + "-" + seq + "-g" + generation + ".part");
+    }
+
+    /**
+     * The staging file of a download with a unique id: {@code <host tag>-d<id in hex>-g<generation>.part}, unique
+     * for ever (ids are never reused, unlike queue sequence numbers); {@code downloadId} 0 (state from before ids)
+     * falls back to {@link #file(String, long, int)}.
+     */
+    Path file(String host, long downloadId, long seq, int generation) {
+        if (downloadId == 0) {
+            return file(host, seq, generation);
+        }
+        return dir.resolve(tag(host) + "-d" + Long.toHexString(downloadId) + "-g" + generation + ".part");
+    }
+
+    private String tag(String host) {
         if (hostTags.size() > MAX_HOST_TAGS) {
             hostTags.clear(); // bounded: a long-running job may see millions of hosts
         }
-        String tag = hostTags.computeIfAbsent(host, StagingArea::hostTag);
-        return dir.resolve(tag + "-" + seq + "-g" + generation + ".part");
+        return hostTags.computeIfAbsent(host, StagingArea::hostTag);
     }
 
     /** Deletes a staging file that will not be published (failure, checksum mismatch); a missing one is fine. */

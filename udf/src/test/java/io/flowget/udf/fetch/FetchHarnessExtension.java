@@ -92,6 +92,8 @@ final class FetchHarnessExtension implements AfterTestExecutionCallback, AfterEa
 
     @Override
     public void afterEach(ExtensionContext context) throws Exception {
+        // A test that replaced the name lookup (slow DNS, host churn) leaves the system's for the next one.
+        io.flowget.udf.http.HttpClientHolder.lookupForTests(null);
         Exception first = null;
         for (int i = resources.size() - 1; i >= 0; i--) {
             try {

@@ -202,6 +202,43 @@ class HostileOriginTest {
         assertThat(h.stagingFiles()).isEmpty();
     }
 
+    /**
+     * A host's queue sequence numbers start again at 0 once it goes idle. Download A (seq 0) is checkpointed
+     * mid-flight and then finishes; B gets seq 0 as well and writes its first chunks; the job fails and restores
+     * the older checkpoint, where A is still running. A must not adopt B's staging file (before unique download
+     * ids it did, and reported OK with B's bytes in it).
+     */
+    @Test
+    void aDownloadRestoredFromAnOlderCheckpointNeverAdoptsAnotherRequestsStagingFile() throws Exception {
+        TestOrigin origin = fetch.track(TestOrigin.start());
+        int chunk = 256 * 1024;
+        byte[] a = TestOrigin.content("A", 8 * chunk);
+        byte[] b = TestOrigin.content("B", 8 * chunk);
+        RangeRoute routeA = RangeRoute.of(a, "\"a\"").holdRangesWhere(start -> start >= 4 * chunk);
+        RangeRoute routeB = RangeRoute.of(b, "\"b\"").holdRangesWhere(start -> start >= 2 * chunk);
+        origin.route("/a.bin", routeA).route("/b.bin", routeB);
+        Configuration conf = chunked();
+        conf.set(FlowgetOptions.HOST_MAX_CONCURRENCY, 2);
+        FetchHarness first = fetch.harness(conf, FetchHarness.Clock.MANUAL);
+        first.submit(request("A", origin, "/a.bin"));
+        first.drainUntil(() -> routeA.requests.size() >= 6 && first.getOperator().inFlightCount() == 2);
+        org.apache.flink.runtime.checkpoint.OperatorSubtaskState older = first.snapshot(1L, 1L);
+        routeA.release();
+        first.drainUntil(() -> first.extractOutputValues().size() == 1);
+        assertOk(first, first.extractOutputValues().get(0), a);
+        first.submit(request("B", origin, "/b.bin"));
+        first.drainUntil(() -> routeB.requests.size() >= 4 && first.getOperator().inFlightCount() == 2);
+        first.crash("fails while B is in flight; the older checkpoint (A in flight) is restored");
+        routeB.release();
+        Files.delete(first.out().resolve(request("A", origin, "/a.bin").path)); // so the restored A must publish
+
+        FetchHarness second = fetch.harness(conf, older, FetchHarness.Clock.MANUAL);
+        FetchResult r = second.results(1).get(0);
+
+        assertThat(r.id).isEqualTo("A");
+        assertOk(second, r, a);
+    }
+
     // ------------------------------------------------------------------------------------------------
 
     private Configuration chunked() {

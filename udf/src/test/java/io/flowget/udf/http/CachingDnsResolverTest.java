@@ -156,4 +156,46 @@ class CachingDnsResolverTest {
     private static InetAddress ip(String literal) throws Exception {
         return InetAddress.getByName(literal);
     }
+
+    @Test
+    @org.junit.jupiter.api.Timeout(90)
+    void prefetchResolvesOffTheCallerAndASaturatedPoolIsNotTheNamesFailure() throws Exception {
+        CountDownLatch hold = new CountDownLatch(1);
+        zone.put("fine.test", new InetAddress[] {ip("127.0.0.5")});
+        resolver = new CachingDnsResolver(host -> {
+            if (host.startsWith("held-")) {
+                try {
+                    hold.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new UnknownHostException(host + " (interrupted)");
+                }
+            }
+            InetAddress[] a = zone.get(host);
+            if (a == null) {
+                throw new UnknownHostException(host);
+            }
+            return a;
+        }, ticker, Duration.ofSeconds(60), Duration.ofSeconds(5), Duration.ofSeconds(60), 10_000);
+        try {
+            java.util.List<java.util.concurrent.CompletableFuture<Void>> held = new java.util.ArrayList<>();
+            for (int i = 0; i < 1100; i++) { // more than the lookup threads, the prefetchers and both queues hold
+                held.add(resolver.prefetch("held-" + i + ".test"));
+            }
+            assertThat(resolver.answersAtOnce("fine.test")).isFalse();
+
+            resolver.prefetch("fine.test").get(10, java.util.concurrent.TimeUnit.SECONDS);
+
+            assertThat(resolver.answersAtOnce("fine.test")).as("saturated: nothing cached, no failure remembered").isFalse();
+            hold.countDown();
+            resolver.prefetch("fine.test").get(30, java.util.concurrent.TimeUnit.SECONDS);
+            while (!resolver.answersAtOnce("fine.test")) { // bounded by the test's own timeout below
+                resolver.prefetch("fine.test").get(30, java.util.concurrent.TimeUnit.SECONDS);
+            }
+            assertThat(resolver.resolve("fine.test")).containsExactly(ip("127.0.0.5"));
+            assertThat(resolver.answersAtOnce("127.0.0.9")).as("literal IPs need no lookup").isTrue();
+        } finally {
+            hold.countDown();
+        }
+    }
 }
