@@ -211,9 +211,12 @@ public final class FlowgetCli implements Callable<Integer> {
         }
     }
 
-    /** Prints the one summary line and returns the exit status. */
+    /** Prints the summary line (and which requests took longest, and why) and returns the exit status. */
     static int report(RunSummary s, PrintStream out) {
         out.println(s.line());
+        if (!s.slowest().isEmpty()) {
+            out.println(s.slowest());
+        }
         return ExitCodes.of(s);
     }
 

@@ -15,6 +15,7 @@ import org.apache.flink.configuration.StateBackendOptions;
 import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.configuration.TaskManagerOptions;
 import org.apache.flink.configuration.WebOptions;
+import org.apache.flink.core.execution.SavepointFormatType;
 import org.apache.flink.runtime.executiongraph.AccessExecutionGraph;
 import org.apache.flink.runtime.jobgraph.JobGraph;
 import org.apache.flink.runtime.jobmaster.JobResult;
@@ -254,6 +255,19 @@ public final class EmbeddedFlink implements AutoCloseable {
     /** Triggers a checkpoint without waiting; the future completes with its external pointer. */
     public CompletableFuture<String> triggerCheckpointAsync(JobID jobId) {
         return miniCluster.triggerCheckpoint(jobId);
+    }
+
+    /**
+     * Stops the job with a canonical savepoint under {@code dir} (without draining: nothing is finished, the
+     * in-flight work stays in the savepoint) and waits until it has ended; returns the savepoint's path.
+     */
+    public String stopWithSavepoint(JobID jobId, Path dir) throws Exception {
+        String path = get(
+                miniCluster.stopWithSavepoint(jobId, dir.toUri().toString(), false, SavepointFormatType.CANONICAL),
+                OPERATION_TIMEOUT);
+        await(jobId, OPERATION_TIMEOUT);
+        LOG.info("Job {} stopped with savepoint {}", jobId, path);
+        return path;
     }
 
     /** Cancels the job and waits until it is terminal. Its retained checkpoints stay. */

@@ -8,6 +8,7 @@ import io.flowget.job.kafka.KafkaClients;
 import io.flowget.job.kafka.KafkaProperties;
 import io.flowget.udf.config.FlowgetOptions;
 import io.flowget.udf.model.FetchResult;
+import io.flowget.udf.storage.PublishAtCommit;
 
 import org.apache.flink.api.common.JobID;
 import org.apache.flink.configuration.CheckpointingOptions;
@@ -90,6 +91,9 @@ public final class LocalRun {
     /** Why a state dir inside the output dir is refused. */
     public static final String STATE_DIR_INSIDE_OUT =
             "--state-dir must not lie inside --out (only finished files go there)";
+
+    /** Longest wait for the last files to be renamed into place once every result has committed. */
+    private static final Duration PUBLISH_WAIT = Duration.ofSeconds(30);
 
     private final Request req;
     private final PrintStream stdout;
@@ -195,6 +199,7 @@ public final class LocalRun {
 
             ResultCollector collector =
                     new ResultCollector(lines, req.interactive() && !req.quiet(), stdout, req.timeout());
+            collector.appendTo(req.results(), state.resumed());
             String resultsTopic = conf.get(JobOptions.KAFKA_RESULTS_TOPIC);
             List<FetchResult> results;
             try (TailCheckpoint tail = TailCheckpoint.start(lines, servers, kafkaProps, resultsTopic, flink, job)) {
@@ -206,10 +211,12 @@ public final class LocalRun {
                 // transaction of the same checkpoint too (its commit notification precedes this trigger).
                 flink.triggerCheckpoint(job);
             }
+            awaitPublished(flink, job, Path.of(conf.get(FlowgetOptions.STORAGE_STAGING_DIR)));
             flink.cancel(job);
             jobEnded = true;
             state.markComplete();
             ResultCollector.writeResultsFile(req.results(), results);
+            PublishAtCommit.deleteEmptyReadyDirs(Path.of(conf.get(FlowgetOptions.STORAGE_STAGING_DIR)));
             deleteIfEmpty(Path.of(conf.get(FlowgetOptions.STORAGE_STAGING_DIR)));
             if (disposable) {
                 leftToExit = true;
@@ -354,6 +361,24 @@ public final class LocalRun {
                     kafka.close();
                 }
             }
+        }
+    }
+
+    /**
+     * Files become visible when the fetch operator learns that the checkpoint committing their results completed
+     * (issue 15), a notification that may come after the results are visible: before the job is cancelled, wait
+     * (bounded, one more checkpoint per turn) until no file waits for its checkpoint.
+     */
+    private static void awaitPublished(EmbeddedFlink flink, JobID job, Path stagingDir) throws Exception {
+        long deadline = System.nanoTime() + PUBLISH_WAIT.toNanos();
+        while (PublishAtCommit.anyReady(stagingDir)) {
+            if (System.nanoTime() > deadline) {
+                LOG.warn("Files still wait for their checkpoint in {} after {}; stopping anyway", stagingDir,
+                        PUBLISH_WAIT);
+                return;
+            }
+            Thread.sleep(50);
+            flink.triggerCheckpoint(job);
         }
     }
 

@@ -20,6 +20,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -36,6 +37,11 @@ import java.util.Properties;
  * resumed run's earlier attempt are in the topic too, so none is lost; a second result for one request is logged
  * and ignored. It gives up (with "rerun the same command to resume") when the job fails or is cancelled, when the
  * job finished 30 s ago without all results, or after the run's timeout.
+ *
+ * <p><b>{@code --results} grows while the run goes</b> ({@link #appendTo}): each committed result is appended as it
+ * arrives (flushed per poll), so {@code tail -f} follows a long run; a resumed run keeps the lines a killed one
+ * wrote and appends only the results not yet there, so every request has one line. {@link #writeResultsFile}
+ * then rewrites the file in input-line order at the end.
  *
  * <p>Not thread-safe: one instance per run, used by the thread that runs {@link LocalRun}; it owns its Kafka
  * consumer for the duration of {@link #collect}.
@@ -57,6 +63,10 @@ final class ResultCollector {
     private long doneNanos;
     /** When the first result arrived; 0 before. */
     private long firstNanos;
+    /** The {@code --results} file appended to while collecting, or null. */
+    private Path appendFile;
+    /** Results a killed run already wrote to {@link #appendFile}, by id: not written again. */
+    private final Map<String, Integer> alreadyWritten = new HashMap<>();
 
     /**
      * @param live draw the live progress line on {@code out}
@@ -71,6 +81,39 @@ final class ResultCollector {
         this.timeout = timeout;
     }
 
+    /**
+     * Appends each result to {@code file} as it arrives (null: none). A {@code resumed} run keeps the well-formed
+     * lines of expected requests that the file already holds (rewritten without a torn last line) and does not write
+     * them again; a new run starts the file empty.
+     */
+    void appendTo(Path file, boolean resumed) throws IOException {
+        if (file == null) {
+            return;
+        }
+        appendFile = file.toAbsolutePath();
+        if (appendFile.getParent() != null) {
+            Files.createDirectories(appendFile.getParent());
+        }
+        List<FetchResult> kept = new ArrayList<>();
+        if (resumed && Files.exists(appendFile)) {
+            Map<String, Integer> seen = new HashMap<>();
+            for (String line : Files.readAllLines(appendFile, StandardCharsets.UTF_8)) {
+                FetchResult r;
+                try {
+                    r = Json.resultFromJson(line);
+                } catch (IOException | RuntimeException tornOrForeign) {
+                    continue; // the killed run's last line, cut short: its result is appended again
+                }
+                if (r.id != null && expected.containsKey(r.id)
+                        && seen.merge(r.id, 1, Integer::sum) <= expected.get(r.id)) {
+                    kept.add(r);
+                    alreadyWritten.merge(r.id, 1, Integer::sum);
+                }
+            }
+        }
+        writeLines(appendFile, kept);
+    }
+
     /** Reads results until every expected one is there; see the class comment for when it gives up instead. */
     List<FetchResult> collect(String servers, Properties kafkaProps, String topic, EmbeddedFlink flink, JobID job)
             throws Exception {
@@ -79,7 +122,9 @@ final class ResultCollector {
         long deadline = System.nanoTime() + timeout.toNanos();
         long finishedAt = 0;
         try (KafkaConsumer<String, String> consumer =
-                KafkaClients.committedConsumer(servers).properties(kafkaProps).maxPollRecords(5000).build()) {
+                        KafkaClients.committedConsumer(servers).properties(kafkaProps).maxPollRecords(5000).build();
+                BufferedWriter append = appendFile == null ? null : Files.newBufferedWriter(
+                        appendFile, StandardCharsets.UTF_8, StandardOpenOption.APPEND)) {
             KafkaClients.assignFromBeginning(consumer, topic);
             while (results.size() < total) {
                 for (ConsumerRecord<String, String> rec : consumer.poll(POLL)) {
@@ -96,6 +141,13 @@ final class ResultCollector {
                     if (firstNanos == 0) {
                         firstNanos = System.nanoTime();
                     }
+                    if (append != null && alreadyWritten.merge(r.id, -1, Integer::sum) < 0) {
+                        append.write(rec.value());
+                        append.write('\n');
+                    }
+                }
+                if (append != null) {
+                    append.flush(); // a committed result is visible in --results within a poll
                 }
                 progress.maybePrint(false);
                 if (results.size() >= total) {
@@ -160,9 +212,14 @@ final class ResultCollector {
         }
         List<FetchResult> sorted = new ArrayList<>(results);
         sorted.sort(Comparator.comparingLong(ResultCollector::lineOf).thenComparing(r -> r.id));
+        writeLines(target, sorted);
+    }
+
+    /** Replaces {@code target} atomically with one JSON line per result. */
+    private static void writeLines(Path target, List<FetchResult> results) throws IOException {
         Path tmp = target.resolveSibling(target.getFileName() + ".tmp");
         try (BufferedWriter w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
-            for (FetchResult r : sorted) {
+            for (FetchResult r : results) {
                 w.write(Json.toJson(r));
                 w.write('\n');
             }

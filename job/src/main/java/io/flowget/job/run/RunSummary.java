@@ -18,6 +18,7 @@ import java.util.Locale;
  * @param startupSeconds from the start of the run until the job was first seen running
  * @param steadySeconds from then until the last result arrived
  * @param firstResultSeconds from the start of the run until the first result was visible (committed); 0 if none
+ * @param slowest the slowest requests and why ({@link #slowest(List, int)}), empty when there were none
  */
 public record RunSummary(
         int requests,
@@ -28,7 +29,11 @@ public record RunSummary(
         double seconds,
         double startupSeconds,
         double steadySeconds,
-        double firstResultSeconds) {
+        double firstResultSeconds,
+        String slowest) {
+
+    /** How many of the slowest requests the summary names. */
+    static final int SLOWEST = 3;
 
     /**
      * Counts {@code results} and closes the clock now.
@@ -68,7 +73,34 @@ public record RunSummary(
                 (end - startedNanos) / 1e9,
                 (running - startedNanos) / 1e9,
                 Math.max(0, last - running) / 1e9,
-                firstNanos == 0 ? 0 : (firstNanos - startedNanos) / 1e9);
+                firstNanos == 0 ? 0 : (firstNanos - startedNanos) / 1e9,
+                slowest(results, SLOWEST));
+    }
+
+    /**
+     * The {@code n} requests that took longest (their {@code elapsed_ms}) and why, e.g. {@code slowest: line-7
+     * 92.4 s FAILED timeout: no progress for 60s over 2 attempts (last: no data for 30s); line-3 12.0 s OK, 3
+     * attempts}; empty when no result has a time.
+     */
+    static String slowest(List<FetchResult> results, int n) {
+        List<FetchResult> timed = new java.util.ArrayList<>();
+        for (FetchResult r : results) {
+            if (r.elapsedMs != null) {
+                timed.add(r);
+            }
+        }
+        timed.sort(java.util.Comparator.comparingLong((FetchResult r) -> r.elapsedMs).reversed());
+        StringBuilder sb = new StringBuilder();
+        for (FetchResult r : timed.subList(0, Math.min(n, timed.size()))) {
+            sb.append(sb.length() == 0 ? "slowest: " : "; ")
+                    .append(r.id)
+                    .append(' ')
+                    .append(String.format(Locale.ROOT, "%.1f s ", r.elapsedMs / 1000.0))
+                    .append(r.status)
+                    .append(r.error != null ? " " + r.error : "")
+                    .append(r.attempts != null && r.attempts > 1 ? ", " + r.attempts + " attempts" : "");
+        }
+        return sb.toString();
     }
 
     /** Files per second once the job was running: the per-file cost without JVM/broker/cluster start. */

@@ -10,42 +10,36 @@ import io.flowget.udf.testing.TestOrigin;
 
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
- * Known issue found by the process-kill soak: a file published after the last completed checkpoint outlives a
- * FAILED result of the same request.
+ * Files appear only with their result (issue 15; found by the process-kill soak as orphan files). A run that dies
+ * after a request's file was complete but before a checkpoint committed its result must leave nothing at the
+ * request's path: the rerun fetches the request again (no result was committed), and what that fetch gives decides.
  *
- * <p>Publishing (the rename into {@code --out}) is a side effect outside the checkpoint. When the run dies after
- * a request's file was published but before a checkpoint recorded the request as finished, the resumed run
- * fetches it again (right: no result was committed). If that fetch now fails (retry budget exhausted, the origin
- * answers 404, a checksum mismatch), the result is FAILED while the complete file of the earlier attempt stays at
- * the request's path: {@code --out} holds a file that no OK result names. In the soak it happened to a 2 MiB file
- * that exhausted its ten attempts against 1 % resets.
+ * <p>Before issue 15 the rename into {@code --out} happened before the checkpoint: when the re-fetch then FAILed, the
+ * earlier attempt's complete file stayed at the path, a file no OK result names (it also made another URL's request
+ * for that path fail with {@code path conflict}); and when the re-fetch was answered {@code 304}, the result was
+ * NOT_MODIFIED for a file that was never reported OK. Now the file is staged and renamed only when the checkpoint
+ * that commits its result completes ({@code PublishAtCommit}).
  *
- * <p>This test makes it deterministic: the first run has no checkpoint at all (interval 1 h) and ends by timeout
- * after request R was published (request B is blackholed to keep the run going); in the rerun the origin answers
- * 404 for R. It fails today, hence disabled so that {@code mvn verify} stays green; run it with
- * {@code -Djunit.jupiter.conditions.deactivate='org.junit.*DisabledCondition'}. Possible fixes: publish into
- * {@code --out} only when the checkpoint after the download completes ({@code notifyCheckpointComplete}, the
- * two-phase commit the results already get), or, on a FAILED result of a request restored as active, remove a
- * file at its path that this request published (which needs a per-run marker in the file's xattr, since ids and
- * URLs repeat across runs).
+ * <p>Deterministic: the first run has no checkpoint at all (interval 10 min) and ends by timeout after request R was
+ * fetched (request B is blackholed to keep the run going).
  */
-@Disabled("known issue: a FAILED result after a resume leaves the file published before the crash in --out")
 class ChaosResumeFailureITCase {
     @TempDir Path tmp;
 
@@ -71,15 +65,10 @@ class ChaosResumeFailureITCase {
                     "{\"id\":\"B\",\"url\":\"" + stuck.url("/orphan/b.bin") + "\"}"));
             Path out = tmp.resolve("out");
 
-            stuck.faults(Faults.none().withBlackhole(true));
-            Configuration noCheckpoints = ChaosReport.fetchSettings();
-            noCheckpoints.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, Duration.ofHours(1));
-            assertThatThrownBy(() -> run(urls, out, kafka, noCheckpoints, Duration.ofSeconds(8)))
-                    .hasMessageContaining("timed out");
+            dieBeforeACheckpoint(urls, out, kafka, stuck);
             assertThat(origin.hits("/orphan/r.bin")).as("R was fetched in the first run").isEqualTo(1);
-            assertThat(filesNamed(out, "r.bin")).as("and published").hasSize(1);
+            assertThat(filesNamed(out, "r.bin")).as("but not published: no checkpoint committed its result").isEmpty();
 
-            stuck.faults(Faults.none());
             RunSummary second = run(urls, out, kafka, ChaosReport.fetchSettings(), Duration.ofMinutes(2));
             assertThat(second.failed()).isEqualTo(1);
             List<FetchResult> results = ResultsFollower.readCommitted(kafka.bootstrapServers(), "flowget.results");
@@ -88,6 +77,62 @@ class ChaosResumeFailureITCase {
             assertThat(r.error).isEqualTo("http 404");
             assertThat(filesNamed(out, "r.bin")).as("no file for a FAILED request").isEmpty();
         }
+    }
+
+    @Test
+    void aRefetchAnswered304AfterACrashIsNotReportedAsNotModified() throws Exception {
+        byte[] body = TestOrigin.content("v1", 5000);
+        AtomicInteger notModified = new AtomicInteger();
+        try (TestOrigin origin = TestOrigin.start("127.0.0.1");
+                EmbeddedKafka kafka = EmbeddedKafka.start(tmp.resolve("kafka"));
+                FaultProxy fast = FaultProxy.start("127.0.0.63", origin.host(), origin.port());
+                FaultProxy stuck = FaultProxy.start("127.0.0.64", origin.host(), origin.port())) {
+            // R: an unchanging resource with an ETag; a conditional request gets 304.
+            origin.route("/cond/r.bin", (req, resp, cb, n) -> {
+                if ("\"v1\"".equals(req.getHeaders().get("If-None-Match"))) {
+                    notModified.incrementAndGet();
+                    resp.setStatus(304);
+                    resp.getHeaders().put("ETag", "\"v1\"");
+                    resp.write(true, ByteBuffer.allocate(0), cb);
+                } else {
+                    resp.getHeaders().put("ETag", "\"v1\"");
+                    TestOrigin.send(resp, cb, 200, body);
+                }
+            });
+            origin.file("/cond/b.bin", TestOrigin.content("b", 100));
+            Path urls = tmp.resolve("urls.jsonl");
+            Files.write(urls, List.of(
+                    "{\"id\":\"R\",\"url\":\"" + fast.url("/cond/r.bin") + "\"}",
+                    "{\"id\":\"B\",\"url\":\"" + stuck.url("/cond/b.bin") + "\"}"));
+            Path out = tmp.resolve("out");
+
+            dieBeforeACheckpoint(urls, out, kafka, stuck);
+            assertThat(origin.hits("/cond/r.bin")).as("R was fetched in the first run").isEqualTo(1);
+            assertThat(filesNamed(out, "r.bin")).as("but not published").isEmpty();
+
+            RunSummary second = run(urls, out, kafka, ChaosReport.fetchSettings(), Duration.ofMinutes(2));
+            assertThat(second.failed()).isZero();
+            List<FetchResult> results = ResultsFollower.readCommitted(kafka.bootstrapServers(), "flowget.results");
+            FetchResult r = results.stream().filter(x -> "R".equals(x.id)).findFirst().orElseThrow();
+            assertThat(r.status).as("the file was never reported OK, so this is no NOT_MODIFIED")
+                    .isEqualTo(ResultStatus.OK);
+            assertThat(notModified).as("no conditional request: nothing was at the path").hasValue(0);
+            assertThat(filesNamed(out, "r.bin")).singleElement()
+                    .satisfies(f -> assertThat(Files.readAllBytes(f)).isEqualTo(body));
+        }
+    }
+
+    /**
+     * The first run: B, blackholed, keeps it going; no checkpoint completes (interval 10 min) before it ends by
+     * timeout, as a crash would end it. Then B's proxy works again.
+     */
+    private void dieBeforeACheckpoint(Path urls, Path out, EmbeddedKafka kafka, FaultProxy stuck) throws Exception {
+        stuck.faults(Faults.none().withBlackhole(true));
+        Configuration noCheckpoints = ChaosReport.fetchSettings();
+        noCheckpoints.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, Duration.ofMinutes(10));
+        assertThatThrownBy(() -> run(urls, out, kafka, noCheckpoints, Duration.ofSeconds(8)))
+                .hasMessageContaining("timed out");
+        stuck.faults(Faults.none());
     }
 
     private RunSummary run(Path urls, Path out, EmbeddedKafka kafka, Configuration settings, Duration timeout)

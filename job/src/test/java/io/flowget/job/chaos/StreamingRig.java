@@ -13,6 +13,7 @@ import org.apache.flink.api.common.JobID;
 import org.apache.flink.api.common.JobStatus;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.PipelineOptions;
+import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.runtime.checkpoint.RestoredCheckpointStats;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
@@ -51,6 +52,8 @@ final class StreamingRig implements AutoCloseable {
     JobID job;
     ResultsFollower follower;
     final Path out;
+    private Configuration conf;
+    private String run;
 
     private StreamingRig(Path dir) throws Exception {
         this.dir = dir;
@@ -64,13 +67,20 @@ final class StreamingRig implements AutoCloseable {
      */
     static StreamingRig start(Path dir, String run, int files, int hosts, Faults faults, int taskManagers)
             throws Exception {
+        return start(dir, run, files, hosts, faults, taskManagers, ChaosData.SizeMix.BOUNDED);
+    }
+
+    /** As {@link #start(Path, String, int, int, Faults, int)}, with file sizes drawn from {@code mix}. */
+    static StreamingRig start(
+            Path dir, String run, int files, int hosts, Faults faults, int taskManagers, ChaosData.SizeMix mix)
+            throws Exception {
         StreamingRig rig = new StreamingRig(dir);
         try {
             for (int h = 0; h < hosts; h++) {
                 rig.proxies.add(FaultProxy.start("127.0.0." + (31 + h), rig.origin.host(), rig.origin.port())
                         .faults(faults));
             }
-            rig.data = ChaosData.create(run, rig.origin, rig.proxies, files, ChaosData.SizeMix.BOUNDED, 11);
+            rig.data = ChaosData.create(run, rig.origin, rig.proxies, files, mix, 11);
             rig.kafka = EmbeddedKafka.start(dir.resolve("kafka"));
             rig.kafka.createTopics(PARALLELISM, REQUESTS, RESULTS, DEAD_LETTERS);
             ResultsFollower.produce(rig.kafka.bootstrapServers(), REQUESTS, rig.data.requestLines());
@@ -84,13 +94,11 @@ final class StreamingRig implements AutoCloseable {
             conf.set(RestartStrategyOptions.RESTART_STRATEGY, "fixed-delay");
             conf.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_ATTEMPTS, 100);
             conf.set(RestartStrategyOptions.RESTART_STRATEGY_FIXED_DELAY_DELAY, Duration.ofMillis(500));
+            rig.conf = conf;
+            rig.run = run;
             rig.flink = EmbeddedFlink.start(conf, dir.resolve("checkpoints"), dir.resolve("flink-tmp"), PARALLELISM,
                     taskManagers);
-            Configuration jobConf = rig.flink.configuration();
-            jobConf.set(PipelineOptions.NAME, "flowget chaos " + run);
-            StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(jobConf);
-            FlowgetJob.kafka(jobConf, false).build(env);
-            rig.job = rig.flink.submit(env);
+            rig.submit(null);
             return rig;
         } catch (Exception | Error e) {
             try {
@@ -100,6 +108,27 @@ final class StreamingRig implements AutoCloseable {
             }
             throw e;
         }
+    }
+
+    private void submit(String restorePath) throws Exception {
+        Configuration jobConf = flink.configuration();
+        jobConf.set(PipelineOptions.NAME, "flowget chaos " + run);
+        if (restorePath != null) {
+            jobConf.set(StateRecoveryOptions.SAVEPOINT_PATH, restorePath);
+        }
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(jobConf);
+        FlowgetJob.kafka(jobConf, false).build(env);
+        job = flink.submit(env);
+    }
+
+    /**
+     * Rescale: closes the cluster (whose job has ended) and runs the job again on a new cluster of
+     * {@code parallelism} slots, restored from {@code restorePath} (a savepoint or a retained checkpoint).
+     */
+    void resume(int parallelism, String restorePath) throws Exception {
+        flink.close();
+        flink = EmbeddedFlink.start(conf, dir.resolve("checkpoints"), dir.resolve("flink-tmp"), parallelism, 1);
+        submit(restorePath);
     }
 
     /** Waits until at least {@code n} distinct results are visible. */

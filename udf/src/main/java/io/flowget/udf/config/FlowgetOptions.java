@@ -71,12 +71,13 @@ public final class FlowgetOptions {
     public static final ConfigOption<Duration> HOST_PROBE_INTERVAL =
             ConfigOptions.key("flowget.host.probe-interval")
                     .durationType()
-                    .defaultValue(Duration.ofSeconds(30))
+                    .defaultValue(Duration.ofSeconds(5))
                     .withDescription(
                             "A 429 or 503 for a request sent while N were in flight to the host caps the"
                                     + " host at N-1; the cap rises by one after each interval without another"
                                     + " one, so flowget probes an overloaded host gently instead of every few"
-                                    + " requests.");
+                                    + " requests, yet a host that refused once is back at full speed within"
+                                    + " a few intervals.");
 
     public static final ConfigOption<Double> HOST_LATENCY_DROP_FACTOR =
             ConfigOptions.key("flowget.host.latency-drop-factor")
@@ -203,6 +204,46 @@ public final class FlowgetOptions {
                                     + " compressed bytes received (checked once past its first MiB) is refused"
                                     + " (FAILED 'decode ratio exceeded'). gzip and deflate top out near 1032:1,"
                                     + " so real data rarely comes close; 0 turns the guard off.");
+
+    public static final ConfigOption<MemorySize> FETCH_LOW_SPEED_LIMIT =
+            ConfigOptions.key("flowget.fetch.low-speed-limit")
+                    .memoryType()
+                    .defaultValue(MemorySize.parse("1kb"))
+                    .withDescription(
+                            "Low-speed guard (curl's --speed-limit): an attempt whose body arrives slower than this"
+                                    + " many bytes per second on average for flowget.fetch.low-speed-time ends with"
+                                    + " 'timeout: below N bytes/s for Ts' and is retried; the request is blamed, not"
+                                    + " its host. 0 turns the guard off (the idle timeout still ends a silent body).");
+
+    public static final ConfigOption<Duration> FETCH_LOW_SPEED_TIME =
+            ConfigOptions.key("flowget.fetch.low-speed-time")
+                    .durationType()
+                    .defaultValue(Duration.ofSeconds(30))
+                    .withDescription(
+                            "How long a body may stay below flowget.fetch.low-speed-limit before its attempt ends"
+                                    + " (curl's --speed-time).");
+
+    public static final ConfigOption<Duration> FETCH_NO_PROGRESS_BUDGET =
+            ConfigOptions.key("flowget.fetch.no-progress-budget")
+                    .durationType()
+                    .defaultValue(Duration.ofSeconds(60))
+                    .withDescription(
+                            "Most time one request may spend in attempts that make no progress (no connection,"
+                                    + " no response head, a silent or crawling body), summed over its attempts:"
+                                    + " past it the request FAILs with 'timeout: no progress ...' instead of"
+                                    + " retrying. Time waiting between attempts does not count, and an attempt that"
+                                    + " stored a chunk resets it. With the defaults a URL that stalls, trickles or"
+                                    + " never answers ends within 2 minutes of its first request.");
+
+    public static final ConfigOption<Double> FETCH_UNPROVEN_SHARE =
+            ConfigOptions.key("flowget.fetch.unproven-share")
+                    .doubleType()
+                    .defaultValue(0.25)
+                    .withDescription(
+                            "Share of flowget.fetch.max-in-flight that hosts which have never given an HTTP answer"
+                                    + " may hold together (at least one permit). Such a host also stays at one"
+                                    + " request in flight until it answers, so a crowd of dead or silent hosts cannot"
+                                    + " starve the ones that work.");
 
     public static final ConfigOption<Boolean> FETCH_CONDITIONAL =
             ConfigOptions.key("flowget.fetch.conditional")
@@ -347,10 +388,12 @@ public final class FlowgetOptions {
     public static final ConfigOption<Duration> HTTP_REQUEST_TIMEOUT =
             ConfigOptions.key("flowget.http.request-timeout")
                     .durationType()
-                    .defaultValue(Duration.ofHours(1))
+                    .defaultValue(Duration.ofMinutes(30))
                     .withDescription(
-                            "Whole-attempt deadline (connect to last byte); a request's own deadline, when"
-                                    + " earlier, wins.");
+                            "Whole-attempt deadline (connect to last byte), a backstop behind the idle timeout and"
+                                    + " the low-speed guard (30 minutes is 1.8 GB at 1 MB/s; large files with Range"
+                                    + " support are fetched in chunks, each its own attempt); a request's own"
+                                    + " deadline, when earlier, wins.");
 
     public static final ConfigOption<Integer> HTTP_POOL_MAX_TOTAL =
             ConfigOptions.key("flowget.http.pool.max-total")

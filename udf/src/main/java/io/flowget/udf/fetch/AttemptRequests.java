@@ -73,7 +73,7 @@ final class AttemptRequests {
         for (Map.Entry<String, String> e : settings.redirects.headersFor(req.headers, req.url, a.url).entrySet()) {
             rb.addHeader(e.getKey(), e.getValue());
         }
-        AsyncResponseConsumer<FetchOutcome> consumer;
+        final AsyncResponseConsumer<FetchOutcome> consumer;
         if (a.range != null) {
             // Ranges apply to the coded bytes, so chunks ask for identity; If-Range makes a changed resource
             // answer 200 (whole new body) instead of a 206 of the new version.
@@ -119,11 +119,15 @@ final class AttemptRequests {
 
                             @Override
                             public void failed(Exception ex) {
+                                consumer.releaseResources(); // idempotent; a cancelled exchange may not call it
                                 done.accept(FetchOutcome.failure(ex));
                             }
 
                             @Override
                             public void cancelled() {
+                                // The operator cancelled the attempt mid-body (a timeout, the low-speed guard):
+                                // HttpClient does not always tell the consumer, whose body pipeline must close.
+                                consumer.releaseResources();
                                 done.accept(FetchOutcome.failure(new CancellationException()));
                             }
                         });

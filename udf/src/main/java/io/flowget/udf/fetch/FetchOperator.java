@@ -8,8 +8,14 @@ import io.flowget.udf.http.HttpClientSettings;
 import io.flowget.udf.model.FetchRequest;
 import io.flowget.udf.model.FetchResult;
 import io.flowget.udf.storage.OutputStore;
+import io.flowget.udf.storage.PendingPublish;
 
 import org.apache.flink.api.common.operators.MailboxExecutor;
+import org.apache.flink.api.common.typeutils.base.LongSerializer;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.runtime.state.StateInitializationContext;
 import org.apache.flink.runtime.state.StateSnapshotContext;
@@ -52,11 +58,19 @@ import java.util.concurrent.RejectedExecutionException;
  * checkpoint, either in {@code queue}/{@code active} or already emitted; so after a restore every unfinished
  * request is issued again and none is reported twice. A host's state is cleared when it has no work left,
  * except {@code host-state} (its learned limit, cap and pause, see {@link HostPoliteness}), which a TTL bounds.
+ * The operator (union list) state {@code pending-publishes} holds the finished files whose results are emitted
+ * but whose checkpoint has not completed yet: with checkpoints, a file is renamed into {@code --out} in
+ * {@link #notifyCheckpointComplete} of the checkpoint that commits its result, or on restore
+ * ({@link io.flowget.udf.storage.PublishAtCommit}).
  *
  * <p><b>Flow of one request:</b> {@code processElement} queues it and pumps; the pump gives each host in the
  * scheduler's ring a turn, and {@link #issueNext} starts the host's next attempt; the HTTP outcome comes back as
  * mail ({@link #onOutcome}), where the rules decide and {@link #apply} carries the decision out — a result,
- * a retry on a keyed processing-time timer, further chunks, or a new generation.
+ * a retry on a keyed processing-time timer, further chunks, or a new generation. A request with a {@code deadline}
+ * has its own timer at it (timer service {@code fetch-deadlines}, namespaced by its sequence number, deleted when it
+ * ends), which FAILs it wherever it waits. The sweep enforces attempt timeouts and the low-speed guard, tells
+ * politeness about response heads as they arrive, and stops counting stalled attempts against a host that serves
+ * others ({@link #DETACH_AFTER_MILLIS}).
  *
  * <p><b>Failure isolation and admission (issue 12):</b> every step of one request's handling runs through
  * {@link #isolated}: an exception ends that request FAILED {@code internal error: …} and the operator goes on; every
@@ -76,6 +90,10 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LoggerFactory.getLogger(FetchOperator.class);
+    /** An attempt without progress for this long, while its host serves others, stops holding the host's slot. */
+    static final long DETACH_AFTER_MILLIS = 500;
+    /** Operator (union list) state of the files waiting for their checkpoint; part of the savepoint contract. */
+    static final String PENDING_PUBLISHES_STATE = "pending-publishes";
 
     private final Configuration config;
     private final transient MailboxExecutor mailbox;
@@ -85,6 +103,8 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     private transient Scheduler scheduler;
     private transient HostPoliteness politeness;
     private transient InternalTimerService<VoidNamespace> timers;
+    /** One timer per request with a {@code deadline}, namespaced by its sequence number, at the deadline. */
+    private transient InternalTimerService<Long> deadlines;
 
     private transient OutcomeRules rules;
     private transient ChunkedDownloads chunks;
@@ -98,6 +118,10 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     /** Hosts whose names are being resolved on the DNS pool ({@link #nameResolved}). */
     private transient java.util.Set<String> resolving;
     private transient FetchMetrics metrics;
+    /** Files whose results are emitted but not yet committed (operator union state, see PublishAtCommit). */
+    private transient ListState<PendingPublish> pendingPublishes;
+    private transient List<PendingPublish> restoredPublishes;
+    private transient String incarnation;
 
     public FetchOperator(
             StreamOperatorParameters<FetchResult> parameters, Configuration config, MailboxExecutor mailbox) {
@@ -115,12 +139,26 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         resolving = new java.util.HashSet<>();
         state = new FetchState(getKeyedStateBackend(), settings.politeness.stateTtl());
         // Here, not in open(): rebuilding from state already schedules hosts.
-        politeness = new HostPoliteness(settings.politeness, settings.retry, state.hostState, this);
-        scheduler = new Scheduler(
-                settings.maxInFlight, (host, n) -> politeness.mayIssue(host, n, ptNow()) && nameResolved(host));
+        politeness = new HostPoliteness(settings.politeness, settings.retry, state.hostState, state.hostHealth, this);
+        scheduler =
+                new Scheduler(
+                        settings.maxInFlight,
+                        (host, n) -> politeness.mayIssue(host, n, ptNow()) && nameResolved(host),
+                        politeness::proven,
+                        settings.unprovenCap);
         if (context.isRestored()) {
             rebuildFromState();
         }
+        pendingPublishes =
+                context.getOperatorStateStore()
+                        .getUnionListState(
+                                new ListStateDescriptor<>(
+                                        PENDING_PUBLISHES_STATE, TypeInformation.of(PendingPublish.class)));
+        restoredPublishes = new ArrayList<>();
+        if (context.isRestored()) {
+            pendingPublishes.get().forEach(restoredPublishes::add);
+        }
+        incarnation = getRuntimeContext().getJobInfo().getJobId() + "-" + context.getRestoredCheckpointId().orElse(0);
     }
 
     /** Rebuilds the in-memory view from keyed state: counts queues, re-readies every active download. */
@@ -141,16 +179,26 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         super.open();
         random = new SplittableRandom(new java.security.SecureRandom().nextLong()); // also draws download ids
         store = new OutputStore(settings.outDir, settings.stagingDir, settings.onConflict, settings.durability);
+        int subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
+        boolean checkpointing =
+                CheckpointingOptions.isCheckpointingEnabled(getContainingTask().getEnvironment().getJobConfiguration());
+        // Files become visible with the checkpoint that commits their results (issue 15); without checkpoints
+        // nothing is committed later, so they are renamed at once.
+        store.publishAtCommit(
+                incarnation, "s" + subtask + "-a" + getRuntimeContext().getTaskInfo().getAttemptNumber(), checkpointing);
+        store.restorePublishes(
+                restoredPublishes, subtask, getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks());
+        restoredPublishes = null;
         conditional = new ConditionalFetch(settings.digestOnly ? null : store, settings.conditional, settings.blake3);
         rules = new OutcomeRules(settings);
         chunks = new ChunkedDownloads(settings);
         requests = new AttemptRequests(settings, conditional);
         timers = getInternalTimerService("fetch-retries", VoidNamespaceSerializer.INSTANCE, this);
+        deadlines = getInternalTimerService("fetch-deadlines", LongSerializer.INSTANCE, new DeadlineTimers());
         http = HttpClientHolder.acquire(HttpClientSettings.from(config));
         metrics = new FetchMetrics(getMetricGroup(), http, settings.topHosts);
         metrics.operatorGauges(() -> scheduler.inFlight().size(), scheduler::backlog, scheduler::hostCount);
 
-        int subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
         sweeper = new Sweeper(subtask, () -> post("fetch-sweep", this::sweep));
         finalizer = new Finalizer(subtask, settings.blake3);
         scheduler.enqueueAll(); // restored hosts that have only queued requests join the ring here
@@ -171,7 +219,12 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             scheduler.dropIfIdle(h);
             return;
         }
-        state.enqueue(host, req);
+        long seq = state.enqueue(host, req);
+        if (req.deadline != null) {
+            // Deadlines are timers: the request fails when its deadline passes, wherever it waits. Processing time
+            // is the wall clock in a job, the clock of request deadlines.
+            deadlines.registerProcessingTimeTimer(seq, req.deadline);
+        }
         scheduler.queued(h);
         pump();
     }
@@ -188,7 +241,14 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     public void snapshotState(StateSnapshotContext context) throws Exception {
         // The keyed backend is snapshotted right after this method returns: write the cached cursors first.
         state.flushCursors(this::setCurrentKey);
+        pendingPublishes.update(store.sealPublishes(context.getCheckpointId()));
         super.snapshotState(context);
+    }
+
+    @Override
+    public void notifyCheckpointComplete(long checkpointId) throws Exception {
+        super.notifyCheckpointComplete(checkpointId);
+        store.committed(checkpointId); // the results emitted before this checkpoint's barrier have committed
     }
 
     @Override
@@ -318,6 +378,9 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             FetchState.Dequeued next = state.dequeue(h.host);
             scheduler.dequeued(h);
             act = null;
+            if (next.request() == null && scheduler.dropIfIdle(h)) {
+                state.forgetHost(h.host); // its last queued requests ended at their deadlines while they waited
+            }
             if (next.request() != null) {
                 Download d = new Download(next.request(), now);
                 d.downloadId = newDownloadId();
@@ -496,17 +559,20 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         // timer wakes it.
         long pausedUntil =
                 politeness.onOutcome(
-                        a.host, o, a.cancelReason, a.hostInFlight, h.inFlight + 1,
+                        a.host, o, a.cancelReason, a.headersReceived, a.hostInFlight, h.inFlight + 1,
                         (System.currentTimeMillis() - a.hopStartedAt) * 1_000_000L, a.ttfbNanos(), ptNow());
         if (pausedUntil > 0) {
             timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, pausedUntil);
         }
         metrics.attemptFinished(System.currentTimeMillis() - a.startedAt);
+        long wallNow = System.currentTimeMillis();
         if (a.range != null && chunks.record(act, a, o)) {
             store.markDirty(staging(h, act)); // the chunk's bytes so far must be durable at the next checkpoint
             finalizer.advance(staging(h, act), d.done); // hash the file's final prefix ahead of finalize
+            act.stalledMillis = 0; // progress: the no-progress budget starts afresh
+        } else {
+            act.stalledMillis += a.stalledMillis(wallNow);
         }
-        long wallNow = System.currentTimeMillis();
         apply(h, act, a, a.range != null ? rules.chunk(d, a, o, wallNow) : rules.whole(d, a, o, wallNow));
     }
 
@@ -652,7 +718,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             d.failures++;
         }
         d.lastError = r.reason();
-        Decision next = rules.afterFailure(d, r, chunk, System.currentTimeMillis(), random);
+        Decision next = rules.afterFailure(d, r, chunk, act.stalledMillis, System.currentTimeMillis(), random);
         if (next instanceof Decision.Fail f) {
             fail(h, act, f.httpStatus(), f.reason());
             return;
@@ -674,6 +740,9 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     /** Emits the one result of a request and drops its state; clears the host's state when it is idle. */
     private void terminal(Scheduler.Host h, Scheduler.Active act, FetchResult r) throws Exception {
+        if (act.d.request.deadline != null) {
+            deadlines.deleteProcessingTimeTimer(act.seq, act.d.request.deadline);
+        }
         cancelAttempts(h, act);
         scheduler.remove(h, act);
         state.removeActive(act.seq);
@@ -756,6 +825,45 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     @Override
     public void onEventTime(InternalTimer<String, VoidNamespace> timer) {}
 
+    /** The deadline timers: the request whose deadline passed ends FAILED now, wherever it waits. */
+    private final class DeadlineTimers implements Triggerable<String, Long> {
+        @Override
+        public void onProcessingTime(InternalTimer<String, Long> timer) throws Exception {
+            survive("fetch-deadline", () -> onDeadline(timer.getKey(), timer.getNamespace()));
+        }
+
+        @Override
+        public void onEventTime(InternalTimer<String, Long> timer) {}
+    }
+
+    /**
+     * A request's deadline passed (the current key is its host): FAIL it, whether it is queued, waiting for a
+     * retry, parked behind its host's pause, breaker or rate limit, or in flight.
+     */
+    private void onDeadline(String host, long seq) throws Exception {
+        Scheduler.Host h = scheduler.existing(host);
+        if (h == null) {
+            return; // nothing of the host is waiting (the request ended before its timer could be deleted)
+        }
+        Scheduler.Active act = h.download(seq);
+        if (act != null) {
+            isolated(h, act, () -> fail(h, act, act.d.lastHttpStatus, OutcomeRules.deadlineExceeded(act.d)));
+        } else {
+            FetchRequest req = state.takeQueued(seq);
+            if (req == null) {
+                return;
+            }
+            FetchResult r = Results.failed(new Download(req, System.currentTimeMillis()), null, "deadline exceeded");
+            metrics.failed(r.error);
+            output.collect(new StreamRecord<>(r));
+        }
+        Scheduler.Host still = scheduler.existing(host);
+        if (still != null) {
+            scheduler.enqueueIfReady(still);
+        }
+        pump();
+    }
+
     /** Puts hosts whose pause ended back in the ring and moves due retries to their hosts' ready lists. */
     private void promoteDue(long now) {
         for (String resumed : politeness.resumeDue(now)) {
@@ -774,10 +882,73 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                 scheduler.inFlight(),
                 System.currentTimeMillis(),
                 settings.requestTimeoutMillis,
-                settings.responseTimeoutMillis);
+                settings.responseTimeoutMillis,
+                settings.lowSpeed);
+        reportHeaders();
+        detachStalled(System.currentTimeMillis());
         metrics.refresh(politeness, ptNow(), scheduler::inFlightTo);
         promoteDue(ptNow());
         pump();
+    }
+
+    /**
+     * Stops counting stalled attempts against their host's limit when the host served other requests since they
+     * last made progress (README "Who is blamed"): a few stalling or trickling URLs keep their retries' time but not
+     * their host's slots.
+     */
+    private void detachStalled(long wallNow) {
+        List<Scheduler.Host> changed = null;
+        for (Attempt a : scheduler.inFlight()) {
+            if (!a.detached
+                    && a.cancelReason == null
+                    && a.stalledMillis(wallNow) >= detachAfter(a)
+                    && politeness.servedSince(a.host, a.progressMark)) {
+                Scheduler.Host h = scheduler.existing(a.host);
+                if (h != null && scheduler.detach(h, a, politeness.maxFor(a.host))) {
+                    changed = changed == null ? new ArrayList<>() : changed;
+                    changed.add(h);
+                }
+            }
+        }
+        if (changed != null) {
+            for (Scheduler.Host h : changed) {
+                scheduler.enqueueIfReady(h);
+            }
+        }
+    }
+
+    /**
+     * How long an attempt may go without progress before it stops holding its host's slot: a body that stopped
+     * or crawls, {@value #DETACH_AFTER_MILLIS} ms; a response head that is late, four times the host's usual time
+     * to first byte (a slow server answers all its requests late and keeps its slots).
+     */
+    private long detachAfter(Attempt a) {
+        if (a.headersReceived) {
+            return DETACH_AFTER_MILLIS;
+        }
+        return Math.max(DETACH_AFTER_MILLIS, 4 * politeness.minTtfbMillis(a.host));
+    }
+
+    /** Tells politeness about response heads that arrived since the last sweep (bodies still streaming). */
+    private void reportHeaders() {
+        List<String> changed = null;
+        for (Attempt a : scheduler.inFlight()) {
+            if (a.headersReceived && !a.headersReported) {
+                a.headersReported = true;
+                if (politeness.answered(a.host)) {
+                    changed = changed == null ? new ArrayList<>() : changed;
+                    changed.add(a.host);
+                }
+            }
+        }
+        if (changed != null) {
+            for (String host : changed) {
+                Scheduler.Host h = scheduler.existing(host);
+                if (h != null) {
+                    scheduler.enqueueIfReady(h);
+                }
+            }
+        }
     }
 
     /**
@@ -789,6 +960,11 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     }
 
     // ---- test hooks ----
+
+    /** Attempts in flight to hosts that had not answered when they were sent (tests). */
+    int unprovenInFlight() {
+        return scheduler.unprovenInFlight();
+    }
 
     /** Requests in flight right now (tests). */
     int inFlightCount() {

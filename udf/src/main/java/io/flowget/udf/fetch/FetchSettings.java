@@ -27,6 +27,8 @@ public final class FetchSettings {
     static final String ACCEPT_ENCODING = "gzip, deflate, br, zstd";
 
     final int maxInFlight;
+    /** Permits that hosts which never answered may hold together ({@code flowget.fetch.unproven-share}). */
+    final int unprovenCap;
     final int maxBacklog;
     final int maxHostBacklog;
     final long defaultMaxBytes;
@@ -54,6 +56,10 @@ public final class FetchSettings {
     /** The per-host politeness settings (limits, breaker, rates, the TTL of {@code host-state}). */
     final HostPoliteness.Settings politeness;
     final int topHosts;
+    /** The low-speed guard of attempts in flight. */
+    final LowSpeedGuard lowSpeed;
+    /** Most time a request may spend in attempts without progress ({@code flowget.fetch.no-progress-budget}). */
+    final long noProgressBudgetMillis;
     /** The scheme of a {@code decrypt} request that names none ({@code flowget.decrypt.scheme}). */
     final DecryptScheme defaultScheme;
     /** Where decryption keys come from; reading the configuration did no I/O (thread-safe). */
@@ -61,6 +67,8 @@ public final class FetchSettings {
 
     private FetchSettings(ReadableConfig config) {
         maxInFlight = config.get(FlowgetOptions.FETCH_MAX_IN_FLIGHT);
+        unprovenCap =
+                (int) Math.max(1, Math.min(maxInFlight, Math.floor(maxInFlight * config.get(FlowgetOptions.FETCH_UNPROVEN_SHARE))));
         maxBacklog = config.get(FlowgetOptions.FETCH_MAX_BACKLOG);
         maxHostBacklog = config.get(FlowgetOptions.FETCH_MAX_HOST_BACKLOG);
         defaultMaxBytes =
@@ -93,6 +101,11 @@ public final class FetchSettings {
         durability = config.get(FlowgetOptions.STORAGE_DURABILITY);
         politeness = HostPoliteness.Settings.from(config);
         topHosts = config.get(FlowgetOptions.METRICS_TOP_HOSTS);
+        lowSpeed =
+                new LowSpeedGuard(
+                        config.get(FlowgetOptions.FETCH_LOW_SPEED_LIMIT).getBytes(),
+                        config.get(FlowgetOptions.FETCH_LOW_SPEED_TIME));
+        noProgressBudgetMillis = config.get(FlowgetOptions.FETCH_NO_PROGRESS_BUDGET).toMillis();
         defaultScheme = DecryptScheme.forToken(config.get(FlowgetOptions.DECRYPT_SCHEME));
         if (defaultScheme == null) {
             throw new IllegalArgumentException(

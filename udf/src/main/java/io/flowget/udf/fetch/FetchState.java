@@ -27,7 +27,7 @@ import java.util.stream.Stream;
 
 /**
  * The fetch operator's keyed state, per host: the durable FIFO {@code queue} with its {@code queue-cursor}, the
- * {@code active} downloads and the politeness {@code host-state}. Every read and write here is for the backend's
+ * {@code active} downloads and the politeness {@code host-state} and {@code host-health}. Every read and write here is for the backend's
  * current key, which only {@link FetchOperator} sets; the state names, types and classes are what savepoints
  * hold and must not change without a migration.
  *
@@ -50,6 +50,7 @@ final class FetchState {
     private final ValueState<QueueCursor> cursor;
     private final MapState<Long, Download> active;
     final ValueState<HostState> hostState;
+    final ValueState<HostHealth> hostHealth;
     /** Cached cursors by host (loaded on first use); those in {@link #dirty} are newer than the state. */
     private final Map<String, QueueCursor> cursors = new HashMap<>();
     private final Set<String> dirty = new LinkedHashSet<>();
@@ -60,18 +61,33 @@ final class FetchState {
         cursor = handle(new ValueStateDescriptor<>(CURSOR_STATE, TypeInformation.of(QueueCursor.class)));
         active = handle(new MapStateDescriptor<>(ACTIVE_STATE, Types.LONG, TypeInformation.of(Download.class)));
         hostState = handle(HostPoliteness.stateDescriptor(hostStateTtl));
+        hostHealth = handle(HostPoliteness.healthDescriptor(hostStateTtl)); // new in issue 13: additive
     }
 
     private <S extends State> S handle(StateDescriptor<S, ?> descriptor) throws Exception {
         return backend.getPartitionedState(VoidNamespace.INSTANCE, VoidNamespaceSerializer.INSTANCE, descriptor);
     }
 
-    /** Appends a request to the current host's queue. */
-    void enqueue(String host, FetchRequest req) throws Exception {
+    /** Appends a request to the current host's queue; returns its sequence number. */
+    long enqueue(String host, FetchRequest req) throws Exception {
         QueueCursor c = cursorOf(host);
-        queue.put(c.tail, req);
+        long seq = c.tail;
+        queue.put(seq, req);
         c.tail++;
         dirty.add(host);
+        return seq;
+    }
+
+    /**
+     * Takes a request out of the middle of the current host's queue (its deadline passed while it waited); null
+     * when it is no longer queued. The cursor keeps counting it: {@link #dequeue} later finds its entry missing.
+     */
+    FetchRequest takeQueued(long seq) throws Exception {
+        FetchRequest req = queue.get(seq);
+        if (req != null) {
+            queue.remove(seq);
+        }
+        return req;
     }
 
     /** The head of a host's queue: its sequence number and the request (null if its entry was missing). */

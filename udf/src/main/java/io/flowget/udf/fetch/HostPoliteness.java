@@ -7,6 +7,9 @@ import io.flowget.udf.fetch.host.HostGate;
 import io.flowget.udf.fetch.host.HostGates;
 import io.flowget.udf.fetch.host.HostOverride;
 import io.flowget.udf.fetch.host.HostStateStore;
+import io.flowget.udf.fetch.host.HostStore;
+import io.flowget.udf.fetch.host.KeyedHostStore;
+import io.flowget.udf.fetch.host.MapHostStore;
 import io.flowget.udf.fetch.host.KeyedHostStateStore;
 import io.flowget.udf.fetch.host.RateLimiter;
 import io.flowget.udf.fetch.host.RetryAfterPause;
@@ -44,10 +47,12 @@ import java.util.concurrent.CancellationException;
  * drops; non-retryable local failures (body too large, blocked address, shutdown) count as nothing. Any HTTP
  * answer closes the host's circuit; a drop without one counts towards opening it.
  *
- * <p><b>State.</b> Limit, cap and pause live in the keyed {@code host-state} (a {@link HostState}), written through
- * the {@link HostStateStore} when they change, read when a host is first seen, so they survive restarts. Its TTL
- * ({@code flowget.host.state-ttl}) bounds the state of hosts seen once. The in-memory gates are an LRU of
- * {@value #MAX_GATES} hosts; an evicted host is reloaded from state (and warms up again).
+ * <p><b>State.</b> Limit, cap and pause live in the keyed {@code host-state} (a {@link HostState}), whether the host
+ * ever answered, its circuit breaker and its latency baseline in the keyed {@code host-health} (a {@link
+ * HostHealth}); both are written when they change and read when a host is first seen, so they survive restarts
+ * and the eviction of a host's gate. Their TTL ({@code flowget.host.state-ttl}) bounds the state of hosts seen
+ * once. The in-memory gates are an LRU of {@value #MAX_GATES} hosts; an evicted host is reloaded from state (and
+ * warms up again).
  *
  * <p>Times: {@code now} is the operator's processing time (ms), the clock of its retry timers; warm-up and
  * latency rounds use the injected {@link Clock}'s relative nanoseconds and Retry-After dates its absolute time.
@@ -56,10 +61,17 @@ import java.util.concurrent.CancellationException;
 @NotThreadSafe
 public final class HostPoliteness {
     static final String STATE_NAME = "host-state";
+    static final String HEALTH_STATE_NAME = "host-health";
     static final int MAX_GATES = 10_000;
 
     /** What an attempt's outcome says about the host's capacity. */
-    enum Signal { SUCCESS, DROP, OVERLOAD, NONE }
+    enum Signal { SUCCESS, DROP, SUSPECT, OVERLOAD, NONE }
+
+    /**
+     * Suspect outcomes (a retryable 5xx, no response head in time) in a row, with no answer from the host between
+     * them, from which on they shrink the host's limit like a connection failure: fewer are one URL's trouble.
+     */
+    static final int SUSPECT_STREAK = 3;
 
     /** The settings of the politeness rules, from the configuration. */
     public record Settings(
@@ -116,20 +128,34 @@ public final class HostPoliteness {
         return KeyedHostStateStore.descriptor(STATE_NAME, ttl);
     }
 
+    /** The keyed {@code host-health} descriptor (answered, breaker, latency baseline; TTL-bounded like host-state). */
+    public static ValueStateDescriptor<HostHealth> healthDescriptor(Duration ttl) {
+        return KeyedHostStore.descriptor(HEALTH_STATE_NAME, HostHealth.class, ttl);
+    }
+
     /** A store over the operator's keyed {@code host-state}; it switches the operator's current key per access. */
     public static HostStateStore keyed(ValueState<HostState> state, KeyContext keys) {
         return new KeyedHostStateStore(state, keys);
     }
 
+    private final Settings settings;
     private final RetryPolicy retry;
     private final Clock clock;
     private final HostGates gates;
 
-    public HostPoliteness(Settings settings, RetryPolicy retry, ValueState<HostState> state, KeyContext keys) {
-        this(settings, retry, keyed(state, keys), SystemClock.getInstance());
+    public HostPoliteness(Settings settings, RetryPolicy retry, ValueState<HostState> state,
+            ValueState<HostHealth> health, KeyContext keys) {
+        this(settings, retry, keyed(state, keys), new KeyedHostStore<>(health, keys), SystemClock.getInstance());
     }
 
+    /** Politeness whose health (answered, breaker, latency baseline) lives in memory only (tests). */
     public HostPoliteness(Settings settings, RetryPolicy retry, HostStateStore store, Clock clock) {
+        this(settings, retry, store, new MapHostStore<>(), clock);
+    }
+
+    public HostPoliteness(
+            Settings settings, RetryPolicy retry, HostStateStore store, HostStore<HostHealth> health, Clock clock) {
+        this.settings = settings;
         this.retry = retry;
         this.clock = clock;
         HostGates.Settings shared =
@@ -140,7 +166,7 @@ public final class HostPoliteness {
                         new Breaker.Settings(settings.breakerFailures(), settings.breakerOpen(),
                                 settings.breakerMaxOpen(), settings.giveUpAfter()),
                         new RateLimiter.Settings(settings.requestsPerSecond(), settings.bytesPerSecond()));
-        this.gates = new HostGates(MAX_GATES, shared, store, clock);
+        this.gates = new HostGates(MAX_GATES, shared, store, health, clock);
     }
 
     /** True when one more request may go to the host now. */
@@ -154,6 +180,42 @@ public final class HostPoliteness {
             return g.breaker().admitsWhileOpen(inFlight, now);
         }
         return inFlight < g.limit(now) && g.rate().mayIssue(now);
+    }
+
+    /** True once the host has given an HTTP answer; until then it takes one request at a time. */
+    public boolean proven(String host) {
+        return gates.get(host).proven();
+    }
+
+    /**
+     * A response head from the host arrived (its attempt is still receiving the body): the host is alive, so its
+     * circuit closes and it is proven, now rather than when the body ends. Returns true when that changed
+     * anything (put the host back in the ring).
+     */
+    public boolean answered(String host) {
+        HostGate g = gates.get(host);
+        boolean changed = !g.proven() || g.breaker().isOpen();
+        g.prove();
+        g.breaker().onAnswer();
+        return changed;
+    }
+
+    /**
+     * True when a request of the host was served (an {@link Blame#ANSWER}) at or after {@code wallMillis}: a request
+     * of the host that made no progress since then is stalled by its own URL, not by the host.
+     */
+    public boolean servedSince(String host, long wallMillis) {
+        return gates.get(host).servedAt() >= wallMillis;
+    }
+
+    /** The host's smoothed minimum time to first byte in ms, 0 before its first answer. */
+    public long minTtfbMillis(String host) {
+        return gates.get(host).adaptiveLimit().minTtfb() / 1_000_000;
+    }
+
+    /** The most requests the host may ever have in flight (its override, else max-concurrency). */
+    public int maxFor(String host) {
+        return settings.maxFor(host);
     }
 
     /** Counts a request the operator is about to send (charges the host's request bucket). */
@@ -176,7 +238,8 @@ public final class HostPoliteness {
     }
 
     /**
-     * Feeds one finished attempt (final hop) to the host's limiter and applies a Retry-After pause.
+     * Feeds one finished attempt (final hop) to the host's limiter and applies a Retry-After pause; the outcome
+     * is blamed as {@link Blame#of} says (README "Who is blamed").
      *
      * @param inFlightAtSend requests in flight to the host when the attempt was sent, itself included
      * @param inFlightNow requests still in flight to the host now, this one included
@@ -186,21 +249,45 @@ public final class HostPoliteness {
      */
     public long onOutcome(String host, FetchOutcome o, String cancelReason, int inFlightAtSend, int inFlightNow,
             long rttNanos, long ttfbNanos, long now) {
+        return onOutcome(host, o, cancelReason, ttfbNanos > 0, inFlightAtSend, inFlightNow, rttNanos, ttfbNanos, now);
+    }
+
+    /**
+     * {@link #onOutcome(String, FetchOutcome, String, int, int, long, long, long)} knowing whether the attempt's
+     * response head arrived ({@code headersReceived}), which decides between a URL's and a connection's failure.
+     */
+    public long onOutcome(String host, FetchOutcome o, String cancelReason, boolean headersReceived,
+            int inFlightAtSend, int inFlightNow, long rttNanos, long ttfbNanos, long now) {
         HostGate g = gates.get(host);
         g.warmUp().onFinished(o.http2);
         g.rate().onBody(o.bytes, now);
-        Signal s = classify(o, cancelReason);
+        Blame blame = Blame.of(o, cancelReason, headersReceived);
         long pausedUntil = 0;
-        if (o.status > 0) {
+        if (Blame.answered(o, headersReceived)) {
             g.breaker().onAnswer(); // any HTTP answer: the host is alive
-        } else if (s == Signal.DROP) {
-            pausedUntil = g.breaker().onNoAnswer(failure(o, cancelReason).reason(), now);
+            g.prove();
         }
         AdaptiveLimit limit = g.adaptiveLimit();
-        switch (s) {
-            case SUCCESS -> limit.onAnswer(ttfbNanos, rttNanos, inFlightAtSend, g.warmUp().pinsToOne(), now);
-            case DROP -> limit.onDrop(inFlightAtSend, rttNanos);
+        switch (blame) {
+            case ANSWER -> {
+                g.clearSuspects();
+                g.servedAt(clock.absoluteTimeMillis());
+                limit.onAnswer(ttfbNanos, rttNanos, inFlightAtSend, g.warmUp().pinsToOne(), now);
+            }
+            case URL -> g.clearSuspects(); // the host answered; this URL's transfer failed: its retries only
+            case SUSPECT -> {
+                // One URL's 5xx or silence while the host's other requests answer is that URL's; a streak of them
+                // with no answer between is the host's.
+                if (g.suspect() >= SUSPECT_STREAK) {
+                    limit.onDrop(inFlightAtSend, rttNanos);
+                }
+            }
+            case CONNECTION -> {
+                pausedUntil = g.breaker().onNoAnswer(failure(o, cancelReason).reason(), now);
+                limit.onDrop(inFlightAtSend, rttNanos);
+            }
             case OVERLOAD -> {
+                g.clearSuspects();
                 limit.onOverload(o.status, inFlightAtSend, inFlightNow, rttNanos, now);
                 long wait = retry.retryAfterMillis(o.retryAfter, clock.absoluteTimeMillis());
                 long until = g.pause().onRetryAfter(o.status, wait, now);
@@ -277,17 +364,15 @@ public final class HostPoliteness {
         return gates.resumeDue(now);
     }
 
+    /** The limiter signal of an outcome whose response head did not arrive (tests; see {@link Blame}). */
     static Signal classify(FetchOutcome o, String cancelReason) {
-        if (o.error != null || cancelReason != null) {
-            return failure(o, cancelReason).retryable() ? Signal.DROP : Signal.NONE;
-        }
-        if (o.status == 429 || o.status == 503) {
-            return Signal.OVERLOAD;
-        }
-        if (RetryPolicy.isRetryableStatus(o.status)) {
-            return Signal.DROP;
-        }
-        return o.status > 0 ? Signal.SUCCESS : Signal.NONE;
+        return switch (Blame.of(o, cancelReason, false)) {
+            case ANSWER -> Signal.SUCCESS;
+            case CONNECTION -> Signal.DROP;
+            case SUSPECT -> Signal.SUSPECT;
+            case OVERLOAD -> Signal.OVERLOAD;
+            default -> Signal.NONE;
+        };
     }
 
     private static Failures.Failure failure(FetchOutcome o, String cancelReason) {

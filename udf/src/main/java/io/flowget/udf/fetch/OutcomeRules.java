@@ -10,6 +10,7 @@ import io.flowget.udf.parse.RequestRejectedException;
 
 import java.net.URI;
 import java.net.URISyntaxException;
+import java.nio.file.NoSuchFileException;
 import java.time.Duration;
 import java.util.Locale;
 import java.util.random.RandomGenerator;
@@ -33,6 +34,7 @@ final class OutcomeRules {
     private final int maxRedirects;
     private final Duration idleTimeout;
     private final RetryPolicy retry;
+    private final long noProgressBudgetMillis;
     private final RedirectSecurity redirects;
 
     OutcomeRules(FetchSettings settings) {
@@ -41,6 +43,7 @@ final class OutcomeRules {
         this.redirects = settings.redirects;
         this.idleTimeout = settings.idleTimeout;
         this.retry = settings.retry;
+        this.noProgressBudgetMillis = settings.noProgressBudgetMillis;
     }
 
     /**
@@ -66,8 +69,15 @@ final class OutcomeRules {
         return new Decision.NextChunk();
     }
 
-    /** A chunked file's final digest (or the error reading it): OK if its length is the resource's. */
+    /**
+     * A chunked file's final digest (or the error reading it): OK if its length is the resource's. A file that is
+     * gone (neither staged nor published: a crash before the checkpoint that would have published it, issue 15)
+     * starts over.
+     */
     Decision finalized(Download d, Digests.FileDigest digest, Exception error) {
+        if (error instanceof NoSuchFileException) {
+            return new Decision.StartOver(false);
+        }
         if (error != null) {
             return new Decision.Fail(d.lastHttpStatus, "storage error: " + error.getMessage());
         }
@@ -208,7 +218,24 @@ final class OutcomeRules {
      * {@link Decision.Retry} whose delay is the failure's own (Retry-After) or the backoff.
      */
     Decision afterFailure(Download d, Decision.Retry r, boolean chunk, long wallNow, RandomGenerator random) {
+        return afterFailure(d, r, chunk, 0, wallNow, random);
+    }
+
+    /**
+     * {@link #afterFailure(Download, Decision.Retry, boolean, long, RandomGenerator)}, and FAIL with a {@code
+     * timeout: no progress ...} reason once {@code stalledMillis} — the time the download spent in attempts without
+     * progress, this one included — reached {@code flowget.fetch.no-progress-budget}.
+     */
+    Decision afterFailure(
+            Download d, Decision.Retry r, boolean chunk, long stalledMillis, long wallNow, RandomGenerator random) {
         int count = chunk ? d.failures : d.attempts;
+        if (noProgressBudgetMillis > 0 && stalledMillis >= noProgressBudgetMillis) {
+            String last = r.reason().startsWith("timeout: ") ? r.reason().substring(9) : r.reason();
+            return new Decision.Fail(
+                    d.lastHttpStatus,
+                    "timeout: no progress for " + Failures.seconds(Duration.ofMillis((stalledMillis / 1000) * 1000))
+                            + " over " + count + (count == 1 ? " attempt" : " attempts") + " (last: " + last + ")");
+        }
         if (count >= retry.maxAttempts()) {
             String after = chunk ? " (after " + count + " failed chunk attempts)" : " (after " + count + " attempts)";
             return new Decision.Fail(d.lastHttpStatus, r.reason() + after);

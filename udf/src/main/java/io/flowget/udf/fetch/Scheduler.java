@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.PriorityQueue;
 import java.util.Set;
+import java.util.function.Predicate;
 
 /**
  * Which host issues its next piece of work, and whether a permit is free for it: the in-memory scheduling of the
@@ -43,6 +44,12 @@ public final class Scheduler {
 
     private final int maxInFlight;
     private final Gate gate;
+    private final Predicate<String> proven;
+    private final int unprovenCap;
+    /** Attempts in flight to hosts that had not answered when they were sent. */
+    private int unprovenInFlight;
+    /** Hosts that may issue but wait for a permit of the unproven share; each once (its flag). */
+    private final ArrayDeque<Host> unprovenWaiting = new ArrayDeque<>();
     private final Map<String, Host> hosts = new HashMap<>();
     private final ArrayDeque<Host> ring = new ArrayDeque<>();
     private final PriorityQueue<Waiting> waiting = new PriorityQueue<>();
@@ -52,8 +59,31 @@ public final class Scheduler {
     private int finalizing;
 
     public Scheduler(int maxInFlight, Gate gate) {
+        this(maxInFlight, gate, host -> true, maxInFlight);
+    }
+
+    /**
+     * A scheduler whose hosts that have never answered ({@code proven} false) hold at most {@code unprovenCap} of
+     * the {@code maxInFlight} permits together, so a crowd of dead or silent hosts cannot take them all.
+     */
+    public Scheduler(int maxInFlight, Gate gate, Predicate<String> proven, int unprovenCap) {
         this.maxInFlight = maxInFlight;
         this.gate = gate;
+        this.proven = proven;
+        this.unprovenCap = Math.max(1, unprovenCap);
+    }
+
+    /** True when the host may take a permit: it is proven, or the unproven share has one free. */
+    private boolean unprovenPermitFree(Host h) {
+        return unprovenInFlight < unprovenCap || proven.test(h.host);
+    }
+
+    /** Parks the host until a permit of the unproven share frees. */
+    private void waitForUnprovenPermit(Host h) {
+        if (!h.waitingUnproven) {
+            h.waitingUnproven = true;
+            unprovenWaiting.addLast(h);
+        }
     }
 
     /** The host's bookkeeping, created on first use. */
@@ -97,6 +127,10 @@ public final class Scheduler {
     /** Puts the host in the ring when it has work and its gate lets it take one more request. */
     public void enqueueIfReady(Host h) {
         if (!h.inRing && h.hasReadyWork() && gate.mayIssue(h.host, h.inFlight)) {
+            if (!unprovenPermitFree(h)) {
+                waitForUnprovenPermit(h);
+                return;
+            }
             h.inRing = true;
             ring.addLast(h);
         }
@@ -129,7 +163,10 @@ public final class Scheduler {
             Host h = ring.pollFirst();
             h.inRing = false;
             if (h.hasReadyWork() && gate.mayIssue(h.host, h.inFlight)) {
-                return h;
+                if (unprovenPermitFree(h)) {
+                    return h;
+                }
+                waitForUnprovenPermit(h);
             }
         }
         return null;
@@ -172,6 +209,10 @@ public final class Scheduler {
 
     /** An attempt was sent: it holds a global and a host permit until {@link #release}. */
     public void started(Host h, Active act, Attempt a) {
+        a.unprovenPermit = !proven.test(h.host);
+        if (a.unprovenPermit) {
+            unprovenInFlight++;
+        }
         h.inFlight++;
         inFlight.add(a);
         act.attempts.add(a);
@@ -185,11 +226,53 @@ public final class Scheduler {
     /** The attempt ended: frees its permits (once). */
     public void release(Host h, Active act, Attempt a) {
         if (inFlight.remove(a)) {
-            h.inFlight--;
+            if (a.detached) {
+                h.detached--;
+            } else {
+                h.inFlight--;
+            }
+            if (a.unprovenPermit) {
+                unprovenInFlight--;
+                wakeUnproven();
+            }
         }
         if (act != null) {
             act.attempts.remove(a);
         }
+    }
+
+    /** Puts as many hosts waiting for a permit of the unproven share back in the ring as the share has free. */
+    private void wakeUnproven() {
+        int free = unprovenCap - unprovenInFlight;
+        while (free > 0 && !unprovenWaiting.isEmpty()) {
+            Host w = unprovenWaiting.pollFirst();
+            w.waitingUnproven = false;
+            if (hosts.get(w.host) == w && !w.inRing && w.hasReadyWork() && gate.mayIssue(w.host, w.inFlight)) {
+                w.inRing = true;
+                ring.addLast(w);
+                free--;
+            }
+        }
+    }
+
+    /**
+     * Stops counting a stalled attempt against its host's limit (it keeps its global permit): the host has shown
+     * it serves other requests meanwhile, so this one is the URL's trouble, and the host's slot goes to the next
+     * request. At most {@code maxDetached} of a host's attempts are detached at once. Returns true if it did.
+     */
+    public boolean detach(Host h, Attempt a, int maxDetached) {
+        if (a.detached || !inFlight.contains(a) || h.detached >= maxDetached) {
+            return false;
+        }
+        a.detached = true;
+        h.inFlight--;
+        h.detached++;
+        return true;
+    }
+
+    /** Attempts in flight to hosts that had not answered when they were sent (metrics, tests). */
+    public int unprovenInFlight() {
+        return unprovenInFlight;
     }
 
     /** Attempts in flight (read-only view). */
@@ -203,6 +286,8 @@ public final class Scheduler {
             a.cancel(reason);
         }
         inFlight.clear();
+        unprovenInFlight = 0;
+        unprovenWaiting.clear();
     }
 
     /** A retry of the download waits until {@code due} (processing time). */
@@ -312,8 +397,13 @@ public final class Scheduler {
         final Map<Long, Active> downloads = new HashMap<>();
         /** Requests in the durable queue. */
         long queued;
+        /** Attempts that count against the host's limit. */
         int inFlight;
+        /** Stalled attempts still in flight that no longer count against the host's limit ({@link #detach}). */
+        int detached;
         boolean inRing;
+        /** True while the host is in the queue of hosts waiting for a permit of the unproven share. */
+        boolean waitingUnproven;
         /** Alternates ready downloads and new requests when both wait. */
         boolean preferQueue;
 
@@ -343,6 +433,11 @@ public final class Scheduler {
         RangePlan plan;
         boolean inReady;
         boolean finalizing;
+        /**
+         * Time spent in attempts without progress since the download last made some (in memory: a restored
+         * download starts its no-progress budget afresh).
+         */
+        long stalledMillis;
 
         Active(long seq, Download d) {
             this.seq = seq;

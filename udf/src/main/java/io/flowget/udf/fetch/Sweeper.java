@@ -45,11 +45,16 @@ final class Sweeper implements AutoCloseable {
     }
 
     /**
-     * Cancels attempts past their deadline (the whole-attempt timeout or the request's own deadline) or without
-     * response headers within the response timeout; their outcomes come back as failures with the reason.
+     * Cancels attempts past their deadline (the whole-attempt timeout or the request's own deadline), without
+     * response headers within the response timeout, or whose body crawls ({@link LowSpeedGuard}); their outcomes
+     * come back as failures with the reason.
      */
     static void enforceTimeouts(
-            Collection<Attempt> inFlight, long nowMillis, long requestTimeoutMillis, long responseTimeoutMillis) {
+            Collection<Attempt> inFlight,
+            long nowMillis,
+            long requestTimeoutMillis,
+            long responseTimeoutMillis,
+            LowSpeedGuard lowSpeed) {
         for (Attempt a : inFlight) {
             if (nowMillis >= a.deadlineAt) {
                 a.cancel(
@@ -60,6 +65,8 @@ final class Sweeper implements AutoCloseable {
                 a.cancel(
                         "timeout: no response headers within "
                                 + Failures.seconds(Duration.ofMillis(responseTimeoutMillis)));
+            } else if (a.cancelReason == null && lowSpeed.check(a, nowMillis)) {
+                a.cancel(lowSpeed.reason());
             }
         }
     }

@@ -51,6 +51,23 @@ public final class Attempt {
     public long hopStartedAt;
     /** Requests in flight to the host when this attempt was issued, itself included (for the host's limiter). */
     public int hostInFlight;
+    /** True when the attempt holds one of the permits reserved for hosts that have not answered yet. */
+    public boolean unprovenPermit;
+    /** True when the attempt stalled and no longer counts against its host's limit (it still holds a global permit). */
+    public boolean detached;
+    /** True once the operator's sweep has told the host's politeness that this attempt's head arrived. */
+    public boolean headersReported;
+    /** Body bytes received so far, before decoding (set by the response consumers on the I/O thread). */
+    public volatile long received;
+    /**
+     * Epoch millis since which the attempt has made no progress (task thread, the low-speed guard moves it): its
+     * start, or the last time its body was on pace.
+     */
+    public long progressMark;
+    /** Start of the low-speed guard's current window (epoch millis), 0 until the guard saw the response head. */
+    public long paceFrom;
+    /** {@link #received} at {@link #paceFrom}. */
+    public long paceBytes;
 
     public Attempt(String host, long seq, String url, long startedAt, long deadlineAt) {
         this.host = host;
@@ -59,6 +76,7 @@ public final class Attempt {
         this.startedAt = startedAt;
         this.deadlineAt = deadlineAt;
         this.hopStartedAt = startedAt;
+        this.progressMark = startedAt;
         visited.add(url);
     }
 
@@ -80,6 +98,16 @@ public final class Attempt {
     public long ttfbNanos() {
         long at = headersAt;
         return at == 0 ? -1 : Math.max(1, at - hopSentNanos);
+    }
+
+    /** Counts body bytes received (I/O thread, one consumer per attempt at a time). */
+    public void received(int bytes) {
+        received += bytes;
+    }
+
+    /** Millis from the attempt's last progress mark to {@code nowMillis}: its time without progress. */
+    public long stalledMillis(long nowMillis) {
+        return Math.max(0, nowMillis - progressMark);
     }
 
     /** Cancels the exchange with a reason that the result will carry. */

@@ -103,7 +103,8 @@ public final class RangeResponseConsumer implements AsyncResponseConsumer<FetchO
     }
 
     @Override
-    public void consume(ByteBuffer src) throws IOException {
+    public synchronized void consume(ByteBuffer src) throws IOException {
+        attempt.received(src.remaining());
         if (channel == null) {
             src.position(src.limit());
             return;
@@ -159,7 +160,7 @@ public final class RangeResponseConsumer implements AsyncResponseConsumer<FetchO
     }
 
     @Override
-    public void releaseResources() {
+    public synchronized void releaseResources() {
         if (channel != null) {
             try {
                 channel.close();

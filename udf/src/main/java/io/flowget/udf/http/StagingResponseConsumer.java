@@ -45,6 +45,8 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
     private FutureCallback<FetchOutcome> resultCallback;
     private FileChannel channel;
     private BodyPipeline pipeline;
+    /** Released because the attempt was cancelled: a head that arrives later must open nothing. */
+    private boolean cancelled;
 
     /**
      * @param staging file that receives a 2xx body (created or truncated), or null to digest and drop it
@@ -59,7 +61,7 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
     }
 
     @Override
-    public void consumeResponse(
+    public synchronized void consumeResponse(
             HttpResponse response,
             EntityDetails entityDetails,
             HttpContext context,
@@ -81,6 +83,9 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
         boolean storable =
                 (o.status >= 200 && o.status < 300 && o.status != 206)
                         || (o.status == 206 && identity && o.contentRange != null && o.contentRange.first() == 0);
+        if (storable && cancelled) {
+            throw new IOException("attempt cancelled"); // released before the head arrived: open nothing
+        }
         if (storable) {
             // Without decryption an identity body is stored as sent, so its length decides max_bytes up front.
             if (identity && policy.decryption() == null && o.contentLength > policy.maxBytes()) {
@@ -124,7 +129,8 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
     }
 
     @Override
-    public void consume(ByteBuffer src) throws IOException {
+    public synchronized void consume(ByteBuffer src) throws IOException {
+        attempt.received(src.remaining());
         if (pipeline == null) {
             src.position(src.limit()); // error body: read and drop
             return;
@@ -167,7 +173,10 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
     }
 
     @Override
-    public void releaseResources() {
+    public synchronized void releaseResources() {
+        if (attempt.cancelReason != null) {
+            cancelled = true;
+        }
         if (pipeline != null) {
             pipeline.close();
             pipeline = null;

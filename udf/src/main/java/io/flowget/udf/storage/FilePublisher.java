@@ -67,6 +67,18 @@ final class FilePublisher {
      *     FAIL) it holds a file not owned by {@code url}
      */
     Path publish(Path staging, String relative, String url, FileMeta meta) throws IOException {
+        Path target = check(relative, url);
+        label(staging, url, meta);
+        return move(staging, target);
+    }
+
+    /**
+     * The ownership rule alone: resolves {@code relative}, creates its parent directories, and returns the final
+     * path if {@code url} may publish there now.
+     *
+     * @throws PathConflictException as {@link #publish}
+     */
+    Path check(String relative, String url) throws IOException {
         Path target = resolve(relative);
         Path parent = target.getParent();
         try {
@@ -90,12 +102,21 @@ final class FilePublisher {
                         owner == null ? "it exists and was not written by flowget" : "it was written for " + owner);
             }
         }
+        return target;
+    }
+
+    /** Records {@code url} as the owner and {@code meta} on a staging file, before it is moved into place. */
+    void label(Path staging, String url, FileMeta meta) throws IOException {
         if (!FileMetadata.write(staging, url, meta)) {
             warnNoXattrsOnce();
         }
+    }
+
+    /** The atomic rename of a labelled file to a {@link #check}ed final path; marks both for the group commit. */
+    Path move(Path staging, Path target) throws IOException {
         Files.move(staging, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         commit.markDirty(target);
-        commit.markDirty(parent);
+        commit.markDirty(target.getParent());
         return target;
     }
 

@@ -8,6 +8,7 @@ import org.apache.flink.annotation.Internal;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -23,6 +24,8 @@ import java.util.Map;
  *       flowget.storage.on-conflict} is REPLACE);
  *   <li>{@link FileMetadata}: the {@code user.flowget.*} extended attributes, that is the owner, the recorded
  *       validators and digests, and the stamp behind {@link #recorded(String, String)};
+ *   <li>{@link PublishAtCommit}: with checkpoints, {@link #publish} only stages a file; it becomes visible when the
+ *       checkpoint that commits its result completes (issue 15);
  *   <li>{@link GroupCommit}: under {@link Durability#CHECKPOINT}, {@link #syncPending()} (called while the
  *       operator snapshots) fsyncs every file finished since the previous call and their directories, so that
  *       a result committed with the checkpoint names a durable file.
@@ -38,6 +41,10 @@ public final class OutputStore {
     private final GroupCommit commit;
     private final FilePublisher publisher;
     private final StagingArea stagingArea;
+    private final OnConflict onConflict;
+    private PublishAtCommit atCommit;
+    /** False: {@link #publish} renames at once (no checkpoints, so no commit to wait for). */
+    private boolean stageOnPublish;
 
     /** Creates {@code outDir} and {@code stagingDir} if needed. */
     public OutputStore(Path outDir, Path stagingDir, OnConflict onConflict, Durability durability)
@@ -45,6 +52,22 @@ public final class OutputStore {
         this.commit = new GroupCommit(durability);
         this.publisher = new FilePublisher(outDir, onConflict, commit);
         this.stagingArea = new StagingArea(stagingDir);
+        this.onConflict = onConflict;
+    }
+
+    /**
+     * Sets up publishing with the commit ({@link PublishAtCommit}): with {@code checkpoints}, from now on
+     * {@link #publish} stages files and they become visible when the checkpoint that commits their results
+     * completes ({@link #sealPublishes}, {@link #committed}); without, files are renamed at once as before, and
+     * only {@link #restorePublishes} applies what a restored state still holds.
+     *
+     * @param incarnation the same for all subtasks of one (re)start of the job, different after a restore from a
+     *     newer checkpoint
+     * @param uniqueName unique among the subtasks and attempts of one incarnation
+     */
+    public void publishAtCommit(String incarnation, String uniqueName, boolean checkpoints) {
+        atCommit = new PublishAtCommit(publisher, commit, onConflict, stagingArea.dir(), incarnation, uniqueName);
+        stageOnPublish = checkpoints;
     }
 
     public Path outDir() {
@@ -91,7 +114,31 @@ public final class OutputStore {
      * @throws PathConflictException when the path belongs to somebody else (see the ownership rule)
      */
     public Path publish(Path staging, String relative, String url, FileMeta meta) throws IOException {
+        if (stageOnPublish) {
+            atCommit.stage(staging, relative, url, meta);
+            return publisher.resolve(relative);
+        }
         return publisher.publish(staging, relative, url, meta);
+    }
+
+    /** The operator state of checkpoint {@code checkpointId}: files staged before its barrier and not yet applied. */
+    public List<PendingPublish> sealPublishes(long checkpointId) {
+        return atCommit == null ? List.of() : atCommit.seal(checkpointId);
+    }
+
+    /** Checkpoint {@code checkpointId} completed: its files (and earlier ones') become visible; returns how many. */
+    public int committed(long checkpointId) {
+        return atCommit == null ? 0 : atCommit.committed(checkpointId);
+    }
+
+    /** Applies this subtask's share of restored pending publishes and deletes orphaned ready files. */
+    public int restorePublishes(Iterable<PendingPublish> restored, int subtask, int parallelism) {
+        return atCommit == null ? 0 : atCommit.restore(restored, subtask, parallelism);
+    }
+
+    /** Files staged and waiting for their checkpoint to complete. */
+    public int pendingPublishes() {
+        return atCommit == null ? 0 : atCommit.pendingCount();
     }
 
     /** Deletes a staging file that will not be published (failure, checksum mismatch). */
@@ -110,6 +157,9 @@ public final class OutputStore {
             target = publisher.resolve(relative);
         } catch (IOException e) {
             return null;
+        }
+        if (atCommit != null && atCommit.reserved(target)) {
+            return null; // a newer file for this path waits for its checkpoint: the one there now is not current
         }
         if (!FileMetadata.mayExist(target)) {
             return null; // the common case of a fresh run: one stat, no exception, no walk up the directories

@@ -4,10 +4,13 @@ import io.flowget.udf.config.FlowgetOptions;
 import io.flowget.udf.model.FetchRequest;
 import io.flowget.udf.model.FetchResult;
 
+import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.runtime.state.StateBackend;
+import org.apache.flink.runtime.state.VoidNamespace;
+import org.apache.flink.runtime.state.VoidNamespaceSerializer;
 import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
 import org.apache.flink.streaming.runtime.tasks.mailbox.Mail;
 import org.apache.flink.streaming.runtime.tasks.mailbox.TaskMailbox;
@@ -266,6 +269,24 @@ final class FetchHarness implements AutoCloseable {
         }
         try (var s = Files.list(staging)) {
             return s.collect(Collectors.toList());
+        }
+    }
+
+    /** The value of one of the operator's keyed value states for {@code host}, read straight from its backend. */
+    <T> T keyedValue(String host, ValueStateDescriptor<T> descriptor) throws Exception {
+        var backend = getOperator().getKeyedStateBackend();
+        Object previous = backend.getCurrentKey();
+        backend.setCurrentKey(host);
+        try {
+            return backend.getPartitionedState(
+                            VoidNamespace.INSTANCE,
+                            VoidNamespaceSerializer.INSTANCE,
+                            descriptor)
+                    .value();
+        } finally {
+            if (previous != null) {
+                backend.setCurrentKey(previous);
+            }
         }
     }
 

@@ -11,6 +11,7 @@ import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.runtime.state.KeyedStateBackend;
 import org.apache.flink.runtime.state.VoidNamespace;
@@ -63,6 +64,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 @EnabledIfSystemProperty(named = "flowget.statecompat.out", matches = ".+")
 class FetchOperatorSnapshotWriter {
     private static final Duration WAIT = Duration.ofSeconds(60);
+    /** {@code -Dflowget.statecompat.publish-at-commit=true}: write the v2 fixture (see the resources README). */
+    private static final boolean PUBLISH_AT_COMMIT = Boolean.getBoolean("flowget.statecompat.publish-at-commit");
 
     @TempDir Path tmp;
 
@@ -98,6 +101,12 @@ class FetchOperatorSnapshotWriter {
                     new FetchOperatorFactory(StateCompatScenario.config(tmp)), (FetchRequest r) -> r.host,
                     Types.STRING);
             h.setStateBackend(new EmbeddedRocksDBStateBackend(true));
+            if (PUBLISH_AT_COMMIT) {
+                // Since issue 15 (v2): a job with checkpoints publishes a0's file with its checkpoint, so the
+                // snapshot also holds a0 in the operator state 'pending-publishes' and its ready file.
+                h.getEnvironment().getJobConfiguration()
+                        .set(CheckpointingOptions.CHECKPOINTING_INTERVAL, Duration.ofSeconds(1));
+            }
             h.open();
             h.setProcessingTime(StateCompatScenario.WRITER_PROCESSING_TIME);
             FetchOperator op = (FetchOperator) h.getOperator();
@@ -129,13 +138,22 @@ class FetchOperatorSnapshotWriter {
                     + System.currentTimeMillis());
             dumpState(op.getKeyedStateBackend());
 
-            try (Stream<Path> files = Files.list(tmp.resolve("staging"))) {
-                List<Path> staging = files.toList();
+            try (Stream<Path> files = Files.walk(tmp.resolve("staging"))) {
+                List<Path> staging = files.filter(Files::isRegularFile)
+                        .filter(p -> !PUBLISH_AT_COMMIT || !p.toString().endsWith(".ready")).toList();
                 for (Path p : staging) {
                     System.out.println("staging " + p.getFileName() + " " + Files.size(p) + " bytes");
                 }
                 assertThat(staging).hasSize(1);
                 assertThat(Files.readAllBytes(staging.get(0))).isEqualTo(StateCompatScenario.c0Partial());
+            }
+            if (PUBLISH_AT_COMMIT) {
+                try (Stream<Path> files = Files.walk(tmp.resolve("staging"))) {
+                    List<Path> ready = files.filter(p -> p.toString().endsWith(".ready")).toList();
+                    assertThat(ready).singleElement().satisfies(r -> assertThat(Files.readAllBytes(r))
+                            .isEqualTo(StateCompatScenario.body("a0")));
+                    System.out.println("ready " + tmp.resolve("staging").relativize(ready.get(0)));
+                }
             }
             op.close(); // a crash after the snapshot: the work stays in it
             hold.countDown(); // before the origins stop, so that their held handlers end quietly

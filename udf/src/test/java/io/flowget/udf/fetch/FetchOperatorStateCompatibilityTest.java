@@ -2,6 +2,7 @@ package io.flowget.udf.fetch;
 
 import io.flowget.udf.model.FetchResult;
 import io.flowget.udf.model.ResultStatus;
+import io.flowget.udf.storage.PublishAtCommit;
 import io.flowget.udf.testing.RangeRoute;
 import io.flowget.udf.testing.TestOrigin;
 
@@ -9,8 +10,9 @@ import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.streaming.util.OperatorSnapshotUtil;
 
 import org.eclipse.jetty.http.HttpHeader;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -34,9 +36,10 @@ import static io.flowget.udf.fetch.StateCompatScenario.urlPath;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * State compatibility of {@link FetchOperator}: a snapshot written by the operator before the fetch-core split
- * (commit 433aa05, see {@code src/test/resources/state/README.md}) is restored into today's operator, which must
- * finish exactly the work the snapshot holds. This is what a job upgraded from a savepoint of that version does;
+ * State compatibility of {@link FetchOperator}: each committed snapshot ({@link StateCompatScenario.Fixture}: v1
+ * written before the fetch-core split, commit 433aa05; v2 by issue 15 with a file waiting for its checkpoint in
+ * {@code pending-publishes}; see {@code src/test/resources/state/README.md}) is restored into today's operator,
+ * which must finish exactly the work the snapshot holds. This is what a job upgraded from a savepoint of that version does;
  * it fails when a persistent identifier changed: a keyed state name ({@code queue}, {@code queue-cursor},
  * {@code active}, {@code host-state}), the timer service {@code fetch-retries}, a state class or one of its
  * fields, or the staging file name a chunked download resumes from.
@@ -56,8 +59,9 @@ class FetchOperatorStateCompatibilityTest {
 
     @RegisterExtension final FetchHarnessExtension fetch = new FetchHarnessExtension();
 
-    @Test
-    void finishesTheWorkOfAV1SnapshotExactlyOnce() throws Exception {
+    @ParameterizedTest
+    @EnumSource(StateCompatScenario.Fixture.class)
+    void finishesTheWorkOfASnapshotExactlyOnce(StateCompatScenario.Fixture fixture) throws Exception {
         // Arrange: the origins of the snapshot's URLs, on the same addresses, now answering every request.
         TestOrigin a = fetch.track(A.start());
         TestOrigin b = fetch.track(B.start());
@@ -84,7 +88,12 @@ class FetchOperatorStateCompatibilityTest {
         // The staging directory belongs to the checkpoint: c0's partial file, as the old operator left it.
         Path staging = Files.createDirectories(tmp.resolve("staging"));
         Files.write(staging.resolve(StateCompatScenario.C0_STAGING_FILE), StateCompatScenario.c0Partial());
-        OperatorSubtaskState snapshot = OperatorSnapshotUtil.readStateHandle(snapshotFile());
+        if (fixture.a0Ready != null) { // and a0's finished file, waiting for the checkpoint the snapshot belongs to
+            Path ready = staging.resolve(fixture.a0Ready);
+            Files.createDirectories(ready.getParent());
+            Files.write(ready, body("a0"));
+        }
+        OperatorSubtaskState snapshot = OperatorSnapshotUtil.readStateHandle(snapshotFile(fixture.resource));
         long restoredAt = System.currentTimeMillis();
 
         // Act 1: restore; everything but host D, which is paused until D0_RETRY_AT, finishes.
@@ -131,8 +140,13 @@ class FetchOperatorStateCompatibilityTest {
                 "a1", 2, "a2", 2, "a3", 1, "a4", 1, "b0", 2, "b1", 2, "b2", 1, "c0", 8, "d0", 2, "d1", 1));
         for (String id : List.of("a1", "a2", "b0", "b1", "c0", "d0")) {
             assertThat(byId.get(id).elapsedMs).as("%s counts from its first attempt in the snapshot", id)
-                    .isGreaterThanOrEqualTo(restoredAt - StateCompatScenario.SNAPSHOT_WRITTEN_AT);
+                    .isGreaterThanOrEqualTo(restoredAt - fixture.writtenAt);
         }
+        if (fixture.a0Ready != null) {
+            assertThat(Files.readAllBytes(h.out().resolve("statecompat/a0.bin")))
+                    .as("a0's file, published on restore: its checkpoint had completed").isEqualTo(body("a0"));
+        }
+        PublishAtCommit.deleteEmptyReadyDirs(staging);
         assertThat(h.stagingFiles()).isEmpty();
     }
 
@@ -151,9 +165,9 @@ class FetchOperatorStateCompatibilityTest {
         };
     }
 
-    private static String snapshotFile() throws Exception {
-        URL url = FetchOperatorStateCompatibilityTest.class.getClassLoader().getResource(StateCompatScenario.SNAPSHOT);
-        assertThat(url).as("class-path resource %s", StateCompatScenario.SNAPSHOT).isNotNull();
+    private static String snapshotFile(String resource) throws Exception {
+        URL url = FetchOperatorStateCompatibilityTest.class.getClassLoader().getResource(resource);
+        assertThat(url).as("class-path resource %s", resource).isNotNull();
         return Path.of(url.toURI()).toString();
     }
 }

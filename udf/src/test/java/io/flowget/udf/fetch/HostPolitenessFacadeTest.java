@@ -66,13 +66,17 @@ class HostPolitenessFacadeTest {
     }
 
     @Test
-    void anUnansweredFirstRequestReleasesTheHostAfterTheCap() {
+    void aFirstRequestWhoseHeadArrivedReleasesTheHostAfterTheCapAnUnansweredOneDoesNot() {
         HostPoliteness p = politeness();
         p.onIssued(HOST, 0);
         assertThat(p.resumeDue(0)).isEmpty();
         clock.advanceTime(WarmUp.MAX_NANOS, TimeUnit.NANOSECONDS);
         assertThat(p.resumeDue(0)).containsExactly(HOST);
+        assertThat(p.mayIssue(HOST, 1, 0)).as("never answered: one request at a time").isFalse();
+        assertThat(p.proven(HOST)).isFalse();
+        assertThat(p.answered(HOST)).as("a response head arrived, its body still streams").isTrue();
         assertThat(p.mayIssue(HOST, 1, 0)).isTrue();
+        assertThat(p.answered(HOST)).as("nothing new").isFalse();
     }
 
     @Test
@@ -111,6 +115,47 @@ class HostPolitenessFacadeTest {
         p.onOutcome(HOST, status(404, null), null, 1, 1, 1_000_000, 500_000, 2_000);
         assertThat(p.refusal(HOST, 2_000)).isNull();
         assertThat(p.summary(2_000).circuitOpen()).isZero();
+    }
+
+    @Test
+    void oneUrlsTroubleIsBlamedOnTheRequestNotOnTheHost() {
+        HostPoliteness p = politeness();
+        p.onIssued(HOST, 0);
+        p.onOutcome(HOST, status(200, null), null, 1, 1, 1_000_000, 500_000, 0); // proven, limit 4
+        FetchOutcome reset = FetchOutcome.failure(new java.net.SocketException("Connection reset"));
+        for (int i = 0; i < 10; i++) {
+            // a body cut or stalled after its head, a stall the sweeper cancelled, and a 500 between answers
+            p.onOutcome(HOST, reset, null, true, 4, 4, 1_000_000, 500_000, 100);
+            p.onOutcome(HOST, FetchOutcome.failure(new Exception()), "timeout: below 1024 bytes/s for 30s", true,
+                    4, 4, 1_000_000, 500_000, 100);
+            p.onOutcome(HOST, status(500, null), null, 4, 4, 1_000_000, 500_000, 100);
+            p.onOutcome(HOST, status(200, null), null, 1, 4, 1_000_000, 500_000, 100);
+        }
+        assertThat(p.mayIssue(HOST, 3, 100)).as("limit kept").isTrue();
+        assertThat(p.summary(100).circuitOpen()).isZero();
+        assertThat(stored.get(HOST).limit).as("neither dropped nor grown by the failures").isEqualTo(4);
+
+        // The same resets before any response head are connection failures: two open the circuit (failures = 2).
+        p.onOutcome(HOST, reset, null, false, 1, 1, 1_000_000, -1, 200);
+        assertThat(p.onOutcome(HOST, reset, null, false, 1, 1, 1_000_000, -1, 300)).isEqualTo(500);
+        assertThat(p.summary(300).circuitOpen()).isEqualTo(1);
+        // A response head of any request closes it at once, even if that request's body then fails.
+        p.onOutcome(HOST, reset, null, true, 1, 1, 1_000_000, 500_000, 400);
+        assertThat(p.summary(400).circuitOpen()).isZero();
+    }
+
+    @Test
+    void aStreakOf5xxWithoutAnAnswerBetweenIsTheHosts() {
+        HostPoliteness p = politeness();
+        p.onIssued(HOST, 0);
+        p.onOutcome(HOST, status(200, null), null, 1, 1, 1_000_000, 500_000, 0);
+        for (int i = 0; i < HostPoliteness.SUSPECT_STREAK - 1; i++) {
+            p.onOutcome(HOST, status(502, null), null, 4, 4, 1_000_000, 500_000, 100);
+        }
+        assertThat(stored.get(HOST).limit).isEqualTo(4);
+        p.onOutcome(HOST, status(502, null), null, 4, 4, 1_000_000, 500_000, 100);
+        assertThat(stored.get(HOST).limit).as("x0.9 from the third 5xx in a row").isEqualTo(3);
+        assertThat(p.summary(100).circuitOpen()).as("an answer, however bad, keeps the circuit closed").isZero();
     }
 
     @Test

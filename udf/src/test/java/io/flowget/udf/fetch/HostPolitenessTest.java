@@ -9,9 +9,6 @@ import io.flowget.udf.testing.TestOrigin;
 
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
-import org.apache.flink.runtime.state.VoidNamespace;
-import org.apache.flink.runtime.state.VoidNamespaceSerializer;
-import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 
 import org.junit.jupiter.api.Test;
@@ -97,20 +94,25 @@ class HostPolitenessTest {
         assertThat(results).hasSize(550).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
         List<Integer> arrivals = new ArrayList<>(picky.concurrencyAtArrival);
         int lastRefused = -1;
+        // The first request goes alone (warm-up), then the initial burst of 16 meets the host's refusals and caps it.
+        // The cap then rises by one per round of answers (or probe interval) and a refused probe doubles the wait
+        // for the next one, so probes thin out exponentially: the refusals are the burst's and a few probes'.
+        List<Integer> refusedAt = new ArrayList<>();
         for (int i = 0; i < arrivals.size(); i++) {
             if (arrivals.get(i) > 3) {
                 lastRefused = i;
+                refusedAt.add(i);
             }
         }
-        // The first request goes alone (warm-up), then the initial burst of 16 meets the host's refusals; the
-        // cap learned from them may need one more probe (a refused 4th) before it settles at 3.
-        assertThat(picky.refused.get()).as("429s: the burst and at most a few probes").isBetween(1, 16);
-        assertThat(lastRefused)
-                .as("converged within the first quarter of %s arrivals: %s", arrivals.size(), arrivals)
-                .isLessThan(arrivals.size() / 4);
-        List<Integer> converged = arrivals.subList(lastRefused + 1, arrivals.size());
-        assertThat(converged).hasSizeGreaterThan(100);
-        assertThat(Collections.max(converged)).as("flowget still uses the host's capacity").isEqualTo(3);
+        assertThat(picky.refused.get()).as("429s: the burst and probes that thin out").isBetween(1, 24);
+        List<Integer> secondHalf = arrivals.subList(arrivals.size() / 2, arrivals.size());
+        assertThat(refusedAt.stream().filter(i -> i >= arrivals.size() / 2).count())
+                .as("at most two probes in the second half of %s arrivals: %s", arrivals.size(), arrivals)
+                .isLessThanOrEqualTo(2);
+        assertThat(Collections.max(secondHalf)).as("the cap and a probe above it").isLessThanOrEqualTo(4);
+        List<Integer> converged = secondHalf;
+        assertThat(converged.stream().filter(c -> c == 3).count())
+                .as("flowget still uses the host's capacity").isGreaterThan(10);
         System.out.printf(
                 "politeness: %d arrivals at the picky host, %d refused, converged after arrival %d, %d ms from"
                         + " the first 429 to the last; fast host max concurrent %d%n",
@@ -146,10 +148,12 @@ class HostPolitenessTest {
         }
         restored.drainUntil(() -> restored.extractOutputValues().size() >= 20);
         assertThat(restored.extractOutputValues()).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
-        assertThat(picky.refused.get()).as("no 429 after the restore").isEqualTo(refusedBefore);
+        assertThat(picky.refused.get() - refusedBefore)
+                .as("no burst after the restore, and the probes' pace (in host-health) kept")
+                .isLessThanOrEqualTo(1);
         List<Integer> afterRestore =
                 new ArrayList<>(picky.concurrencyAtArrival).subList(arrivalsBefore, picky.concurrencyAtArrival.size());
-        assertThat(Collections.max(afterRestore)).isLessThanOrEqualTo(3);
+        assertThat(Collections.max(afterRestore)).isLessThanOrEqualTo(4);
     }
 
     @Test
@@ -426,13 +430,15 @@ class HostPolitenessTest {
         assertThat(HostPoliteness.classify(status(404), null)).isEqualTo(HostPoliteness.Signal.SUCCESS);
         assertThat(HostPoliteness.classify(status(429), null)).isEqualTo(HostPoliteness.Signal.OVERLOAD);
         assertThat(HostPoliteness.classify(status(503), null)).isEqualTo(HostPoliteness.Signal.OVERLOAD);
-        assertThat(HostPoliteness.classify(status(500), null)).isEqualTo(HostPoliteness.Signal.DROP);
+        assertThat(HostPoliteness.classify(status(500), null))
+                .as("one URL's 5xx: the host's only in a streak").isEqualTo(HostPoliteness.Signal.SUSPECT);
         assertThat(HostPoliteness.classify(FetchOutcome.failure(new ConnectException("refused")), null))
                 .isEqualTo(HostPoliteness.Signal.DROP);
         assertThat(HostPoliteness.classify(FetchOutcome.failure(new IOException("reset")), null))
                 .isEqualTo(HostPoliteness.Signal.DROP);
         assertThat(HostPoliteness.classify(FetchOutcome.failure(new Exception()), "timeout: no response headers"))
-                .isEqualTo(HostPoliteness.Signal.DROP);
+                .as("a connection made, no head in time: the URL's unless the host's others fail alike")
+                .isEqualTo(HostPoliteness.Signal.SUSPECT);
         assertThat(HostPoliteness.classify(FetchOutcome.failure(new Exception()), "shutdown"))
                 .isEqualTo(HostPoliteness.Signal.NONE);
         assertThat(HostPoliteness.classify(
@@ -460,20 +466,7 @@ class HostPolitenessTest {
 
     /** Reads a host's {@link HostState} straight from the operator's keyed state backend. */
     static HostState hostState(FetchHarness h, String host) throws Exception {
-        var backend = ((AbstractStreamOperator<?>) h.getOperator()).getKeyedStateBackend();
-        Object previous = backend.getCurrentKey();
-        backend.setCurrentKey(host);
-        try {
-            return backend.getPartitionedState(
-                            VoidNamespace.INSTANCE,
-                            VoidNamespaceSerializer.INSTANCE,
-                            HostPoliteness.stateDescriptor(FlowgetOptions.HOST_STATE_TTL.defaultValue()))
-                    .value();
-        } finally {
-            if (previous != null) {
-                backend.setCurrentKey(previous);
-            }
-        }
+        return h.keyedValue(host, HostPoliteness.stateDescriptor(FlowgetOptions.HOST_STATE_TTL.defaultValue()));
     }
 
     private TestOrigin origin(String address) throws Exception {

@@ -12,6 +12,7 @@ import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
 import java.net.ConnectException;
+import java.nio.file.NoSuchFileException;
 import java.time.Duration;
 import java.util.SplittableRandom;
 
@@ -581,6 +582,13 @@ class OutcomeRulesTest {
                     .isEqualTo(new Decision.Fail(206, "length mismatch (expected 4, got 3)"));
             assertThat(rules.finalized(d, null, new IOException("disk gone")))
                     .isEqualTo(new Decision.Fail(206, "storage error: disk gone"));
+        }
+
+        @Test
+        void aFileThatIsGoneStartsOver() {
+            // Restored from a checkpoint before the one that would have published it: the bytes went with the crash.
+            assertThat(rules.finalized(download(), null, new NoSuchFileException("out/a.bin")))
+                    .isEqualTo(new Decision.StartOver(false));
         }
     }
 }

@@ -40,6 +40,37 @@ final class StateCompatScenario {
      */
     static final long SNAPSHOT_WRITTEN_AT = 1_796_470_077_462L;
 
+    /**
+     * The committed snapshots of this scenario, oldest first; every build restores each of them
+     * ({@code FetchOperatorStateCompatibilityTest}). A release that changes what the state holds adds one, written by
+     * that release (see {@code src/test/resources/state/README.md}).
+     *
+     * @param writtenAt {@code SNAPSHOT_WRITTEN_AT} of that snapshot
+     * @param a0Ready a0's ready file relative to the staging directory when the snapshot holds a0 as a pending
+     *     publish (issue 15: written with checkpoints, a0's file waits for its checkpoint), else null
+     */
+    enum Fixture {
+        /** Commit 433aa05, before the fetch-core split; a0 was published before the snapshot. */
+        V1(SNAPSHOT, SNAPSHOT_WRITTEN_AT, null),
+        /** Issue 15 (publish with the commit, pooled transactions): a0's file waits in 'pending-publishes'. */
+        V2("state/fetch-operator-v2-rocksdb.snapshot", V2_WRITTEN_AT, V2_A0_READY);
+
+        final String resource;
+        final long writtenAt;
+        final String a0Ready;
+
+        Fixture(String resource, long writtenAt, String a0Ready) {
+            this.resource = resource;
+            this.writtenAt = writtenAt;
+            this.a0Ready = a0Ready;
+        }
+    }
+
+    /** {@code SNAPSHOT_WRITTEN_AT} of the v2 snapshot. */
+    static final long V2_WRITTEN_AT = 1_796_473_865_469L;
+    /** a0's ready file in the v2 snapshot's staging directory (the writer's {@code ready} line). */
+    static final String V2_A0_READY = "ready/180166f8a751fb6ef6112c985cc59133-0/s0-a0-0.ready";
+
     /** The harness's processing time while the writer ran (the snapshot's times are relative to it). */
     static final long WRITER_PROCESSING_TIME = 1_000;
 

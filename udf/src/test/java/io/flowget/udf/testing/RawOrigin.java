@@ -86,6 +86,7 @@ public final class RawOrigin implements AutoCloseable {
         }
     }
 
+    private final String address;
     private final ServerSocket server;
     private final Map<String, Handler> routes = new ConcurrentHashMap<>();
     private final Map<String, AtomicInteger> hits = new ConcurrentHashMap<>();
@@ -93,8 +94,14 @@ public final class RawOrigin implements AutoCloseable {
     private final Thread acceptor;
 
     public RawOrigin() throws IOException {
+        this("127.0.0.1");
+    }
+
+    /** An origin on a loopback address (any of 127.0.0.0/8 works on Linux) and a free port. */
+    public RawOrigin(String loopbackAddress) throws IOException {
+        address = loopbackAddress;
         server = new ServerSocket();
-        server.bind(new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0), 128);
+        server.bind(new InetSocketAddress(InetAddress.getByName(loopbackAddress), 0), 128);
         acceptor = new Thread(this::acceptLoop, "raw-origin-" + server.getLocalPort());
         acceptor.setDaemon(true);
         acceptor.start();
@@ -106,7 +113,12 @@ public final class RawOrigin implements AutoCloseable {
     }
 
     public String host() {
-        return "127.0.0.1";
+        return address;
+    }
+
+    /** True once {@link #close} was called: handlers that hold a connection open should return. */
+    public boolean isClosed() {
+        return server.isClosed();
     }
 
     public int port() {
@@ -114,7 +126,7 @@ public final class RawOrigin implements AutoCloseable {
     }
 
     public String url(String path) {
-        return "http://127.0.0.1:" + port() + path;
+        return "http://" + address + ":" + port() + path;
     }
 
     public int hits(String path) {

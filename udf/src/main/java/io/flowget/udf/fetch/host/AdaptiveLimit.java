@@ -46,8 +46,8 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>Times: {@code now} is the operator's processing time (ms, the cap's probe interval); latency rounds use the
  * injected {@link Clock}'s relative nanoseconds, the clock the operator measures TTFB and RTT with. The learned
- * limit and the cap are persisted by the caller ({@link #learned()}, {@link #ceiling()}, {@link #ceilingAt()});
- * the TTFB minimum is in memory only.
+ * limit and the cap are persisted by the caller ({@link #learned()}, {@link #ceiling()}, {@link #ceilingAt()}) in
+ * {@code host-state}, the TTFB minimum ({@link #minTtfb()}) in {@code host-health}.
  *
  * <p>Not thread-safe: one instance per host, owned by {@code HostPoliteness}, task thread only.
  */
@@ -86,6 +86,12 @@ public final class AdaptiveLimit {
     private long minTtfb;
     /** Clock nanos of the last latency drop: answers to requests sent before it do not drop again. */
     private long latencyDropAt;
+    /** Answers served since the cap was set or last raised. */
+    private int answersAtCap;
+    /** Rounds of answers at the cap (a round is as many answers as the cap) that raise it by one. */
+    private int roundsPerRaise = 1;
+    /** True when the cap was raised by a round of answers and no round has passed since: a refusal now is the probe's. */
+    private boolean probing;
 
     /**
      * @param max the most requests in flight the host may ever get (its override, else max-concurrency)
@@ -109,6 +115,21 @@ public final class AdaptiveLimit {
         this.latencyDropAt = clock.relativeTimeNanos() - TimeUnit.DAYS.toNanos(1);
     }
 
+    /** How many rounds and probe intervals the cap waits before it rises by one (persisted). */
+    public int roundsPerRaise() {
+        return roundsPerRaise;
+    }
+
+    /** Restores how patiently the cap is probed (a value below 1 is the start, 1). */
+    public void restoreRoundsPerRaise(int rounds) {
+        roundsPerRaise = Math.max(1, Math.min(MAX_ROUNDS_PER_RAISE, rounds));
+    }
+
+    /** Restores a saved latency baseline (smoothed minimum time to first byte, ns; 0: none yet). */
+    public void restoreMinTtfb(long nanos) {
+        this.minTtfb = Math.max(0, nanos);
+    }
+
     /** Restores a saved overload cap (0: none). */
     public void restoreCap(int ceiling, long ceilingAt) {
         this.ceiling = ceiling;
@@ -117,14 +138,11 @@ public final class AdaptiveLimit {
 
     /** The host's limit at {@code now}: AIMD's, under the cap (raised by one per probe interval elapsed). */
     public int limit(long now) {
-        long interval = settings.probeInterval().toMillis();
+        // A refused probe doubles the interval too (roundsPerRaise), so a hard limit is probed ever more rarely.
+        long interval = settings.probeInterval().toMillis() * roundsPerRaise;
         if (ceiling > 0 && now - ceilingAt >= interval) {
             long steps = (now - ceilingAt) / Math.max(1, interval);
-            ceiling = (int) Math.min(Integer.MAX_VALUE, ceiling + steps);
-            ceilingAt += steps * interval;
-            if (ceiling >= max) {
-                ceiling = 0;
-            }
+            raiseCap(steps, ceilingAt + steps * interval);
         }
         int l = aimd.getLimit();
         if (ceiling > 0) {
@@ -142,6 +160,7 @@ public final class AdaptiveLimit {
      * @param pinned true while the host's effective limit is pinned to 1 (warm-up): it counts as at its floor
      */
     public void onAnswer(long ttfbNanos, long rttNanos, int inFlightAtSend, boolean pinned, long now) {
+        raiseCapByRounds(now);
         switch (latency(ttfbNanos, rttNanos, pinned, now)) {
             case GROW:
                 sample(inFlightAtSend, rttNanos, false);
@@ -155,6 +174,42 @@ public final class AdaptiveLimit {
                 break;
         }
     }
+
+    /**
+     * The cap also rises by one after each {@code roundsPerRaise} rounds of answers at it (a round: as many answers
+     * as the cap), like TCP's congestion avoidance: a host that refused once is back at full speed after a few
+     * rounds, not a few probe intervals. A refusal in the round right after a raise (by rounds or by time) was the
+     * probe's: the next raise then waits twice as many rounds and intervals (up to {@value #MAX_ROUNDS_PER_RAISE}
+     * times), so a host with a hard limit is probed ever more rarely.
+     */
+    private void raiseCapByRounds(long now) {
+        if (ceiling == 0) {
+            return;
+        }
+        answersAtCap++;
+        if (probing && answersAtCap >= ceiling) {
+            probing = false; // a whole round after the raise without a refusal: the raise held
+        }
+        if (answersAtCap >= (long) ceiling * roundsPerRaise) {
+            raiseCap(1, now);
+        }
+    }
+
+    /** Raises the cap by {@code steps} at {@code at}: a probe; a cap that reaches the host's max is dropped. */
+    private void raiseCap(long steps, long at) {
+        ceiling = (int) Math.min(Integer.MAX_VALUE, ceiling + steps);
+        ceilingAt = at;
+        answersAtCap = 0;
+        probing = true;
+        if (ceiling >= max) {
+            ceiling = 0;
+            roundsPerRaise = 1;
+            probing = false;
+        }
+    }
+
+    /** Most rounds of answers a cap waits for before it rises by one. */
+    static final int MAX_ROUNDS_PER_RAISE = 64;
 
     /** A drop (retryable status, timeout, reset, connect error): ×0.9. */
     public void onDrop(int inFlightAtSend, long rttNanos) {
@@ -174,11 +229,16 @@ public final class AdaptiveLimit {
         // smaller count would under-estimate the host. Overshoot is harmless: the next refusal at the cap lowers
         // it again.
         int cap = Math.max(settings.min(), Math.max(inflight, inFlightNow) - 1);
+        if (probing) {
+            roundsPerRaise = Math.min(MAX_ROUNDS_PER_RAISE, roundsPerRaise * 2);
+            probing = false;
+        }
         if (ceiling == 0 || cap < ceiling) {
             LOG.info("{} answered {} at {} in flight: capping it at {}", host, status, inflight, cap);
             ceiling = cap;
         }
         ceilingAt = now;
+        answersAtCap = 0;
     }
 
     private void sample(int inFlightAtSend, long rttNanos, boolean drop) {

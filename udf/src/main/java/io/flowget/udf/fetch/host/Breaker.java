@@ -23,8 +23,10 @@ import java.util.Optional;
  * Past the budget it lets requests through so that the operator fails them with {@link #gaveUp}'s reason instead
  * of sending them, so a dead host cannot fill the subtask's backlog; probes continue and a live answer ends that.
  *
- * <p>Times are the operator's processing time (ms). In memory only: after a restart a dead host is found again
- * in a few attempts. Not thread-safe: one instance per host, owned by {@code HostPoliteness}, task thread only.
+ * <p>Times are the operator's processing time (ms). The state is persisted by the caller ({@link #saveTo}) in the
+ * keyed {@code host-health} and {@link #restore restored} when the host is next seen (after a restart, or after
+ * its gate was evicted from memory), so a dead host stays known as dead. Not thread-safe: one instance per host,
+ * owned by {@code HostPoliteness}, task thread only.
  */
 @Internal
 @NotThreadSafe
@@ -55,6 +57,29 @@ public final class Breaker {
         this.host = host;
         this.settings = settings;
         this.wakeUps = wakeUps;
+    }
+
+    /** Continues from a saved state; an open circuit wakes the host again at the end of its open time. */
+    public void restore(io.flowget.udf.fetch.HostHealth h) {
+        consecutiveFailures = h.breakerFailures;
+        opens = h.breakerOpens;
+        failingSince = h.failingSince;
+        openUntil = h.openUntil;
+        givenUp = h.givenUp;
+        lastError = h.lastError;
+        if (openUntil > 0) {
+            wakeUps.at(openUntil, host);
+        }
+    }
+
+    /** Writes the persistent part into {@code h}. */
+    public void saveTo(io.flowget.udf.fetch.HostHealth h) {
+        h.breakerFailures = consecutiveFailures;
+        h.breakerOpens = opens;
+        h.failingSince = failingSince;
+        h.openUntil = openUntil;
+        h.givenUp = givenUp;
+        h.lastError = lastError;
     }
 
     /** True while the circuit is open or half-open (its open time is over, a probe may go). */

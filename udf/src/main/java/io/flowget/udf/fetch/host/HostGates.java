@@ -1,5 +1,6 @@
 package io.flowget.udf.fetch.host;
 
+import io.flowget.udf.fetch.HostHealth;
 import io.flowget.udf.fetch.HostState;
 
 import org.apache.flink.annotation.Internal;
@@ -19,8 +20,9 @@ import java.util.function.ToIntFunction;
  * #save} writes a gate's persistent part back when it changed. It also owns the {@link WakeUps} its mechanisms
  * post to, and answers which parked hosts may go again ({@link #resumeDue}).
  *
- * <p>Memory: at most {@code capacity} gates (LRU by access); an evicted host is reloaded from the store and warms
- * up again; its breaker and rate buckets start afresh. Not thread-safe: owned by {@code HostPoliteness}, task
+ * <p>Memory: at most {@code capacity} gates (LRU by access); an evicted host is reloaded from the stores (limit, cap
+ * and pause; whether it answered, its breaker and latency baseline) and warms up again; its rate buckets start
+ * afresh. Not thread-safe: owned by {@code HostPoliteness}, task
  * thread only.
  */
 @Internal
@@ -35,13 +37,21 @@ public final class HostGates {
 
     private final Settings settings;
     private final HostStateStore store;
+    private final HostStore<HostHealth> healthStore;
     private final Clock clock;
     private final WakeUps wakeUps = new WakeUps();
     private final Map<String, HostGate> gates;
 
     public HostGates(int capacity, Settings settings, HostStateStore store, Clock clock) {
+        this(capacity, settings, store, new MapHostStore<>(), clock);
+    }
+
+    /** Gates whose health (answered, breaker, latency baseline) is kept in {@code healthStore}. */
+    public HostGates(
+            int capacity, Settings settings, HostStateStore store, HostStore<HostHealth> healthStore, Clock clock) {
         this.settings = settings;
         this.store = store;
+        this.healthStore = healthStore;
         this.clock = clock;
         this.gates =
                 new LinkedHashMap<>(64, 0.75f, true) {
@@ -68,6 +78,10 @@ public final class HostGates {
             if (saved != null) {
                 g.restore(saved);
             }
+            HostHealth health = healthStore.read(host);
+            if (health != null) {
+                g.restore(health);
+            }
             gates.put(host, g);
         }
         return g;
@@ -79,6 +93,11 @@ public final class HostGates {
         if (!now.equals(g.saved())) {
             store.write(g.host(), now);
             g.saved(now);
+        }
+        HostHealth health = g.health();
+        if (!health.equals(g.savedHealth())) {
+            healthStore.write(g.host(), health);
+            g.savedHealth(health);
         }
     }
 

@@ -12,10 +12,12 @@ import org.apache.flink.annotation.Internal;
  * key, see {@link KeyedHostStateStore}); tests use a map. Called from the task thread only.
  */
 @Internal
-public interface HostStateStore {
+public interface HostStateStore extends HostStore<HostState> {
     /** The host's saved state, or null when there is none (never seen, or expired by its TTL). */
+    @Override
     HostState read(String host);
 
     /** Replaces the host's saved state. */
+    @Override
     void write(String host, HostState state);
 }

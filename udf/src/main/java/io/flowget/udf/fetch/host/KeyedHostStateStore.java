@@ -3,12 +3,9 @@ package io.flowget.udf.fetch.host;
 import io.flowget.udf.fetch.HostState;
 
 import org.apache.flink.annotation.Internal;
-import org.apache.flink.api.common.state.StateTtlConfig;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
-import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.streaming.api.operators.KeyContext;
-import org.apache.flink.util.function.SupplierWithException;
 
 import javax.annotation.concurrent.NotThreadSafe;
 
@@ -24,55 +21,16 @@ import java.time.Duration;
  */
 @Internal
 @NotThreadSafe
-public final class KeyedHostStateStore implements HostStateStore {
-    private final ValueState<HostState> state;
-    private final KeyContext keys;
-
+public final class KeyedHostStateStore extends KeyedHostStore<HostState> implements HostStateStore {
     /**
      * The descriptor of the keyed state: a {@link HostState} POJO whose TTL ({@code ttl}, refreshed on read and
      * write, cleaned up by RocksDB compaction) bounds the state of hosts seen once.
      */
     public static ValueStateDescriptor<HostState> descriptor(String name, Duration ttl) {
-        ValueStateDescriptor<HostState> d = new ValueStateDescriptor<>(name, TypeInformation.of(HostState.class));
-        d.enableTimeToLive(
-                StateTtlConfig.newBuilder(ttl)
-                        .updateTtlOnReadAndWrite()
-                        .neverReturnExpired()
-                        .cleanupInRocksdbCompactFilter(1000)
-                        .build());
-        return d;
+        return descriptor(name, HostState.class, ttl);
     }
 
     public KeyedHostStateStore(ValueState<HostState> state, KeyContext keys) {
-        this.state = state;
-        this.keys = keys;
-    }
-
-    @Override
-    public HostState read(String host) {
-        return atKey(host, "read", state::value);
-    }
-
-    @Override
-    public void write(String host, HostState value) {
-        atKey(host, "write", () -> {
-            state.update(value);
-            return null;
-        });
-    }
-
-    /** Runs {@code access} with {@code host} as the current key, then restores the caller's key. */
-    private <T> T atKey(String host, String what, SupplierWithException<T, Exception> access) {
-        Object previous = keys.getCurrentKey();
-        try {
-            keys.setCurrentKey(host);
-            return access.get();
-        } catch (Exception e) {
-            throw new IllegalStateException("cannot " + what + " host state of " + host, e);
-        } finally {
-            if (previous != null) {
-                keys.setCurrentKey(previous);
-            }
-        }
+        super(state, keys);
     }
 }

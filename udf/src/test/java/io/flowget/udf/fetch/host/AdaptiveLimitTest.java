@@ -137,10 +137,10 @@ class AdaptiveLimitTest {
         assertThat(l.ceiling()).isEqualTo(4);
         assertThat(l.ceilingAt()).isEqualTo(1_000);
         assertThat(l.learned()).as("also a drop").isEqualTo(5); // min(6, 8) × 0.9 = 5.4
-        for (int i = 0; i < 5; i++) {
+        for (int i = 0; i < 3; i++) { // less than a round at the cap (4 answers): the cap stays
             l.onAnswer(-1, MS, 5, false, 1_000);
         }
-        assertThat(l.learned()).isEqualTo(6);
+        assertThat(l.learned()).isBetween(5, 6);
         assertThat(l.limit(1_000)).isEqualTo(4);
         assertThat(l.limit(10_999)).isEqualTo(4);
         assertThat(l.limit(11_000)).isEqualTo(5);
@@ -153,10 +153,41 @@ class AdaptiveLimitTest {
         l.onOverload(503, 3, 1, 10 * MS, 16_000);
         assertThat(l.ceiling()).isEqualTo(2);
         assertThat(l.limit(25_999)).isEqualTo(2);
-        assertThat(l.limit(36_000)).isEqualTo(4); // two intervals at once
-        assertThat(l.ceiling()).isEqualTo(4);
+        // The refusal at 15 000 came right after the raise at 11 000: that probe failed, so the interval doubled.
+        assertThat(l.limit(35_999)).isEqualTo(2);
+        assertThat(l.limit(36_000)).isEqualTo(3);
+        assertThat(l.ceiling()).isEqualTo(3);
         assertThat(l.ceilingAt()).isEqualTo(36_000);
         assertThat(l.throttled()).isTrue();
+    }
+
+    @Test
+    void aCapRisesByOnePerRoundOfAnswersAndARefusedProbeDoublesTheRoundsOfTheNextRaise() {
+        AdaptiveLimit l = limit(1, 8, 8);
+        l.onOverload(503, 4, 4, MS, 0);
+        assertThat(l.ceiling()).isEqualTo(3);
+        answers(l, 2);
+        assertThat(l.ceiling()).isEqualTo(3);
+        answers(l, 1); // a round of 3 answers at the cap
+        assertThat(l.ceiling()).isEqualTo(4);
+        l.onOverload(503, 4, 4, MS, 0); // refused right after the raise: that was the probe's
+        assertThat(l.ceiling()).isEqualTo(3);
+        answers(l, 5);
+        assertThat(l.ceiling()).as("now two rounds per raise").isEqualTo(3);
+        answers(l, 1);
+        assertThat(l.ceiling()).isEqualTo(4);
+        answers(l, 7); // a round without a refusal: the raise held, but the next still waits two rounds
+        assertThat(l.ceiling()).isEqualTo(4);
+        answers(l, 1);
+        assertThat(l.ceiling()).isEqualTo(5);
+        answers(l, 10 + 12 + 14); // 5 -> 6 -> 7 -> 8: the cap reached the host's max and is dropped
+        assertThat(l.ceiling()).isZero();
+    }
+
+    private static void answers(AdaptiveLimit l, int n) {
+        for (int i = 0; i < n; i++) {
+            l.onAnswer(-1, MS, 1, false, 0);
+        }
     }
 
     @Test

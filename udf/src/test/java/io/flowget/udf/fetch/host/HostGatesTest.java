@@ -1,5 +1,6 @@
 package io.flowget.udf.fetch.host;
 
+import io.flowget.udf.fetch.HostHealth;
 import io.flowget.udf.fetch.HostState;
 
 import org.apache.flink.util.clock.ManualClock;
@@ -38,6 +39,8 @@ class HostGatesTest {
                 }
             };
 
+    private final MapHostStore<HostHealth> health = new MapHostStore<>();
+
     private HostGates gates(int capacity) {
         return new HostGates(
                 capacity,
@@ -47,6 +50,7 @@ class HostGatesTest {
                         new Breaker.Settings(3, Duration.ofMillis(200), Duration.ofSeconds(1), Duration.ofSeconds(5)),
                         new RateLimiter.Settings(0, 0)),
                 store,
+                health,
                 clock);
     }
 
@@ -78,7 +82,8 @@ class HostGatesTest {
         HostGate g = gates.get("b.example");
         assertThat(g.adaptiveLimit().learned()).isEqualTo(6);
         assertThat(g.pause().isPaused(8_999)).isTrue();
-        g.warmUp().onFinished(false); // warm, so the limit is the adaptive one
+        g.warmUp().onFinished(false); // warm and answered, so the limit is the adaptive one
+        g.prove();
         assertThat(g.limit(1_000)).as("capped").isEqualTo(3);
         assertThat(gates.resumeDue(9_000)).containsExactly("b.example");
         gates.save(g);
@@ -86,16 +91,19 @@ class HostGatesTest {
 
         HostGate small = gates.get("small.example");
         small.warmUp().onFinished(false);
+        small.prove();
         assertThat(small.limit(0)).as("clamped to the host's max").isEqualTo(2);
     }
 
     @Test
-    void theLimitIsOneWhileTheHostWarmsUp() {
+    void theLimitIsOneWhileTheHostWarmsUpAndUntilItHasAnswered() {
         HostGate g = gates(10).get("c.example");
         assertThat(g.limit(0)).isEqualTo(1);
         g.warmUp().onIssued();
         assertThat(g.limit(0)).isEqualTo(1);
         clock.advanceTime(WarmUp.MAX_NANOS, java.util.concurrent.TimeUnit.NANOSECONDS);
+        assertThat(g.limit(0)).as("warm-up over, but the host has not answered yet").isEqualTo(1);
+        g.prove();
         assertThat(g.limit(0)).isEqualTo(4);
     }
 
@@ -112,6 +120,51 @@ class HostGatesTest {
         assertThat(again).isNotSameAs(a);
         assertThat(again.warmUp().answered()).isFalse();
         assertThat(reads).containsExactly("a", "b", "c", "a");
+    }
+
+    @Test
+    void moreHostsThanGatesKeepTheirBreakerAnsweredFlagAndLatencyBaseline() {
+        int capacity = 100; // HostPoliteness keeps 10,000 gates; the rule is the same at any capacity
+        HostGates gates = gates(capacity);
+        HostGate dead = gates.get("dead.example");
+        for (int i = 0; i < 3; i++) {
+            dead.breaker().onNoAnswer("connect error: Connection refused", 1_000);
+        }
+        gates.save(dead);
+        HostGate alive = gates.get("alive.example");
+        alive.prove();
+        alive.adaptiveLimit().onAnswer(40_000_000, 50_000_000, 1, false, 1_000);
+        gates.save(alive);
+        for (int i = 0; i < capacity + 1; i++) {
+            gates.get("other" + i + ".example"); // evicts both
+        }
+        assertThat(gates.all()).extracting(HostGate::host).doesNotContain("dead.example", "alive.example");
+
+        HostGate deadAgain = gates.get("dead.example");
+        assertThat(deadAgain).isNotSameAs(dead);
+        assertThat(deadAgain.breaker().isOpen()).as("still open after eviction").isTrue();
+        assertThat(deadAgain.breaker().admitsWhileOpen(0, 1_100)).as("parked until its open time ends").isFalse();
+        assertThat(gates.resumeDue(1_200)).as("woken at the end of its open time").contains("dead.example");
+        assertThat(deadAgain.proven()).isFalse();
+        HostGate aliveAgain = gates.get("alive.example");
+        assertThat(aliveAgain.proven()).isTrue();
+        assertThat(aliveAgain.adaptiveLimit().minTtfb()).isEqualTo(40_000_000);
+    }
+
+    @Test
+    void theLatencyBaselineIsWrittenWhenItMovesByMoreThanAnEighthNotOnEveryAnswer() {
+        HostGates gates = gates(10);
+        HostGate g = gates.get("a.example");
+        g.prove();
+        g.adaptiveLimit().onAnswer(80_000_000, 80_000_000, 1, false, 0);
+        gates.save(g);
+        assertThat(health.read("a.example").minTtfbNanos).isEqualTo(80_000_000);
+        g.adaptiveLimit().onAnswer(75_000_000, 75_000_000, 1, false, 0); // within an eighth
+        gates.save(g);
+        assertThat(health.read("a.example").minTtfbNanos).isEqualTo(80_000_000);
+        g.adaptiveLimit().onAnswer(60_000_000, 60_000_000, 1, false, 0);
+        gates.save(g);
+        assertThat(health.read("a.example").minTtfbNanos).isEqualTo(60_000_000);
     }
 
     @Test

@@ -1,0 +1,164 @@
+package io.flowget.udf.storage;
+
+import io.flowget.udf.config.FlowgetOptions.Durability;
+import io.flowget.udf.config.FlowgetOptions.OnConflict;
+import io.flowget.udf.storage.OutputStore.FileMeta;
+import io.flowget.udf.storage.OutputStore.PathConflictException;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * Publish with the commit (issue 15) on real files: nothing is visible before its checkpoint completes, a checkpoint
+ * publishes exactly what was staged before its barrier, a restore re-applies idempotently and removes what a crash
+ * took back, and reservations decide two requests for one path.
+ */
+class PublishAtCommitTest {
+    private static final String URL = "https://example.com/a.txt";
+    private static final String OTHER = "https://example.com/other";
+
+    @TempDir Path tmp;
+
+    @Test
+    void aStagedFileAppearsOnlyWhenItsCheckpointCompletes() throws Exception {
+        PublishAtCommit p = instance("job-0", "s0-a0");
+        Path target = out().resolve("d/a.txt");
+
+        p.stage(staged("v1"), "d/a.txt", URL, FileMeta.NONE);
+        assertThat(target).doesNotExist();
+        List<PendingPublish> state1 = p.seal(1);
+        p.stage(staged("later"), "d/b.txt", URL + "?b", FileMeta.NONE);
+
+        assertThat(state1).hasSize(1);
+        assertThat(p.committed(1)).isEqualTo(1);
+        assertThat(target).hasContent("v1");
+        assertThat(out().resolve("d/b.txt")).as("staged after barrier 1: belongs to checkpoint 2").doesNotExist();
+        assertThat(p.pendingCount()).isEqualTo(1);
+        assertThat(p.seal(2)).hasSize(1);
+        assertThat(p.committed(2)).isEqualTo(1);
+        assertThat(out().resolve("d/b.txt")).hasContent("later");
+        assertThat(p.pendingCount()).isZero();
+        assertThat(p.seal(3)).isEmpty();
+    }
+
+    @Test
+    void aLaterCompletionCommitsEarlierCheckpointsWhoseNotificationWasMissed() throws Exception {
+        PublishAtCommit p = instance("job-0", "s0-a0");
+        p.stage(staged("one"), "one.txt", URL + "1", FileMeta.NONE);
+        p.seal(1);
+        p.stage(staged("two"), "two.txt", URL + "2", FileMeta.NONE);
+        p.seal(2);
+
+        assertThat(p.committed(2)).isEqualTo(2);
+        assertThat(out().resolve("one.txt")).hasContent("one");
+        assertThat(out().resolve("two.txt")).hasContent("two");
+    }
+
+    @Test
+    void aRestoreReappliesIdempotentlyAndDeletesWhatTheCrashTookBack() throws Exception {
+        PublishAtCommit before = instance("job-0", "s0-a0");
+        before.stage(staged("committed"), "c.txt", URL, FileMeta.NONE);
+        List<PendingPublish> checkpoint1 = List.copyOf(before.seal(1));
+        before.stage(staged("taken back"), "t.txt", OTHER, FileMeta.NONE); // after the barrier, then a crash
+        Path orphan = staging().resolve(before.seal(2).get(1).ready);
+
+        // Crash before the rename of checkpoint 1; the restore from checkpoint 1 applies it.
+        PublishAtCommit after = instance("job-1", "s0-a0");
+        assertThat(after.restore(checkpoint1, 0, 1)).isEqualTo(1);
+        assertThat(out().resolve("c.txt")).hasContent("committed");
+        assertThat(out().resolve("t.txt")).doesNotExist();
+        assertThat(orphan).doesNotExist();
+
+        // Crash after the rename: a second restore from the same checkpoint changes nothing.
+        PublishAtCommit again = instance("job-2", "s0-a0");
+        again.restore(checkpoint1, 0, 1);
+        assertThat(out().resolve("c.txt")).hasContent("committed");
+        assertThat(PublishAtCommit.anyReady(staging())).isFalse();
+        PublishAtCommit.deleteEmptyReadyDirs(staging());
+        assertThat(staging().resolve(PublishAtCommit.READY_DIR)).doesNotExist();
+    }
+
+    @Test
+    void aRestoreAtAnotherParallelismSplitsTheWorkAndKeepsEveryReferencedFile() throws Exception {
+        PublishAtCommit before = instance("job-0", "s0-a0");
+        for (int i = 0; i < 8; i++) {
+            before.stage(staged("f" + i), "f" + i + ".txt", URL + i, FileMeta.NONE);
+        }
+        List<PendingPublish> checkpoint = List.copyOf(before.seal(1));
+
+        int first = instance("job-1", "s0-a0").restore(checkpoint, 0, 2);
+        // Subtask 0 has applied its share; subtask 1's files must still be there for it.
+        for (PendingPublish e : checkpoint) {
+            assertThat(Files.exists(staging().resolve(e.ready)) || Files.exists(out().resolve(e.path))).isTrue();
+        }
+        int second = instance("job-1", "s1-a0").restore(checkpoint, 1, 2);
+
+        assertThat(first + second).isEqualTo(8);
+        for (int i = 0; i < 8; i++) {
+            assertThat(out().resolve("f" + i + ".txt")).hasContent("f" + i);
+        }
+        assertThat(PublishAtCommit.anyReady(staging())).isFalse();
+    }
+
+    @Test
+    void twoRequestsForOnePathInOneIntervalAreDecidedByTheReservation() throws Exception {
+        PublishAtCommit p = instance("job-0", "s0-a0");
+        p.stage(staged("first"), "same.txt", URL, FileMeta.NONE);
+        Path second = staged("second");
+
+        assertThatThrownBy(() -> p.stage(second, "same.txt", OTHER, FileMeta.NONE))
+                .isInstanceOf(PathConflictException.class)
+                .hasMessageContaining("reserved for " + URL);
+        assertThat(p.reserved(out().resolve("same.txt"))).isTrue();
+        p.stage(staged("again"), "same.txt", URL, FileMeta.NONE); // the same URL replaces: later wins
+
+        p.seal(1);
+        p.committed(1);
+        assertThat(out().resolve("same.txt")).hasContent("again");
+        assertThat(p.reserved(out().resolve("same.txt"))).isFalse();
+    }
+
+    @Test
+    void aReservedPathHasNoRecordedCopyForConditionalRefetch() throws Exception {
+        assumeTrue(UserXattrs.supported(tmp), "the file system of @TempDir does not take user xattrs");
+        OutputStore store = new OutputStore(out(), staging(), OnConflict.FAIL, Durability.NONE);
+        FileMeta meta = new FileMeta("\"v1\"", null, "ab".repeat(32), null);
+        store.publish(staged("v1"), "r.txt", URL, meta); // before publishAtCommit: at once
+        assertThat(store.recorded("r.txt", URL)).isNotNull();
+
+        store.publishAtCommit("job-0", "s0-a0", true);
+        store.publish(staged("v2"), "r.txt", URL, new FileMeta("\"v2\"", null, "cd".repeat(32), null));
+
+        assertThat(store.recorded("r.txt", URL)).as("v1 is about to be replaced").isNull();
+        store.sealPublishes(1);
+        store.committed(1);
+        assertThat(store.recorded("r.txt", URL).etag()).isEqualTo("\"v2\"");
+    }
+
+    private PublishAtCommit instance(String incarnation, String name) throws IOException {
+        GroupCommit commit = new GroupCommit(Durability.CHECKPOINT);
+        FilePublisher publisher = new FilePublisher(out(), OnConflict.FAIL, commit);
+        return new PublishAtCommit(publisher, commit, OnConflict.FAIL, staging(), incarnation, name);
+    }
+
+    private Path out() {
+        return tmp.resolve("out");
+    }
+
+    private Path staging() throws IOException {
+        return Files.createDirectories(tmp.resolve("staging"));
+    }
+
+    private Path staged(String content) throws IOException {
+        return Files.writeString(Files.createTempFile(staging(), "s", ".part"), content);
+    }
+}
