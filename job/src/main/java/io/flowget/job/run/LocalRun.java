@@ -156,6 +156,13 @@ public final class LocalRun {
             // (`flowget job`) keeps the option's SERVICE default.
             conf.set(FlowgetOptions.NET_POSTURE, FlowgetOptions.NetPosture.LOCAL);
         }
+        // A batch is known in full, so none of its requests is ever refused as 'queue full': the backlog bounds
+        // protect the service from a flood; here the whole input may wait in RocksDB.
+        for (var bound : List.of(FlowgetOptions.FETCH_MAX_BACKLOG, FlowgetOptions.FETCH_MAX_HOST_BACKLOG)) {
+            if (!conf.contains(bound)) {
+                conf.set(bound, Math.max(conf.get(bound), lines.size()));
+            }
+        }
 
         if (req.bootstrapServers() == null) {
             conf = KafkaProperties.without(conf); // the embedded broker is plain text on loopback
