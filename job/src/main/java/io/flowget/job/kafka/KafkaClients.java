@@ -50,7 +50,15 @@ public final class KafkaClients {
      * open or aborted transactions stay invisible) and never commits offsets; meant for {@code assign}, not groups.
      */
     public static ConsumerBuilder committedConsumer(String bootstrapServers) {
-        return new ConsumerBuilder(bootstrapServers);
+        return new ConsumerBuilder(bootstrapServers, "read_committed");
+    }
+
+    /**
+     * Like {@link #committedConsumer} but {@code read_uncommitted}: it also sees records of open (and aborted)
+     * transactions, e.g. results the job emitted that the next checkpoint will commit.
+     */
+    public static ConsumerBuilder uncommittedConsumer(String bootstrapServers) {
+        return new ConsumerBuilder(bootstrapServers, "read_uncommitted");
     }
 
     /** An admin client with Kafka's default timeouts. */
@@ -157,15 +165,15 @@ public final class KafkaClients {
         }
     }
 
-    /** Options of {@link #committedConsumer(String)}; unset ones keep Kafka's default. */
+    /** Options of {@link #committedConsumer(String)} and {@link #uncommittedConsumer}; unset ones keep Kafka's default. */
     public static final class ConsumerBuilder {
         private final Properties props = new Properties();
 
-        private ConsumerBuilder(String bootstrapServers) {
+        private ConsumerBuilder(String bootstrapServers, String isolationLevel) {
             props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
             props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
             props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
-            props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+            props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolationLevel);
             props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         }
 
