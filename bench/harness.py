@@ -260,7 +260,10 @@ events {{
 }}
 
 http {{
-    access_log off;
+    # one line per request, unbuffered (so it is complete when a run ends): when it ended ($msec, ms
+    # resolution) and how long it took, for the fetch window of each run (Origin.window)
+    log_format window "$msec $request_time $status $body_bytes_sent $uri";
+    access_log {self.dir}/access.log window;
     # sendfile + tcp_nopush: bodies go from the page cache to the socket without a copy
     sendfile on;
     sendfile_max_chunk 2m;
@@ -326,6 +329,35 @@ http {{
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+    def log_offset(self):
+        try:
+            return (self.dir / "access.log").stat().st_size
+        except OSError:
+            return 0
+
+    def window(self, offset):
+        """The download requests logged since `offset` (200/206 answers; the harness's own /_health
+        and /_status probes excluded): dict with count, bytes, first request start and last
+        response end (epoch seconds, as nginx saw them), or None when there were none."""
+        try:
+            with open(self.dir / "access.log", "rb") as f:
+                f.seek(offset)
+                lines = f.read().decode(errors="replace").splitlines()
+        except OSError:
+            return None
+        starts, ends, nbytes = [], [], 0
+        for line in lines:
+            parts = line.split()
+            if len(parts) != 5 or parts[2] not in ("200", "206") or parts[4].startswith("/_"):
+                continue
+            end, took = float(parts[0]), float(parts[1])
+            starts.append(end - took)
+            ends.append(end)
+            nbytes += int(parts[3])
+        if not starts:
+            return None
+        return {"requests": len(starts), "bytes": nbytes, "first_start": min(starts), "last_end": max(ends)}
 
     def counters(self):
         """(accepted connections, requests) from stub_status, or None."""
@@ -452,6 +484,7 @@ def run_measured(cmd, name, cfg, cwd=None, timeout=None):
     err_file = cfg.logs / f"{name}.err"
     full = ["timeout", "-k", "10", str(timeout), "/usr/bin/time", "-v", "-o", str(time_file)] + [str(c) for c in cmd]
     with open(out_file, "w") as out, open(err_file, "w") as err:
+        epoch0 = time.time()
         t0 = time.perf_counter()
         proc = subprocess.Popen(full, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                                 cwd=cwd, start_new_session=True)
@@ -466,7 +499,8 @@ def run_measured(cmd, name, cfg, cwd=None, timeout=None):
                 proc.wait()
             raise
         wall = time.perf_counter() - t0
-    res = {"wall_s": wall, "rc": rc, "stdout": str(out_file), "stderr": str(err_file),
+        epoch1 = time.time()
+    res = {"wall_s": wall, "rc": rc, "t_start": epoch0, "t_end": epoch1, "stdout": str(out_file), "stderr": str(err_file),
            "command": shlex.join(str(c) for c in cmd)}
     try:
         text = time_file.read_text()
@@ -627,8 +661,10 @@ class Bench:
         """Runs one command with counters around it and appends the record to self.runs."""
         name = f"{workload}-{tool}-{'w' if round_no < 0 else round_no}"
         c0, n0, s0 = self.origin.counters(), self.origin.cpu_ticks(), cpu_snapshot()
+        log0 = self.origin.log_offset()
         res = run_measured(cmd, name, self.cfg, cwd=run_dir, timeout=timeout)
         c1, n1, s1 = self.origin.counters(), self.origin.cpu_ticks(), cpu_snapshot()
+        win = self.origin.window(log0)
         rec = {"workload": workload, "tool": tool, "round": round_no, "warmup": round_no < 0,
                "unit": unit, "amount": amount, **res, "host": host_cpu(s0, s1),
                "nginx_cpu_s": round((n1 - n0) / self.hz, 3),
@@ -649,13 +685,26 @@ class Bench:
         rec["ok"] = ok
         if ok and rec.get("value") is None:
             rec["value"] = amount / res["wall_s"] / (MB if unit == "MB/s" else 1)
+        if win and unit in ("files/s", "MB/s"):
+            # The fetch window: first request to last response as the origin saw them; the rest of
+            # the wall time is start-up (before the first request) and tail (after the last response).
+            span = max(win["last_end"] - win["first_start"], 1e-3)
+            rec["window"] = {"s": round(span, 3), "requests": win["requests"], "bytes": win["bytes"],
+                             "first_request_s": round(win["first_start"] - res["t_start"], 3),
+                             "tail_s": round(res["t_end"] - win["last_end"], 3)}
+            if ok:
+                rec["window"]["value"] = amount / span / (MB if unit == "MB/s" else 1)
         self.runs.append(rec)
         tag = "warm-up" if round_no < 0 else f"run {round_no + 1}/{self.cfg.runs}"
         shown = f"{rec['value']:.0f} {unit}" if ok else "FAILED " + (
             res.get("error") or json.dumps(rec.get("verify", {}).get("examples", [])))
         extra = ""
+        if rec.get("window") and ok:
+            w = rec["window"]
+            extra += (f" window {w['s']:.2f} s ({w['value']:.0f} {unit}), first request +{w['first_request_s']:.2f} s,"
+                      f" tail {w['tail_s']:.2f} s")
         if rec.get("flowget"):
-            extra = " " + " ".join(f"{k}={v}" for k, v in rec["flowget"].items() if k.startswith(("steady", "startup")))
+            extra += " " + " ".join(f"{k}={v}" for k, v in rec["flowget"].items() if k.startswith(("steady", "startup")))
         log(f"  {workload:8s} {tool:8s} {tag:9s} {res['wall_s']:7.2f} s  {shown}{extra}")
         self.save()
         return rec
@@ -910,6 +959,17 @@ def summarize(bench):
             row["label"] = tool
             wrows.append(row)
             if tool == "flowget":
+                # the fetch window: first request to last response at the origin (nginx access log)
+                wins = [r["window"] for r in rs if r["ok"] and "value" in r.get("window", {})]
+                wrow = {"workload": w, "tool": "flowget-window", "label": "flowget fetch window",
+                        "unit": row["unit"], "runs": row["ok"], "ok": len(wins)}
+                if wins:
+                    vals = [x["value"] for x in wins]
+                    wrow.update(median=statistics.median(vals), min=min(vals), max=max(vals),
+                                first_request_s=statistics.median(x["first_request_s"] for x in wins),
+                                tail_s=statistics.median(x["tail_s"] for x in wins),
+                                window_s=statistics.median(x["s"] for x in wins))
+                wrows.append(wrow)
                 # steady-state rate and start-up from the summary line flowget prints
                 key = "steady_files_per_s" if w == "small" else "steady_mb_per_s"
                 steady = [r["flowget"][key] for r in rs if r["ok"] and key in r.get("flowget", {})]
@@ -951,7 +1011,7 @@ def summarize(bench):
         notes = []
         if r.get("best_ref"):
             notes.append("best reference")
-        if r["ok"] < r["runs"] and r["tool"] != "flowget-steady":
+        if r["ok"] < r["runs"] and r["tool"] not in ("flowget-steady", "flowget-window"):
             notes.append(f"{r['runs'] - r['ok']}/{r['runs']} failed")
         if "tcp_conns" in r and r["workload"] != "ceilings":
             notes.append(f"{r['tcp_conns']:.0f} TCP conns/run")
@@ -963,6 +1023,9 @@ def summarize(bench):
                              f"in the summary line of {r['runs'] - r['ok']}/{r['runs']} passed run(s)")
             if "startup_s" in r:
                 notes.append(f"startup {fmt(r['startup_s'])} s")
+        if r["tool"] == "flowget-window" and "window_s" in r:
+            notes.append(f"window {fmt(r['window_s'])} s; first request at +{fmt(r['first_request_s'])} s; "
+                         f"last response → exit {fmt(r['tail_s'])} s")
         lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
             r["workload"], r["label"], med, rng, r["unit"],
             f"{r['vs_best_ref']:.2f}" if "vs_best_ref" in r else "",

@@ -67,6 +67,13 @@ public final class FlowgetCli implements Callable<Integer> {
     }
 
     /**
+     * True only in {@link #main} from a shell, which ends the JVM as soon as the command returns: a finished
+     * {@code run} may then leave its embedded broker and cluster to the exit ({@link LocalRun#exitFollows()}).
+     * Tests call {@link #execute} in their own JVM and keep the full shutdown.
+     */
+    private static volatile boolean exitFollows;
+
+    /**
      * The JVM entry point. From a shell, it exits with the command's status ({@link ExitCodes}). Under a Flink client
      * ({@code flink run}, or application mode, where this runs inside the JobManager process: the Kubernetes operator,
      * the image's {@code standalone-job}) it never calls {@link System#exit}: a detached {@code execute()} returns as soon
@@ -74,6 +81,7 @@ public final class FlowgetCli implements Callable<Integer> {
      * non-zero status is thrown instead, so the client or the application fails with the reason.
      */
     public static void main(String[] args) {
+        exitFollows = !ClusterSettings.insideFlinkClient();
         int code = execute(args, System.out, System.err);
         if (ClusterSettings.insideFlinkClient()) {
             if (code != ExitCodes.OK) {
@@ -81,6 +89,7 @@ public final class FlowgetCli implements Callable<Integer> {
             }
             return;
         }
+        System.out.flush();
         System.exit(code);
     }
 
@@ -194,7 +203,11 @@ public final class FlowgetCli implements Callable<Integer> {
                             quiet,
                             System.console() != null,
                             timeout);
-            return report(new LocalRun(req, System.out).execute(), System.out);
+            LocalRun run = new LocalRun(req, System.out);
+            if (exitFollows) {
+                run.exitFollows();
+            }
+            return report(run.execute(), System.out);
         }
     }
 

@@ -252,6 +252,11 @@ public final class EmbeddedFlink implements AutoCloseable {
         return get(miniCluster.triggerCheckpoint(jobId), OPERATION_TIMEOUT);
     }
 
+    /** Triggers a checkpoint without waiting; the future completes with its external pointer. */
+    public CompletableFuture<String> triggerCheckpointAsync(JobID jobId) {
+        return miniCluster.triggerCheckpoint(jobId);
+    }
+
     /**
      * Stops the job with a canonical savepoint under {@code dir} (without draining: nothing is finished, the
      * in-flight work stays in the savepoint) and waits until it has ended; returns the savepoint's path.

@@ -50,7 +50,15 @@ public final class KafkaClients {
      * open or aborted transactions stay invisible) and never commits offsets; meant for {@code assign}, not groups.
      */
     public static ConsumerBuilder committedConsumer(String bootstrapServers) {
-        return new ConsumerBuilder(bootstrapServers);
+        return new ConsumerBuilder(bootstrapServers, "read_committed");
+    }
+
+    /**
+     * Like {@link #committedConsumer} but {@code read_uncommitted}: it also sees records of open (and aborted)
+     * transactions, e.g. results the job emitted that the next checkpoint will commit.
+     */
+    public static ConsumerBuilder uncommittedConsumer(String bootstrapServers) {
+        return new ConsumerBuilder(bootstrapServers, "read_uncommitted");
     }
 
     /** An admin client with Kafka's default timeouts. */
@@ -74,7 +82,13 @@ public final class KafkaClients {
     public static Admin admin(String bootstrapServers, Duration apiTimeout, String clientId, Properties extra) {
         Properties p = adminProperties(bootstrapServers);
         extra.forEach(p::putIfAbsent);
-        p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) apiTimeout.toMillis());
+        int apiMillis = (int) apiTimeout.toMillis();
+        p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, apiMillis);
+        // Kafka refuses to create an admin client whose API timeout is below its request timeout (30 s default).
+        Object request = p.get(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG);
+        if (request == null || Integer.parseInt(request.toString()) > apiMillis) {
+            p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, apiMillis);
+        }
         p.put(AdminClientConfig.CLIENT_ID_CONFIG, clientId);
         return Admin.create(p);
     }
@@ -151,15 +165,15 @@ public final class KafkaClients {
         }
     }
 
-    /** Options of {@link #committedConsumer(String)}; unset ones keep Kafka's default. */
+    /** Options of {@link #committedConsumer(String)} and {@link #uncommittedConsumer}; unset ones keep Kafka's default. */
     public static final class ConsumerBuilder {
         private final Properties props = new Properties();
 
-        private ConsumerBuilder(String bootstrapServers) {
+        private ConsumerBuilder(String bootstrapServers, String isolationLevel) {
             props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
             props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
             props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
-            props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+            props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolationLevel);
             props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         }
 

@@ -11,6 +11,7 @@ import io.flowget.udf.model.FetchResult;
 import io.flowget.udf.storage.PublishAtCommit;
 
 import org.apache.flink.api.common.JobID;
+import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.configuration.StateRecoveryOptions;
@@ -33,6 +34,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 
 /**
@@ -96,10 +98,24 @@ public final class LocalRun {
     private final Request req;
     private final PrintStream stdout;
     private final long startedNanos = System.nanoTime();
+    private boolean exitFollows;
 
     public LocalRun(Request req, PrintStream stdout) {
         this.req = req;
         this.stdout = stdout;
+    }
+
+    /**
+     * The caller ends the JVM as soon as {@link #execute()} returns (the command line's {@code main}). A run that
+     * completed on the embedded broker then skips what only a later reader of the broker would need: the extra
+     * checkpoint that commits the dead-letter sink's last transaction, and the orderly stop of the broker and the
+     * MiniCluster (the job is still cancelled, which closes RocksDB and the Kafka clients). Nothing in them can be
+     * read afterwards anyway: the next run in the state dir starts afresh and deletes the broker's data and the
+     * checkpoints, and the MiniCluster's temp dir is deleted by the next start. With {@code --bootstrap-servers},
+     * or when the run did not complete, the full shutdown runs as before.
+     */
+    public void exitFollows() {
+        this.exitFollows = true;
     }
 
     /**
@@ -127,33 +143,46 @@ public final class LocalRun {
             conf.set(FlowgetOptions.STORAGE_STAGING_DIR, RunState.stagingDir(stateDir, out).toString());
         }
         conf.set(JobOptions.KAFKA_GROUP_ID, conf.get(JobOptions.KAFKA_GROUP_ID) + "-run");
+        if (!conf.contains(CheckpointingOptions.ENABLE_UNALIGNED)) {
+            // Results become visible only when a checkpoint commits them. The source reads the whole input at once,
+            // so an aligned barrier waits behind every request buffered in front of the fetch operator, each one
+            // written into RocksDB state before the next (~20 us; before issue 12's non-blocking admission the
+            // first checkpoint of a 20k run took 3-13 s). An unaligned barrier overtakes them; the buffered requests
+            // go into the checkpoint and are replayed on restore. first_result_s in the summary line shows the
+            // effect per run.
+            conf.set(CheckpointingOptions.ENABLE_UNALIGNED, true);
+        }
         if (!conf.contains(FlowgetOptions.NET_POSTURE)) {
             // One user's own downloads: local origins are what `run` and `demo` are often for. The service
             // (`flowget job`) keeps the option's SERVICE default.
             conf.set(FlowgetOptions.NET_POSTURE, FlowgetOptions.NetPosture.LOCAL);
         }
+        // A batch is known in full, so none of its requests is ever refused as 'queue full': the backlog bounds
+        // protect the service from a flood; here the whole input may wait in RocksDB.
+        for (var bound : List.of(FlowgetOptions.FETCH_MAX_BACKLOG, FlowgetOptions.FETCH_MAX_HOST_BACKLOG)) {
+            if (!conf.contains(bound)) {
+                conf.set(bound, Math.max(conf.get(bound), lines.size()));
+            }
+        }
 
-        EmbeddedKafka kafka = null;
+        if (req.bootstrapServers() == null) {
+            conf = KafkaProperties.without(conf); // the embedded broker is plain text on loopback
+        }
+        Properties kafkaProps = KafkaProperties.of(conf);
+
+        // Start-up overlap: the broker starts, gets its topics and the input on its own thread while this thread
+        // starts the MiniCluster; both are mostly class loading and waiting on their own threads.
+        BrokerStart broker = BrokerStart.begin(
+                req.bootstrapServers(), kafkaProps, stateDir, conf, req.parallelism(), state, lines);
         EmbeddedFlink flink = null;
+        boolean jobEnded = false;
+        boolean leftToExit = false;
         try {
-            String servers = req.bootstrapServers();
-            if (servers == null) {
-                kafka = EmbeddedKafka.start(stateDir.resolve("kafka"));
-                servers = kafka.bootstrapServers();
-                conf = KafkaProperties.without(conf); // the embedded broker is plain text on loopback
-            }
-            conf.set(JobOptions.KAFKA_BOOTSTRAP_SERVERS, servers);
-            Properties kafkaProps = KafkaProperties.of(conf);
-            createTopics(servers, kafkaProps, conf, req.parallelism());
-            if (!state.produced()) {
-                InputStaging.produce(
-                        servers, kafkaProps, conf.get(JobOptions.KAFKA_REQUESTS_TOPIC), lines, state.inputSha256());
-                state.markProduced();
-            }
             if (lines.isEmpty()) {
+                broker.await();
                 state.markComplete();
                 ResultCollector.writeResultsFile(req.results(), List.of());
-                return RunSummary.of(List.of(), startedNanos, 0, 0);
+                return RunSummary.of(List.of(), startedNanos, 0, 0, 0);
             }
 
             Path checkpoints = stateDir.resolve("checkpoints");
@@ -169,6 +198,8 @@ public final class LocalRun {
                 LOG.info("Restoring from checkpoint {}", chk);
             });
             jobConf.set(PipelineOptions.NAME, "flowget run");
+            String servers = broker.await();
+            jobConf.set(JobOptions.KAFKA_BOOTSTRAP_SERVERS, servers);
             StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(jobConf);
             // Unbounded: see the class comment. A checkpoint restored here was written by an unbounded job too.
             FlowgetJob.kafka(jobConf, false).build(env);
@@ -177,24 +208,166 @@ public final class LocalRun {
             ResultCollector collector =
                     new ResultCollector(lines, req.interactive() && !req.quiet(), stdout, req.timeout());
             collector.appendTo(req.results(), state.resumed());
-            List<FetchResult> results =
-                    collector.collect(servers, kafkaProps, conf.get(JobOptions.KAFKA_RESULTS_TOPIC), flink, job);
-            // Every result is committed. One more completed checkpoint lets the dead-letter sink commit its
-            // transaction of the same checkpoint too (its commit notification precedes this trigger), then stop.
-            flink.triggerCheckpoint(job);
+            String resultsTopic = conf.get(JobOptions.KAFKA_RESULTS_TOPIC);
+            List<FetchResult> results;
+            try (TailCheckpoint tail = TailCheckpoint.start(lines, servers, kafkaProps, resultsTopic, flink, job)) {
+                results = collector.collect(servers, kafkaProps, resultsTopic, flink, job);
+            }
+            boolean disposable = exitFollows && req.bootstrapServers() == null;
+            if (!disposable) {
+                // Every result is committed. One more completed checkpoint lets the dead-letter sink commit its
+                // transaction of the same checkpoint too (its commit notification precedes this trigger).
+                flink.triggerCheckpoint(job);
+            }
             awaitPublished(flink, job, Path.of(conf.get(FlowgetOptions.STORAGE_STAGING_DIR)));
             flink.cancel(job);
+            jobEnded = true;
             state.markComplete();
             ResultCollector.writeResultsFile(req.results(), results);
             PublishAtCommit.deleteEmptyReadyDirs(Path.of(conf.get(FlowgetOptions.STORAGE_STAGING_DIR)));
             deleteIfEmpty(Path.of(conf.get(FlowgetOptions.STORAGE_STAGING_DIR)));
-            return RunSummary.of(results, startedNanos, collector.runningNanos(), collector.doneNanos());
+            if (disposable) {
+                leftToExit = true;
+                LOG.info("Run complete; the embedded broker and cluster end with the process");
+            }
+            return RunSummary.of(
+                    results, startedNanos, collector.runningNanos(), collector.doneNanos(), collector.firstNanos());
         } finally {
+            if (leftToExit) {
+                // see exitFollows(): the process ends right after this returns
+            } else if (jobEnded || flink == null) {
+                closeBoth(flink, broker);
+            } else { // a job may still run and use the broker while it stops: the cluster first
+                try {
+                    flink.close();
+                } finally {
+                    broker.close();
+                }
+            }
+        }
+    }
+
+    /**
+     * Stops the MiniCluster and the broker at once: the job is cancelled (or never ran), so neither needs the other,
+     * and each spends most of its shutdown waiting on its own threads.
+     */
+    private static void closeBoth(EmbeddedFlink flink, BrokerStart broker) throws Exception {
+        CompletableFuture<Void> brokerClosed = new CompletableFuture<>();
+        Thread t = new Thread(() -> {
+            try {
+                broker.close();
+                brokerClosed.complete(null);
+            } catch (Throwable e) {
+                brokerClosed.completeExceptionally(e);
+            }
+        }, "flowget-broker-stop");
+        t.setDaemon(true);
+        t.start();
+        Exception failure = null;
+        try {
             if (flink != null) {
                 flink.close();
             }
+        } catch (Exception e) {
+            failure = e;
+        }
+        try {
+            brokerClosed.get();
+        } catch (ExecutionException e) {
+            Exception cause = e.getCause() instanceof Exception ex ? ex : e;
+            if (failure == null) {
+                failure = cause;
+            } else {
+                failure.addSuppressed(cause);
+            }
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    /**
+     * The broker side of the start-up, on its own thread: the embedded broker (unless {@code servers} names one),
+     * the topics, and the input produced to the requests topic (once per run, see {@link RunState}).
+     * {@link #await()} hands over the bootstrap servers; {@link #close()} stops an embedded broker, waiting for
+     * its start to end first, so none is left running when the run fails half-way.
+     */
+    private static final class BrokerStart {
+        private final CompletableFuture<EmbeddedKafka> started =
+                new CompletableFuture<>();
+        private final CompletableFuture<String> ready =
+                new CompletableFuture<>();
+
+        static BrokerStart begin(
+                String servers,
+                Properties kafkaProps,
+                Path stateDir,
+                Configuration conf,
+                int partitions,
+                RunState state,
+                List<InputStaging.Line> lines) {
+            BrokerStart b = new BrokerStart();
+            Thread t = new Thread(
+                    () -> b.run(servers, kafkaProps, stateDir, conf, partitions, state, lines),
+                    "flowget-broker-start");
+            t.setDaemon(true);
+            t.start();
+            return b;
+        }
+
+        private void run(
+                String servers, Properties kafkaProps, Path stateDir, Configuration conf, int partitions,
+                RunState state, List<InputStaging.Line> lines) {
+            try {
+                String bootstrap = servers;
+                if (bootstrap == null) {
+                    EmbeddedKafka kafka = EmbeddedKafka.start(stateDir.resolve("kafka"));
+                    started.complete(kafka);
+                    bootstrap = kafka.bootstrapServers();
+                } else {
+                    started.complete(null);
+                }
+                createTopics(bootstrap, kafkaProps, conf, partitions);
+                if (!state.produced()) {
+                    InputStaging.produce(
+                            bootstrap, kafkaProps, conf.get(JobOptions.KAFKA_REQUESTS_TOPIC), lines,
+                            state.inputSha256());
+                    state.markProduced();
+                }
+                ready.complete(bootstrap);
+            } catch (Throwable e) {
+                started.complete(null); // no-op when the broker had started: close() still stops it
+                ready.completeExceptionally(e);
+            }
+        }
+
+        /** Waits for the broker, its topics and the produced input; returns the bootstrap servers. */
+        String await() throws Exception {
+            try {
+                return ready.get();
+            } catch (ExecutionException e) {
+                Throwable cause = e.getCause();
+                if (cause instanceof Exception ex) {
+                    throw ex;
+                }
+                throw e;
+            }
+        }
+
+        /** Stops the embedded broker, if one started (after its start has ended either way). */
+        void close() throws Exception {
+            EmbeddedKafka kafka;
+            try {
+                kafka = started.get();
+            } catch (ExecutionException e) {
+                return;
+            }
             if (kafka != null) {
-                kafka.close();
+                try {
+                    ready.handle((v, e) -> null).get(); // topics/produce use it until they end
+                } finally {
+                    kafka.close();
+                }
             }
         }
     }

@@ -61,6 +61,8 @@ final class ResultCollector {
     private long runningNanos;
     /** When the last result arrived; 0 before. */
     private long doneNanos;
+    /** When the first result arrived; 0 before. */
+    private long firstNanos;
     /** The {@code --results} file appended to while collecting, or null. */
     private Path appendFile;
     /** Results a killed run already wrote to {@link #appendFile}, by id: not written again. */
@@ -136,6 +138,9 @@ final class ResultCollector {
                     }
                     results.add(r);
                     progress.add(r);
+                    if (firstNanos == 0) {
+                        firstNanos = System.nanoTime();
+                    }
                     if (append != null && alreadyWritten.merge(r.id, -1, Integer::sum) < 0) {
                         append.write(rec.value());
                         append.write('\n');
@@ -181,6 +186,11 @@ final class ResultCollector {
     /** {@link System#nanoTime()} when the job was first seen running; 0 if it never was. */
     long runningNanos() {
         return runningNanos;
+    }
+
+    /** {@link System#nanoTime()} when the first result arrived; 0 if none did. */
+    long firstNanos() {
+        return firstNanos;
     }
 
     /** {@link System#nanoTime()} when the last result arrived; 0 before {@link #collect} returned. */

@@ -17,6 +17,7 @@ import java.util.Locale;
  * @param seconds from the start of the run to now
  * @param startupSeconds from the start of the run until the job was first seen running
  * @param steadySeconds from then until the last result arrived
+ * @param firstResultSeconds from the start of the run until the first result was visible (committed); 0 if none
  * @param slowest the slowest requests and why ({@link #slowest(List, int)}), empty when there were none
  */
 public record RunSummary(
@@ -28,6 +29,7 @@ public record RunSummary(
         double seconds,
         double startupSeconds,
         double steadySeconds,
+        double firstResultSeconds,
         String slowest) {
 
     /** How many of the slowest requests the summary names. */
@@ -39,8 +41,10 @@ public record RunSummary(
      * @param startedNanos {@link System#nanoTime()} at the start of the run
      * @param runningNanos when the job was first seen running; 0 if never (then: now)
      * @param doneNanos when the last result arrived; 0 if none (then: now)
+     * @param firstNanos when the first result arrived; 0 if none
      */
-    static RunSummary of(List<FetchResult> results, long startedNanos, long runningNanos, long doneNanos) {
+    static RunSummary of(
+            List<FetchResult> results, long startedNanos, long runningNanos, long doneNanos, long firstNanos) {
         int ok = 0;
         int nm = 0;
         int failed = 0;
@@ -69,6 +73,7 @@ public record RunSummary(
                 (end - startedNanos) / 1e9,
                 (running - startedNanos) / 1e9,
                 Math.max(0, last - running) / 1e9,
+                firstNanos == 0 ? 0 : (firstNanos - startedNanos) / 1e9,
                 slowest(results, SLOWEST));
     }
 
@@ -110,14 +115,14 @@ public record RunSummary(
     /**
      * The summary line the command prints at the end (without line break), e.g. {@code flowget: 3 requests: 2 OK,
      * 0 NOT_MODIFIED, 1 FAILED; 1.5 MiB in 9.3 s (0 files/s, 0.2 MiB/s) startup_s=6.10 steady_files_per_s=0.9
-     * steady_mb_per_s=0.5}; scripts and the README benchmarks read its fields.
+     * steady_mb_per_s=0.5 first_result_s=7.2}; scripts and the README benchmarks read its fields.
      */
     public String line() {
         double rate = seconds > 0 ? requests / seconds : 0;
         return String.format(
                 Locale.ROOT,
                 "flowget: %d requests: %d OK, %d NOT_MODIFIED, %d FAILED; %.1f MiB in %.1f s (%.0f files/s, %.1f MiB/s)"
-                        + " startup_s=%.2f steady_files_per_s=%.1f steady_mb_per_s=%.1f",
+                        + " startup_s=%.2f steady_files_per_s=%.1f steady_mb_per_s=%.1f first_result_s=%.2f",
                 requests,
                 ok,
                 notModified,
@@ -128,6 +133,7 @@ public record RunSummary(
                 bytes / 1048576.0 / Math.max(seconds, 1e-3),
                 startupSeconds,
                 steadyFilesPerSecond(),
-                steadyMbPerSecond());
+                steadyMbPerSecond(),
+                firstResultSeconds);
     }
 }

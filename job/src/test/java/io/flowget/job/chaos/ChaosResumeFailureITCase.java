@@ -41,6 +41,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * fetched (request B is blackholed to keep the run going).
  */
 class ChaosResumeFailureITCase {
+    /**
+     * How long the first run waits for results before it gives up, standing in for the crash: long enough for the
+     * job to start and fetch R on a loaded machine (8 s was not, at load average 30).
+     */
+    private static final Duration FIRST_RUN = Duration.ofSeconds(20);
     @TempDir Path tmp;
 
     @Test
@@ -130,7 +135,7 @@ class ChaosResumeFailureITCase {
         stuck.faults(Faults.none().withBlackhole(true));
         Configuration noCheckpoints = ChaosReport.fetchSettings();
         noCheckpoints.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, Duration.ofMinutes(10));
-        assertThatThrownBy(() -> run(urls, out, kafka, noCheckpoints, Duration.ofSeconds(8)))
+        assertThatThrownBy(() -> run(urls, out, kafka, noCheckpoints, FIRST_RUN))
                 .hasMessageContaining("timed out");
         stuck.faults(Faults.none());
     }

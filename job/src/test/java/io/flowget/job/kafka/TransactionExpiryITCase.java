@@ -61,6 +61,16 @@ class TransactionExpiryITCase {
     @TempDir Path tmp;
 
     @Test
+    void theStartUpCheckReadsTheBrokersMaximum() throws Exception {
+        // A 5 s API timeout is below the admin client's 30 s default request timeout, which Kafka refuses at
+        // creation: the check then logged a warning and compared against nothing.
+        try (EmbeddedKafka kafka = EmbeddedKafka.start(tmp.resolve("kafka"))) {
+            assertThat(TransactionTimeouts.brokerMaxTimeout(kafka.bootstrapServers(), Duration.ofSeconds(5)))
+                    .contains(EmbeddedKafka.TRANSACTION_MAX_TIMEOUT);
+        }
+    }
+
+    @Test
     void aStalledCheckpointUnderTheValidatedTimeoutLosesNothing() throws Exception {
         Configuration conf = checkpointing();
         Duration txTimeout = TransactionTimeouts.longestOpen(conf).plusSeconds(3);

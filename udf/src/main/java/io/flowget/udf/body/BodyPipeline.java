@@ -47,7 +47,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * #RATIO_GRACE_BYTES} ({@link BodyException.Kind#RATIO_EXCEEDED}). Digests (SHA-256 always, BLAKE3 optional)
  * cover exactly the bytes given to the sink. Memory is fixed per transfer: one decode buffer of {@link
  * #CHUNK_SIZE} bytes per coding layer plus 8 KiB copy buffers once direct or read-only input needs them; nothing grows
- * with the body; decryption adds its buffers and cipher state (AES-GCM: about 27 KiB) or one
+ * with the body; decryption adds its buffers and cipher state (AES-GCM: three 8 KiB buffers and about 2 KiB) or one
  * ciphertext and one plaintext segment (Tink: about 8 KiB for 4 KiB segments, 2 MiB for 1 MiB ones). Native decoder state (zlib 32 KiB window, zstd window at most 8 MiB, brotli window usually 4
  * MiB) lives outside the Java heap and is freed by {@link #close}. {@link #retainedHeapBytes()} and the static
  * {@link #liveHeapBytes()} report the Java buffers for measurement.

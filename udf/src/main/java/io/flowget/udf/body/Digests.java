@@ -12,8 +12,9 @@ import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 
 /**
- * Digests of stored files, for chunked downloads whose bytes arrive out of order and are only hashed at
- * finalize: the file is read once, sequentially, through one 64 KiB buffer; nothing is held per file. SHA-256
+ * Digests of stored files, for chunked downloads whose bytes arrive out of order: the file is read once,
+ * sequentially, through one 64 KiB buffer, either whole ({@link #digest}) or in steps as its leading bytes become
+ * final ({@link FileHasher}). SHA-256
  * comes from the JDK (its intrinsics use the CPU's SHA extensions when present), BLAKE3 from commons-codec.
  * Hex is lower case, as in the result event. Thread-safe (no shared state).
  */
@@ -47,30 +48,67 @@ public final class Digests {
 
     /** Reads the file once and computes SHA-256 and, when asked, BLAKE3. */
     public static FileDigest digest(Path file, boolean withBlake3) throws IOException {
-        MessageDigest sha256 = newSha256();
-        Blake3 blake3 = withBlake3 ? Blake3.initHash() : null;
-        byte[] buf = new byte[FILE_BUFFER_SIZE];
-        ByteBuffer view = ByteBuffer.wrap(buf);
-        long total = 0;
-        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
-            while (true) {
-                view.clear();
-                int n = channel.read(view);
-                if (n < 0) {
-                    break;
+        FileHasher h = new FileHasher(withBlake3);
+        h.readUpTo(file, Long.MAX_VALUE);
+        return h.finish();
+    }
+
+    /**
+     * SHA-256 (and BLAKE3) of a file read in steps from its start: each {@link #readUpTo} continues where the
+     * previous one stopped, so a file whose leading bytes are final can be hashed while the rest is still being
+     * written, and the whole-file digest at the end costs only the bytes not read yet. Not thread-safe.
+     */
+    public static final class FileHasher {
+        private final MessageDigest sha256 = newSha256();
+        private final Blake3 blake3;
+        private byte[] buf;
+        private long hashed;
+
+        public FileHasher(boolean withBlake3) {
+            this.blake3 = withBlake3 ? Blake3.initHash() : null;
+        }
+
+        /** Bytes hashed so far: the file's first {@code hashed()} bytes. */
+        public long hashed() {
+            return hashed;
+        }
+
+        /** Hashes the file's bytes from {@link #hashed()} up to {@code end} (exclusive) or its end, if sooner. */
+        public void readUpTo(Path file, long end) throws IOException {
+            if (end <= hashed) {
+                return;
+            }
+            if (buf == null) {
+                buf = new byte[FILE_BUFFER_SIZE];
+            }
+            ByteBuffer view = ByteBuffer.wrap(buf);
+            try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+                channel.position(hashed);
+                while (hashed < end) {
+                    view.clear();
+                    view.limit((int) Math.min(buf.length, end - hashed));
+                    int n = channel.read(view);
+                    if (n < 0) {
+                        break;
+                    }
+                    sha256.update(buf, 0, n);
+                    if (blake3 != null) {
+                        blake3.update(buf, 0, n);
+                    }
+                    hashed += n;
                 }
-                sha256.update(buf, 0, n);
-                if (blake3 != null) {
-                    blake3.update(buf, 0, n);
-                }
-                total += n;
             }
         }
-        HexFormat hex = HexFormat.of();
-        return new FileDigest(
-                total,
-                hex.formatHex(sha256.digest()),
-                blake3 == null ? null : hex.formatHex(blake3.doFinalize(32)));
+
+        /** The digests of the bytes hashed so far; the hasher is spent afterwards. */
+        public FileDigest finish() {
+            HexFormat hex = HexFormat.of();
+            buf = null;
+            return new FileDigest(
+                    hashed,
+                    hex.formatHex(sha256.digest()),
+                    blake3 == null ? null : hex.formatHex(blake3.doFinalize(32)));
+        }
     }
 
     /** A fresh SHA-256 {@link MessageDigest}: the one place that names the algorithm. */

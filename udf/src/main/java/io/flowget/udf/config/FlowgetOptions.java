@@ -302,6 +302,25 @@ public final class FlowgetOptions {
                                     + " no-argument constructor, e.g. a KMS client), asked before the key"
                                     + " directory and the environment. Unset: none.");
 
+    public static final ConfigOption<String> SECRETS_DIR =
+            ConfigOptions.key("flowget.secrets.dir")
+                    .stringType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "Directory of secret files, one per name (e.g. a mounted Kubernetes secret), for"
+                                    + " request header values given as `{\"secret\": \"name\"}`: the file's"
+                                    + " content (without a trailing newline) is sent, read when the request is"
+                                    + " sent and never stored. Unset: no secret files.");
+
+    public static final ConfigOption<String> SECRETS_ENV_PREFIX =
+            ConfigOptions.key("flowget.secrets.env-prefix")
+                    .stringType()
+                    .defaultValue("FLOWGET_SECRET_")
+                    .withDescription(
+                            "Environment lookup of header secrets, after `flowget.secrets.dir`: secret"
+                                    + " `api-token` is read from `FLOWGET_SECRET_API_TOKEN`. Empty turns the"
+                                    + " lookup off.");
+
     public static final ConfigOption<MemorySize> CHUNK_SIZE =
             ConfigOptions.key("flowget.chunk.size")
                     .memoryType()
@@ -468,6 +487,44 @@ public final class FlowgetOptions {
                                     + " Proxy-Authorization (always), are sent only to the request URL's own"
                                     + " origin: a redirect hop to another scheme, host or port goes without"
                                     + " them (e.g. `X-Api-Key,X-Auth-Token`).");
+
+    public static final ConfigOption<String> HTTP_PROXY =
+            ConfigOptions.key("flowget.http.proxy")
+                    .stringType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "Forward proxy for every origin, `http://host:port` (https origins are reached"
+                                    + " through a CONNECT tunnel). Unset: the environment as curl reads it"
+                                    + " (`http_proxy` for http URLs, `HTTPS_PROXY`/`https_proxy` for https ones)"
+                                    + " unless `flowget.http.proxy-from-env` is false. The SSRF guard judges the"
+                                    + " origin's addresses (resolved by flowget), never the proxy's.");
+
+    public static final ConfigOption<String> HTTP_NO_PROXY =
+            ConfigOptions.key("flowget.http.no-proxy")
+                    .stringType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "Hosts reached directly, curl's NO_PROXY rules: comma-separated host names (a name"
+                                    + " matches itself and its subdomains; a leading dot is ignored), IP addresses"
+                                    + " or CIDRs, or `*` for all. Unset: `NO_PROXY`/`no_proxy` of the environment"
+                                    + " (with `flowget.http.proxy-from-env`).");
+
+    public static final ConfigOption<Boolean> HTTP_PROXY_FROM_ENV =
+            ConfigOptions.key("flowget.http.proxy-from-env")
+                    .booleanType()
+                    .defaultValue(true)
+                    .withDescription(
+                            "Read `http_proxy`, `HTTPS_PROXY`/`https_proxy` and `NO_PROXY`/`no_proxy` from the"
+                                    + " environment when `flowget.http.proxy` (`flowget.http.no-proxy`) is unset.");
+
+    public static final ConfigOption<String> HTTP_PROXY_CREDENTIALS_SECRET =
+            ConfigOptions.key("flowget.http.proxy-credentials-secret")
+                    .stringType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "Name of the secret (see `flowget.secrets.dir`) that holds the proxy's"
+                                    + " `user:password`, answered to a 407 challenge (Basic) on requests and"
+                                    + " CONNECT tunnels. Read when the HTTP client starts; never logged.");
 
     public static final ConfigOption<String> HTTP_USER_AGENT =
             ConfigOptions.key("flowget.http.user-agent")

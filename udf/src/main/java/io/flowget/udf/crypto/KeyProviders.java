@@ -15,6 +15,9 @@ import java.util.List;
  * (a public no-argument constructor), then the directory {@code flowget.decrypt.key-dir}, then the environment
  * ({@code flowget.decrypt.key-env-prefix}, empty turns it off), asked in that order; the first that knows a key id
  * answers. Reading the configuration does no I/O: keys are read at lookup.
+ *
+ * <p>Stateless; the chains it returns are thread-safe when their providers are (every {@link KeyProvider} must
+ * be), and are shared by the HTTP I/O threads of one operator.
  */
 public final class KeyProviders {
     private KeyProviders() {}

@@ -7,6 +7,7 @@ import io.flowget.udf.http.FetchOutcome;
 import io.flowget.udf.http.RangeResponseConsumer;
 import io.flowget.udf.http.StagingResponseConsumer;
 import io.flowget.udf.model.FetchRequest;
+import io.flowget.udf.secret.Secrets;
 
 import org.apache.hc.client5.http.impl.async.CloseableHttpAsyncClient;
 import org.apache.hc.client5.http.protocol.HttpClientContext;
@@ -69,8 +70,16 @@ final class AttemptRequests {
             return;
         }
         AsyncRequestBuilder rb = AsyncRequestBuilder.get(a.url);
-        // Credentials go only to the request's own origin (RedirectSecurity), not to a redirect's other host.
-        for (Map.Entry<String, String> e : settings.redirects.headersFor(req.headers, req.url, a.url).entrySet()) {
+        // Credentials go only to the request's own origin (RedirectSecurity), not to a redirect's other host;
+        // secret references are resolved only for the headers that are sent, and only here (Secrets).
+        Map<String, String> headers;
+        try {
+            headers = settings.headerSecrets.resolve(settings.redirects.headersFor(req.headers, req.url, a.url));
+        } catch (Secrets.SecretUnavailableException e) {
+            done.accept(FetchOutcome.failure(e)); // nothing sent
+            return;
+        }
+        for (Map.Entry<String, String> e : headers.entrySet()) {
             rb.addHeader(e.getKey(), e.getValue());
         }
         final AsyncResponseConsumer<FetchOutcome> consumer;

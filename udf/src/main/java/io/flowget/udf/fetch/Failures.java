@@ -4,6 +4,7 @@ import io.flowget.udf.body.BodyException;
 import io.flowget.udf.http.BlockedAddressException;
 import io.flowget.udf.http.DnsTimeoutException;
 import io.flowget.udf.http.StagingResponseConsumer;
+import io.flowget.udf.secret.Secrets;
 
 import org.apache.hc.client5.http.ConnectTimeoutException;
 import org.apache.hc.core5.http.ConnectionClosedException;
@@ -46,6 +47,9 @@ final class Failures {
         }
         if (c instanceof StagingResponseConsumer.BodyLimitException) {
             return new Failure(c.getMessage(), false);
+        }
+        if (c instanceof Secrets.SecretUnavailableException) {
+            return new Failure(c.getMessage(), false); // a missing secret does not appear by retrying at once
         }
         if (c instanceof BlockedAddressException) {
             // the SSRF guard's verdict does not change by asking again

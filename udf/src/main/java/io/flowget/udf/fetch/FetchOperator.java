@@ -573,6 +573,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         long wallNow = System.currentTimeMillis();
         if (a.range != null && chunks.record(act, a, o)) {
             store.markDirty(staging(h, act)); // the chunk's bytes so far must be durable at the next checkpoint
+            finalizer.advance(staging(h, act), d.done); // hash the file's final prefix ahead of finalize
             act.stalledMillis = 0; // progress: the no-progress budget starts afresh
             act.stallSince = 0;
             deleteBudgetTimer(act);
@@ -608,6 +609,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             chunks.plan(act, p);
             ChunkedDownloads.presize(staging, p.length());
             store.markDirty(staging);
+            finalizer.advance(staging, act.d.done);
             state.putActive(act.seq, act.d);
             scheduler.markReady(h, act);
         } else if (decision instanceof Decision.ChunkStored c) {
@@ -751,6 +753,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     }
 
     private void fail(Scheduler.Host h, Scheduler.Active act, Integer httpStatus, String reason) throws Exception {
+        finalizer.forget(staging(h, act));
         store.discard(staging(h, act));
         FetchResult r = Results.failed(act.d, httpStatus, reason);
         metrics.failed(reason);
@@ -789,6 +792,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             LOG.info("{} changed during download; starting over (generation {})", d.request.url, d.generation + 1);
         }
         cancelAttempts(h, act);
+        finalizer.forget(staging(h, act));
         store.discard(staging(h, act));
         ChunkedDownloads.reset(act, mode);
         state.putActive(act.seq, d);

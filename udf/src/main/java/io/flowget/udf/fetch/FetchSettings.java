@@ -7,6 +7,7 @@ import io.flowget.udf.crypto.KeyProvider;
 import io.flowget.udf.crypto.KeyProviders;
 import io.flowget.udf.http.AddressPolicy;
 import io.flowget.udf.model.FetchRequest;
+import io.flowget.udf.secret.Secrets;
 
 import org.apache.flink.configuration.MemorySize;
 import org.apache.flink.configuration.ReadableConfig;
@@ -38,6 +39,8 @@ public final class FetchSettings {
     final int maxRedirects;
     /** What a redirect hop may carry (credentials stay on the request's origin) and where it may go. */
     final RedirectSecurity redirects;
+    /** Where header values given as {@code {"secret": name}} come from, at send time. */
+    final Secrets headerSecrets;
     /** The SSRF guard's port list (its address rules run in the HTTP client's resolver). */
     final AddressPolicy addressPolicy;
     final RetryPolicy retry;
@@ -78,6 +81,7 @@ public final class FetchSettings {
         idleTimeout = config.get(FlowgetOptions.HTTP_IDLE_TIMEOUT);
         maxRedirects = config.get(FlowgetOptions.HTTP_MAX_REDIRECTS);
         redirects = RedirectSecurity.from(config);
+        headerSecrets = Secrets.from(config);
         addressPolicy = AddressPolicy.from(config);
         retry = RetryPolicy.from(config);
         digestOnly = config.get(FlowgetOptions.SINK_MODE) == FlowgetOptions.SinkMode.DIGEST_ONLY;

@@ -5,22 +5,41 @@ import io.flowget.udf.body.Digests;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.function.BiConsumer;
 
 /**
- * Whole-file digests of completed chunked downloads, off the task thread: chunks arrive out of order, so their
- * SHA-256 (and BLAKE3) is computed by reading the staging file once at the end, which takes about a second per
- * GiB. One daemon thread per operator instance; results go to a callback on that thread, which posts them back
- * to the mailbox.
+ * Whole-file digests of chunked downloads, off the task thread. Chunks arrive out of order, so the digest is
+ * computed from the staging file; but not all at the end: whenever the contiguous prefix of a download's bytes
+ * grows ({@link #advance}), the hasher reads on from where it stopped, so that when the last chunk lands only the
+ * bytes not hashed yet are read ({@link #digest}), typically the last chunk or two instead of the whole file
+ * (0.35–0.4 s per 256 MiB before). One daemon thread per operator instance; all hashing state lives on it, and
+ * results go to a callback on that thread, which posts them back to the mailbox.
  *
- * <p>Thread-safe: {@link #digest} may be called from the task thread while the hasher works.
+ * <p>The prefix state is in memory only and bounded ({@value #MAX_PREFIXES} downloads; the oldest is dropped): a
+ * download without it (restored, dropped, or hashed from the published file) is read whole at the end, as before.
+ *
+ * <p>Thread-safe: {@link #advance}, {@link #forget} and {@link #digest} may be called from the task thread while
+ * the hasher works; they only queue work for it.
  */
 final class Finalizer implements AutoCloseable {
+    /** Chunked downloads whose prefix is hashed ahead at once, at most. */
+    static final int MAX_PREFIXES = 64;
+
     private final ExecutorService hasher;
     private final boolean blake3;
+    /** Staging file → its prefix hashed so far. Touched on the hasher thread only. */
+    private final Map<Path, Digests.FileHasher> prefixes =
+            new LinkedHashMap<>(16, 0.75f, false) {
+                @Override
+                protected boolean removeEldestEntry(Map.Entry<Path, Digests.FileHasher> eldest) {
+                    return size() > MAX_PREFIXES;
+                }
+            };
 
     Finalizer(int subtask, boolean blake3) {
         this.hasher = Executors.newSingleThreadExecutor(Sweeper.daemon("flowget-hasher-" + subtask));
@@ -28,8 +47,34 @@ final class Finalizer implements AutoCloseable {
     }
 
     /**
-     * Digests {@code staging}, or, when it is gone (published before a crash that came ahead of the checkpoint),
-     * the file {@code published} names. {@code then} receives the digest or the error, on the hasher thread.
+     * The bytes of {@code staging} before the first gap of {@code done} (flat inclusive intervals, see {@link
+     * Intervals}) are final: hash them ahead. A no-op when the prefix did not grow.
+     */
+    void advance(Path staging, long[] done) {
+        long end = done.length >= 2 && done[0] == 0 ? done[1] + 1 : 0;
+        if (end <= 0) {
+            return;
+        }
+        hasher.execute(
+                () -> {
+                    Digests.FileHasher h = prefixes.computeIfAbsent(staging, p -> new Digests.FileHasher(blake3));
+                    try {
+                        h.readUpTo(staging, end);
+                    } catch (Exception e) {
+                        prefixes.remove(staging); // read whole at the end instead
+                    }
+                });
+    }
+
+    /** The download of {@code staging} will not be finalized (failed, or a new generation): drop its prefix. */
+    void forget(Path staging) {
+        hasher.execute(() -> prefixes.remove(staging));
+    }
+
+    /**
+     * Digests {@code staging} (continuing its hashed prefix, if any), or, when it is gone (published before a
+     * crash that came ahead of the checkpoint), the file {@code published} names. {@code then} receives the
+     * digest or the error, on the hasher thread.
      */
     void digest(Path staging, Callable<Path> published, BiConsumer<Digests.FileDigest, Exception> then) {
         digest(staging, published, then, false);
@@ -41,12 +86,16 @@ final class Finalizer implements AutoCloseable {
                 () -> {
                     Digests.FileDigest digest = null;
                     Exception error = null;
+                    Digests.FileHasher prefix = prefixes.remove(staging);
                     try {
                         Path file = Files.exists(staging) ? staging : published.call();
                         if (noLink && Files.isSymbolicLink(file)) {
                             throw new IOException(file + " is a symbolic link");
                         }
-                        digest = Digests.digest(file, blake3);
+                        Digests.FileHasher h =
+                                prefix != null && file.equals(staging) ? prefix : new Digests.FileHasher(blake3);
+                        h.readUpTo(file, Long.MAX_VALUE);
+                        digest = h.finish();
                     } catch (Exception e) {
                         error = e;
                     }

@@ -8,6 +8,7 @@ import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 
 /**
  * The SSRF guard: a {@link DnsResolver} that resolves through a delegate and then drops every address the
@@ -25,15 +26,25 @@ public final class GuardedDnsResolver implements DnsResolver {
 
     private final DnsResolver delegate;
     private final AddressPolicy policy;
+    /** Lower-case names of the configured forward proxies: not origins, so not judged (their origins are). */
+    private final Set<String> proxies;
 
     public GuardedDnsResolver(DnsResolver delegate, AddressPolicy policy) {
+        this(delegate, policy, Set.of());
+    }
+
+    public GuardedDnsResolver(DnsResolver delegate, AddressPolicy policy, Set<String> proxies) {
         this.delegate = delegate;
         this.policy = policy;
+        this.proxies = Set.copyOf(proxies);
     }
 
     @Override
     public InetAddress[] resolve(String host) throws UnknownHostException {
         InetAddress[] all = delegate.resolve(host);
+        if (!proxies.isEmpty() && proxies.contains(host.toLowerCase(java.util.Locale.ROOT))) {
+            return all; // the proxy itself; ProxyRoutePlanner judged the origin before this connection
+        }
         if (all == null || all.length == 0) {
             throw new UnknownHostException(host);
         }

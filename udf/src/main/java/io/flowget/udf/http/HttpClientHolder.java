@@ -1,14 +1,19 @@
 package io.flowget.udf.http;
 
 import io.flowget.udf.config.FlowgetOptions;
+import io.flowget.udf.secret.Secrets;
 
 import org.apache.flink.annotation.Internal;
 
+import org.apache.hc.client5.http.auth.AuthScope;
+import org.apache.hc.client5.http.auth.UsernamePasswordCredentials;
 import org.apache.hc.client5.http.config.ConnectionConfig;
 import org.apache.hc.client5.http.config.TlsConfig;
 import org.apache.hc.client5.http.config.RequestConfig;
 import org.apache.hc.client5.http.impl.async.CloseableHttpAsyncClient;
+import org.apache.hc.client5.http.impl.async.HttpAsyncClientBuilder;
 import org.apache.hc.client5.http.impl.async.HttpAsyncClients;
+import org.apache.hc.client5.http.impl.auth.BasicCredentialsProvider;
 import org.apache.hc.client5.http.impl.nio.PoolingAsyncClientConnectionManager;
 import org.apache.hc.client5.http.impl.nio.PoolingAsyncClientConnectionManagerBuilder;
 import org.apache.hc.client5.http.ssl.ClientTlsStrategyBuilder;
@@ -165,7 +170,7 @@ public final class HttpClientHolder {
                 PoolingAsyncClientConnectionManagerBuilder.create()
                         .setTlsStrategy(tlsStrategy(s))
                         .setDefaultTlsConfig(tlsConfig)
-                        .setDnsResolver(new GuardedDnsResolver(dns, policy))
+                        .setDnsResolver(new GuardedDnsResolver(dns, policy, s.proxy().proxyHosts()))
                         .setMaxConnTotal(s.maxTotal())
                         .setMaxConnPerRoute(s.maxPerRoute())
                         .setDefaultConnectionConfig(connectionConfig)
@@ -202,8 +207,14 @@ public final class HttpClientHolder {
                         .setMaxHeaderListSize(MAX_HEADER_COUNT * MAX_HEADER_LINE)
                         .build();
         ConnectionStats stats = new ConnectionStats();
+        HttpAsyncClientBuilder builder = HttpAsyncClients.custom();
+        if (!s.proxy().isEmpty()) {
+            // Through a proxy the pool resolves only the proxy: the planner judges each origin first.
+            builder.setRoutePlanner(new ProxyRoutePlanner(s.proxy(), new GuardedDnsResolver(dns, policy)));
+            proxyCredentials(s.proxy()).ifPresent(builder::setDefaultCredentialsProvider);
+        }
         CloseableHttpAsyncClient client =
-                HttpAsyncClients.custom()
+                builder
                         .setConnectionManager(pool)
                         .setIOReactorConfig(reactor)
                         .setIOSessionListener(stats)
@@ -229,6 +240,36 @@ public final class HttpClientHolder {
                         .build();
         client.start();
         return new Lease(s, client, pool, stats, dns);
+    }
+
+    /** Basic credentials for the proxies, from the secret {@code flowget.http.proxy-credentials-secret} names. */
+    private static java.util.Optional<BasicCredentialsProvider> proxyCredentials(ProxySelection proxy) {
+        if (proxy.credentialsSecret() == null) {
+            return java.util.Optional.empty();
+        }
+        String userPassword;
+        try {
+            Path dir = proxy.secretsDir() == null ? null : Path.of(proxy.secretsDir());
+            userPassword =
+                    new Secrets(dir, proxy.secretsEnvPrefix(), System.getenv()).value(proxy.credentialsSecret());
+        } catch (IOException e) {
+            throw new IllegalArgumentException(
+                    FlowgetOptions.HTTP_PROXY_CREDENTIALS_SECRET.key() + ": " + e.getMessage(), e);
+        }
+        int colon = userPassword.indexOf(':');
+        if (colon <= 0) {
+            throw new IllegalArgumentException(
+                    FlowgetOptions.HTTP_PROXY_CREDENTIALS_SECRET.key() + ": secret '" + proxy.credentialsSecret()
+                            + "' is not user:password");
+        }
+        BasicCredentialsProvider credentials = new BasicCredentialsProvider();
+        UsernamePasswordCredentials userPass =
+                new UsernamePasswordCredentials(
+                        userPassword.substring(0, colon), userPassword.substring(colon + 1).toCharArray());
+        for (String host : proxy.proxyHosts()) {
+            credentials.setCredentials(new AuthScope(host, -1), userPass);
+        }
+        return java.util.Optional.of(credentials);
     }
 
     private static HttpVersionPolicy versionPolicy(FlowgetOptions.HttpVersion v) {

@@ -32,7 +32,8 @@ public record HttpClientSettings(
         String denyCidrs,
         Duration dnsTtl,
         Duration dnsNegativeTtl,
-        Duration dnsTimeout)
+        Duration dnsTimeout,
+        ProxySelection proxy)
         implements Serializable {
 
     public static HttpClientSettings from(ReadableConfig conf) {
@@ -57,7 +58,8 @@ public record HttpClientSettings(
                 conf.getOptional(FlowgetOptions.NET_DENY_CIDRS).orElse(""),
                 conf.get(FlowgetOptions.DNS_TTL),
                 conf.get(FlowgetOptions.DNS_NEGATIVE_TTL),
-                conf.get(FlowgetOptions.DNS_TIMEOUT));
+                conf.get(FlowgetOptions.DNS_TIMEOUT),
+                ProxySelection.from(conf));
     }
 
     /** The SSRF guard's policy of these settings; throws IllegalArgumentException on a malformed CIDR. */

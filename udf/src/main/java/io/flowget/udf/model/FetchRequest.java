@@ -23,7 +23,10 @@ public class FetchRequest {
     public String sha256;
     /** Most bytes to store, or null for the configured default. */
     public Long maxBytes;
-    /** Extra request headers (already filtered of hop-by-hop and client-owned ones), or null. */
+    /**
+     * Extra request headers (already filtered of hop-by-hop and client-owned ones), or null. A value may be a
+     * {@link SecretRef} (the secret's name, resolved when the request is sent): keyed state never holds the secret.
+     */
     public Map<String, String> headers;
     /** Give up at this epoch millisecond, or null for no deadline. */
     public Long deadline;

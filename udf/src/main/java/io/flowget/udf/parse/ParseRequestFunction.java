@@ -82,7 +82,9 @@ public class ParseRequestFunction extends ProcessFunction<RawRequest, FetchReque
             return;
         }
         ctx.output(FAILED, outcome.toFailedResult());
-        ctx.output(DEAD_LETTERS, DeadLetter.of(raw, outcome.id(), outcome.reason(), clock.millis()));
+        DeadLetter dead = DeadLetter.of(raw, outcome.id(), outcome.reason(), clock.millis());
+        dead.value = HeaderRedaction.redact(dead.value); // literal header values (tokens) never reach the topic
+        ctx.output(DEAD_LETTERS, dead);
         rejected.inc();
         LOG.debug(
                 "Rejected request {} from {}-{}@{}: {}",

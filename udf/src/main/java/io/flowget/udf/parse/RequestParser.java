@@ -3,6 +3,7 @@ package io.flowget.udf.parse;
 import io.flowget.udf.body.Digests;
 import io.flowget.udf.json.Json;
 import io.flowget.udf.model.FetchRequest;
+import io.flowget.udf.model.SecretRef;
 import io.flowget.udf.storage.OutputPaths;
 import io.flowget.udf.storage.OutputPaths.InvalidOutputPathException;
 
@@ -54,7 +55,9 @@ import java.util.regex.Pattern;
  *       dropped: hop-by-hop headers ({@code Connection}, {@code Keep-Alive}, {@code Proxy-*}, {@code TE},
  *       {@code Trailer}, {@code Transfer-Encoding}, {@code Upgrade}, {@code HTTP2-Settings}) and the ones the
  *       fetcher owns ({@code Host}, {@code Content-Length}, {@code Range}, {@code If-Range},
- *       {@code Accept-Encoding}, {@code Expect}). No headers left means null.
+ *       {@code Accept-Encoding}, {@code Expect}). No headers left means null. A value may instead be
+ *       {@code {"secret": "name"}}: kept as a {@link SecretRef} (the name only) and resolved when the request is
+ *       sent, so the secret never reaches state, Kafka or logs.
  *   <li>{@code deadline} (RFC 3339 string with an offset, e.g. {@code 2026-01-02T03:04:05.5+01:00}; a space
  *       instead of {@code T} and lower-case {@code t}/{@code z} are accepted) to epoch milliseconds. A deadline
  *       in the past is accepted here; the fetcher fails it with {@code deadline exceeded}.
@@ -333,6 +336,20 @@ public final class RequestParser implements Serializable {
                 throw new RequestRejectedException("invalid headers: " + quote(name) + " given twice");
             }
             JsonNode valueNode = e.getValue();
+            if (valueNode != null && valueNode.isObject()) {
+                // {"secret": "name"}: resolved when the request is sent; only the name is kept (SecretRef).
+                JsonNode secret = valueNode.get("secret");
+                if (valueNode.size() != 1 || secret == null || !secret.isTextual()
+                        || !SecretRef.NAME.matcher(secret.textValue()).matches()) {
+                    throw new RequestRejectedException(
+                            "invalid header value for " + quote(name) + ": must be a string or {\"secret\": \"name\"}"
+                                    + " (name: letters, digits, '.', '_', '-')");
+                }
+                if (!DROPPED_HEADERS.contains(lower) && !lower.startsWith("proxy-")) {
+                    out.put(name, SecretRef.encode(secret.textValue()));
+                }
+                continue;
+            }
             if (valueNode == null || !valueNode.isTextual()) {
                 throw new RequestRejectedException(
                         "invalid header value for " + quote(name) + ": must be a string");

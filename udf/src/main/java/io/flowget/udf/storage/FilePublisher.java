@@ -107,10 +107,9 @@ final class FilePublisher {
 
     /** Records {@code url} as the owner and {@code meta} on a staging file, before it is moved into place. */
     void label(Path staging, String url, FileMeta meta) throws IOException {
-        if (!FileMetadata.writeOwner(staging, url)) {
+        if (!FileMetadata.write(staging, url, meta)) {
             warnNoXattrsOnce();
         }
-        FileMetadata.write(staging, meta);
     }
 
     /** The atomic rename of a labelled file to a {@link #check}ed final path; marks both for the group commit. */

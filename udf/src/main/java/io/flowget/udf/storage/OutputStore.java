@@ -161,6 +161,9 @@ public final class OutputStore {
         if (atCommit != null && atCommit.reserved(target)) {
             return null; // a newer file for this path waits for its checkpoint: the one there now is not current
         }
+        if (!FileMetadata.mayExist(target)) {
+            return null; // the common case of a fresh run: one stat, no exception, no walk up the directories
+        }
         if (!SafeFiles.noLinksBelow(publisher.outDir(), target.getParent())) {
             return null; // a record read through a link would describe a file outside --out
         }

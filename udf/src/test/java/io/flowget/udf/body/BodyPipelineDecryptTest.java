@@ -206,6 +206,40 @@ class BodyPipelineDecryptTest {
         assertThat(r.error()).hasMessage("corrupt gzip stream");
     }
 
+    /**
+     * Interoperability with a published vector, not only with the JDK encryptor the other tests use: test case 15
+     * of the GCM specification (McGrew and Viega), AES-256, 96-bit IV, no associated data, laid out as
+     * {@code nonce || ciphertext || tag}.
+     */
+    @Test
+    void gcmSpecificationTestCase15() throws Exception {
+        HexFormat hex = HexFormat.of();
+        byte[] key = hex.parseHex("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308");
+        byte[] body =
+                hex.parseHex(
+                        "cafebabefacedbaddecaf888"
+                                + "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa"
+                                + "8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662898015ad"
+                                + "b094dac5d93471bdec1a502270e3cc6c");
+        byte[] plain =
+                hex.parseHex(
+                        "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
+                                + "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b391aafd255");
+        Feed.MemorySink sink = new Feed.MemorySink();
+        try (BodyPipeline p =
+                BodyPipeline.builder(sink)
+                        .decrypt(new Decryption(DecryptScheme.AES_256_GCM, "spec", "identity"), id -> key.clone())
+                        .build()) {
+            new Feed(15, false).feed(p, body);
+            p.finish();
+        }
+        assertThat(sink.toByteArray()).isEqualTo(plain);
+        byte[] badTag = body.clone();
+        badTag[badTag.length - 1] ^= 1;
+        Run r = run(badTag, null, DecryptScheme.AES_256_GCM, "k1", "identity", Long.MAX_VALUE, 1);
+        assertDecryptionFailed(r); // (k1 is another key too; the tag alone is checked by aFlippedBitAnywhereFails)
+    }
+
     private static void assertDecryptionFailed(Run r) {
         assertThat(r.error()).as("a damaged or foreign object must not decrypt").isNotNull();
         assertThat(r.error().kind()).isEqualTo(BodyException.Kind.DECRYPT_FAILED);

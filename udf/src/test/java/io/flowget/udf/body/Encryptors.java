@@ -19,9 +19,10 @@ import java.util.Map;
 import java.util.Random;
 
 /**
- * Encrypts test payloads the way other tools do — the JDK's own AES-GCM for the whole-object layout (an
- * implementation independent of the Bouncy Castle decryptor under test) and Tink's encrypting stream for the
- * segmented schemes — plus a map-backed {@link KeyProvider}.
+ * Encrypts test payloads the way other tools do — the JDK's one-shot AES/GCM for the whole-object layout
+ * (the decryptor under test uses AES-CTR and a recomputed tag instead; {@code BodyPipelineDecryptTest} also checks
+ * a published test vector) and Tink's encrypting stream for the segmented schemes — plus a map-backed
+ * {@link KeyProvider}.
  */
 public final class Encryptors {
     private Encryptors() {}

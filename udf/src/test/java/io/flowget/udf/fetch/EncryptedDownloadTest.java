@@ -12,12 +12,15 @@ import io.flowget.udf.testing.TestOrigin;
 
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.MemorySize;
+import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 
 import org.eclipse.jetty.http.HttpHeader;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -26,6 +29,8 @@ import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -177,6 +182,75 @@ class EncryptedDownloadTest {
             assertThat(r.error).doesNotContain(HexFormat.of().formatHex(KEY)).doesNotContain(HexFormat.of().formatHex(OTHER));
         }
         assertThat(h.stagingFiles()).isEmpty();
+    }
+
+    /**
+     * A crash half-way through an encrypted body: the plaintext decrypted so far lives only in the staging file,
+     * nothing is at the path; the restored operator fetches the object again and reports it exactly once.
+     */
+    @Test
+    void crashHalfWayThroughAnEncryptedBodyAndRestore() throws Exception {
+        TestOrigin origin = fetch.track(TestOrigin.start());
+        byte[] p = BodyIntegrityTest.sample("crash", 2_000_000);
+        byte[] body = Encryptors.tink(DecryptScheme.TINK_AES256_GCM_HKDF_4KB, KEY, Codecs.zstd(p));
+        CountDownLatch crashed = new CountDownLatch(1);
+        origin.route("/crash", (req, resp, cb, n) -> {
+            resp.setStatus(200);
+            resp.getHeaders().put(HttpHeader.CONTENT_LENGTH, body.length);
+            if (n > 1) {
+                resp.write(true, ByteBuffer.wrap(body), cb);
+                return;
+            }
+            // the first answer stops half-way, then fails
+            resp.write(false, ByteBuffer.wrap(body, 0, body.length / 2), org.eclipse.jetty.util.Callback.from(
+                    () -> new Thread(() -> { // held until the test lets the first answer fail
+                        try {
+                            crashed.await(FetchHarness.WAIT.toMillis(), TimeUnit.MILLISECONDS);
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                        req.getConnectionMetaData().getConnection().getEndPoint().close(); // a hard drop
+                        cb.failed(new IOException("origin gave up"));
+                    }).start(),
+                    cb::failed));
+        });
+        Configuration conf = config();
+        FetchHarness first = fetch.harness(conf, FetchHarness.Clock.STEPPED);
+        long pipelinesBefore = io.flowget.udf.body.BodyPipeline.livePipelines();
+        first.submit(request(origin, "crash", "k1", "tink-aes256-gcm-hkdf-4kb"));
+        first.drainUntil(() -> stagedBytes(first) > p.length / 4);
+        assertThat(first.out().resolve("crash")).as("half a plaintext is never visible").doesNotExist();
+        // The origin drops the connection; the snapshot is taken before the operator hears of it. (Dropping it
+        // first keeps the exchange's clean-up off the client's shutdown path, whose timing is not this test's.)
+        crashed.countDown();
+        // wait (bounded, without running mail: the operator must not hear of it) for the client to release it
+        long deadline = System.nanoTime() + FetchHarness.WAIT.toNanos();
+        while (io.flowget.udf.body.BodyPipeline.livePipelines() > pipelinesBefore) {
+            assertThat(System.nanoTime()).as("the dropped exchange releases its pipeline").isLessThan(deadline);
+            Thread.sleep(10);
+        }
+        OperatorSubtaskState snapshot = first.snapshot(1L, 1L);
+        first.crash("a crash half-way through the encrypted body");
+
+        FetchHarness second = fetch.harness(conf, snapshot, FetchHarness.Clock.STEPPED);
+        List<FetchResult> results = second.results(1);
+        assertThat(results.get(0).status).as(results.get(0).error).isEqualTo(ResultStatus.OK);
+        assertThat(results.get(0).sha256).isEqualTo(Digests.sha256Hex(p));
+        assertThat(Files.readAllBytes(second.out().resolve("crash"))).isEqualTo(p);
+        assertThat(first.extractOutputValues()).isEmpty();
+        assertThat(origin.hits("/crash")).isEqualTo(2);
+    }
+
+    private static long stagedBytes(FetchHarness h) {
+        try {
+            long sum = 0;
+            for (Path f : h.stagingFiles()) {
+                sum += Files.size(f);
+            }
+            return sum;
+        } catch (Exception e) {
+            return 0;
+        }
     }
 
     private static byte[] flip(byte[] b, int at) {

@@ -46,7 +46,9 @@ class HeadOfLineTest {
                 .unfinished("the paused host's admitted requests wait for its 300 s pause, which this test never reaches");
 
         int refused = fillPausedHost(h, paused, 40);
+        h.snapshot(1L, 1L); // a checkpoint beside the full backlog (before, the task thread was stuck in yield())
         List<FetchResult> done = feed(h, healthy, "h", HEALTHY);
+        h.snapshot(2L, 2L);
 
         assertThat(refused).as("requests of the paused host beyond its bound").isEqualTo(30);
         assertThat(done).hasSize(HEALTHY).allSatisfy(r -> assertThat(r.status).as("%s", r).isEqualTo(ResultStatus.OK));

@@ -50,37 +50,86 @@ class FileMetadataTest {
     }
 
     @Test
-    void ownerRoundTripsUnderItsPersistedName() throws Exception {
+    void everythingIsOneAttributeUnderItsPersistedName() throws Exception {
         assumeXattrs();
 
-        assertThat(FileMetadata.writeOwner(file, URL)).isTrue();
+        assertThat(FileMetadata.write(file, URL, FULL)).isTrue();
 
+        assertThat(UserXattrs.names(file)).containsExactly("flowget.meta");
+        BasicFileAttributes attrs = Files.readAttributes(file, BasicFileAttributes.class);
+        assertThat(UserXattrs.read(file, "flowget.meta"))
+                .isEqualTo(String.join("\n", "flowget-meta-1", URL, FULL.etag(), FULL.lastModified(), SHA,
+                        FULL.blake3(), FileMetadata.stamp(attrs)));
         assertThat(FileMetadata.readOwner(file)).isEqualTo(URL);
-        assertThat(UserXattrs.read(file, "flowget.url")).isEqualTo(URL);
+        assertThat(FileMetadata.recorded(file, URL))
+                .isEqualTo(new RecordedFile(5, SHA, FULL.blake3(), FULL.etag(), FULL.lastModified()));
     }
 
     @Test
-    void writtenMetaIsRecordedUnderItsPersistedNames() throws Exception {
+    void ownerAloneIsRecordedWithoutAStamp() throws Exception {
         assumeXattrs();
-        FileMetadata.writeOwner(file, URL);
 
-        FileMetadata.write(file, FULL);
+        assertThat(FileMetadata.write(file, URL, FileMeta.NONE)).isTrue();
 
+        assertThat(FileMetadata.readOwner(file)).isEqualTo(URL);
+        assertThat(UserXattrs.read(file, "flowget.meta")).isEqualTo("flowget-meta-1\n" + URL + "\n\n\n\n\n");
+        assertThat(FileMetadata.recorded(file, URL)).isNull();
+    }
+
+    @Test
+    void theOlderFiveAttributeFormIsStillRead() throws Exception {
+        assumeXattrs();
+        BasicFileAttributes attrs = Files.readAttributes(file, BasicFileAttributes.class);
+        UserXattrs.write(file, "flowget.url", URL);
+        UserXattrs.write(file, "flowget.etag", FULL.etag());
+        UserXattrs.write(file, "flowget.last-modified", FULL.lastModified());
+        UserXattrs.write(file, "flowget.sha256", SHA);
+        UserXattrs.write(file, "flowget.blake3", FULL.blake3());
+        UserXattrs.write(file, "flowget.stamp", FileMetadata.stamp(attrs));
+
+        assertThat(FileMetadata.readOwner(file)).isEqualTo(URL);
         assertThat(FileMetadata.recorded(file, URL))
                 .isEqualTo(new RecordedFile(5, SHA, FULL.blake3(), FULL.etag(), FULL.lastModified()));
-        BasicFileAttributes attrs = Files.readAttributes(file, BasicFileAttributes.class);
-        assertThat(UserXattrs.read(file, "flowget.etag")).isEqualTo(FULL.etag());
-        assertThat(UserXattrs.read(file, "flowget.last-modified")).isEqualTo(FULL.lastModified());
-        assertThat(UserXattrs.read(file, "flowget.sha256")).isEqualTo(SHA);
-        assertThat(UserXattrs.read(file, "flowget.blake3")).isEqualTo(FULL.blake3());
-        assertThat(UserXattrs.read(file, "flowget.stamp")).isEqualTo(FileMetadata.stamp(attrs));
+        assertThat(FileMetadata.recorded(file, "https://example.com/other")).isNull();
+    }
+
+    @Test
+    void thePackedFormWinsOverOlderAttributesOnTheSameFile() throws Exception {
+        assumeXattrs();
+        UserXattrs.write(file, "flowget.url", "https://example.com/old-owner");
+        UserXattrs.write(file, "flowget.sha256", "00".repeat(32));
+
+        FileMetadata.write(file, URL, FULL);
+
+        assertThat(FileMetadata.readOwner(file)).isEqualTo(URL);
+        assertThat(FileMetadata.recorded(file, URL).sha256()).isEqualTo(SHA);
+    }
+
+    @Test
+    void aLongValueIsReadWhole() throws Exception {
+        assumeXattrs();
+        String longUrl = "https://example.com/" + "x".repeat(3000);
+        FileMeta meta = new FileMeta("\"" + "e".repeat(600) + "\"", FULL.lastModified(), SHA, FULL.blake3());
+
+        FileMetadata.write(file, longUrl, meta);
+
+        assertThat(FileMetadata.readOwner(file)).isEqualTo(longUrl);
+        assertThat(FileMetadata.recorded(file, longUrl).etag()).isEqualTo(meta.etag());
+    }
+
+    @Test
+    void anUnknownPackedVersionReadsAsNothingRecorded() throws Exception {
+        assumeXattrs();
+        UserXattrs.write(file, "flowget.meta", "flowget-meta-99\n" + URL);
+
+        assertThat(FileMetadata.readOwner(file)).isNull();
+        assertThat(FileMetadata.recorded(file, URL)).isNull();
     }
 
     @Test
     void recordedOnlyForTheOwningUrl() throws Exception {
         assumeXattrs();
-        FileMetadata.writeOwner(file, URL);
-        FileMetadata.write(file, FULL);
+        FileMetadata.write(file, URL, FULL);
 
         assertThat(FileMetadata.recorded(file, "https://example.com/other")).isNull();
     }
@@ -88,11 +137,9 @@ class FileMetadataTest {
     @Test
     void aFileChangedSinceNoLongerAnswers() throws Exception {
         assumeXattrs();
-        FileMetadata.writeOwner(file, URL);
-        FileMetadata.write(file, FULL);
+        FileMetadata.write(file, URL, FULL);
         Path touched = Files.writeString(tmp.resolve("touched.bin"), "hello");
-        FileMetadata.writeOwner(touched, URL);
-        FileMetadata.write(touched, FULL);
+        FileMetadata.write(touched, URL, FULL);
 
         Files.writeString(file, "!", StandardOpenOption.APPEND);
         FileTime mtime = Files.getLastModifiedTime(touched);
@@ -106,27 +153,23 @@ class FileMetadataTest {
     void noStampWithoutADigestOrWithoutValidators() throws Exception {
         assumeXattrs();
         Path noValidators = Files.writeString(tmp.resolve("b.bin"), "x");
-        FileMetadata.writeOwner(file, URL);
-        FileMetadata.writeOwner(noValidators, URL);
 
-        FileMetadata.write(file, new FileMeta("\"v1\"", null, null, null));
-        FileMetadata.write(noValidators, new FileMeta(null, null, SHA, null));
+        FileMetadata.write(file, URL, new FileMeta("\"v1\"", null, null, null));
+        FileMetadata.write(noValidators, URL, new FileMeta(null, null, SHA, null));
 
-        assertThat(UserXattrs.names(file)).doesNotContain("flowget.stamp");
-        assertThat(UserXattrs.names(noValidators)).doesNotContain("flowget.stamp");
+        assertThat(UserXattrs.read(file, "flowget.meta")).endsWith("\n");
+        assertThat(UserXattrs.read(noValidators, "flowget.meta")).endsWith("\n");
         assertThat(FileMetadata.recorded(file, URL)).isNull();
         assertThat(FileMetadata.recorded(noValidators, URL)).isNull();
     }
 
     @Test
-    void aNewWriteRemovesWhatThePreviousAttemptLeft() throws Exception {
+    void aNewWriteReplacesWhatThePreviousAttemptLeft() throws Exception {
         assumeXattrs();
-        FileMetadata.writeOwner(file, URL);
-        FileMetadata.write(file, FULL);
+        FileMetadata.write(file, URL, FULL);
 
-        FileMetadata.write(file, new FileMeta(null, "Wed, 02 Apr 2025 10:00:00 GMT", SHA, null));
+        FileMetadata.write(file, URL, new FileMeta(null, "Wed, 02 Apr 2025 10:00:00 GMT", SHA, null));
 
-        assertThat(UserXattrs.names(file)).doesNotContain("flowget.etag", "flowget.blake3");
         assertThat(FileMetadata.recorded(file, URL))
                 .isEqualTo(new RecordedFile(5, SHA, null, null, "Wed, 02 Apr 2025 10:00:00 GMT"));
     }
@@ -134,12 +177,13 @@ class FileMetadataTest {
     @Test
     void onlyARegularFileAnswersNotADirectoryNorASymlink() throws Exception {
         assumeXattrs();
-        FileMetadata.writeOwner(file, URL);
-        FileMetadata.write(file, FULL);
+        FileMetadata.write(file, URL, FULL);
         Path link = Files.createSymbolicLink(tmp.resolve("link.bin"), file);
+        Path dangling = Files.createSymbolicLink(tmp.resolve("dangling.bin"), tmp.resolve("nowhere"));
         Path dir = Files.createDirectory(tmp.resolve("dir"));
 
         assertThat(FileMetadata.recorded(link, URL)).isNull();
+        assertThat(FileMetadata.recorded(dangling, URL)).isNull();
         assertThat(FileMetadata.recorded(dir, URL)).isNull();
     }
 

@@ -10,6 +10,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatCode;
@@ -51,6 +52,24 @@ class GroupCommitTest {
         GroupCommit commit = checkpointCommitOf(file.resolve("child")); // ENOTDIR, not a vanished file
 
         assertThatThrownBy(commit::syncPending).isInstanceOf(IOException.class);
+    }
+
+    @Test
+    void manyPathsAreSyncedInSharesAndAFailureInAnyShareFailsTheCommit() throws Exception {
+        Path[] files = new Path[40];
+        for (int i = 0; i < files.length; i++) {
+            files[i] = Files.writeString(tmp.resolve("f" + i), "x" + i);
+        }
+        GroupCommit ok = checkpointCommitOf(files);
+        assertThatCode(ok::syncPending).doesNotThrowAnyException();
+        assertThat(ok.pendingCount()).isZero();
+
+        // the last path falls into the last share, which a pool thread runs, not the caller
+        Path[] withBad = Arrays.copyOf(files, files.length + 1);
+        withBad[files.length] = files[0].resolve("child"); // ENOTDIR
+        GroupCommit bad = checkpointCommitOf(withBad);
+        assertThatThrownBy(bad::syncPending).isInstanceOf(IOException.class).hasMessageContaining("child");
+        assertThat(bad.pendingCount()).isZero();
     }
 
     private static GroupCommit checkpointCommitOf(Path... dirty) {

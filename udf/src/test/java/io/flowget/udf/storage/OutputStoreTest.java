@@ -53,8 +53,7 @@ class OutputStoreTest {
         OutputStore store =
                 new OutputStore(tmp.resolve("out"), tmp.resolve("staging"), OnConflict.FAIL, Durability.NONE);
         Path outside = Files.writeString(tmp.resolve("outside.bin"), "body");
-        FileMetadata.writeOwner(outside, URL);
-        FileMetadata.write(outside, new FileMeta("\"v1\"", null, "ab".repeat(32), null));
+        FileMetadata.write(outside, URL, new FileMeta("\"v1\"", null, "ab".repeat(32), null));
         assertThat(FileMetadata.recorded(outside, URL)).as("recorded, were it inside").isNotNull();
 
         assertThat(store.recorded("../outside.bin", URL)).isNull();

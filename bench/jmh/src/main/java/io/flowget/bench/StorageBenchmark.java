@@ -1,0 +1,133 @@
+package io.flowget.bench;
+
+import io.flowget.udf.config.FlowgetOptions.Durability;
+import io.flowget.udf.config.FlowgetOptions.OnConflict;
+import io.flowget.udf.storage.OutputStore;
+
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OperationsPerInvocation;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Comparator;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+/**
+ * What the task thread spends on storage per small file, through {@link OutputStore}'s public API only (so the
+ * same class runs against builds before and after a change of the storage internals):
+ *
+ * <ul>
+ *   <li>{@code lookupMissing}: the conditional-fetch lookup of a path that holds no file, which is every request
+ *       of a fresh run ({@link OutputStore#recorded});
+ *   <li>{@code publish}: the lookup, then the publish of a finished 16 KiB staging file with an ETag and a SHA-256
+ *       (owner and metadata attributes, rename), durability NONE; writing the staging file itself is included,
+ *       as a constant the other benchmarks share;
+ *   <li>{@code publishAndCommit}: the same for {@value #BATCH} files, then the group commit of durability
+ *       CHECKPOINT ({@link OutputStore#syncPending}, the fsyncs the checkpoint barrier waits for); per file.
+ * </ul>
+ *
+ * Files go to a fresh directory under {@code java.io.tmpdir} (use a disk, not tmpfs, for the fsync figures),
+ * spread over 10 host directories as in the bench's small workload; the directory is emptied between iterations.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Fork(value = 1, jvmArgsAppend = {"-Xms256m", "-Xmx256m", "-XX:+UseParallelGC"})
+@Warmup(iterations = 2, time = 2)
+@Measurement(iterations = 3, time = 2)
+public class StorageBenchmark {
+    static final int BATCH = 64;
+    private static final String ETAG = "\"5f2b-16384\"";
+    private static final String SHA = "ab".repeat(32);
+
+    @Param({"16384"})
+    public int bytes;
+
+    private Path root;
+    private OutputStore plain;
+    private OutputStore durable;
+    private ByteBuffer body;
+    private long seq;
+
+    @Setup(Level.Iteration)
+    public void setUp() throws IOException {
+        root = Files.createTempDirectory("flowget-storage-bench");
+        plain = new OutputStore(root.resolve("out"), root.resolve("staging"), OnConflict.FAIL, Durability.NONE);
+        durable = new OutputStore(
+                root.resolve("out-durable"), root.resolve("staging-durable"), OnConflict.FAIL, Durability.CHECKPOINT);
+        byte[] data = new byte[bytes];
+        new java.util.Random(1).nextBytes(data);
+        body = ByteBuffer.wrap(data);
+    }
+
+    @TearDown(Level.Iteration)
+    public void tearDown() throws IOException {
+        try (Stream<Path> paths = Files.walk(root)) {
+            for (Path p : (Iterable<Path>) paths.sorted(Comparator.reverseOrder())::iterator) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+
+    @Benchmark
+    public Object lookupMissing() {
+        long n = seq++;
+        return plain.recorded(relative(n), url(n));
+    }
+
+    @Benchmark
+    public Path publish() throws IOException {
+        return publishOne(plain, seq++);
+    }
+
+    @Benchmark
+    @OperationsPerInvocation(BATCH)
+    public void publishAndCommit() throws IOException {
+        for (int i = 0; i < BATCH; i++) {
+            publishOne(durable, seq++);
+        }
+        durable.syncPending();
+    }
+
+    private Path publishOne(OutputStore store, long n) throws IOException {
+        String rel = relative(n);
+        String url = url(n);
+        if (store.recorded(rel, url) != null) {
+            throw new IllegalStateException("a fresh path answered as recorded: " + rel);
+        }
+        Path staging = store.stagingFile("127.0.0." + (1 + n % 10), n, 0);
+        try (FileChannel ch = FileChannel.open(
+                staging, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+            ByteBuffer b = body.duplicate();
+            while (b.hasRemaining()) {
+                ch.write(b);
+            }
+        }
+        return store.publish(staging, rel, url, new OutputStore.FileMeta(ETAG, null, SHA, null));
+    }
+
+    private static String relative(long n) {
+        return "h" + (n % 10) + "/s" + n + ".bin";
+    }
+
+    private static String url(long n) {
+        return "http://127.0.0." + (1 + n % 10) + ":18480/small/h" + (n % 10) + "/s" + n + ".bin";
+    }
+}
