@@ -231,9 +231,10 @@ public final class FlowgetOptions {
                             "Most time one request may spend in attempts that make no progress (no connection,"
                                     + " no response head, a silent or crawling body), summed over its attempts:"
                                     + " past it the request FAILs with 'timeout: no progress ...' instead of"
-                                    + " retrying. Time waiting between attempts does not count, and an attempt that"
-                                    + " stored a chunk resets it. With the defaults a URL that stalls, trickles or"
-                                    + " never answers ends within 2 minutes of its first request.");
+                                    + " retrying. Once an attempt stalled for a second or more, the time waiting for"
+                                    + " the next attempt counts too (fast failures such as a 500 start no clock), and"
+                                    + " an attempt that stored a chunk resets it. With the defaults a URL that stalls,"
+                                    + " trickles or never answers ends within 2 minutes of its first request.");
 
     public static final ConfigOption<Double> FETCH_UNPROVEN_SHARE =
             ConfigOptions.key("flowget.fetch.unproven-share")
