@@ -50,7 +50,11 @@ class RescaleITCase {
         String run = savepoint ? "rs-sp" : "rs-chk";
         // 600 KB/s per host: a 2 MiB file takes seconds, so the stop finds chunked files half-way.
         try (StreamingRig rig = StreamingRig.start(tmp, run, FILES, 3, Faults.none().withBandwidth(600_000), 1, MIX)) {
-            rig.awaitResults(FILES / 4, TIMEOUT);
+            // Stop once the job is in the state this test is about: some results committed, a large file chunked
+            // half-way and requests not started. A fixed result count does not find it reliably: how far the
+            // large files got by then depends on how the scheduler ramps up new hosts and on the machine's speed.
+            rig.follower.await(() -> stopHere(rig, ids(rig), hits(rig)), TIMEOUT,
+                    "a result, a large file chunked half-way and a request not started");
             Set<String> doneAtStop = ids(rig);
             // Requests made before the stop is asked for: a file with two or more had its probe answered and its
             // chunks planned (that is when the first chunk goes out) before the stop's barrier.
@@ -65,13 +69,7 @@ class RescaleITCase {
             }
             // Requests made before the job ended, the last of them cut off by it.
             Map<String, Integer> hitsAtStop = hits(rig);
-            Set<String> halfWay = new HashSet<>();
-            hitsBefore.forEach((id, hits) -> {
-                int chunks = chunks(rig.data.expected().get(id).length);
-                if (chunks >= 4 && hits >= 2 && !doneAtStop.contains(id)) {
-                    halfWay.add(id); // the probe planned the chunks and more went out
-                }
-            });
+            Set<String> halfWay = halfWay(rig, doneAtStop, hitsBefore);
             int queued = (int) hitsAtStop.values().stream().filter(h -> h == 0).count();
             // On stdout (the test's -output.txt), as the other experiments' figures.
             System.out.printf("rescale %s: stopped at parallelism 2 with %d results, %d chunked files half-way,"
@@ -94,6 +92,24 @@ class RescaleITCase {
                         .isLessThan(chunks(rig.data.expected().get(id).length));
             }
         }
+    }
+
+    /** Whether some results are in, a large file is chunked half-way and some requests have not started. */
+    private static boolean stopHere(StreamingRig rig, Set<String> done, Map<String, Integer> hits) {
+        return !done.isEmpty()
+                && !halfWay(rig, done, hits).isEmpty()
+                && hits.values().stream().anyMatch(h -> h == 0);
+    }
+
+    /** Large files whose probe planned the chunks and more went out, with no result yet. */
+    private static Set<String> halfWay(StreamingRig rig, Set<String> done, Map<String, Integer> hits) {
+        Set<String> halfWay = new HashSet<>();
+        hits.forEach((id, n) -> {
+            if (chunks(rig.data.expected().get(id).length) >= 4 && n >= 2 && !done.contains(id)) {
+                halfWay.add(id);
+            }
+        });
+        return halfWay;
     }
 
     private static Map<String, Integer> hits(StreamingRig rig) {
