@@ -32,6 +32,11 @@ final class Failures {
     /** A classified failure. */
     record Failure(String reason, boolean retryable) {}
 
+    /**
+     * The reason and retryability of a failed attempt. {@code idleTimeout} is the configured socket timeout the
+     * reason names; {@link Duration#ZERO} when the caller does not know it (the politeness classes), and the
+     * reason then names no duration rather than a wrong one.
+     */
     static Failure classify(Throwable t, String cancelReason, Duration idleTimeout) {
         if (t instanceof CancellationException || cancelReason != null) {
             String r = cancelReason != null ? cancelReason : "cancelled";
@@ -70,7 +75,8 @@ final class Failures {
         }
         if (c instanceof SocketTimeoutException
                 || (c instanceof java.io.InterruptedIOException && message(c).contains("timeout"))) {
-            return new Failure("timeout: no data for " + seconds(idleTimeout), true);
+            return new Failure(
+                    idleTimeout.isZero() ? "timeout: no data" : "timeout: no data for " + seconds(idleTimeout), true);
         }
         if (c instanceof SSLHandshakeException) {
             // certificate and protocol mismatches do not heal by retrying

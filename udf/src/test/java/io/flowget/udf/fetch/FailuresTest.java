@@ -90,6 +90,9 @@ class FailuresTest {
                 .isEqualTo(retryable("timeout: no data for 1500ms"));
         assertThat(classify(new InterruptedIOException("socket timeout"))).isEqualTo(retryable("timeout: no data for 30s"));
         assertThat(classify(new InterruptedIOException("interrupted"))).isEqualTo(retryable("i/o error: interrupted"));
+        // The breaker's "host unreachable: <last error>" is built without the timeout: it named "0s" before.
+        assertThat(Failures.classify(new SocketTimeoutException("x"), null, Duration.ZERO))
+                .isEqualTo(retryable("timeout: no data"));
     }
 
     @Test
