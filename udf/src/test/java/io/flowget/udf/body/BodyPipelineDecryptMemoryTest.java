@@ -111,18 +111,7 @@ class BodyPipelineDecryptMemoryTest {
                         .maxBytes(total)
                         .maxRatio(1000)
                         .build()) {
-            OutputStream wire =
-                    new OutputStream() {
-                        @Override
-                        public void write(byte[] b, int off, int len) throws IOException {
-                            feed.feed(pipeline, b, off, len);
-                        }
-
-                        @Override
-                        public void write(int b) throws IOException {
-                            write(new byte[] {(byte) b}, 0, 1);
-                        }
-                    };
+            OutputStream wire = feed.wire(pipeline);
             OutputStream encrypting = encryptingStream(scheme, wire);
             java.util.zip.GZIPOutputStream gzip = new java.util.zip.GZIPOutputStream(encrypting, 64 * 1024);
             long baseline = Heap.usedAfterGc();

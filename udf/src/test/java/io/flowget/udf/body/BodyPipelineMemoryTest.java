@@ -40,18 +40,7 @@ class BodyPipelineMemoryTest {
         try (BodyPipeline pipeline =
                 BodyPipeline.builder(sink).contentEncoding("zstd").maxBytes(total).maxRatio(1000).build()) {
             // The coded body is produced on the fly and pushed in random slices: nothing of body size exists.
-            OutputStream wire =
-                    new OutputStream() {
-                        @Override
-                        public void write(byte[] b, int off, int len) throws IOException {
-                            feed.feed(pipeline, b, off, len);
-                        }
-
-                        @Override
-                        public void write(int b) throws IOException {
-                            write(new byte[] {(byte) b}, 0, 1);
-                        }
-                    };
+            OutputStream wire = feed.wire(pipeline);
             ZstdOutputStreamNoFinalizer zstd = new ZstdOutputStreamNoFinalizer(wire, 3);
             zstd.setChecksum(true);
             long baseline = Heap.usedAfterGc();

@@ -2,6 +2,7 @@ package io.flowget.udf.body;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.Random;
@@ -65,6 +66,24 @@ final class Feed {
 
     void feed(BodyPipeline pipeline, byte[] data) throws IOException {
         feed(pipeline, data, 0, data.length);
+    }
+
+    /**
+     * An output stream whose bytes are fed to {@code pipeline} as they are written, so an encoder can produce a
+     * coded body on the fly and nothing of body size exists.
+     */
+    OutputStream wire(BodyPipeline pipeline) {
+        return new OutputStream() {
+            @Override
+            public void write(byte[] b, int off, int len) throws IOException {
+                feed(pipeline, b, off, len);
+            }
+
+            @Override
+            public void write(int b) throws IOException {
+                write(new byte[] {(byte) b}, 0, 1);
+            }
+        };
     }
 
     private void scribble() {
