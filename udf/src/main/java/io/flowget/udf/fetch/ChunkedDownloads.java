@@ -36,7 +36,7 @@ final class ChunkedDownloads {
 
     /** The plan of what a chunked download still lacks (after {@link #plan}, or after a restore). */
     RangePlan replan(Download d) {
-        return new RangePlan(d.length, settings.chunkSizeFor(d.length), d.done);
+        return new RangePlan(d.length, SegmentedChunks.chunkSize(d, settings.chunkSizeFor(d.length)), d.done);
     }
 
     /** The next range to fetch of a chunked download (planning it first after a restore), or null for none. */
@@ -102,7 +102,10 @@ final class ChunkedDownloads {
             return false;
         }
         long from = Math.max(best.progress, best.rangeStart);
-        long mid = from + bestLeft / 2;
+        long mid = SegmentedChunks.splitPoint(act.d, from + bestLeft / 2, best.rangeLimit); // at a segment end
+        if (mid <= from) {
+            return false;
+        }
         long[] second = {mid, best.rangeLimit};
         best.rangeLimit = mid - 1;
         act.plan.addFirst(second);
@@ -118,6 +121,7 @@ final class ChunkedDownloads {
         d.done = Intervals.EMPTY;
         d.validator = null;
         d.validatorIsEtag = false;
+        SegmentedChunks.forget(d);
         act.plan = null;
     }
 }

@@ -390,8 +390,10 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                 Download d = new Download(next.request(), now);
                 d.downloadId = newDownloadId();
                 // A digest-only run stores nothing, so it has no staging file to write chunks into; an encrypted
-                // payload is decrypted as one stream (its ciphertext is what Range chunks would address).
-                boolean single = settings.digestOnly || next.request().decryptKeyId != null;
+                // payload is decrypted as one stream unless its segments can be decrypted chunk by chunk.
+                boolean single = settings.digestOnly
+                        || (next.request().decryptKeyId != null
+                                && !SegmentedChunks.chunkable(settings.decryption(next.request())));
                 d.switchTo(single ? Download.Mode.SINGLE : Download.Mode.PROBE);
                 act = scheduler.admit(h, next.seq(), d);
             }
@@ -409,7 +411,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     /** Issues a chunked download's next chunk (and keeps it ready while more are planned). */
     private void issueChunk(Scheduler.Host h, Scheduler.Active act) throws Exception {
-        if (act.plan == null && !stagingIntact(staging(h, act), act.d.length)) {
+        if (act.plan == null && !stagingIntact(staging(h, act), SegmentedChunks.storedLength(act.d))) {
             // Verified on restore: the partial file is gone (cleaned state dir) or is not the pre-sized file of
             // this download: its recorded chunks cannot be trusted, so it starts over.
             newGeneration(h, act, Download.Mode.PROBE, false);
@@ -571,9 +573,10 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         }
         metrics.attemptFinished(System.currentTimeMillis() - a.startedAt);
         long wallNow = System.currentTimeMillis();
+        SegmentedChunks.adopt(d, o); // an encrypted probe's header, for its chunks
         if (a.range != null && chunks.record(act, a, o)) {
             store.markDirty(staging(h, act)); // the chunk's bytes so far must be durable at the next checkpoint
-            finalizer.advance(staging(h, act), d.done); // hash the file's final prefix ahead of finalize
+            finalizer.advance(staging(h, act), SegmentedChunks.storedDone(d)); // hash the final prefix ahead
             act.stalledMillis = 0; // progress: the no-progress budget starts afresh
             act.stallSince = 0;
             deleteBudgetTimer(act);
@@ -607,9 +610,9 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         } else if (decision instanceof Decision.PlanChunks p) {
             Path staging = staging(h, act);
             chunks.plan(act, p);
-            ChunkedDownloads.presize(staging, p.length());
+            ChunkedDownloads.presize(staging, SegmentedChunks.storedLength(act.d));
             store.markDirty(staging);
-            finalizer.advance(staging, act.d.done);
+            finalizer.advance(staging, SegmentedChunks.storedDone(act.d));
             state.putActive(act.seq, act.d);
             scheduler.markReady(h, act);
         } else if (decision instanceof Decision.ChunkStored c) {
