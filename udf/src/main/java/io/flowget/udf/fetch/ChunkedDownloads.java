@@ -2,10 +2,12 @@ package io.flowget.udf.fetch;
 
 import io.flowget.udf.http.Attempt;
 import io.flowget.udf.http.FetchOutcome;
+import io.flowget.udf.model.FetchRequest;
 import io.flowget.udf.storage.SafeFiles;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.SplittableRandom;
 
 /**
  * Chunked downloads in memory: turning a probed download into a chunk plan, recording what each chunk attempt
@@ -45,6 +47,38 @@ final class ChunkedDownloads {
             act.plan = replan(act.d);
         }
         return act.plan.next();
+    }
+
+    /**
+     * A request's new download, as it leaves the queue: a fresh download id (random, non-zero: 0 marks state from
+     * before ids; never derived from reusable numbers) and its first mode: single streams for a digest-only run and
+     * for encrypted payloads that cannot be decrypted chunk by chunk, a probe for everything else.
+     */
+    Download newDownload(FetchRequest req, long nowMillis, SplittableRandom random) {
+        Download d = new Download(req, nowMillis);
+        long id;
+        do {
+            id = random.nextLong();
+        } while (id == 0);
+        d.downloadId = id;
+        // A digest-only run stores nothing, so it has no staging file to write chunks into; an encrypted payload is
+        // decrypted as one stream unless its Tink segments can be decrypted chunk by chunk (SegmentedChunks).
+        boolean single = settings.digestOnly
+                || (req.decryptKeyId != null && !SegmentedChunks.chunkable(settings.decryption(req)));
+        d.switchTo(single ? Download.Mode.SINGLE : Download.Mode.PROBE);
+        return d;
+    }
+
+    /**
+     * True when {@code staging} is there with the download's pre-sized length: verified before a restored chunked
+     * download trusts its recorded chunks (a missing or foreign file means it starts over).
+     */
+    static boolean stagingIntact(Path staging, long length) {
+        try {
+            return java.nio.file.Files.size(staging) == length;
+        } catch (IOException missing) {
+            return false;
+        }
     }
 
     /** Pre-sizes the (sparse) staging file: chunks are positional writes into it. */
