@@ -88,7 +88,7 @@ class ChunkTransfersTest {
     void aLargeFileOpensItsChunkConnectionsAsTheirHeadsArrive() throws Exception {
         // Initial limit 4, max 12: slow start doubles on the chunks' heads.
         assertThat(chunkRequestsOpenWhileNoChunkFinishes(true, 12))
-                .as("chunk requests open before any chunk finished")
+                .as("chunk requests open before any chunk finished: the host's max, never more")
                 .isEqualTo(12);
     }
 
@@ -114,16 +114,16 @@ class ChunkTransfersTest {
         var h = fetch.harness(conf, FetchHarness.Clock.STEPPED);
         h.processElement(request("ramp", origin, "/ramp.bin"), 0);
 
-        h.drainUntil(() -> origin.activeRequests() >= expected);
+        // Chunk requests counted at the route: each stalled window is one, and none ends while they stall (the
+        // origin's own count of active requests may still hold the probe for a moment after its body arrived).
+        h.drainUntil(() -> route.requests.size() - 1 >= expected);
         h.drainFor(Duration.ofMillis(500)); // later heads arrive and are reported meanwhile
-        int open = origin.activeRequests();
-        // Only while every chunk stalls: later, a window's next request can reach the origin before it counted
-        // the previous one as done.
-        int most = origin.maxConcurrent();
+        int open = route.requests.size() - 1;
+        LOG.info("ramp (slow start {}): {} chunk requests open, {} in flight, requests {}", slowStart, open,
+                h.getOperator().inFlightCount(), route.requests);
         route.release();
         FetchResult r = h.results(1).get(0);
 
-        assertThat(most).as("never above the host's max").isLessThanOrEqualTo(12);
         assertThat(r.status).as("%s", r).isEqualTo(ResultStatus.OK);
         assertThat(Files.readAllBytes(h.out().resolve(r.path))).isEqualTo(body);
         h.close();
