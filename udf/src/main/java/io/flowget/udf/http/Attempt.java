@@ -34,7 +34,10 @@ public final class Attempt {
     public long hopSentNanos;
     /** Why the operator cancelled the attempt (timeout, shutdown), or null. */
     public volatile String cancelReason;
-    /** The exchange in flight (a chunk attempt's current window); set by whoever sends it. */
+    /**
+     * The exchange (a chunk attempt's current window); set by the thread that called {@code execute()} (the
+     * operator's sender), null before.
+     */
     public volatile Future<?> future;
     /** Generation of the download this attempt belongs to; outcomes of older generations are dropped. */
     public int generation;
