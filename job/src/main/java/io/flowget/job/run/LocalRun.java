@@ -72,7 +72,8 @@ public final class LocalRun {
      * @param urls the input file, or null to read {@code stdin}
      * @param stateDir must not lie inside {@code out}
      * @param bootstrapServers a Kafka to use, or null to start an embedded broker in the state dir
-     * @param interactive stdout is a terminal (live progress line unless {@code quiet})
+     * @param interactive stdout is a terminal (live progress line unless {@code quiet}; else a periodic one in
+     *     the log, on stderr)
      * @param timeout give up waiting for the results after this long
      */
     public record Request(
@@ -178,6 +179,7 @@ public final class LocalRun {
         BrokerStart broker = BrokerStart.begin(
                 req.bootstrapServers(), kafkaProps, stateDir, conf, req.parallelism(), state, lines);
         EmbeddedFlink flink = null;
+        FetchGauges gauges = null;
         boolean jobEnded = false;
         boolean leftToExit = false;
         try {
@@ -189,6 +191,7 @@ public final class LocalRun {
             }
 
             Path checkpoints = stateDir.resolve("checkpoints");
+            gauges = FetchGauges.register(conf); // the progress line's in flight, waiting, hosts paused...
             flink = EmbeddedFlink.start(conf, checkpoints, req.parallelism());
             if (conf.get(JobOptions.RUN_WEB_UI)) {
                 stdout.println("flowget: Flink Web UI at " + flink.restAddress() + "/ (while the run lasts)");
@@ -208,8 +211,10 @@ public final class LocalRun {
             FlowgetJob.kafka(jobConf, false).build(env);
             JobID job = flink.submit(env);
 
-            ResultCollector collector =
-                    new ResultCollector(lines, req.interactive() && !req.quiet(), stdout, req.timeout());
+            Progress.Mode mode = req.quiet()
+                    ? Progress.Mode.OFF
+                    : req.interactive() ? Progress.Mode.LIVE : Progress.Mode.PERIODIC;
+            ResultCollector collector = new ResultCollector(lines, mode, stdout, req.timeout(), gauges::totals);
             collector.appendTo(req.results(), state.resumed());
             String resultsTopic = conf.get(JobOptions.KAFKA_RESULTS_TOPIC);
             List<FetchResult> results;
@@ -239,6 +244,9 @@ public final class LocalRun {
             return RunSummary.of(
                     results, startedNanos, collector.runningNanos(), collector.doneNanos(), collector.firstNanos());
         } finally {
+            if (gauges != null) {
+                gauges.close();
+            }
             if (leftToExit) {
                 // see exitFollows(): the process ends right after this returns
             } else if (jobEnded || flink == null) {

@@ -28,7 +28,9 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Properties;
+import java.util.function.Supplier;
 
 /**
  * Collects the one terminal result of every request of a run: reads the results topic from its beginning
@@ -73,11 +75,25 @@ final class ResultCollector {
      * @param timeout give up this long after {@link #collect} starts
      */
     ResultCollector(List<InputStaging.Line> lines, boolean live, PrintStream out, Duration timeout) {
+        this(lines, live ? Progress.Mode.LIVE : Progress.Mode.OFF, out, timeout, Optional::empty);
+    }
+
+    /**
+     * @param progress how the progress line is shown on {@code out} (or in the log)
+     * @param waiting the fetch operator's live gauges for the line's "why it waits" part
+     * @param timeout give up this long after {@link #collect} starts
+     */
+    ResultCollector(
+            List<InputStaging.Line> lines,
+            Progress.Mode progress,
+            PrintStream out,
+            Duration timeout,
+            Supplier<Optional<FetchGauges.Totals>> waiting) {
         for (InputStaging.Line l : lines) {
             expected.merge(l.expectedId(), 1, Integer::sum);
         }
         this.total = lines.size();
-        this.progress = new Progress(total, live, out);
+        this.progress = new Progress(total, progress, out, waiting);
         this.timeout = timeout;
     }
 

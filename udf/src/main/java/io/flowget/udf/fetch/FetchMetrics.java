@@ -40,6 +40,11 @@ import java.util.Map;
  */
 final class FetchMetrics {
     static final long REFRESH_MILLIS = 5_000;
+    /**
+     * How often the host counts are recomputed: {@code flowget run}'s progress line shows them (one pass over the
+     * subtask's host gates, at most 10,000).
+     */
+    static final long SUMMARY_MILLIS = 1_000;
 
     private final MetricGroup group;
     private final Histogram latency;
@@ -54,6 +59,7 @@ final class FetchMetrics {
     private final Counter internalErrors;
     private volatile HostPoliteness.Summary hosts = new HostPoliteness.Summary(0, 0, 0);
     private long refreshedAt;
+    private long summarizedAt;
     /** What the top-host slots show; replaced whole (task thread), read by the reporter thread. */
     private volatile TopHost[] top;
 
@@ -143,15 +149,19 @@ final class FetchMetrics {
     }
 
     /**
-     * Recomputes the host summary and the top hosts at most every {@value #REFRESH_MILLIS} ms (task thread).
+     * Recomputes the host summary at most every {@value #SUMMARY_MILLIS} ms and the top hosts at most every
+     * {@value #REFRESH_MILLIS} ms (task thread).
      *
      * @param inFlight requests in flight to a host now, from the operator
      */
     void refresh(HostPoliteness politeness, long now, java.util.function.ToIntFunction<String> inFlight) {
         long wall = System.currentTimeMillis();
+        if (wall - summarizedAt >= SUMMARY_MILLIS) {
+            summarizedAt = wall;
+            hosts = politeness.summary(now);
+        }
         if (wall - refreshedAt >= REFRESH_MILLIS) {
             refreshedAt = wall;
-            hosts = politeness.summary(now);
             if (top.length > 0) {
                 publishTop(politeness.busiest(top.length, now), inFlight);
             }
