@@ -151,6 +151,42 @@ class FairBlameTest {
     }
 
     /**
+     * A body that stalls after its head is its URL's trouble (README "Who is blamed"), so it must not hold its host's
+     * slot even when the host has served nobody else since: here two stalls take both slots of a host before its
+     * healthy files. (The hostile 119-URL run: once a host's healthy files were done, its remaining bad URLs held
+     * its slots one after the other, 30 s each, and the run took 280 s instead of about 80.) The budget ends the
+     * stalls after 3 s; the idle and low-speed timeouts are longer, so only detaching lets the healthy files pass.
+     */
+    @Test
+    void bodiesThatStallAfterTheirHeadDoNotHoldTheHostsSlotsFromTheFilesBehindThem() throws Exception {
+        RawOrigin origin = fetch.track(new RawOrigin("127.0.0.25"));
+        byte[] body = TestOrigin.content("healthy", 4 * KIB);
+        List<FetchRequest> requests = new ArrayList<>();
+        for (int i = 0; i < 2; i++) {
+            origin.route("/s" + i, (ex, n) -> stall(origin, ex, 100 * KIB));
+            requests.add(raw("s" + i, origin, "/s" + i));
+        }
+        for (int i = 0; i < 5; i++) {
+            origin.route("/h" + i, (ex, n) ->
+                    ex.head(200, "Content-Length: " + body.length, "Connection: close").write(body, 0, body.length));
+            requests.add(raw("h" + i, origin, "/h" + i));
+        }
+        Configuration conf = shortConfig(tmp);
+        conf.set(FlowgetOptions.HOST_MAX_CONCURRENCY, 2);
+        conf.set(FlowgetOptions.HTTP_IDLE_TIMEOUT, Duration.ofSeconds(20));
+        conf.set(FlowgetOptions.FETCH_LOW_SPEED_TIME, Duration.ofSeconds(20));
+        FetchHarness h = fetch.harness(conf, FetchHarness.Clock.WALL);
+        h.setProcessingTime(System.currentTimeMillis()); // the budget's timers are at wall-clock times
+        h.submit(requests.toArray(FetchRequest[]::new));
+        List<FetchResult> results = h.results(7);
+
+        assertThat(results).extracting(r -> r.id.substring(0, 1))
+                .as("healthy files end while the stalls still stall, not after them")
+                .containsExactly("h", "h", "h", "h", "h", "s", "s");
+        assertThat(results.subList(5, 7)).allSatisfy(r -> assertThat(r.error).startsWith("timeout: no progress"));
+    }
+
+    /**
      * The issue's bound with the default settings: a URL that stalls, trickles or never answers ends FAILED with a
      * {@code timeout: ...} reason within 2 minutes of its first request, while healthy files of its host go on.
      */
