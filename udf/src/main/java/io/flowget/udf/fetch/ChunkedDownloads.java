@@ -2,10 +2,12 @@ package io.flowget.udf.fetch;
 
 import io.flowget.udf.http.Attempt;
 import io.flowget.udf.http.FetchOutcome;
+import io.flowget.udf.model.FetchRequest;
 import io.flowget.udf.storage.SafeFiles;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.SplittableRandom;
 
 /**
  * Chunked downloads in memory: turning a probed download into a chunk plan, recording what each chunk attempt
@@ -36,7 +38,7 @@ final class ChunkedDownloads {
 
     /** The plan of what a chunked download still lacks (after {@link #plan}, or after a restore). */
     RangePlan replan(Download d) {
-        return new RangePlan(d.length, settings.chunkSizeFor(d.length), d.done);
+        return new RangePlan(d.length, SegmentedChunks.chunkSize(d, settings.chunkSizeFor(d.length)), d.done);
     }
 
     /** The next range to fetch of a chunked download (planning it first after a restore), or null for none. */
@@ -45,6 +47,38 @@ final class ChunkedDownloads {
             act.plan = replan(act.d);
         }
         return act.plan.next();
+    }
+
+    /**
+     * A request's new download, as it leaves the queue: a fresh download id (random, non-zero: 0 marks state from
+     * before ids; never derived from reusable numbers) and its first mode: single streams for a digest-only run and
+     * for encrypted payloads that cannot be decrypted chunk by chunk, a probe for everything else.
+     */
+    Download newDownload(FetchRequest req, long nowMillis, SplittableRandom random) {
+        Download d = new Download(req, nowMillis);
+        long id;
+        do {
+            id = random.nextLong();
+        } while (id == 0);
+        d.downloadId = id;
+        // A digest-only run stores nothing, so it has no staging file to write chunks into; an encrypted payload is
+        // decrypted as one stream unless its Tink segments can be decrypted chunk by chunk (SegmentedChunks).
+        boolean single = settings.digestOnly
+                || (req.decryptKeyId != null && !SegmentedChunks.chunkable(settings.decryption(req)));
+        d.switchTo(single ? Download.Mode.SINGLE : Download.Mode.PROBE);
+        return d;
+    }
+
+    /**
+     * True when {@code staging} is there with the download's pre-sized length: verified before a restored chunked
+     * download trusts its recorded chunks (a missing or foreign file means it starts over).
+     */
+    static boolean stagingIntact(Path staging, long length) {
+        try {
+            return java.nio.file.Files.size(staging) == length;
+        } catch (IOException missing) {
+            return false;
+        }
     }
 
     /** Pre-sizes the (sparse) staging file: chunks are positional writes into it. */
@@ -102,7 +136,10 @@ final class ChunkedDownloads {
             return false;
         }
         long from = Math.max(best.progress, best.rangeStart);
-        long mid = from + bestLeft / 2;
+        long mid = SegmentedChunks.splitPoint(act.d, from + bestLeft / 2, best.rangeLimit); // at a segment end
+        if (mid <= from) {
+            return false;
+        }
         long[] second = {mid, best.rangeLimit};
         best.rangeLimit = mid - 1;
         act.plan.addFirst(second);
@@ -118,6 +155,7 @@ final class ChunkedDownloads {
         d.done = Intervals.EMPTY;
         d.validator = null;
         d.validatorIsEtag = false;
+        SegmentedChunks.forget(d);
         act.plan = null;
     }
 }

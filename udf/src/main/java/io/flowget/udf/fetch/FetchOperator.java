@@ -35,68 +35,48 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.function.BiConsumer;
 import java.util.concurrent.RejectedExecutionException;
 
 /**
  * The keyed, non-blocking fetch operator (DESIGN.md, "FetchOperator"). Input is keyed by host; output is exactly
  * one {@link FetchResult} per request. This class keeps the lifecycle, {@code processElement}, timers,
- * snapshot/finish/close and the mailbox hand-offs; it is the only class that sets the current key, has keyed
- * state written, emits results and registers timers. It applies what its parts decide, each with its own
- * contract: {@link FetchSettings}, {@link FetchState} (keyed state), {@link Scheduler} (turns and permits),
- * {@link HostPoliteness}, {@link AttemptRequests}, {@link OutcomeRules} (typed {@link Decision}s),
- * {@link ChunkedDownloads}, {@link Finalizer}, {@link Sweeper}, {@link Results} and {@link FetchMetrics}.
+ * snapshot/finish/close and the mailbox hand-offs ({@link #post}); it is the only class that sets the current key,
+ * has keyed state written, emits results and registers timers. It applies what its parts decide (README "Who owns
+ * what"): {@link FetchSettings}, {@link FetchState} (keyed state), {@link Scheduler} (turns and permits),
+ * {@link HostPoliteness}, {@link DnsGate}, {@link AttemptRequests}, {@link OutcomeRules} (typed {@link Decision}s),
+ * {@link ChunkedDownloads}, {@link Completions}, {@link Deadlines}, {@link Isolation}, {@link StalledAttempts},
+ * {@link Finalizer}, {@link Sweeper}, {@link Results} and {@link FetchMetrics}.
  *
  * <p><b>Durable state, per host (RocksDB):</b> {@code queue} (FIFO of waiting requests by sequence number) with
  * its {@code queue-cursor}, and {@code active} (requests that left the queue and are in flight or waiting for
  * a retry, by sequence number). The checkpoint invariant: a request handed over before a barrier is, in that
  * checkpoint, either in {@code queue}/{@code active} or already emitted; so after a restore every unfinished
  * request is issued again and none is reported twice. A host's state is cleared when it has no work left,
- * except {@code host-state} (its learned limit, cap and pause, see {@link HostPoliteness}), which a TTL bounds.
- * The operator (union list) state {@code pending-publishes} holds the finished files whose results are emitted
- * but whose checkpoint has not completed yet: with checkpoints, a file is renamed into {@code --out} in
- * {@link #notifyCheckpointComplete} of the checkpoint that commits its result, or on restore
- * ({@link io.flowget.udf.storage.PublishAtCommit}).
+ * except {@code host-state}/{@code host-health} ({@link HostPoliteness}), which a TTL bounds. The operator (union
+ * list) state {@code pending-publishes} holds the finished files whose results are emitted but whose checkpoint
+ * has not completed yet ({@link io.flowget.udf.storage.PublishAtCommit}). Timers: {@code fetch-retries} (retries
+ * and host wake-ups) and {@value Deadlines#TIMER_SERVICE} ({@link Deadlines}).
  *
- * <p><b>Flow of one request:</b> {@code processElement} queues it and pumps; the pump gives each host in the
- * scheduler's ring a turn, and {@link #issueNext} starts the host's next attempt; the HTTP outcome comes back as
- * mail ({@link #onOutcome}), where the rules decide and {@link #apply} carries the decision out — a result,
- * a retry on a keyed processing-time timer, further chunks, or a new generation. A request with a {@code deadline}
- * has its own timer at it (timer service {@code fetch-deadlines}, namespaced by its sequence number, deleted when it
- * ends), which FAILs it wherever it waits. The sweep enforces attempt timeouts and the low-speed guard, tells
- * politeness about response heads as they arrive, and stops counting stalled attempts against a host that serves
- * others ({@link #DETACH_AFTER_MILLIS}).
+ * <p><b>Flow of one request:</b> {@code processElement} admits it ({@link Admission}, never waiting), queues it
+ * and pumps; the pump gives each host in the scheduler's ring a turn, and {@link #issueNext} starts the host's next
+ * attempt; the HTTP outcome comes back as mail ({@link #onOutcome}), where the rules decide and {@link #apply}
+ * carries the decision out — a result, a retry on a keyed processing-time timer, further chunks, or a new
+ * generation. Every step of one request runs inside {@link Isolation#isolated}, every mail and timer inside
+ * {@link Isolation#survive}.
  *
- * <p><b>Failure isolation and admission (issue 12):</b> every step of one request's handling runs through
- * {@link #isolated}: an exception ends that request FAILED {@code internal error: …} and the operator goes on; every
- * mail and timer runs through {@link #survive}. Only a broken runtime ({@link InternalErrors#brokenRuntime}) fails
- * the task. {@code processElement} never waits: {@link Admission} refuses malformed requests and, by
- * {@link Scheduler#queueFull}, only the crowding host's new requests ({@code queue full}).
- *
- * <p>Over 450 lines because every step that sets the key, writes state, emits or registers a timer has to live
- * here (that is the rule that keeps the rest free of Flink's keyed context); the decisions themselves are in the
- * parts above.
- *
- * <p>Not thread-safe: everything but the HTTP callbacks, the hasher and the sweeper's mail posting runs on the
- * task thread, and those come back only through {@link #post}.
+ * <p>Not thread-safe: everything but the HTTP callbacks, the DNS lookups, the hasher and the sweeper's mail posting
+ * runs on the task thread, and those come back only through {@link #post}.
  */
 public class FetchOperator extends AbstractStreamOperator<FetchResult>
         implements OneInputStreamOperator<FetchRequest, FetchResult>, Triggerable<String, VoidNamespace> {
 
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LoggerFactory.getLogger(FetchOperator.class);
-    /** An attempt without progress for this long, while its host serves others, stops holding the host's slot. */
-    static final long DETACH_AFTER_MILLIS = 500;
-    /**
-     * A failed attempt that went this long without progress starts the download's no-progress clock, which then
-     * also runs while it waits for its next attempt (fast failures, like a 500 or a 503 with Retry-After, do not).
-     */
-    static final long STALL_CLOCK_MILLIS = 1_000;
     /** Operator (union list) state of the files waiting for their checkpoint; part of the savepoint contract. */
     static final String PENDING_PUBLISHES_STATE = "pending-publishes";
 
@@ -108,20 +88,20 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     private transient Scheduler scheduler;
     private transient HostPoliteness politeness;
     private transient InternalTimerService<VoidNamespace> timers;
-    /** One timer per request with a {@code deadline}, namespaced by its sequence number, at the deadline. */
-    private transient InternalTimerService<Long> deadlines;
+    private transient Deadlines deadlines;
+    private transient Isolation isolation;
+    private transient DnsGate dns;
 
     private transient OutcomeRules rules;
     private transient ChunkedDownloads chunks;
     private transient AttemptRequests requests;
     private transient ConditionalFetch conditional;
+    private transient Completions completions;
     private transient HttpClientHolder.Lease http;
     private transient OutputStore store;
     private transient Sweeper sweeper;
     private transient Finalizer finalizer;
     private transient SplittableRandom random;
-    /** Hosts whose names are being resolved on the DNS pool ({@link #nameResolved}). */
-    private transient java.util.Set<String> resolving;
     private transient FetchMetrics metrics;
     /** Files whose results are emitted but not yet committed (operator union state, see PublishAtCommit). */
     private transient ListState<PendingPublish> pendingPublishes;
@@ -141,14 +121,14 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     public void initializeState(StateInitializationContext context) throws Exception {
         super.initializeState(context);
         settings = FetchSettings.from(config);
-        resolving = new java.util.HashSet<>();
         state = new FetchState(getKeyedStateBackend(), settings.politeness.stateTtl());
         // Here, not in open(): rebuilding from state already schedules hosts.
         politeness = new HostPoliteness(settings.politeness, settings.retry, state.hostState, state.hostHealth, this);
         scheduler =
                 new Scheduler(
                         settings.maxInFlight,
-                        (host, n) -> politeness.mayIssue(host, n, ptNow()) && nameResolved(host),
+                        (host, n) -> politeness.mayIssue(host, n, ptNow())
+                                && (dns == null || dns.nameResolved(host, this::rejoin)),
                         politeness::proven,
                         settings.unprovenCap);
         if (context.isRestored()) {
@@ -199,9 +179,15 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         chunks = new ChunkedDownloads(settings);
         requests = new AttemptRequests(settings, conditional);
         timers = getInternalTimerService("fetch-retries", VoidNamespaceSerializer.INSTANCE, this);
-        deadlines = getInternalTimerService("fetch-deadlines", LongSerializer.INSTANCE, new DeadlineTimers());
+        DeadlineTimers deadlineTimers = new DeadlineTimers();
+        deadlineTimers.service =
+                getInternalTimerService(Deadlines.TIMER_SERVICE, LongSerializer.INSTANCE, deadlineTimers);
+        deadlines = new Deadlines(settings.noProgressBudgetMillis, deadlineTimers);
         http = HttpClientHolder.acquire(HttpClientSettings.from(config));
         metrics = new FetchMetrics(getMetricGroup(), http, settings.topHosts);
+        completions = new Completions(settings, store, conditional, metrics);
+        isolation = new Isolation(metrics, this::failKeyed, this::abandon);
+        dns = new DnsGate(http.dns(), this::post);
         metrics.operatorGauges(() -> scheduler.inFlight().size(), scheduler::backlog, scheduler::hostCount);
 
         sweeper = new Sweeper(subtask, () -> post("fetch-sweep", this::sweep));
@@ -225,11 +211,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             return;
         }
         long seq = state.enqueue(host, req);
-        if (req.deadline != null) {
-            // Deadlines are timers: the request fails when its deadline passes, wherever it waits. Processing time
-            // is the wall clock in a job, the clock of request deadlines.
-            deadlines.registerProcessingTimeTimer(seq, req.deadline);
-        }
+        deadlines.admitted(seq, req);
         scheduler.queued(h);
         pump();
     }
@@ -281,6 +263,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                     scheduler == null ? null : () -> scheduler.cancelAll("shutdown"),
                     http == null ? null : () -> HttpClientHolder.release(http));
             http = null;
+            dns = null;
         } finally {
             super.close();
         }
@@ -292,69 +275,10 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
      */
     private boolean post(String name, ThrowingRunnable<? extends Exception> mail) {
         try {
-            mailbox.execute(() -> survive(name, mail), name);
+            mailbox.execute(() -> isolation.survive(name, mail), name);
             return true;
         } catch (RejectedExecutionException closing) {
             return false;
-        }
-    }
-
-    /**
-     * The last net under every mail and timer: an exception that no request's {@link #isolated} step claimed is
-     * logged and the operator goes on; only a broken runtime ({@link InternalErrors#brokenRuntime}) fails the task.
-     */
-    private void survive(String what, ThrowingRunnable<? extends Exception> work) throws Exception {
-        try {
-            work.run();
-        } catch (Exception e) {
-            if (InternalErrors.brokenRuntime(e)) {
-                throw e;
-            }
-            metrics.internalError();
-            LOG.error("Internal error in {}; the operator goes on", what, e);
-        }
-    }
-
-    /**
-     * Runs one step of one request's handling. Whatever it throws is that request's trouble (the charter: no
-     * exception escapes a mail, timer or callback into the task): the request ends FAILED with {@code internal
-     * error: <class>: <message>}, its attempts, permits and state are dropped, and the operator goes on. Only a
-     * broken runtime is rethrown.
-     */
-    private void isolated(Scheduler.Host h, Scheduler.Active act, ThrowingRunnable<? extends Exception> step)
-            throws Exception {
-        try {
-            step.run();
-        } catch (Exception e) {
-            if (InternalErrors.brokenRuntime(e)) {
-                throw e;
-            }
-            internalError(h, act, e);
-        }
-    }
-
-    /** Ends the request of {@code act} FAILED after internal error {@code e} (logged once, with id and URL). */
-    private void internalError(Scheduler.Host h, Scheduler.Active act, Exception e) throws Exception {
-        metrics.internalError();
-        FetchRequest req = act.d.request;
-        LOG.warn("Internal error on request {} ({}); it ends FAILED, the operator goes on", req.id, req.url, e);
-        String reason = InternalErrors.reason(e);
-        setCurrentKey(h.host);
-        try {
-            fail(h, act, act.d.lastHttpStatus, reason);
-        } catch (Exception again) {
-            if (InternalErrors.brokenRuntime(again)) {
-                throw again;
-            }
-            // The failure path itself broke (e.g. the staging file cannot be named): drop what is left by hand.
-            LOG.warn("Ending request {} without its usual clean-up", req.id, again);
-            cancelAttempts(h, act);
-            scheduler.remove(h, act);
-            state.removeActive(act.seq);
-            output.collect(new StreamRecord<>(Results.failed(act.d, act.d.lastHttpStatus, reason)));
-            if (scheduler.dropIfIdle(h)) {
-                state.forgetHost(h.host);
-            }
         }
     }
 
@@ -387,20 +311,14 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                 state.forgetHost(h.host); // its last queued requests ended at their deadlines while they waited
             }
             if (next.request() != null) {
-                Download d = new Download(next.request(), now);
-                d.downloadId = newDownloadId();
-                // A digest-only run stores nothing, so it has no staging file to write chunks into; an encrypted
-                // payload is decrypted as one stream (its ciphertext is what Range chunks would address).
-                boolean single = settings.digestOnly || next.request().decryptKeyId != null;
-                d.switchTo(single ? Download.Mode.SINGLE : Download.Mode.PROBE);
-                act = scheduler.admit(h, next.seq(), d);
+                act = scheduler.admit(h, next.seq(), chunks.newDownload(next.request(), now, random));
             }
         }
         if (act == null) {
             return;
         }
         Scheduler.Active turn = act;
-        isolated(h, turn, () -> {
+        isolation.isolated(h, turn, () -> {
             boolean idle = turn.attempts.isEmpty();
             String refusal = idle ? politeness.refusal(h.host, ptNow()) : null;
             apply(h, turn, null, rules.turn(turn.d, idle, turn.finalizing, refusal, now));
@@ -409,7 +327,8 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     /** Issues a chunked download's next chunk (and keeps it ready while more are planned). */
     private void issueChunk(Scheduler.Host h, Scheduler.Active act) throws Exception {
-        if (act.plan == null && !stagingIntact(staging(h, act), act.d.length)) {
+        long stored = SegmentedChunks.storedLength(act.d); // the plaintext's, for an encrypted download
+        if (act.plan == null && !ChunkedDownloads.stagingIntact(staging(h, act), stored)) {
             // Verified on restore: the partial file is gone (cleaned state dir) or is not the pre-sized file of
             // this download: its recorded chunks cannot be trusted, so it starts over.
             newGeneration(h, act, Download.Mode.PROBE, false);
@@ -422,24 +341,6 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                 scheduler.markReady(h, act);
             }
         }
-    }
-
-    /** True when {@code staging} is there with the download's pre-sized length. */
-    private static boolean stagingIntact(Path staging, long length) {
-        try {
-            return Files.size(staging) == length;
-        } catch (IOException missing) {
-            return false;
-        }
-    }
-
-    /** A download id: random, non-zero (0 marks state from before ids), never derived from reusable numbers. */
-    private long newDownloadId() {
-        long id;
-        do {
-            id = random.nextLong();
-        } while (id == 0);
-        return id;
     }
 
     private Path staging(Scheduler.Host h, Scheduler.Active act) {
@@ -460,60 +361,47 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         sendWhenResolved(a, act);
     }
 
-    /**
-     * The scheduler's DNS gate: a host takes a permit only once its name answers from the DNS cache, so a slow
-     * lookup neither holds a permit nor the task thread. An uncached name is resolved on the DNS pool (once at a
-     * time) and the host rejoins the ring by mail when the lookup ended (its result, success or failure, is then
-     * cached, and the attempt's own outcome says which).
-     */
-    private boolean nameResolved(String host) {
-        if (http == null || http.dns().answersAtOnce(host)) {
-            return true;
-        }
-        if (resolving.add(host)) {
-            http.dns().prefetch(host).whenComplete((ignored, e) -> post("fetch-resolved-host", () -> {
-                resolving.remove(host);
-                Scheduler.Host h = scheduler.existing(host);
-                if (h != null) {
-                    scheduler.enqueueIfReady(h);
-                    pump();
-                }
-            }));
-        }
-        return false;
+    /** Sends the attempt's current hop once its host name answers from the DNS cache ({@link DnsGate}). */
+    private void sendWhenResolved(Attempt a, Scheduler.Active act) {
+        dns.sendWhenResolved(a, () -> send(a, act), this::onResolved);
     }
 
-    /**
-     * Sends the attempt's current hop once its host name answers from the DNS cache: the HTTP client resolves on
-     * the thread that calls {@code execute()}, which must never be the task thread waiting for a lookup. An
-     * uncached name is resolved on the DNS pool first ({@link io.flowget.udf.http.CachingDnsResolver#prefetch})
-     * and the attempt continues through the mailbox; the attempt holds its permits meanwhile, so its timeouts
-     * (the sweeper) still bound the wait.
-     */
-    private void sendWhenResolved(Attempt a, Scheduler.Active act) {
-        String name = java.net.URI.create(a.url).getHost();
-        if (name == null || a.cancelReason != null || http.dns().answersAtOnce(name)) {
-            send(a, act);
-            return;
+    /** The DNS gate's mail: {@code host}'s name lookup ended, so it may take permits again. */
+    private void rejoin(String host) throws Exception {
+        Scheduler.Host h = scheduler.existing(host);
+        if (h != null) {
+            scheduler.enqueueIfReady(h);
+            pump();
         }
-        http.dns().prefetch(name).whenComplete((ignored, e) -> post("fetch-resolved", () -> onResolved(a)));
     }
 
     /** A prefetch for the attempt's hop ended: go on with the attempt, if it is still current. */
     private void onResolved(Attempt a) throws Exception {
+        Scheduler.Active act = current(a);
+        if (act != null) {
+            Scheduler.Host h = scheduler.host(a.host);
+            isolation.isolated(h, act, () -> sendWhenResolved(a, act));
+            scheduler.enqueueIfReady(h);
+            pump();
+        }
+    }
+
+    /**
+     * The download attempt {@code a} belongs to, with its host as the current key; null (and the attempt's permits
+     * released) when the attempt was superseded (download restarted or finished) or cancelled at shutdown.
+     */
+    private Scheduler.Active current(Attempt a) {
         if (!scheduler.holds(a)) {
-            return; // superseded or cancelled at shutdown meanwhile
+            return null;
         }
         Scheduler.Host h = scheduler.host(a.host);
         Scheduler.Active act = h.download(a.seq);
         if (act == null || act.d.generation != a.generation) {
             scheduler.release(h, act, a);
-            return;
+            return null;
         }
         setCurrentKey(a.host);
-        isolated(h, act, () -> sendWhenResolved(a, act));
-        scheduler.enqueueIfReady(h);
-        pump();
+        return act;
     }
 
     /** Sends the current hop of an attempt. The completion comes back as mail. */
@@ -525,17 +413,12 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     // ---- completions ----
 
     private void onOutcome(Attempt a, FetchOutcome o) throws Exception {
-        if (!scheduler.holds(a)) {
-            return; // superseded (download restarted or finished) or cancelled at shutdown
-        }
-        Scheduler.Host h = scheduler.host(a.host);
-        setCurrentKey(a.host);
-        Scheduler.Active act = h.download(a.seq);
-        if (act == null || act.d.generation != a.generation) {
-            scheduler.release(h, act, a);
+        Scheduler.Active act = current(a);
+        if (act == null) {
             return;
         }
-        isolated(h, act, () -> handleOutcome(h, act, a, o));
+        Scheduler.Host h = scheduler.host(a.host);
+        isolation.isolated(h, act, () -> handleOutcome(h, act, a, o));
         scheduler.enqueueIfReady(h);
         pump();
     }
@@ -571,18 +454,13 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         }
         metrics.attemptFinished(System.currentTimeMillis() - a.startedAt);
         long wallNow = System.currentTimeMillis();
+        SegmentedChunks.adopt(d, o); // an encrypted probe's header, for its chunks
         if (a.range != null && chunks.record(act, a, o)) {
             store.markDirty(staging(h, act)); // the chunk's bytes so far must be durable at the next checkpoint
-            finalizer.advance(staging(h, act), d.done); // hash the file's final prefix ahead of finalize
-            act.stalledMillis = 0; // progress: the no-progress budget starts afresh
-            act.stallSince = 0;
-            deleteBudgetTimer(act);
+            finalizer.advance(staging(h, act), SegmentedChunks.storedDone(d)); // hash the final prefix ahead
+            deadlines.progressed(act);
         } else {
-            long stalled = a.stalledMillis(wallNow);
-            act.stalledMillis += stalled;
-            if (act.stallSince == 0 && stalled >= STALL_CLOCK_MILLIS) {
-                act.stallSince = a.progressMark; // from here on, waiting for the next attempt counts too
-            }
+            deadlines.stalled(act, a, wallNow);
         }
         apply(h, act, a, a.range != null ? rules.chunk(d, a, o, wallNow) : rules.whole(d, a, o, wallNow));
     }
@@ -596,20 +474,20 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         } else if (decision instanceof Decision.Finalize) {
             finalizeChunked(h, act);
         } else if (decision instanceof Decision.Succeed s) {
-            succeed(h, act, s.outcome(), staging(h, act));
+            end(h, act, completions.succeed(act.d, s.outcome(), staging(h, act)));
         } else if (decision instanceof Decision.NotModified) {
             store.discard(staging(h, act));
             if (act.d.request.sha256 != null) {
                 verifyPinnedCopy(h, act); // a recorded sha256 can be forged: the pin is checked on the bytes
             } else {
-                notModified(h, act);
+                end(h, act, completions.notModified(act.d));
             }
         } else if (decision instanceof Decision.PlanChunks p) {
             Path staging = staging(h, act);
             chunks.plan(act, p);
-            ChunkedDownloads.presize(staging, p.length());
+            ChunkedDownloads.presize(staging, SegmentedChunks.storedLength(act.d));
             store.markDirty(staging);
-            finalizer.advance(staging, act.d.done);
+            finalizer.advance(staging, SegmentedChunks.storedDone(act.d));
             state.putActive(act.seq, act.d);
             scheduler.markReady(h, act);
         } else if (decision instanceof Decision.ChunkStored c) {
@@ -637,40 +515,13 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         }
     }
 
-    private void succeed(Scheduler.Host h, Scheduler.Active act, FetchOutcome o, Path staging) throws Exception {
-        FetchRequest req = act.d.request;
-        if (req.sha256 != null && !req.sha256.equalsIgnoreCase(o.sha256)) {
-            fail(h, act, o.status, "checksum mismatch (expected " + req.sha256 + ", got " + o.sha256 + ")");
-            return;
+    /** Emits the end {@link Completions} decided, or takes the FAILED end it names instead. */
+    private void end(Scheduler.Host h, Scheduler.Active act, Completions.End e) throws Exception {
+        if (e.failure() != null) {
+            fail(h, act, e.failure().httpStatus(), e.failure().reason());
+        } else {
+            terminal(h, act, e.result());
         }
-        try {
-            if (!settings.digestOnly && Files.exists(staging)) {
-                var meta = new OutputStore.FileMeta(o.etag, o.lastModified, o.sha256, o.blake3);
-                store.publish(staging, req.path, req.url, meta);
-            }
-        } catch (IOException e) { // fail() discards the staging file
-            boolean conflict = e instanceof OutputStore.PathConflictException;
-            fail(h, act, o.status, conflict ? e.getMessage() : "storage error: " + e.getMessage());
-            return;
-        }
-        metrics.ok(o.bytes);
-        terminal(h, act, Results.ok(act.d, o));
-    }
-
-    /**
-     * A 304: the origin confirmed the validators sent with the request, so the file at the path is current and
-     * stays untouched. Without a usable recorded file (it changed or vanished meanwhile) the 304 cannot be
-     * honoured and the request FAILs.
-     */
-    private void notModified(Scheduler.Host h, Scheduler.Active act) throws Exception {
-        FetchRequest req = act.d.request;
-        FetchResult r = Results.base(act.d);
-        if (!conditional.notModified(req, settings.maxBytes(req), r)) {
-            fail(h, act, 304, "http 304 without a recorded copy at " + req.path);
-            return;
-        }
-        metrics.notModified();
-        terminal(h, act, r);
     }
 
     /**
@@ -686,36 +537,18 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             fail(h, act, 304, "path conflict: " + e.getMessage());
             return;
         }
-        if (!scheduler.startFinalizing(act)) {
-            return;
-        }
-        String host = h.host;
-        long seq = act.seq;
-        int generation = act.d.generation;
-        finalizer.digestFile(
-                file, (digest, error) -> post("fetch-verify", () -> onVerified(host, seq, generation, digest, error)));
+        hashThen(h, act, "fetch-verify", then -> finalizer.digestFile(file, then), this::onVerified);
     }
 
-    private void onVerified(String host, long seq, int generation, Digests.FileDigest digest, Exception error)
+    /** The pinned copy's digest is known: NOT_MODIFIED when it matches, else fetched again without validators. */
+    private void onVerified(Scheduler.Host h, Scheduler.Active act, Digests.FileDigest digest, Exception error)
             throws Exception {
-        Scheduler.Host h = scheduler.existing(host);
-        Scheduler.Active act = h == null ? null : h.download(seq);
-        if (act == null || act.d.generation != generation || !act.finalizing) {
-            return;
-        }
-        setCurrentKey(host);
-        scheduler.endFinalizing(act);
-        FetchRequest req = act.d.request;
-        if (error == null && req.sha256.equalsIgnoreCase(digest.sha256())) {
-            notModified(h, act);
+        Decision.Retry mismatch = completions.pinnedCopy(act.d.request, digest, error);
+        if (mismatch == null) {
+            end(h, act, completions.notModified(act.d));
         } else {
-            conditional.distrust(req);
-            String why = error == null ? "got " + digest.sha256() : error.toString();
-            String reason = "stored copy does not match the expected sha256 (" + why + ")";
-            retryOrFail(h, act, new Decision.Retry(reason, 0), false);
+            retryOrFail(h, act, mismatch, false);
         }
-        scheduler.enqueueIfReady(h);
-        pump();
     }
 
     /**
@@ -730,21 +563,12 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         }
         d.lastError = r.reason();
         long wallNow = System.currentTimeMillis();
-        long noProgress = Math.max(act.stalledMillis, act.stallSince > 0 ? wallNow - act.stallSince : 0);
-        Decision next = rules.afterFailure(d, r, chunk, noProgress, wallNow, random);
+        Decision next = rules.afterFailure(d, r, chunk, Deadlines.noProgressMillis(act, wallNow), wallNow, random);
         if (next instanceof Decision.Fail f) {
             fail(h, act, f.httpStatus(), f.reason());
             return;
         }
-        if (act.stallSince > 0 && settings.noProgressBudgetMillis > 0) {
-            // The budget runs on while the retry waits (backoff, a paused or busy host): a timer ends it in time.
-            long at = act.stallSince + settings.noProgressBudgetMillis;
-            if (act.budgetTimerAt != at) {
-                deleteBudgetTimer(act);
-                deadlines.registerProcessingTimeTimer(act.seq, at);
-                act.budgetTimerAt = at;
-            }
-        }
+        deadlines.armBudget(act);
         long due = ptNow() + ((Decision.Retry) next).afterMillis();
         scheduler.waitUntil(h, act, due);
         state.putActive(act.seq, d);
@@ -760,12 +584,28 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         terminal(h, act, r);
     }
 
+    /** {@link #fail} for {@link Isolation}, which may call it under another current key. */
+    private void failKeyed(Scheduler.Host h, Scheduler.Active act, Integer httpStatus, String reason)
+            throws Exception {
+        setCurrentKey(h.host);
+        fail(h, act, httpStatus, reason);
+    }
+
+    /** The by-hand end of {@link Isolation} when {@link #fail} itself broke: no staging clean-up, no timers. */
+    private void abandon(Scheduler.Host h, Scheduler.Active act, Integer httpStatus, String reason)
+            throws Exception {
+        cancelAttempts(h, act);
+        scheduler.remove(h, act);
+        state.removeActive(act.seq);
+        output.collect(new StreamRecord<>(Results.failed(act.d, httpStatus, reason)));
+        if (scheduler.dropIfIdle(h)) {
+            state.forgetHost(h.host);
+        }
+    }
+
     /** Emits the one result of a request and drops its state; clears the host's state when it is idle. */
     private void terminal(Scheduler.Host h, Scheduler.Active act, FetchResult r) throws Exception {
-        if (act.d.request.deadline != null) {
-            deadlines.deleteProcessingTimeTimer(act.seq, act.d.request.deadline);
-        }
-        deleteBudgetTimer(act);
+        deadlines.ended(act);
         cancelAttempts(h, act);
         scheduler.remove(h, act);
         state.removeActive(act.seq);
@@ -808,38 +648,58 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     /** Digest and length check of a completed chunked file, off the task thread; publishes on return. */
     private void finalizeChunked(Scheduler.Host h, Scheduler.Active act) {
+        Path staging = staging(h, act);
+        String path = act.d.request.path;
+        hashThen(h, act, "fetch-finalize", then -> finalizer.digest(staging, () -> store.resolve(path), then),
+                (fh, f, digest, error) -> isolation.isolated(fh, f, () -> onFinalized(fh, f, digest, error)));
+    }
+
+    private void onFinalized(Scheduler.Host h, Scheduler.Active act, Digests.FileDigest digest, Exception error)
+            throws Exception {
+        apply(h, act, null, rules.finalized(act.d, digest, error));
+    }
+
+    /** What comes of an off-thread digest, on the task thread with the download's host as the current key. */
+    @FunctionalInterface
+    private interface DigestStep {
+        void apply(Scheduler.Host h, Scheduler.Active act, Digests.FileDigest digest, Exception error) throws Exception;
+    }
+
+    /**
+     * Marks the download finalizing, has {@code hash} digest a file off the task thread (the {@link Finalizer}),
+     * and hands the digest to {@code then} by mail if the download is still finalizing that generation.
+     */
+    private void hashThen(
+            Scheduler.Host h,
+            Scheduler.Active act,
+            String mail,
+            java.util.function.Consumer<BiConsumer<Digests.FileDigest, Exception>> hash,
+            DigestStep then) {
         if (!scheduler.startFinalizing(act)) {
             return;
         }
-        Download d = act.d;
         String host = h.host;
         long seq = act.seq;
-        int generation = d.generation;
-        finalizer.digest(
-                staging(h, act),
-                () -> store.resolve(d.request.path),
-                (digest, error) -> post("fetch-finalize", () -> onFinalized(host, seq, generation, digest, error)));
-    }
-
-    private void onFinalized(String host, long seq, int generation, Digests.FileDigest digest, Exception error)
-            throws Exception {
-        Scheduler.Host h = scheduler.existing(host);
-        Scheduler.Active act = h == null ? null : h.download(seq);
-        if (act == null || act.d.generation != generation || !act.finalizing) {
-            return;
-        }
-        setCurrentKey(host);
-        scheduler.endFinalizing(act);
-        isolated(h, act, () -> apply(h, act, null, rules.finalized(act.d, digest, error)));
-        scheduler.enqueueIfReady(h);
-        pump();
+        int generation = act.d.generation;
+        hash.accept((digest, error) -> post(mail, () -> {
+            Scheduler.Host now = scheduler.existing(host);
+            Scheduler.Active current = now == null ? null : now.download(seq);
+            if (current == null || current.d.generation != generation || !current.finalizing) {
+                return; // it ended or started over meanwhile
+            }
+            setCurrentKey(host);
+            scheduler.endFinalizing(current);
+            then.apply(now, current, digest, error);
+            scheduler.enqueueIfReady(now);
+            pump();
+        }));
     }
 
     // ---- timers and the sweeper ----
 
     @Override
     public void onProcessingTime(InternalTimer<String, VoidNamespace> timer) throws Exception {
-        survive("fetch-timer", () -> {
+        isolation.survive("fetch-timer", () -> {
             promoteDue(ptNow());
             pump();
         });
@@ -848,20 +708,33 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     @Override
     public void onEventTime(InternalTimer<String, VoidNamespace> timer) {}
 
-    /** The deadline timers: the request whose deadline passed ends FAILED now, wherever it waits. */
-    private final class DeadlineTimers implements Triggerable<String, Long> {
+    /** The timer service {@value Deadlines#TIMER_SERVICE}: what fires goes to {@link #onDeadline}. */
+    private final class DeadlineTimers implements Triggerable<String, Long>, Deadlines.Timers {
+        InternalTimerService<Long> service;
+
         @Override
         public void onProcessingTime(InternalTimer<String, Long> timer) throws Exception {
-            survive("fetch-deadline", () -> onDeadline(timer.getKey(), timer.getNamespace(), timer.getTimestamp()));
+            isolation.survive(
+                    "fetch-deadline", () -> onDeadline(timer.getKey(), timer.getNamespace(), timer.getTimestamp()));
         }
 
         @Override
         public void onEventTime(InternalTimer<String, Long> timer) {}
+
+        @Override
+        public void register(long seq, long at) {
+            service.registerProcessingTimeTimer(seq, at);
+        }
+
+        @Override
+        public void delete(long seq, long at) {
+            service.deleteProcessingTimeTimer(seq, at);
+        }
     }
 
     /**
-     * A request's deadline passed (the current key is its host): FAIL it, whether it is queued, waiting for a
-     * retry, parked behind its host's pause, breaker or rate limit, or in flight.
+     * A request's deadline or no-progress budget timer fired (the current key is its host): it ends FAILED now,
+     * whether it is queued, waiting for a retry, parked behind its host's pause, breaker or rate limit, or in flight.
      */
     private void onDeadline(String host, long seq, long at) throws Exception {
         Scheduler.Host h = scheduler.existing(host);
@@ -869,19 +742,18 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             return; // nothing of the host is waiting (the request ended before its timer could be deleted)
         }
         Scheduler.Active act = h.download(seq);
-        if (act != null && act.budgetTimerAt == at && act.stallSince > 0) {
-            // Its no-progress budget ran out while it waited for (or ran) its next attempt.
-            Download d = act.d;
-            String reason = OutcomeRules.noProgress(at - act.stallSince, d.attempts, d.lastError);
-            isolated(h, act, () -> fail(h, act, d.lastHttpStatus, reason));
-        } else if (act != null && act.d.request.deadline != null && act.d.request.deadline == at) {
-            isolated(h, act, () -> fail(h, act, act.d.lastHttpStatus, OutcomeRules.deadlineExceeded(act.d)));
-        } else if (act == null) {
+        if (act != null) {
+            Decision.Fail f = Deadlines.expired(act, at);
+            if (f != null) {
+                isolation.isolated(h, act, () -> fail(h, act, f.httpStatus(), f.reason()));
+            }
+        } else {
             FetchRequest req = state.takeQueued(seq);
             if (req == null) {
                 return;
             }
-            FetchResult r = Results.failed(new Download(req, System.currentTimeMillis()), null, "deadline exceeded");
+            FetchResult r =
+                    Results.failed(new Download(req, System.currentTimeMillis()), null, Deadlines.expiredInQueue());
             metrics.failed(r.error);
             output.collect(new StreamRecord<>(r));
         }
@@ -890,14 +762,6 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             scheduler.enqueueIfReady(still);
         }
         pump();
-    }
-
-    /** Deletes the download's no-progress budget timer, if it has one (the current key is its host). */
-    private void deleteBudgetTimer(Scheduler.Active act) {
-        if (act.budgetTimerAt > 0) {
-            deadlines.deleteProcessingTimeTimer(act.seq, act.budgetTimerAt);
-            act.budgetTimerAt = 0;
-        }
     }
 
     /** Puts hosts whose pause ended back in the ring and moves due retries to their hosts' ready lists. */
@@ -920,71 +784,11 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                 settings.requestTimeoutMillis,
                 settings.responseTimeoutMillis,
                 settings.lowSpeed);
-        reportHeaders();
-        detachStalled(System.currentTimeMillis());
+        StalledAttempts.reportHeaders(scheduler, politeness);
+        StalledAttempts.detach(scheduler, politeness, System.currentTimeMillis());
         metrics.refresh(politeness, ptNow(), scheduler::inFlightTo);
         promoteDue(ptNow());
         pump();
-    }
-
-    /**
-     * Stops counting stalled attempts against their host's limit when the host served other requests since they
-     * last made progress (README "Who is blamed"): a few stalling or trickling URLs keep their retries' time but not
-     * their host's slots.
-     */
-    private void detachStalled(long wallNow) {
-        List<Scheduler.Host> changed = null;
-        for (Attempt a : scheduler.inFlight()) {
-            if (!a.detached
-                    && a.cancelReason == null
-                    && a.stalledMillis(wallNow) >= detachAfter(a)
-                    && politeness.servedSince(a.host, a.progressMark)) {
-                Scheduler.Host h = scheduler.existing(a.host);
-                if (h != null && scheduler.detach(h, a, politeness.maxFor(a.host))) {
-                    changed = changed == null ? new ArrayList<>() : changed;
-                    changed.add(h);
-                }
-            }
-        }
-        if (changed != null) {
-            for (Scheduler.Host h : changed) {
-                scheduler.enqueueIfReady(h);
-            }
-        }
-    }
-
-    /**
-     * How long an attempt may go without progress before it stops holding its host's slot: a body that stopped
-     * or crawls, {@value #DETACH_AFTER_MILLIS} ms; a response head that is late, four times the host's usual time
-     * to first byte (a slow server answers all its requests late and keeps its slots).
-     */
-    private long detachAfter(Attempt a) {
-        if (a.headersReceived) {
-            return DETACH_AFTER_MILLIS;
-        }
-        return Math.max(DETACH_AFTER_MILLIS, 4 * politeness.minTtfbMillis(a.host));
-    }
-
-    /** Tells politeness about response heads that arrived since the last sweep (bodies still streaming). */
-    private void reportHeaders() {
-        List<String> changed = null;
-        for (Attempt a : scheduler.inFlight()) {
-            if (a.headersReceived && !a.headersReported) {
-                a.headersReported = true;
-                if (politeness.answered(a.host)) {
-                    changed = changed == null ? new ArrayList<>() : changed;
-                    changed.add(a.host);
-                }
-            }
-        }
-        if (changed != null) {
-            for (String host : changed) {
-                Scheduler.Host h = scheduler.existing(host);
-                if (h != null) {
-                    scheduler.enqueueIfReady(h);
-                }
-            }
-        }
     }
 
     /**
