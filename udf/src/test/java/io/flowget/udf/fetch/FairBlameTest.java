@@ -126,16 +126,20 @@ class FairBlameTest {
         assertThat(results.values()).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.FAILED));
     }
 
+    /**
+     * Silent URLs (no response head; a body that stalls after its head would stop holding the slot, see
+     * {@link #bodiesThatStallAfterTheirHeadDoNotHoldTheHostsSlotsFromTheFilesBehindThem}) on a host of one slot.
+     */
     @Test
     void theBudgetRunsOnWhileAStalledUrlWaitsForItsHostsSlot() throws Exception {
         RawOrigin origin = fetch.track(new RawOrigin("127.0.0.24"));
         List<FetchRequest> requests = new ArrayList<>();
         for (int i = 0; i < 4; i++) {
-            origin.route("/s" + i, (ex, n) -> stall(origin, ex, 100 * KIB));
+            origin.route("/s" + i, (ex, n) -> hold(origin));
             requests.add(raw("s" + i, origin, "/s" + i));
         }
         Configuration conf = shortConfig(tmp);
-        conf.set(FlowgetOptions.HOST_MAX_CONCURRENCY, 1); // one slot: each retry waits for the others' 2 s stalls
+        conf.set(FlowgetOptions.HOST_MAX_CONCURRENCY, 1); // one slot: each retry waits for the others' 2 s silences
         FetchHarness h = fetch.harness(conf, FetchHarness.Clock.WALL);
         h.setProcessingTime(System.currentTimeMillis()); // the budget's timers are at wall-clock times
         h.submit(requests.toArray(FetchRequest[]::new));
