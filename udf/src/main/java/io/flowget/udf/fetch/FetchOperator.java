@@ -226,8 +226,8 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     @Override
     public void snapshotState(StateSnapshotContext context) throws Exception {
-        // The keyed backend is snapshotted right after this method returns: write the cached cursors first.
-        state.flushCursors(this::setCurrentKey);
+        // The keyed backend is snapshotted right after this method returns: write what FetchState holds in memory first.
+        state.flush(this::setCurrentKey);
         pendingPublishes.update(store.sealPublishes(context.getCheckpointId()));
         super.snapshotState(context);
     }
@@ -818,7 +818,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     /** In-memory host entries (scheduler hosts plus cached queue cursors); zero when all work is done (tests). */
     int hostsInMemory() {
-        return scheduler.hostCount() + state.cachedCursors();
+        return scheduler.hostCount() + state.cachedHosts();
     }
 
     /** Requests queued, downloads ready to issue work, and retries waiting (also the backpressure measure). */
