@@ -100,6 +100,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     private transient HttpClientHolder.Lease http;
     private transient OutputStore store;
     private transient Sweeper sweeper;
+    private transient AttemptSender sender;
     private transient Finalizer finalizer;
     private transient SplittableRandom random;
     private transient FetchMetrics metrics;
@@ -177,7 +178,8 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         conditional = new ConditionalFetch(settings.digestOnly ? null : store, settings.conditional, settings.blake3);
         rules = new OutcomeRules(settings);
         chunks = new ChunkedDownloads(settings);
-        requests = new AttemptRequests(settings, conditional);
+        sender = new AttemptSender(subtask); // execute() off the task thread
+        requests = new AttemptRequests(settings, conditional, sender);
         timers = getInternalTimerService("fetch-retries", VoidNamespaceSerializer.INSTANCE, this);
         DeadlineTimers deadlineTimers = new DeadlineTimers();
         deadlineTimers.service =
@@ -258,6 +260,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     public void close() throws Exception {
         try {
             IOUtils.closeAll(
+                    sender,
                     sweeper,
                     finalizer,
                     scheduler == null ? null : () -> scheduler.cancelAll("shutdown"),
