@@ -160,7 +160,9 @@ class ChunkTransfersTest {
         // Each large-buffer connection holds 3 × (256 - 8) KiB more than a small one: 8 × 744 KiB = 5,952 KiB of a
         // 6,144 KiB budget. Large buffers for all 32 windows would be 23,808 KiB more.
         assertThat(measured).as("extra heap of the large buffers").isLessThanOrEqualTo(budget + Heap.BACKGROUND_NOISE_BYTES);
-        assertThat(Math.max(extra[0], extra[1])).as("the large buffers are used").isGreaterThan(budget / 2);
+        // Measured 3,900-6,475 KiB more (487-809 KiB per connection) at load 15-20: a quarter is a safe floor for
+        // "the large buffers are used at all".
+        assertThat(Math.max(extra[0], extra[1])).as("the large buffers are used").isGreaterThan(budget / 4);
     }
 
     /** Heap growth while {@code inFlight} chunk windows of 4 files stall mid-body, with the given budget. */
