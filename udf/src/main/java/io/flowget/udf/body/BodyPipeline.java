@@ -492,24 +492,35 @@ public final class BodyPipeline implements AutoCloseable {
                     enc == null || enc.isBlank() || enc.trim().equalsIgnoreCase(Decryption.AUTO)
                             ? null
                             : ContentCoding.parse(enc);
-            byte[] key;
+            byte[] key = key(decryption, keys);
             try {
-                key = keys.key(decryption.keyId());
-            } catch (UnknownKeyException e) {
-                throw new BodyException(BodyException.Kind.UNKNOWN_KEY, e.getMessage());
-            }
-            try {
-                if (key == null || key.length != DecryptScheme.KEY_BYTES) {
-                    throw new BodyException(
-                            BodyException.Kind.UNKNOWN_KEY,
-                            "unusable key id '" + decryption.keyId() + "': not a 256-bit key");
-                }
                 return new BodyPipeline(this, transfer, inner, key);
             } finally {
-                if (key != null) {
-                    Arrays.fill(key, (byte) 0);
-                }
+                Arrays.fill(key, (byte) 0);
             }
         }
+    }
+
+    /**
+     * The 256-bit key of {@code decryption}'s key id (a fresh array the caller wipes).
+     *
+     * @throws BodyException UNKNOWN_KEY for a key id no provider knows, or an unusable key
+     * @throws IOException the key provider's own failure
+     */
+    static byte[] key(Decryption decryption, KeyProvider keys) throws IOException {
+        byte[] key;
+        try {
+            key = keys.key(decryption.keyId());
+        } catch (UnknownKeyException e) {
+            throw new BodyException(BodyException.Kind.UNKNOWN_KEY, e.getMessage());
+        }
+        if (key == null || key.length != DecryptScheme.KEY_BYTES) {
+            if (key != null) {
+                Arrays.fill(key, (byte) 0);
+            }
+            throw new BodyException(
+                    BodyException.Kind.UNKNOWN_KEY, "unusable key id '" + decryption.keyId() + "': not a 256-bit key");
+        }
+        return key;
     }
 }

@@ -1,10 +1,12 @@
 package io.flowget.udf.fetch;
 
+import io.flowget.udf.crypto.Decryption;
 import io.flowget.udf.http.Attempt;
 import io.flowget.udf.http.BlockedAddressException;
 import io.flowget.udf.http.BodyPolicy;
 import io.flowget.udf.http.FetchOutcome;
 import io.flowget.udf.http.RangeResponseConsumer;
+import io.flowget.udf.http.SegmentedRangeConsumer;
 import io.flowget.udf.http.StagingResponseConsumer;
 import io.flowget.udf.model.FetchRequest;
 import io.flowget.udf.secret.Secrets;
@@ -89,11 +91,21 @@ final class AttemptRequests {
             rb.addHeader("Range", "bytes=" + a.range[0] + "-" + a.range[1]);
             rb.addHeader("If-Range", d.validator);
             rb.addHeader("Accept-Encoding", "identity");
-            consumer = new RangeResponseConsumer(staging, a, d.length, d.validator, d.validatorIsEtag);
+            consumer =
+                    d.segmentBytes > 0
+                            ? new SegmentedRangeConsumer(
+                                    staging, a, d.length, d.validator, d.validatorIsEtag, settings.decryption(req),
+                                    settings.keys, d.segmentBytes, d.segmentHeader, false, null)
+                            : new RangeResponseConsumer(staging, a, d.length, d.validator, d.validatorIsEtag);
         } else {
             long maxBytes = settings.maxBytes(req);
+            // An encrypted probe (only chunkable objects probe) asks for whole segments and reads the header.
+            Decryption segmented = a.probe ? settings.decryption(req) : null;
+            segmented = SegmentedChunks.chunkable(segmented) ? segmented : null;
             if (a.probe) {
-                rb.addHeader("Range", "bytes=0-" + (settings.chunkSize - 1));
+                long probeBytes =
+                        segmented != null ? SegmentedChunks.probeBytes(settings.chunkSize, segmented) : settings.chunkSize;
+                rb.addHeader("Range", "bytes=0-" + (probeBytes - 1));
                 rb.addHeader("Accept-Encoding", "identity");
             } else {
                 // Stored bytes are the decoded representation (CONTRACT.md): offer what the pipeline decodes.
@@ -103,7 +115,7 @@ final class AttemptRequests {
             // (ConditionalFetch); they replace conditional headers of the request event, which could not
             // describe that file. On a probe, a matching validator wins over Range (RFC 9110 §13.2.2): 304.
             conditional.headers(req, maxBytes).forEach(rb::setHeader);
-            consumer =
+            var whole =
                     new StagingResponseConsumer(
                             settings.digestOnly ? null : staging,
                             new BodyPolicy(
@@ -113,6 +125,13 @@ final class AttemptRequests {
                                     settings.decryption(req),
                                     settings.keys),
                             a);
+            consumer =
+                    segmented == null
+                            ? whole
+                            : new SegmentedRangeConsumer(
+                                    staging, a, -1, null, false, segmented, settings.keys,
+                                    segmented.scheme().ciphertextSegmentSize(), null, SegmentedChunks.sniffs(segmented),
+                                    whole);
         }
         a.future =
                 client.execute(

@@ -38,7 +38,7 @@ final class ChunkedDownloads {
 
     /** The plan of what a chunked download still lacks (after {@link #plan}, or after a restore). */
     RangePlan replan(Download d) {
-        return new RangePlan(d.length, settings.chunkSizeFor(d.length), d.done);
+        return new RangePlan(d.length, SegmentedChunks.chunkSize(d, settings.chunkSizeFor(d.length)), d.done);
     }
 
     /** The next range to fetch of a chunked download (planning it first after a restore), or null for none. */
@@ -51,9 +51,8 @@ final class ChunkedDownloads {
 
     /**
      * A request's new download, as it leaves the queue: a fresh download id (random, non-zero: 0 marks state from
-     * before ids; never derived from reusable numbers) and its first mode. A digest-only run stores nothing, so it
-     * has no staging file to write chunks into; an encrypted payload is decrypted as one stream (its ciphertext is
-     * what Range chunks would address): both are single streams, everything else starts with a probe.
+     * before ids; never derived from reusable numbers) and its first mode: single streams for a digest-only run and
+     * for encrypted payloads that cannot be decrypted chunk by chunk, a probe for everything else.
      */
     Download newDownload(FetchRequest req, long nowMillis, SplittableRandom random) {
         Download d = new Download(req, nowMillis);
@@ -62,7 +61,10 @@ final class ChunkedDownloads {
             id = random.nextLong();
         } while (id == 0);
         d.downloadId = id;
-        boolean single = settings.digestOnly || req.decryptKeyId != null;
+        // A digest-only run stores nothing, so it has no staging file to write chunks into; an encrypted payload is
+        // decrypted as one stream unless its Tink segments can be decrypted chunk by chunk (SegmentedChunks).
+        boolean single = settings.digestOnly
+                || (req.decryptKeyId != null && !SegmentedChunks.chunkable(settings.decryption(req)));
         d.switchTo(single ? Download.Mode.SINGLE : Download.Mode.PROBE);
         return d;
     }
@@ -134,7 +136,10 @@ final class ChunkedDownloads {
             return false;
         }
         long from = Math.max(best.progress, best.rangeStart);
-        long mid = from + bestLeft / 2;
+        long mid = SegmentedChunks.splitPoint(act.d, from + bestLeft / 2, best.rangeLimit); // at a segment end
+        if (mid <= from) {
+            return false;
+        }
         long[] second = {mid, best.rangeLimit};
         best.rangeLimit = mid - 1;
         act.plan.addFirst(second);
@@ -150,6 +155,7 @@ final class ChunkedDownloads {
         d.done = Intervals.EMPTY;
         d.validator = null;
         d.validatorIsEtag = false;
+        SegmentedChunks.forget(d);
         act.plan = null;
     }
 }

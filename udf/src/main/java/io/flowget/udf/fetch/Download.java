@@ -48,6 +48,21 @@ public class Download {
      */
     public long downloadId;
 
+    /**
+     * For a chunked download of a Tink-segmented encrypted object: the object's 40-byte header (salt and nonce
+     * prefix, no key material), read by the probe; every chunk needs it to decrypt its segments, so it is kept
+     * here for a resume after a restore. Null for a plain download, and in state written before it existed (POJO
+     * fields added to a state class: old snapshots restore with the default; such a download is never encrypted
+     * and chunked, because encrypted downloads were not chunked then).
+     */
+    public byte[] segmentHeader;
+    /**
+     * With {@link #segmentHeader}: the ciphertext segment size, so the segment geometry of a resumed download is
+     * that of its own object whatever the configured default scheme says meanwhile. 0 for a plain download; then
+     * {@link #length} and {@link #done} are the stored file's own offsets, else they count ciphertext bytes.
+     */
+    public int segmentBytes;
+
     /** First request: a ranged GET for the first chunk. */
     public static final String PROBE = "PROBE";
     /** Parallel Range chunks into a pre-sized staging file. */

@@ -357,7 +357,8 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     /** Issues a chunked download's next chunk (and keeps it ready while more are planned). */
     private void issueChunk(Scheduler.Host h, Scheduler.Active act) throws Exception {
-        if (act.plan == null && !ChunkedDownloads.stagingIntact(staging(h, act), act.d.length)) {
+        long stored = SegmentedChunks.storedLength(act.d); // the plaintext's, for an encrypted download
+        if (act.plan == null && !ChunkedDownloads.stagingIntact(staging(h, act), stored)) {
             // Verified on restore: the partial file is gone (cleaned state dir) or is not the pre-sized file of
             // this download: its recorded chunks cannot be trusted, so it starts over.
             newGeneration(h, act, Download.Mode.PROBE, false);
@@ -483,9 +484,10 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         }
         metrics.attemptFinished(System.currentTimeMillis() - a.startedAt);
         long wallNow = System.currentTimeMillis();
+        SegmentedChunks.adopt(d, o); // an encrypted probe's header, for its chunks
         if (a.range != null && chunks.record(act, a, o)) {
             store.markDirty(staging(h, act)); // the chunk's bytes so far must be durable at the next checkpoint
-            finalizer.advance(staging(h, act), d.done); // hash the file's final prefix ahead of finalize
+            finalizer.advance(staging(h, act), SegmentedChunks.storedDone(d)); // hash the final prefix ahead
             deadlines.progressed(act);
         } else {
             deadlines.stalled(act, a, wallNow);
@@ -513,9 +515,9 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         } else if (decision instanceof Decision.PlanChunks p) {
             Path staging = staging(h, act);
             chunks.plan(act, p);
-            ChunkedDownloads.presize(staging, p.length());
+            ChunkedDownloads.presize(staging, SegmentedChunks.storedLength(act.d));
             store.markDirty(staging);
-            finalizer.advance(staging, act.d.done);
+            finalizer.advance(staging, SegmentedChunks.storedDone(act.d));
             state.putActive(act.seq, act.d);
             scheduler.markReady(h, act);
         } else if (decision instanceof Decision.ChunkStored c) {

@@ -85,9 +85,10 @@ final class OutcomeRules {
         if (digest.bytes() > limit) {
             return new Decision.Fail(d.lastHttpStatus, maxBytesExceeded(limit));
         }
-        if (digest.bytes() != d.length) {
+        long length = SegmentedChunks.storedLength(d); // plaintext, for an encrypted download
+        if (digest.bytes() != length) {
             return new Decision.Fail(
-                    d.lastHttpStatus, "length mismatch (expected " + d.length + ", got " + digest.bytes() + ")");
+                    d.lastHttpStatus, "length mismatch (expected " + length + ", got " + digest.bytes() + ")");
         }
         return new Decision.Succeed(Results.finalized(d, digest.bytes(), digest.sha256(), digest.blake3()));
     }
@@ -149,6 +150,10 @@ final class OutcomeRules {
             return failure(d, a, o);
         }
         if (a.probe && s == 206) {
+            Decision encrypted = SegmentedChunks.probe(d, o, settings.maxBytes(d.request));
+            if (encrypted != null) {
+                return encrypted; // a Tink-segmented object: segment-aligned chunks of ciphertext
+            }
             ContentRange cr = o.contentRange;
             long limit = settings.maxBytes(d.request);
             if (cr != null && cr.complete() > Math.min(limit, MAX_REPRESENTATION_BYTES)) {

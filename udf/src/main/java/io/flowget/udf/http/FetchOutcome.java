@@ -39,6 +39,16 @@ public final class FetchOutcome {
     public long rangeFirst = -1;
     public long rangeLast = -1;
 
+    /**
+     * A probe of a Tink-segmented encrypted object that answered with a part of it: the object's header (salt and
+     * nonce prefix), which every later chunk needs to decrypt its segments; null otherwise.
+     */
+    public byte[] segmentHeader;
+    /** With {@link #segmentHeader}: the object's ciphertext segment size. */
+    public int segmentBytes;
+    /** A probe of an encrypted object found gzip or zstd inside: it cannot be stored chunk by chunk. */
+    public boolean compressedInside;
+
     /** Set when the exchange failed (I/O error, timeout, limit, cancellation). */
     public Throwable error;
 

@@ -147,6 +147,16 @@ public final class RangeResponseConsumer implements AsyncResponseConsumer<FetchO
         resultCallback = null;
         if (cb != null) {
             o.rangeLast = o.stored ? position - 1 : -1;
+        }
+        handOver(cb, o, abort);
+    }
+
+    /**
+     * Completes {@code cb} (null: already completed) with {@code o}; with {@code abort}, then fails the exchange
+     * so that the connection drops the rest of the body. Shared by the range consumers.
+     */
+    static void handOver(FutureCallback<FetchOutcome> cb, FetchOutcome o, boolean abort) throws IOException {
+        if (cb != null) {
             cb.completed(o);
         }
         if (abort) {

@@ -217,6 +217,42 @@ class ChunkedDownloadsTest {
     }
 
     @Test
+    void aSegmentedDownloadPlansSplitsAndMapsWholeSegments() {
+        Scheduler.Active act = active();
+        Download d = act.download();
+        d.segmentBytes = 4096;
+        d.segmentHeader = new byte[40];
+        chunks.plan(act, new Decision.PlanChunks(40 * 4096 + 500, "\"v1\"", true, 4095));
+        // 164,340 / 20 chunks = 8,217 bytes a chunk, rounded to whole segments: 8,192
+        Attempt a = issue(act);
+        assertThat(a.range).containsExactly(4096, 12287);
+        a.progress = 4096; // the consumer moves it from segment end to segment end
+        assertThat(chunks.splitStraggler(act)).isTrue();
+        assertThat(a.rangeLimit).isEqualTo(8191);
+        assertThat(chunks.nextRange(act)).containsExactly(8192, 12287);
+
+        d.done = Intervals.add(d.done, 4096, 12287);
+        // ciphertext [0, 12288) is segments 0..2: 3 x 4,080 plaintext bytes less the 40-byte header
+        assertThat(SegmentedChunks.storedDone(d)).containsExactly(0, 12199);
+        assertThat(SegmentedChunks.storedLength(d)).isEqualTo(40 * 4080 - 40 + 500 - 16);
+
+        ChunkedDownloads.reset(act, Download.Mode.PROBE);
+        assertThat(d.segmentHeader).isNull();
+        assertThat(d.segmentBytes).isZero();
+    }
+
+    @Test
+    void aSegmentedStragglerIsNotSplitInsideItsLastSegment() {
+        Scheduler.Active act = active();
+        act.download().segmentBytes = 4096;
+        chunks.plan(act, new Decision.PlanChunks(4 * 4096, "\"v1\"", true, 4095));
+        Attempt a = issue(act); // one segment a chunk: 4096..8191
+        a.progress = 4096;
+        assertThat(chunks.splitStraggler(act)).isFalse();
+        assertThat(a.rangeLimit).isEqualTo(8191);
+    }
+
+    @Test
     void resetStartsANewGenerationThatKnowsNothing() {
         Scheduler.Active act = planned();
         Download d = act.download();
