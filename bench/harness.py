@@ -54,6 +54,11 @@ PROFILES = {
 WORKLOADS = ["ceilings", "small", "medium", "large"]
 TOOLS = ["flowget", "aria2c", "curl", "wget2"]
 REFERENCES = ["aria2c", "curl", "wget2"]
+# keys of flowget's 'flowget memory:' line (--set flowget.run.memory-report=true) shown in the notes, with labels
+MEMORY_KEYS = {"rss_mib": "RSS", "heap_used_mib": "heap used", "heap_committed_mib": "heap committed",
+               "metaspace_mib": "metaspace", "code_cache_mib": "code cache", "direct_mib": "direct",
+               "rss_file_mib": "file-backed (CDS archive, jar, libs)", "native_other_mib": "other native",
+               "threads": "threads"}
 
 # Random file contents are an AES-128-CTR keystream (openssl enc over zeros) with a fixed key and
 # one IV per set: identical bytes on every machine, and file i of a set is always the same bytes,
@@ -749,7 +754,8 @@ class Bench:
         out.mkdir()
         if tool == "flowget":
             return [cfg.flowget, "run", "--urls", lst, "--out", out, "--results", d / "results.jsonl",
-                    "--state-dir", d / "state", "--quiet", *cfg.flowget_args]
+                    "--state-dir", d / "state", "--quiet", "--set", "flowget.run.memory-report=true",
+                    *cfg.flowget_args]
         if tool == "aria2c":
             base = ["aria2c", "-q", "--no-conf=true", "--allow-overwrite=true", "--auto-file-renaming=false",
                     "--console-log-level=error", "--summary-interval=0", "--download-result=hide", "-d", out]
@@ -980,6 +986,14 @@ def summarize(bench):
                     srow.update(median=statistics.median(steady), min=min(steady), max=max(steady))
                 if startup:
                     srow["startup_s"] = statistics.median(startup)
+                # where the resident memory goes at the end of the run (the 'flowget memory:' line), median MiB
+                mem = {}
+                for k in MEMORY_KEYS:
+                    vals = [r["flowget"][k] for r in rs if r["ok"] and k in r.get("flowget", {})]
+                    if vals:
+                        mem[k] = statistics.median(vals)
+                if mem:
+                    srow["memory"] = mem
                 wrows.append(srow)
         refs = [r.get("median") for r in wrows if r["tool"] in REFERENCES and r.get("median")]
         best = max(refs) if refs else None
@@ -1023,6 +1037,9 @@ def summarize(bench):
                              f"in the summary line of {r['runs'] - r['ok']}/{r['runs']} passed run(s)")
             if "startup_s" in r:
                 notes.append(f"startup {fmt(r['startup_s'])} s")
+            if r.get("memory"):
+                notes.append("memory at the end, MiB: " + ", ".join(
+                    f"{MEMORY_KEYS[k]} {r['memory'][k]:.0f}" for k in MEMORY_KEYS if k in r["memory"]))
         if r["tool"] == "flowget-window" and "window_s" in r:
             notes.append(f"window {fmt(r['window_s'])} s; first request at +{fmt(r['first_request_s'])} s; "
                          f"last response → exit {fmt(r['tail_s'])} s")

@@ -121,4 +121,17 @@ public final class JobOptions {
                                     + " loopback port, 127.0.0.1) when it starts, to watch the local job like a cluster"
                                     + " job while the run lasts. Same as --web-ui. Default false: the REST endpoint"
                                     + " still listens on loopback, unannounced.");
+
+    public static final ConfigOption<Boolean> RUN_MEMORY_REPORT =
+            ConfigOptions.key("flowget.run.memory-report")
+                    .booleanType()
+                    .defaultValue(false)
+                    .withDescription(
+                            "flowget run / demo: print where the process's resident memory goes, once every result"
+                                    + " is in and before the job stops, as a line 'flowget memory: rss_mib=..."
+                                    + " heap_used_mib=... metaspace_mib=... code_cache_mib=... direct_mib=... threads=..."
+                                    + " native_other_mib=...' before the summary line (MiB; with"
+                                    + " -XX:NativeMemoryTracking=summary in FLOWGET_JAVA_OPTS also the JVM's native"
+                                    + " categories, and native_other_mib is then RocksDB and other native libraries)."
+                                    + " Default false.");
 }

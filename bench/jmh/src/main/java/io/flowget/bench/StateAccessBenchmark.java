@@ -3,6 +3,7 @@ package io.flowget.bench;
 import io.flowget.udf.fetch.Download;
 import io.flowget.udf.fetch.QueueCursor;
 import io.flowget.udf.model.FetchRequest;
+import io.flowget.udf.testing.KeyedBackends;
 
 import org.apache.flink.api.common.state.MapState;
 import org.apache.flink.api.common.state.MapStateDescriptor;
@@ -10,19 +11,13 @@ import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
-import org.apache.flink.api.common.typeutils.base.StringSerializer;
-import org.apache.flink.core.fs.CloseableRegistry;
-import org.apache.flink.metrics.groups.UnregisteredMetricsGroup;
 import org.apache.flink.runtime.operators.testutils.MockEnvironment;
 import org.apache.flink.runtime.operators.testutils.MockEnvironmentBuilder;
 import org.apache.flink.runtime.state.AbstractKeyedStateBackend;
-import org.apache.flink.runtime.state.KeyGroupRange;
-import org.apache.flink.runtime.state.KeyedStateBackendParametersImpl;
 import org.apache.flink.runtime.state.StateBackend;
 import org.apache.flink.runtime.state.VoidNamespace;
 import org.apache.flink.runtime.state.VoidNamespaceSerializer;
 import org.apache.flink.runtime.state.hashmap.HashMapStateBackend;
-import org.apache.flink.runtime.state.ttl.TtlTimeProvider;
 import org.apache.flink.state.rocksdb.EmbeddedRocksDBStateBackend;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -93,19 +88,8 @@ public class StateAccessBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() throws Exception {
-        hosts = new String[HOSTS];
-        requests = new FetchRequest[HOSTS];
-        for (int i = 0; i < HOSTS; i++) {
-            hosts[i] = "host-" + i + ".example.org";
-            String path = String.format("datasets/crawl-2026-11/part-%04d/file-%010d.parquet", i % 64, 100_000 + i);
-            requests[i] =
-                    new FetchRequest("req-" + (1_000_000 + i), "https://" + hosts[i] + "/" + path, hosts[i],
-                            hosts[i] + "/" + path);
-        }
-        // the issue asks for ~80-character URLs; these are 80-85
-        if (requests[0].url.length() < 75 || requests[HOSTS - 1].url.length() > 90) {
-            throw new IllegalStateException("URL not ~80 characters: " + requests[0].url);
-        }
+        hosts = hosts();
+        requests = requests(hosts);
         dir = Files.createTempDirectory("flowget-state-bench-");
         env = new MockEnvironmentBuilder().setManagedMemorySize(128L << 20).build();
         StateBackend sb;
@@ -116,21 +100,7 @@ public class StateAccessBenchmark {
         } else {
             sb = new HashMapStateBackend();
         }
-        keyed =
-                (AbstractKeyedStateBackend<String>)
-                        sb.createKeyedStateBackend(
-                                new KeyedStateBackendParametersImpl<>(
-                                        env,
-                                        env.getJobID(),
-                                        "fetch",
-                                        StringSerializer.INSTANCE,
-                                        128,
-                                        new KeyGroupRange(0, 127),
-                                        env.getTaskKvStateRegistry(),
-                                        TtlTimeProvider.DEFAULT,
-                                        new UnregisteredMetricsGroup(),
-                                        List.of(),
-                                        new CloseableRegistry()));
+        keyed = KeyedBackends.create(sb, env);
         // Same descriptors as FetchOperator#open.
         queue =
                 keyed.getPartitionedState(
@@ -165,6 +135,35 @@ public class StateAccessBenchmark {
         keyed.dispose();
         keyed.close();
         env.close();
+        deleteTree(dir);
+    }
+
+    /** The benchmark's 1,000 host names. */
+    public static String[] hosts() {
+        String[] hosts = new String[HOSTS];
+        for (int i = 0; i < HOSTS; i++) {
+            hosts[i] = "host-" + i + ".example.org";
+        }
+        return hosts;
+    }
+
+    /** One request per host, with an 80-85 character URL (the issue's figure). */
+    public static FetchRequest[] requests(String[] hosts) {
+        FetchRequest[] requests = new FetchRequest[hosts.length];
+        for (int i = 0; i < hosts.length; i++) {
+            String path = String.format("datasets/crawl-2026-11/part-%04d/file-%010d.parquet", i % 64, 100_000 + i);
+            requests[i] =
+                    new FetchRequest("req-" + (1_000_000 + i), "https://" + hosts[i] + "/" + path, hosts[i],
+                            hosts[i] + "/" + path);
+        }
+        if (requests[0].url.length() < 75 || requests[hosts.length - 1].url.length() > 90) {
+            throw new IllegalStateException("URL not ~80 characters: " + requests[0].url);
+        }
+        return requests;
+    }
+
+    /** Deletes the RocksDB directory of a trial (a failure is reported, not thrown). */
+    public static void deleteTree(Path dir) {
         try (Stream<Path> files = Files.walk(dir)) {
             for (Path p : files.sorted(Comparator.reverseOrder()).toList()) {
                 Files.deleteIfExists(p);

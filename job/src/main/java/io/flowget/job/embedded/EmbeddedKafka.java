@@ -314,6 +314,14 @@ public final class EmbeddedKafka implements AutoCloseable {
         // loopback inside one JVM, so a 3 s session (6 missed heartbeats) is safe and cuts that wait to ~3 s.
         p.put("broker.heartbeat.interval.ms", "500");
         p.put("broker.session.timeout.ms", "3000");
+        // One client (the run's own) on loopback: Kafka's thread pools are sized for a shared broker (3 network
+        // threads per listener, 8 request handlers, 10 background threads, 4 group-coordinator threads). Fewer
+        // threads start faster and hold fewer stacks (issue 16: RSS per component).
+        p.put("num.network.threads", "1");
+        p.put("num.io.threads", "2");
+        p.put("background.threads", "2");
+        p.put("num.recovery.threads.per.data.dir", "1");
+        p.put("group.coordinator.threads", "1");
         return p;
     }
 

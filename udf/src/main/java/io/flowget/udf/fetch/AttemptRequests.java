@@ -14,6 +14,7 @@ import io.flowget.udf.secret.Secrets;
 import org.apache.hc.client5.http.impl.async.CloseableHttpAsyncClient;
 import org.apache.hc.client5.http.protocol.HttpClientContext;
 import org.apache.hc.core5.concurrent.FutureCallback;
+import org.apache.hc.core5.http.nio.AsyncRequestProducer;
 import org.apache.hc.core5.http.nio.AsyncResponseConsumer;
 import org.apache.hc.core5.http.nio.support.AsyncRequestBuilder;
 
@@ -21,24 +22,29 @@ import java.net.URI;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.CancellationException;
+import java.util.concurrent.Future;
 import java.util.function.Consumer;
 
 /**
  * Sends the current hop of an attempt: builds its GET (request headers, without credentials on a hop to another
  * origin; Range and If-Range for a chunk, the probe's first-chunk Range, Accept-Encoding, conditional validators)
  * and its response consumer (a chunk writes at its offset; a whole body streams through the body pipeline into the
- * staging file), and hands both to the HTTP client. The outcome — success, failure or cancellation — reaches
- * {@code done} exactly once, on an I/O thread of the client.
+ * staging file), and hands both to the HTTP client on the {@link AttemptSender}'s thread (the client's
+ * {@code execute()}, with its connection lease, is not the task thread's work). The outcome — success, failure or
+ * cancellation — reaches {@code done} exactly once, on an I/O thread of the client or the sender's.
  *
  * <p>Immutable; {@link #send} runs on the task thread.
  */
 final class AttemptRequests {
     private final FetchSettings settings;
     private final ConditionalFetch conditional;
+    /** Where {@code execute()} runs; null runs it on the calling thread. */
+    private final AttemptSender sender;
 
-    AttemptRequests(FetchSettings settings, ConditionalFetch conditional) {
+    AttemptRequests(FetchSettings settings, ConditionalFetch conditional, AttemptSender sender) {
         this.settings = settings;
         this.conditional = conditional;
+        this.sender = sender;
     }
 
     /**
@@ -133,35 +139,47 @@ final class AttemptRequests {
                                     segmented.scheme().ciphertextSegmentSize(), null, SegmentedChunks.sniffs(segmented),
                                     whole);
         }
-        a.future =
-                client.execute(
-                        rb.build(),
-                        consumer,
-                        null,
-                        HttpClientContext.create(),
-                        new FutureCallback<>() {
-                            @Override
-                            public void completed(FetchOutcome result) {
-                                done.accept(result);
-                            }
+        AsyncRequestProducer request = rb.build();
+        FutureCallback<FetchOutcome> callback =
+                new FutureCallback<>() {
+                    @Override
+                    public void completed(FetchOutcome result) {
+                        done.accept(result);
+                    }
 
-                            @Override
-                            public void failed(Exception ex) {
-                                consumer.releaseResources(); // idempotent; a cancelled exchange may not call it
-                                done.accept(FetchOutcome.failure(ex));
-                            }
+                    @Override
+                    public void failed(Exception ex) {
+                        consumer.releaseResources(); // idempotent; a cancelled exchange may not call it
+                        done.accept(FetchOutcome.failure(ex));
+                    }
 
-                            @Override
-                            public void cancelled() {
-                                // The operator cancelled the attempt mid-body (a timeout, the low-speed guard):
-                                // HttpClient does not always tell the consumer, whose body pipeline must close.
-                                consumer.releaseResources();
-                                done.accept(FetchOutcome.failure(new CancellationException()));
-                            }
-                        });
-        // A cancel() that raced with execute() (sweeper timeout) must still reach the new future.
-        if (a.cancelReason != null) {
-            a.future.cancel(true);
+                    @Override
+                    public void cancelled() {
+                        // The operator cancelled the attempt mid-body (a timeout, the low-speed guard):
+                        // HttpClient does not always tell the consumer, whose body pipeline must close.
+                        consumer.releaseResources();
+                        done.accept(FetchOutcome.failure(new CancellationException()));
+                    }
+                };
+        Runnable execute = () -> {
+            try {
+                Future<FetchOutcome> f = client.execute(request, consumer, null, HttpClientContext.create(), callback);
+                a.future = f;
+                // A cancel() that raced with execute() (sweeper timeout, a superseded attempt) must still reach
+                // the new future: cancel() sets the reason before it reads the future, this reads it after.
+                if (a.cancelReason != null) {
+                    f.cancel(true);
+                }
+            } catch (RuntimeException e) { // e.g. the client closed under a late send: the attempt's own failure
+                consumer.releaseResources();
+                done.accept(FetchOutcome.failure(e));
+            }
+        };
+        if (sender == null) {
+            execute.run();
+        } else if (!sender.submit(execute)) {
+            consumer.releaseResources(); // shutting down: the request is still in keyed state
+            done.accept(FetchOutcome.failure(new CancellationException("shutdown")));
         }
     }
 

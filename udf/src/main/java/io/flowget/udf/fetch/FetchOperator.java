@@ -103,6 +103,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     private transient HttpClientHolder.Lease http;
     private transient OutputStore store;
     private transient Sweeper sweeper;
+    private transient AttemptSender sender;
     private transient Finalizer finalizer;
     private transient SplittableRandom random;
     private transient FetchMetrics metrics;
@@ -184,7 +185,8 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         conditional = new ConditionalFetch(settings.digestOnly ? null : store, settings.conditional, settings.blake3);
         rules = new OutcomeRules(settings);
         chunks = new ChunkedDownloads(settings);
-        requests = new AttemptRequests(settings, conditional);
+        sender = new AttemptSender(subtask); // execute() off the task thread
+        requests = new AttemptRequests(settings, conditional, sender);
         timers = getInternalTimerService("fetch-retries", VoidNamespaceSerializer.INSTANCE, this);
         DeadlineTimers deadlineTimers = new DeadlineTimers();
         deadlineTimers.service =
@@ -256,8 +258,8 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     @Override
     public void snapshotState(StateSnapshotContext context) throws Exception {
-        // The keyed backend is snapshotted right after this method returns: write the cached cursors first.
-        state.flushCursors(this::setCurrentKey);
+        // The keyed backend is snapshotted right after this method returns: write what FetchState holds in memory first.
+        state.flush(this::setCurrentKey);
         pendingPublishes.update(store.sealPublishes(context.getCheckpointId()));
         super.snapshotState(context);
     }
@@ -288,6 +290,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     public void close() throws Exception {
         try {
             IOUtils.closeAll(
+                    sender,
                     sweeper,
                     finalizer,
                     scheduler == null ? null : () -> scheduler.cancelAll("shutdown"),
@@ -848,7 +851,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     /** In-memory host entries (scheduler hosts plus cached queue cursors); zero when all work is done (tests). */
     int hostsInMemory() {
-        return scheduler.hostCount() + state.cachedCursors();
+        return scheduler.hostCount() + state.cachedHosts();
     }
 
     /** Requests queued, downloads ready to issue work, and retries waiting (also the backpressure measure). */

@@ -18,6 +18,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.Iterator;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -31,9 +32,17 @@ import java.util.stream.Stream;
  * current key, which only {@link FetchOperator} sets; the state names, types and classes are what savepoints
  * hold and must not change without a migration.
  *
- * <p><b>Cursor write-behind.</b> A host's cursor changes twice per request but only its value at a checkpoint
- * matters, so it is cached per host and written in {@link #flushCursors}, which the operator calls from
- * {@code snapshotState} just before the keyed backend is snapshotted.
+ * <p><b>Write-behind (issue 16).</b> Only what the state holds at a checkpoint matters (the checkpoint invariant,
+ * DESIGN.md): a request that is queued, taken and finished between two checkpoints never needs to reach the
+ * backend. So the cursor and every {@code queue} and {@code active} entry written since the last checkpoint live in
+ * memory ({@link HostBuffer}, per host) and are written in {@link #flush}, which the operator calls from
+ * {@code snapshotState} just before the keyed backend is snapshotted; an entry removed before then is only dropped
+ * from memory. Reads look in memory first. An {@code active} entry that reached the backend (at a checkpoint, or
+ * found by a restore) is deleted there when it ends; so is the cursor of a host that goes idle. Queued requests held in memory are bounded
+ * ({@link #MAX_BUFFERED_QUEUED}); past that bound new ones are written through. An {@code active} entry is held by
+ * reference (as the heap backend does): {@link #flush} writes the download as it is then, which is what the operator
+ * would have written on its next {@link #putActive} — every mail that changes a download either writes it or ends it,
+ * and chunk progress is only recorded together with its file's group-commit mark (DESIGN.md, "Durability").
  *
  * <p><b>Restore scan.</b> {@link #restore} lists every host that had a cursor and reads its queue length and
  * active downloads, from which the operator rebuilds its in-memory view.
@@ -44,6 +53,11 @@ final class FetchState {
     static final String QUEUE_STATE = "queue";
     static final String CURSOR_STATE = "queue-cursor";
     static final String ACTIVE_STATE = "active";
+    /**
+     * Queued requests held in memory between checkpoints, over all hosts (a {@code FetchRequest} is a few hundred
+     * bytes): a backlog larger than this goes to the backend as it arrives, as before write-behind.
+     */
+    static final int MAX_BUFFERED_QUEUED = 20_000;
 
     private final KeyedStateBackend<?> backend;
     private final MapState<Long, FetchRequest> queue;
@@ -51,12 +65,42 @@ final class FetchState {
     private final MapState<Long, Download> active;
     final ValueState<HostState> hostState;
     final ValueState<HostHealth> hostHealth;
-    /** Cached cursors by host (loaded on first use); those in {@link #dirty} are newer than the state. */
+    /**
+     * Cursors of the hosts with work; those in {@link #dirty} are newer than the state. Every cursor the backend holds
+     * is here (a restore loads them all), so a host not here starts from an empty queue without a read.
+     */
     private final Map<String, QueueCursor> cursors = new HashMap<>();
     private final Set<String> dirty = new LinkedHashSet<>();
+    /** Hosts whose cursor the backend holds (written at a checkpoint or found by a restore). */
+    private final Set<String> cursorInBackend = new HashSet<>();
+    /** What each host wrote since the last checkpoint, and which of its active entries the backend holds. */
+    private final Map<String, HostBuffer> buffers = new HashMap<>();
+    private final int maxBufferedQueued;
+    /** Queued requests in all buffers (bounded by {@link #maxBufferedQueued}). */
+    private int bufferedQueued;
+
+    /**
+     * One host's write-behind: requests queued and downloads written since the last checkpoint (not yet in the
+     * backend), and the sequence numbers of its active downloads that the backend holds (from a checkpoint or a
+     * restore), which must be deleted there when they end.
+     */
+    private static final class HostBuffer {
+        final Map<Long, FetchRequest> queued = new HashMap<>();
+        final Map<Long, Download> active = new HashMap<>();
+        final Set<Long> activeInBackend = new HashSet<>();
+
+        boolean isEmpty() {
+            return queued.isEmpty() && active.isEmpty() && activeInBackend.isEmpty();
+        }
+    }
 
     FetchState(KeyedStateBackend<?> backend, Duration hostStateTtl) throws Exception {
+        this(backend, hostStateTtl, MAX_BUFFERED_QUEUED);
+    }
+
+    FetchState(KeyedStateBackend<?> backend, Duration hostStateTtl, int maxBufferedQueued) throws Exception {
         this.backend = backend;
+        this.maxBufferedQueued = maxBufferedQueued;
         queue = handle(new MapStateDescriptor<>(QUEUE_STATE, Types.LONG, TypeInformation.of(FetchRequest.class)));
         cursor = handle(new ValueStateDescriptor<>(CURSOR_STATE, TypeInformation.of(QueueCursor.class)));
         active = handle(new MapStateDescriptor<>(ACTIVE_STATE, Types.LONG, TypeInformation.of(Download.class)));
@@ -72,7 +116,12 @@ final class FetchState {
     long enqueue(String host, FetchRequest req) throws Exception {
         QueueCursor c = cursorOf(host);
         long seq = c.tail;
-        queue.put(seq, req);
+        if (bufferedQueued < maxBufferedQueued) {
+            buffer(host).queued.put(seq, req);
+            bufferedQueued++;
+        } else {
+            queue.put(seq, req);
+        }
         c.tail++;
         dirty.add(host);
         return seq;
@@ -83,11 +132,7 @@ final class FetchState {
      * when it is no longer queued. The cursor keeps counting it: {@link #dequeue} later finds its entry missing.
      */
     FetchRequest takeQueued(long seq) throws Exception {
-        FetchRequest req = queue.get(seq);
-        if (req != null) {
-            queue.remove(seq);
-        }
-        return req;
+        return take(currentHost(), seq);
     }
 
     /** The head of a host's queue: its sequence number and the request (null if its entry was missing). */
@@ -97,48 +142,121 @@ final class FetchState {
     Dequeued dequeue(String host) throws Exception {
         QueueCursor c = cursorOf(host);
         long seq = c.head;
-        FetchRequest req = queue.get(seq);
-        queue.remove(seq);
+        FetchRequest req = take(host, seq);
         c.head++;
         dirty.add(host);
         return new Dequeued(seq, req);
     }
 
-    /** Records (or updates) an active download of the current host. */
-    void putActive(long seq, Download d) throws Exception {
-        active.put(seq, d);
+    /** Removes queue entry {@code seq} of the current host {@code host}, from memory or else from the backend. */
+    private FetchRequest take(String host, long seq) throws Exception {
+        HostBuffer b = buffers.get(host);
+        if (b != null && !b.queued.isEmpty()) {
+            FetchRequest req = b.queued.remove(seq);
+            if (req != null) {
+                bufferedQueued--;
+                dropIfEmpty(host, b);
+                return req;
+            }
+        }
+        FetchRequest req = queue.get(seq);
+        if (req != null) {
+            queue.remove(seq);
+        }
+        return req;
     }
 
+    /** Records (or updates) an active download of the current host; it reaches the backend at the next checkpoint. */
+    void putActive(long seq, Download d) {
+        buffer(currentHost()).active.put(seq, d);
+    }
+
+    /** An active download of the current host ended: dropped from memory, and from the backend if it is there. */
     void removeActive(long seq) throws Exception {
-        active.remove(seq);
+        String host = currentHost();
+        HostBuffer b = buffers.get(host);
+        if (b == null) {
+            active.remove(seq); // not written since the host's buffer went: only the backend can hold it
+            return;
+        }
+        b.active.remove(seq);
+        if (b.activeInBackend.remove(seq)) {
+            active.remove(seq);
+        }
+        dropIfEmpty(host, b);
     }
 
     /** The current host has no work left: drops its cursor (queue and active are already empty). */
     void forgetHost(String host) {
-        cursor.clear();
+        if (cursorInBackend.remove(host)) {
+            cursor.clear();
+        }
         cursors.remove(host);
         dirty.remove(host);
+        HostBuffer b = buffers.remove(host);
+        if (b != null) {
+            bufferedQueued -= b.queued.size();
+        }
     }
 
-    /** Writes the cached cursors that changed; {@code setKey} makes a host the current key. */
-    void flushCursors(Consumer<String> setKey) throws Exception {
+    /**
+     * Writes everything held in memory since the last checkpoint — cursors that changed, queued requests, active
+     * downloads — to the backend; {@code setKey} makes a host the current key. Called just before the keyed backend
+     * is snapshotted, so the snapshot holds all of it.
+     */
+    void flush(Consumer<String> setKey) throws Exception {
         for (String host : dirty) {
             setKey.accept(host);
             cursor.update(cursors.get(host));
         }
+        cursorInBackend.addAll(dirty);
         dirty.clear();
+        for (Iterator<Map.Entry<String, HostBuffer>> it = buffers.entrySet().iterator(); it.hasNext(); ) {
+            Map.Entry<String, HostBuffer> e = it.next();
+            HostBuffer b = e.getValue();
+            if (b.queued.isEmpty() && b.active.isEmpty()) {
+                continue;
+            }
+            setKey.accept(e.getKey());
+            if (!b.queued.isEmpty()) {
+                queue.putAll(b.queued);
+                bufferedQueued -= b.queued.size();
+                b.queued.clear();
+            }
+            if (!b.active.isEmpty()) {
+                active.putAll(b.active);
+                b.activeInBackend.addAll(b.active.keySet());
+                b.active.clear();
+            }
+        }
     }
 
-    private QueueCursor cursorOf(String host) throws Exception {
+    private QueueCursor cursorOf(String host) {
         QueueCursor c = cursors.get(host);
         if (c == null) {
-            c = cursor.value();
-            if (c == null) {
-                c = new QueueCursor(0, 0);
-            }
+            c = new QueueCursor(0, 0); // the backend has no cursor for a host that is not in the map
             cursors.put(host, c);
         }
         return c;
+    }
+
+    private HostBuffer buffer(String host) {
+        HostBuffer b = buffers.get(host);
+        if (b == null) {
+            b = new HostBuffer();
+            buffers.put(host, b);
+        }
+        return b;
+    }
+
+    private void dropIfEmpty(String host, HostBuffer b) {
+        if (b.isEmpty()) {
+            buffers.remove(host);
+        }
+    }
+
+    private String currentHost() {
+        return (String) backend.getCurrentKey();
     }
 
     /** One host's durable work found by {@link #restore}. */
@@ -157,23 +275,38 @@ final class FetchState {
             long queued = 0;
             if (c != null) {
                 cursors.put(host, c);
+                cursorInBackend.add(host);
                 queued = c.size();
             }
             List<Map.Entry<Long, Download>> downloads = new ArrayList<>();
             for (Map.Entry<Long, Download> e : active.entries()) {
                 downloads.add(Map.entry(e.getKey(), e.getValue()));
             }
+            if (!downloads.isEmpty()) {
+                HostBuffer b = buffer(host);
+                downloads.forEach(d -> b.activeInBackend.add(d.getKey()));
+            }
             out.add(new RestoredHost(host, queued, downloads));
         }
         return out;
     }
 
-    /** Hosts whose queue cursor is cached in memory (zero once every host with work was forgotten). */
-    int cachedCursors() {
-        return cursors.size();
+    /** Hosts with a queue cursor or write-behind entries in memory (zero once every host with work was forgotten). */
+    int cachedHosts() {
+        Set<String> hosts = new HashSet<>(cursors.keySet());
+        hosts.addAll(buffers.keySet());
+        return hosts.size();
     }
 
-    /** Hosts that have any entry in the queue, cursor or active state; zero when all work is done (tests). */
+    /** Requests queued in memory, not yet written to the backend (tests). */
+    int bufferedQueued() {
+        return bufferedQueued;
+    }
+
+    /**
+     * Hosts that have any entry in the queue, cursor or active state, in the backend or still in memory; zero when
+     * all work is done (tests).
+     */
     long hostsWithState() throws Exception {
         Set<Object> keys = new HashSet<>();
         for (String state : List.of(QUEUE_STATE, CURSOR_STATE, ACTIVE_STATE)) {
@@ -181,6 +314,8 @@ final class FetchState {
                 k.forEach(keys::add);
             }
         }
+        keys.addAll(buffers.keySet());
+        keys.addAll(dirty);
         return keys.size();
     }
 }

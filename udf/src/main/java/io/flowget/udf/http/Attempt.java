@@ -34,7 +34,8 @@ public final class Attempt {
     public long hopSentNanos;
     /** Why the operator cancelled the attempt (timeout, shutdown), or null. */
     public volatile String cancelReason;
-    public Future<?> future;
+    /** The exchange; set by the thread that called {@code execute()} (the operator's sender), null before. */
+    public volatile Future<?> future;
     /** Generation of the download this attempt belongs to; outcomes of older generations are dropped. */
     public int generation;
     /** True for the first request of a download (a ranged GET for the first chunk). */
