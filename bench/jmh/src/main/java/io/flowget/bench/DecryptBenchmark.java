@@ -3,9 +3,11 @@ package io.flowget.bench;
 import io.flowget.udf.body.BodyPipeline;
 import io.flowget.udf.body.ByteSink;
 import io.flowget.udf.body.DecryptBench;
+import io.flowget.udf.body.SegmentDecrypter;
 import io.flowget.udf.crypto.DecryptScheme;
 import io.flowget.udf.crypto.Decryption;
 import io.flowget.udf.crypto.KeyProvider;
+import io.flowget.udf.crypto.SegmentGeometry;
 
 import com.google.crypto.tink.subtle.AesGcmHkdfStreaming;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -29,6 +31,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
+import java.util.Arrays;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 
@@ -40,7 +43,11 @@ import java.util.concurrent.TimeUnit;
  * <ul>
  *   <li>{@code *Decrypt}: the decryption stage alone (what {@code openssl speed -decrypt -evp aes-256-gcm} does);
  *   <li>{@code *Pipeline}: {@link BodyPipeline} with a discarding sink: decrypt + (inner zstd) + size guards +
- *       SHA-256, i.e. what an encrypted download costs before the file write.
+ *       SHA-256, i.e. what an encrypted download costs before the file write;
+ *   <li>{@code *Segments}: what a Range chunk of a segmented object costs per core before its positional write
+ *       (copy into the segment buffer, {@link SegmentDecrypter} on each segment by its index, as {@code
+ *       http.SegmentedRangeConsumer} does; no digest: chunked files are digested from the file at the end). Chunks
+ *       run on the HTTP client's I/O threads, so with several chunks in flight this scales with the cores.
  * </ul>
  */
 @State(Scope.Benchmark)
@@ -133,6 +140,41 @@ public class DecryptBenchmark {
     @Benchmark
     public String tink1mZstdPipeline() throws IOException {
         return pipeline(DecryptScheme.TINK_AES256_GCM_HKDF_1MB, "zstd", tink1mZstd);
+    }
+
+    @Benchmark
+    public long tink1mSegments() throws IOException {
+        return segments(DecryptScheme.TINK_AES256_GCM_HKDF_1MB, tink1m);
+    }
+
+    @Benchmark
+    public long tink4kSegments() throws IOException {
+        return segments(DecryptScheme.TINK_AES256_GCM_HKDF_4KB, tink4k);
+    }
+
+    private long segments(DecryptScheme scheme, byte[] body) throws IOException {
+        int size = scheme.ciphertextSegmentSize();
+        SegmentGeometry g = new SegmentGeometry(size);
+        SegmentDecrypter decrypter =
+                SegmentDecrypter.open(
+                        new Decryption(scheme, "k", "identity"),
+                        keys,
+                        size,
+                        Arrays.copyOf(body, SegmentGeometry.HEADER_BYTES));
+        ByteBuffer ct = ByteBuffer.allocate(size);
+        ByteBuffer pt = ByteBuffer.allocate(size - SegmentGeometry.TAG_BYTES);
+        long n = g.segments(body.length);
+        long plain = 0;
+        for (long i = 0; i < n; i++) {
+            int from = (int) g.ciphertextStart(i);
+            int to = (int) g.ciphertextEnd(i, body.length);
+            ct.clear();
+            ct.put(body, from, to - from).flip();
+            pt.clear();
+            decrypter.decrypt(ct, i, i == n - 1, pt);
+            plain += pt.position();
+        }
+        return plain;
     }
 
     private String pipeline(DecryptScheme scheme, String inner, byte[] body) throws IOException {

@@ -40,6 +40,16 @@ public final class FlowgetOptions {
                                     + " between `flowget.host.min-concurrency` and this (or a"
                                     + " `flowget.host.overrides` value).");
 
+    public static final ConfigOption<Boolean> HOST_SLOW_START =
+            ConfigOptions.key("flowget.host.slow-start")
+                    .booleanType()
+                    .defaultValue(true)
+                    .withDescription(
+                            "Ramp: a host without a learned limit doubles its limit with each fast answer or"
+                                    + " response head while it is busy (TCP's slow start), up to"
+                                    + " `flowget.host.max-concurrency`, until its first drop, queueing answer or"
+                                    + " 429/503; then it grows by one per answer (AIMD). false: AIMD from the start.");
+
     public static final ConfigOption<Integer> HOST_MIN_CONCURRENCY =
             ConfigOptions.key("flowget.host.min-concurrency")
                     .intType()
@@ -53,8 +63,10 @@ public final class FlowgetOptions {
                     .withDescription(
                             "Limit a host starts with (clamped to min/max) once its first request has"
                                     + " answered; the very first request to a host goes alone, so an HTTP/2"
-                                    + " origin gets one multiplexed connection. The limit then grows by one per"
-                                    + " success while the host is busy (AIMD), shrinks by 10% on 429/503,"
+                                    + " origin gets one multiplexed connection. The limit then doubles per fast"
+                                    + " answer or response head while the host is busy (`flowget.host.slow-start`)"
+                                    + " until the first drop, then grows by one per success while the host is"
+                                    + " busy (AIMD); it shrinks by 10% on 429/503,"
                                     + " 5xx, timeouts and connection errors, and is kept in keyed state across"
                                     + " restarts.");
 
@@ -348,9 +360,11 @@ public final class FlowgetOptions {
                     .memoryType()
                     .defaultValue(MemorySize.parse("1mb"))
                     .withDescription(
-                            "Slow tail: when a file has nothing left to plan, the in-flight chunk with the most"
-                                    + " bytes left is split in two (its second half fetched on another connection)"
-                                    + " while at least twice this much is left.");
+                            "Slow tail: when a file has nothing left to plan, the in-flight chunk that can give"
+                                    + " away the most is split in two (its second half fetched on another"
+                                    + " connection) while at least twice this much is left. Chunks are asked for in"
+                                    + " windows of a quarter chunk (at least this much), and a split takes over only"
+                                    + " bytes not asked for yet: the origin sends no byte twice.");
 
     // ---- retries ---------------------------------------------------------------------------------
 
@@ -461,6 +475,27 @@ public final class FlowgetOptions {
                                     + " download in flight is about three times this, plus 16 KiB while a"
                                     + " Content-Encoding is decoded). Larger buffers mean fewer, bigger reads"
                                     + " for fast single transfers; smaller ones more downloads per GiB of heap.");
+
+    public static final ConfigOption<MemorySize> HTTP_LARGE_BUFFER_SIZE =
+            ConfigOptions.key("flowget.http.large-buffer-size")
+                    .memoryType()
+                    .defaultValue(MemorySize.parse("64kb"))
+                    .withDescription(
+                            "Size of each of the three I/O buffers of the HTTP/1.1 connections that Range chunks"
+                                    + " of large files use while `flowget.http.large-buffer-budget` has room: fewer,"
+                                    + " bigger reads and writes for large bodies (64 KiB: about 41 syscalls per MiB,"
+                                    + " 8 KiB: about 300). Not larger than `flowget.http.buffer-size`: off.");
+
+    public static final ConfigOption<MemorySize> HTTP_LARGE_BUFFER_BUDGET =
+            ConfigOptions.key("flowget.http.large-buffer-budget")
+                    .memoryType()
+                    .defaultValue(MemorySize.parse("2mb"))
+                    .withDescription(
+                            "Heap the large buffers of all chunk connections of the TaskManager may hold"
+                                    + " together (each connection holds three of"
+                                    + " `flowget.http.large-buffer-size`; 2 MiB pays for 10 connections of 64 KiB"
+                                    + " buffers). Chunks beyond it use the small buffers; every other request always"
+                                    + " does, so heap per in-flight download does not grow with the count. 0: off.");
 
     public static final ConfigOption<Integer> HTTP_MAX_REDIRECTS =
             ConfigOptions.key("flowget.http.max-redirects")

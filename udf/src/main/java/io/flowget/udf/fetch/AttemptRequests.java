@@ -71,7 +71,10 @@ final class AttemptRequests {
     /** Sends the attempt's current hop ({@code a.url}); {@code staging} is the download's staging file. */
     void send(CloseableHttpAsyncClient client, Attempt a, Download d, Path staging, Consumer<FetchOutcome> done) {
         FetchRequest req = d.request;
-        a.startHop(); // hop clocks: response timeout and the host's time to first byte
+        boolean nextWindow = a.windows != null;
+        if (!nextWindow) {
+            a.startHop(); // hop clocks: response timeout and the host's time to first byte
+        }
         String blockedPort = settings.addressPolicy.portRefusal(port(a.url));
         if (blockedPort != null) {
             done.accept(FetchOutcome.failure(new BlockedAddressException(blockedPort))); // nothing sent
@@ -91,18 +94,34 @@ final class AttemptRequests {
             rb.addHeader(e.getKey(), e.getValue());
         }
         final AsyncResponseConsumer<FetchOutcome> consumer;
-        if (a.range != null) {
-            // Ranges apply to the coded bytes, so chunks ask for identity; If-Range makes a changed resource
-            // answer 200 (whole new body) instead of a 206 of the new version.
+        if (a.range != null && d.segmentBytes > 0) {
+            // A chunk of a Tink-segmented object: one request for the whole range, decrypted at its segment
+            // offsets (not in windows: a split of it may still make the origin resend what was on its way).
             rb.addHeader("Range", "bytes=" + a.range[0] + "-" + a.range[1]);
             rb.addHeader("If-Range", d.validator);
             rb.addHeader("Accept-Encoding", "identity");
             consumer =
-                    d.segmentBytes > 0
-                            ? new SegmentedRangeConsumer(
-                                    staging, a, d.length, d.validator, d.validatorIsEtag, settings.decryption(req),
-                                    settings.keys, d.segmentBytes, d.segmentHeader, false, null)
-                            : new RangeResponseConsumer(staging, a, d.length, d.validator, d.validatorIsEtag);
+                    new SegmentedRangeConsumer(
+                            staging, a, d.length, d.validator, d.validatorIsEtag, settings.decryption(req),
+                            settings.keys, d.segmentBytes, d.segmentHeader, false, null);
+        } else if (a.range != null) {
+            // The chunk in windows: the origin is asked only for the next window, so a split of this attempt
+            // takes over bytes nobody asked for yet (none is sent twice).
+            long from = a.progress;
+            long end = a.requestWindow(from, window(d));
+            if (end < 0) {
+                // cut below this window meanwhile: the windows so far are the outcome
+                done.accept(a.windows != null ? a.windows : FetchOutcome.failure(new IllegalStateException("empty window")));
+                return;
+            }
+            // Ranges apply to the coded bytes, so chunks ask for identity; If-Range makes a changed resource
+            // answer 200 (whole new body) instead of a 206 of the new version.
+            rb.addHeader("Range", "bytes=" + from + "-" + end);
+            rb.addHeader("If-Range", d.validator);
+            rb.addHeader("Accept-Encoding", "identity");
+            consumer =
+                    new RangeResponseConsumer(
+                            staging, a, from, nextWindow, d.length, d.validator, d.validatorIsEtag);
         } else {
             long maxBytes = settings.maxBytes(req);
             // An encrypted probe (only chunkable objects probe) asks for whole segments and reads the header.
@@ -181,6 +200,41 @@ final class AttemptRequests {
             consumer.releaseResources(); // shutting down: the request is still in keyed state
             done.accept(FetchOutcome.failure(new CancellationException("shutdown")));
         }
+    }
+
+    /**
+     * Bytes a chunk attempt asks for per request: a quarter of the download's chunk size, at least {@code
+     * flowget.chunk.min-split}. Smaller windows let a split take over more of a slow chunk; each costs one more
+     * request round trip on the attempt's connection.
+     */
+    long window(Download d) {
+        return Math.max(settings.minSplit, settings.chunkSizeFor(d.length) / 4);
+    }
+
+    /**
+     * After one window of a chunk attempt: null when the attempt goes on with its next window (send it again: it
+     * asks from {@link Attempt#progress} on), else the attempt's outcome, its windows merged into the first
+     * window's answer (a failure, or an answer that is not the next part of the same 206, ends it as it is: the
+     * bytes written before a failure are kept by the attempt's progress). Task thread.
+     */
+    static FetchOutcome afterWindow(Attempt a, FetchOutcome o) {
+        if (a.range == null || a.requestedEnd() < 0) {
+            return o; // not a chunk, or one not asked for in windows (a segmented object's)
+        }
+        boolean part = o.error == null && o.status == 206 && o.stored && !o.changed && o.rangeLast >= o.rangeFirst;
+        FetchOutcome merged = a.windows;
+        if (!part) {
+            return o;
+        }
+        if (merged == null) {
+            merged = o;
+            a.windows = o;
+        } else {
+            merged.rangeLast = o.rangeLast;
+            merged.bytes = merged.rangeLast - merged.rangeFirst + 1;
+        }
+        boolean more = o.rangeLast >= a.requestedEnd() && o.rangeLast < a.rangeLimit && a.cancelReason == null;
+        return more ? null : merged;
     }
 
     /** The port a URL connects to (its scheme's default when it names none); -1 when it cannot tell. */

@@ -118,32 +118,44 @@ final class ChunkedDownloads {
     }
 
     /**
-     * Slow tail: with nothing left to plan, the in-flight chunk with the most bytes left gives its second half
-     * to a new attempt (its own limit is lowered), so one slow connection cannot hold the file at 99 %. Returns
-     * true when it split one (the download has work again).
+     * Slow tail: with nothing left to plan, the in-flight chunk that can give away the most gives the second half
+     * of what it has left to a new attempt (its own limit is lowered), so one slow connection cannot hold the file
+     * at 99 %. The split point is never below what the origin was already asked for (the straggler's current
+     * window, {@link Attempt#requestWindow}): the straggler finishes that window and stops, the new attempt asks
+     * from the split point on, and no byte is sent twice. Both parts are at least {@code min-split}. Returns true
+     * when it split one (the download has work again).
      */
     boolean splitStraggler(Scheduler.Active act) {
-        Attempt best = null;
-        long bestLeft = 0;
-        for (Attempt a : act.attempts) {
-            long left = a.rangeLimit - Math.max(a.progress, a.rangeStart) + 1;
-            if (a.range != null && left > bestLeft) {
-                best = a;
-                bestLeft = left;
+        for (int tries = 0; tries < 3; tries++) { // a window sent meanwhile on an I/O thread: look again
+            Attempt best = null;
+            long bestAt = 0;
+            long bestTakes = 0;
+            for (Attempt a : act.attempts) {
+                if (a.range == null) {
+                    continue;
+                }
+                long limit = a.rangeLimit;
+                long from = Math.max(a.progress, a.rangeStart);
+                long left = limit - from + 1;
+                // at a segment end for a segmented object (SegmentedChunks), else past the requested window
+                long at = SegmentedChunks.splitPoint(act.d, Math.max(from + left / 2, a.requestedEnd() + 1), limit);
+                long takes = at <= from ? 0 : limit - at + 1;
+                if (left >= 2 * settings.minSplit && takes >= settings.minSplit && takes > bestTakes) {
+                    best = a;
+                    bestAt = at;
+                    bestTakes = takes;
+                }
+            }
+            if (best == null) {
+                return false;
+            }
+            long limit = best.rangeLimit;
+            if (best.cutAt(bestAt)) {
+                act.plan.addFirst(new long[] {bestAt, limit});
+                return true;
             }
         }
-        if (best == null || bestLeft < 2 * settings.minSplit) {
-            return false;
-        }
-        long from = Math.max(best.progress, best.rangeStart);
-        long mid = SegmentedChunks.splitPoint(act.d, from + bestLeft / 2, best.rangeLimit); // at a segment end
-        if (mid <= from) {
-            return false;
-        }
-        long[] second = {mid, best.rangeLimit};
-        best.rangeLimit = mid - 1;
-        act.plan.addFirst(second);
-        return true;
+        return false;
     }
 
     /** Forgets everything a download learnt about its resource: a new generation in {@code mode}. */

@@ -33,6 +33,7 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.util.IOUtils;
 import org.apache.flink.util.function.ThrowingRunnable;
 
+import org.apache.hc.client5.http.impl.async.CloseableHttpAsyncClient;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -440,7 +441,14 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     /** Sends the current hop of an attempt. The completion comes back as mail. */
     private void send(Attempt a, Scheduler.Active act) {
         Path staging = store.stagingFile(a.host, act.d.downloadId, a.seq, a.generation);
-        requests.send(http.client(), a, act.d, staging, o -> post("fetch-complete", () -> onOutcome(a, o)));
+        // A chunk's window reads in large buffers while the budget has a slot (LargeBuffers), else small ones.
+        CloseableHttpAsyncClient large = a.range != null ? http.large().tryAcquire() : null;
+        requests.send(large != null ? large : http.client(), a, act.d, staging, o -> {
+            if (large != null) {
+                http.large().release();
+            }
+            post("fetch-complete", () -> onOutcome(a, o));
+        });
     }
 
     // ---- completions ----
@@ -458,6 +466,11 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     /** What {@link #onOutcome} does for a current attempt of a current download. */
     private void handleOutcome(Scheduler.Host h, Scheduler.Active act, Attempt a, FetchOutcome o) throws Exception {
+        o = AttemptRequests.afterWindow(a, o);
+        if (o == null) {
+            sendWhenResolved(a, act); // the chunk's next window, on the attempt's permits
+            return;
+        }
         Download d = act.d;
         if (o.status > 0) {
             d.lastHttpStatus = o.status;
@@ -817,7 +830,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                 settings.requestTimeoutMillis,
                 settings.responseTimeoutMillis,
                 settings.lowSpeed);
-        StalledAttempts.reportHeaders(scheduler, politeness);
+        StalledAttempts.reportHeaders(scheduler, politeness, ptNow());
         StalledAttempts.detach(scheduler, politeness, System.currentTimeMillis());
         metrics.refresh(politeness, ptNow(), scheduler::inFlightTo);
         promoteDue(ptNow());

@@ -37,7 +37,8 @@ import java.util.stream.Stream;
  * backend. So the cursor and every {@code queue} and {@code active} entry written since the last checkpoint live in
  * memory ({@link HostBuffer}, per host) and are written in {@link #flush}, which the operator calls from
  * {@code snapshotState} just before the keyed backend is snapshotted; an entry removed before then is only dropped
- * from memory. Reads look in memory first. An {@code active} entry that reached the backend (at a checkpoint, or
+ * from memory. Reads look in memory first; queued requests that a flush wrote stay in memory too, so taking one costs the backend's delete but
+ * no read. An {@code active} entry that reached the backend (at a checkpoint, or
  * found by a restore) is deleted there when it ends; so is the cursor of a host that goes idle. Queued requests held in memory are bounded
  * ({@link #MAX_BUFFERED_QUEUED}); past that bound new ones are written through. An {@code active} entry is held by
  * reference (as the heap backend does): {@link #flush} writes the download as it is then, which is what the operator
@@ -54,8 +55,9 @@ final class FetchState {
     static final String CURSOR_STATE = "queue-cursor";
     static final String ACTIVE_STATE = "active";
     /**
-     * Queued requests held in memory between checkpoints, over all hosts (a {@code FetchRequest} is a few hundred
-     * bytes): a backlog larger than this goes to the backend as it arrives, as before write-behind.
+     * Queued requests held in memory (not written yet, or written by a flush and not taken yet), over all hosts (a
+     * {@code FetchRequest} is a few hundred bytes): a backlog larger than this goes to the backend as it arrives and is
+     * read back when taken, as before write-behind.
      */
     static final int MAX_BUFFERED_QUEUED = 20_000;
 
@@ -76,7 +78,7 @@ final class FetchState {
     /** What each host wrote since the last checkpoint, and which of its active entries the backend holds. */
     private final Map<String, HostBuffer> buffers = new HashMap<>();
     private final int maxBufferedQueued;
-    /** Queued requests in all buffers (bounded by {@link #maxBufferedQueued}). */
+    /** Queued requests held in memory, written or not (bounded by {@link #maxBufferedQueued}). */
     private int bufferedQueued;
 
     /**
@@ -86,11 +88,13 @@ final class FetchState {
      */
     private static final class HostBuffer {
         final Map<Long, FetchRequest> queued = new HashMap<>();
+        /** Queued requests the last flush wrote, kept so that taking them needs no read (only the delete). */
+        final Map<Long, FetchRequest> queuedInBackend = new HashMap<>();
         final Map<Long, Download> active = new HashMap<>();
         final Set<Long> activeInBackend = new HashSet<>();
 
         boolean isEmpty() {
-            return queued.isEmpty() && active.isEmpty() && activeInBackend.isEmpty();
+            return queued.isEmpty() && queuedInBackend.isEmpty() && active.isEmpty() && activeInBackend.isEmpty();
         }
     }
 
@@ -151,9 +155,17 @@ final class FetchState {
     /** Removes queue entry {@code seq} of the current host {@code host}, from memory or else from the backend. */
     private FetchRequest take(String host, long seq) throws Exception {
         HostBuffer b = buffers.get(host);
-        if (b != null && !b.queued.isEmpty()) {
-            FetchRequest req = b.queued.remove(seq);
+        if (b != null) {
+            FetchRequest req = b.queued.isEmpty() ? null : b.queued.remove(seq);
+            boolean inBackend = false;
+            if (req == null && !b.queuedInBackend.isEmpty()) {
+                req = b.queuedInBackend.remove(seq);
+                inBackend = req != null;
+            }
             if (req != null) {
+                if (inBackend) {
+                    queue.remove(seq);
+                }
                 bufferedQueued--;
                 dropIfEmpty(host, b);
                 return req;
@@ -195,7 +207,7 @@ final class FetchState {
         dirty.remove(host);
         HostBuffer b = buffers.remove(host);
         if (b != null) {
-            bufferedQueued -= b.queued.size();
+            bufferedQueued -= b.queued.size() + b.queuedInBackend.size();
         }
     }
 
@@ -220,7 +232,7 @@ final class FetchState {
             setKey.accept(e.getKey());
             if (!b.queued.isEmpty()) {
                 queue.putAll(b.queued);
-                bufferedQueued -= b.queued.size();
+                b.queuedInBackend.putAll(b.queued); // still counted in bufferedQueued until taken
                 b.queued.clear();
             }
             if (!b.active.isEmpty()) {
@@ -298,7 +310,7 @@ final class FetchState {
         return hosts.size();
     }
 
-    /** Requests queued in memory, not yet written to the backend (tests). */
+    /** Queued requests held in memory, written by a flush or not (tests). */
     int bufferedQueued() {
         return bufferedQueued;
     }

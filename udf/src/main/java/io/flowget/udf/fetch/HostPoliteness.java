@@ -88,7 +88,8 @@ public final class HostPoliteness {
             double requestsPerSecond,
             double bytesPerSecond,
             double latencyDropFactor,
-            Duration latencyDropMin) {
+            Duration latencyDropMin,
+            boolean slowStart) {
 
         public static Settings from(ReadableConfig conf) {
             int max = conf.get(FlowgetOptions.HOST_MAX_CONCURRENCY);
@@ -114,7 +115,8 @@ public final class HostPoliteness {
                             .map(m -> (double) m.getBytes())
                             .orElse(0.0),
                     Math.max(0, conf.get(FlowgetOptions.HOST_LATENCY_DROP_FACTOR)),
-                    conf.get(FlowgetOptions.HOST_LATENCY_DROP_MIN));
+                    conf.get(FlowgetOptions.HOST_LATENCY_DROP_MIN),
+                    conf.get(FlowgetOptions.HOST_SLOW_START));
         }
 
         /** The most requests in flight a host may ever get: its override, else max-concurrency. */
@@ -161,7 +163,7 @@ public final class HostPoliteness {
         HostGates.Settings shared =
                 new HostGates.Settings(
                         new AdaptiveLimit.Settings(settings.min(), settings.initial(), settings.probeInterval(),
-                                settings.latencyDropFactor(), settings.latencyDropMin()),
+                                settings.latencyDropFactor(), settings.latencyDropMin(), settings.slowStart()),
                         settings::maxFor,
                         new Breaker.Settings(settings.breakerFailures(), settings.breakerOpen(),
                                 settings.breakerMaxOpen(), settings.giveUpAfter()),
@@ -197,6 +199,23 @@ public final class HostPoliteness {
         boolean changed = !g.proven() || g.breaker().isOpen();
         g.prove();
         g.breaker().onAnswer();
+        return changed;
+    }
+
+    /**
+     * {@link #answered(String)}, and in the host's slow start a fast head raises its limit at once ({@link
+     * AdaptiveLimit#onHead}). Returns true when anything changed (put the host back in the ring).
+     *
+     * @param ttfbNanos the attempt's time to first byte
+     * @param inFlightAtSend requests in flight to the host when the attempt was sent, itself included
+     */
+    public boolean answered(String host, long ttfbNanos, int inFlightAtSend, long now) {
+        boolean changed = answered(host);
+        HostGate g = gates.get(host);
+        if (g.adaptiveLimit().onHead(ttfbNanos, inFlightAtSend, now)) {
+            gates.save(g);
+            changed = true;
+        }
         return changed;
     }
 

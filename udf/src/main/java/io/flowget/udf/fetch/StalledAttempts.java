@@ -57,13 +57,16 @@ final class StalledAttempts {
         return Math.max(DETACH_AFTER_MILLIS, 4 * politeness.minTtfbMillis(a.host));
     }
 
-    /** Tells politeness about response heads that arrived since the last sweep (bodies still streaming). */
-    static void reportHeaders(Scheduler scheduler, HostPoliteness politeness) {
+    /**
+     * Tells politeness about response heads that arrived since the last sweep (bodies still streaming); in a host's
+     * slow start a fast head raises its limit ({@code now}: processing time).
+     */
+    static void reportHeaders(Scheduler scheduler, HostPoliteness politeness, long now) {
         List<String> changed = null;
         for (Attempt a : scheduler.inFlight()) {
             if (a.headersReceived && !a.headersReported) {
                 a.headersReported = true;
-                if (politeness.answered(a.host)) {
+                if (politeness.answered(a.host, a.ttfbNanos(), a.hostInFlight, now)) {
                     changed = changed == null ? new ArrayList<>() : changed;
                     changed.add(a.host);
                 }

@@ -34,7 +34,10 @@ public final class Attempt {
     public long hopSentNanos;
     /** Why the operator cancelled the attempt (timeout, shutdown), or null. */
     public volatile String cancelReason;
-    /** The exchange; set by the thread that called {@code execute()} (the operator's sender), null before. */
+    /**
+     * The exchange (a chunk attempt's current window); set by the thread that called {@code execute()} (the
+     * operator's sender), null before.
+     */
     public volatile Future<?> future;
     /** Generation of the download this attempt belongs to; outcomes of older generations are dropped. */
     public int generation;
@@ -48,6 +51,14 @@ public final class Attempt {
     public volatile long rangeLimit = Long.MAX_VALUE;
     /** For a chunk attempt: the next offset it will write. */
     public volatile long progress;
+    /**
+     * For a chunk attempt: the last byte the origin has been asked for so far (the end of its current window), -1
+     * before the first window. Only {@link #requestWindow} and {@link #cutAt} touch it, under this object's lock,
+     * so a split never takes over bytes the origin was already asked for.
+     */
+    private long requestedEnd = -1;
+    /** For a chunk attempt fetched in windows: what its windows delivered so far, merged (task thread). */
+    public FetchOutcome windows;
     /** Epoch millis when the current hop was sent. */
     public long hopStartedAt;
     /** Requests in flight to the host when this attempt was issued, itself included (for the host's limiter). */
@@ -79,6 +90,38 @@ public final class Attempt {
         this.hopStartedAt = startedAt;
         this.progressMark = startedAt;
         visited.add(url);
+    }
+
+    /**
+     * Asks for the next window of a chunk attempt: bytes {@code [from, end]} with {@code end} at most {@code size}
+     * bytes on and never past {@link #rangeLimit}. Returns {@code end}, or -1 when nothing is left from {@code
+     * from} (the attempt was cut below it).
+     */
+    public synchronized long requestWindow(long from, long size) {
+        if (from > rangeLimit) {
+            return -1;
+        }
+        long end = Math.min(rangeLimit, from + Math.max(1, size) - 1);
+        requestedEnd = Math.max(requestedEnd, end);
+        return end;
+    }
+
+    /** The last byte the origin has been asked for (see {@link #requestWindow}), -1 before the first window. */
+    public synchronized long requestedEnd() {
+        return requestedEnd;
+    }
+
+    /**
+     * Splits the attempt: its last byte becomes {@code at - 1}, unless the origin was already asked for byte
+     * {@code at} (then nothing changes and this returns false) — so the bytes from {@code at} on, which another
+     * attempt then fetches, are never sent twice.
+     */
+    public synchronized boolean cutAt(long at) {
+        if (at <= requestedEnd || at > rangeLimit) {
+            return false;
+        }
+        rangeLimit = at - 1;
+        return true;
     }
 
     /** Marks the start of a hop (the first request or a redirect's next one): resets its response-head clock. */

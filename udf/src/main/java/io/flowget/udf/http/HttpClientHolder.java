@@ -83,7 +83,8 @@ public final class HttpClientHolder {
             CloseableHttpAsyncClient client,
             PoolingAsyncClientConnectionManager pool,
             ConnectionStats connections,
-            CachingDnsResolver dns) {}
+            CachingDnsResolver dns,
+            LargeBuffers large) {}
 
     private static final class Entry {
         final Lease lease;
@@ -123,6 +124,7 @@ public final class HttpClientHolder {
             CLIENTS.remove(lease.settings());
             // Graceful: lets in-flight exchanges of other owners (there are none at refs 0) finish.
             e.lease.client().close(CloseMode.GRACEFUL);
+            e.lease.large().close();
             e.lease.dns().close();
             LOG.info("Closed shared HTTP client");
         }
@@ -146,13 +148,35 @@ public final class HttpClientHolder {
 
     private static Lease create(HttpClientSettings s) {
         // SSRF guard over a caching resolver: the pool resolves through it for every connection it opens.
-        AddressPolicy policy = s.addressPolicy();
         CachingDnsResolver.Lookup lookup = testLookup;
         CachingDnsResolver dns =
                 lookup == null
                         ? new CachingDnsResolver(s.dnsTtl(), s.dnsNegativeTtl(), s.dnsTimeout(), DNS_CACHE_NAMES)
                         : new CachingDnsResolver(lookup, com.github.benmanes.caffeine.cache.Ticker.systemTicker(),
                                 s.dnsTtl(), s.dnsNegativeTtl(), s.dnsTimeout(), DNS_CACHE_NAMES);
+        ConnectionStats stats = new ConnectionStats();
+        Built main = build(s, dns, stats, s.bufferSize(), s.maxTotal(), s.maxPerRoute());
+        int slots = LargeBuffers.slots(s.largeBufferBudget(), s.largeBufferSize(), s.bufferSize());
+        LargeBuffers large =
+                new LargeBuffers(
+                        slots, () -> build(s, dns, stats, s.largeBufferSize(), slots, slots).client());
+        return new Lease(s, main.client(), main.pool(), stats, dns, large);
+    }
+
+    private record Built(CloseableHttpAsyncClient client, PoolingAsyncClientConnectionManager pool) {}
+
+    /**
+     * A started client over the shared resolver and connection statistics, whose HTTP/1.1 connections have I/O
+     * buffers of {@code bufferSize} bytes, at most {@code maxTotal} of them ({@code maxPerRoute} per origin).
+     */
+    private static Built build(
+            HttpClientSettings s,
+            CachingDnsResolver dns,
+            ConnectionStats stats,
+            int bufferSize,
+            int maxTotal,
+            int maxPerRoute) {
+        AddressPolicy policy = s.addressPolicy();
         TlsConfig tlsConfig =
                 TlsConfig.custom()
                         .setSupportedProtocols(TLS.V_1_3, TLS.V_1_2)
@@ -171,8 +195,8 @@ public final class HttpClientHolder {
                         .setTlsStrategy(tlsStrategy(s))
                         .setDefaultTlsConfig(tlsConfig)
                         .setDnsResolver(new GuardedDnsResolver(dns, policy, s.proxy().proxyHosts()))
-                        .setMaxConnTotal(s.maxTotal())
-                        .setMaxConnPerRoute(s.maxPerRoute())
+                        .setMaxConnTotal(maxTotal)
+                        .setMaxConnPerRoute(maxPerRoute)
                         .setDefaultConnectionConfig(connectionConfig)
                         // HTTP/2: concurrent requests to one origin share its connection as streams.
                         .setMessageMultiplexing(true)
@@ -206,7 +230,6 @@ public final class HttpClientHolder {
                         // The same bound on a response head as HTTP/1.1's below: lines × line length.
                         .setMaxHeaderListSize(MAX_HEADER_COUNT * MAX_HEADER_LINE)
                         .build();
-        ConnectionStats stats = new ConnectionStats();
         HttpAsyncClientBuilder builder = HttpAsyncClients.custom();
         if (!s.proxy().isEmpty()) {
             // Through a proxy the pool resolves only the proxy: the planner judges each origin first.
@@ -223,7 +246,7 @@ public final class HttpClientHolder {
                         // Each HTTP/1.1 connection holds three buffers of this size (session in, session out,
                         // content); HttpCore's 32 KiB default makes 96 KiB of heap per download in flight.
                         .setHttp1Config(Http1Config.custom()
-                                .setBufferSize(s.bufferSize())
+                                .setBufferSize(bufferSize)
                                 .setMaxLineLength(MAX_HEADER_LINE)
                                 .setMaxHeaderCount(MAX_HEADER_COUNT)
                                 .build())
@@ -239,7 +262,7 @@ public final class HttpClientHolder {
                         .evictIdleConnections(TimeValue.of(s.idleEviction()))
                         .build();
         client.start();
-        return new Lease(s, client, pool, stats, dns);
+        return new Built(client, pool);
     }
 
     /** Basic credentials for the proxies, from the secret {@code flowget.http.proxy-credentials-secret} names. */

@@ -25,13 +25,20 @@ import java.util.List;
  * request (ranges unsupported now, or an {@code If-Range} mismatch) is reported with its headers and its body is
  * dropped unread — the operator then falls back or restarts, never writing a whole body at an offset.
  *
- * <p>Writing stops at {@link Attempt#rangeLimit} (lowered by the operator when it splits a straggler), so two
- * attempts never race over the same tail. Runs on an I/O reactor thread; one instance per exchange.
+ * <p>A chunk attempt asks for its range in windows ({@code fetch.AttemptRequests}), one exchange each; this consumer
+ * receives one window, from {@code from}. Writing stops at {@link Attempt#rangeLimit} (lowered by the operator when
+ * it splits a straggler, never below what the origin was already asked for), so two attempts never race over the
+ * same tail. A window received in full ends with the body (the connection stays reusable); only bytes past the
+ * limit abort the exchange. Runs on an I/O reactor thread; one instance per exchange.
  */
 @Internal
 public final class RangeResponseConsumer implements AsyncResponseConsumer<FetchOutcome> {
     private final Path staging;
     private final Attempt attempt;
+    /** The first byte this window asked for. */
+    private final long from;
+    /** True for a window after the attempt's first: its head is not the attempt's time to first byte. */
+    private final boolean continued;
     private final long expectedLength;
     private final String validator;
     private final boolean validatorIsEtag;
@@ -50,8 +57,25 @@ public final class RangeResponseConsumer implements AsyncResponseConsumer<FetchO
      */
     public RangeResponseConsumer(
             Path staging, Attempt attempt, long expectedLength, String validator, boolean validatorIsEtag) {
+        this(staging, attempt, attempt.rangeStart, false, expectedLength, validator, validatorIsEtag);
+    }
+
+    /**
+     * @param from the first byte the window asked for (a 206 must cover it)
+     * @param continued true for a window after the attempt's first
+     */
+    public RangeResponseConsumer(
+            Path staging,
+            Attempt attempt,
+            long from,
+            boolean continued,
+            long expectedLength,
+            String validator,
+            boolean validatorIsEtag) {
         this.staging = staging;
         this.attempt = attempt;
+        this.from = from;
+        this.continued = continued;
         this.expectedLength = expectedLength;
         this.validator = validator;
         this.validatorIsEtag = validatorIsEtag;
@@ -61,7 +85,9 @@ public final class RangeResponseConsumer implements AsyncResponseConsumer<FetchO
     public void consumeResponse(
             HttpResponse response, EntityDetails entityDetails, HttpContext context, FutureCallback<FetchOutcome> cb)
             throws IOException {
-        attempt.markHeaders();
+        if (!continued) {
+            attempt.markHeaders();
+        }
         FetchOutcome o = StagingResponseConsumer.headersOf(response);
         outcome = o;
         resultCallback = cb;
@@ -76,8 +102,8 @@ public final class RangeResponseConsumer implements AsyncResponseConsumer<FetchO
                 o.changed = true;
             } else if (o.contentRange != null
                     && (coding.isEmpty() || coding.equalsIgnoreCase("identity"))
-                    && o.contentRange.first() <= attempt.rangeStart
-                    && o.contentRange.last() >= attempt.rangeStart) {
+                    && o.contentRange.first() <= from
+                    && o.contentRange.last() >= from) {
                 channel = SafeFiles.openExisting(staging); // a link in its place fails the chunk
                 rangeEnd = o.contentRange.last();
                 position = o.contentRange.first();
@@ -126,9 +152,10 @@ public final class RangeResponseConsumer implements AsyncResponseConsumer<FetchO
         }
         outcome.bytes = position - outcome.rangeFirst;
         attempt.progress = position;
-        if (position > limit) {
-            complete(true); // split by the operator (the rest is somebody else's), or the range is complete
+        if (position > limit && limit < rangeEnd) {
+            complete(true); // cut by the operator: the rest of this answer is somebody else's
         }
+        // else a complete answer: its end (streamEnd) follows, and the connection stays reusable
     }
 
     @Override

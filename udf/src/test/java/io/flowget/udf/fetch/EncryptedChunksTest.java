@@ -154,6 +154,26 @@ class EncryptedChunksTest {
         assertThat(routes.get("inner-gzip").requests).containsExactly("0-65535", "whole");
         assertThat(routes.get("inner-zstd").requests).containsExactly("0-65535", "whole");
         assertThat(routes.get("inner-br").requests).as("named inner coding: one stream at once").containsExactly("whole");
+        assertThat(h.stagingFiles()).as("the probe's partial plaintext is discarded").isEmpty();
+    }
+
+    @Test
+    void shortAnswersStoreOnlyWholeSegmentsAndTheRestIsFetchedAgain() throws Exception {
+        TestOrigin origin = fetch.track(TestOrigin.start());
+        FetchHarness h = fetch.harness(config(4), FetchHarness.Clock.STEPPED);
+        byte[] p = TestOrigin.content("short", 300_000);
+        // every 206 carries at most 10,000 bytes: two whole segments and a part of a third, which is dropped
+        RangeRoute route = RangeRoute.of(Encryptors.tink(TINK_4K, KEY, p), "\"s\"").maxRangeBytes(10_000);
+        origin.route("/short", route);
+        FetchRequest r = request(origin, "short", "k1", TINK_4K);
+        r.decryptEncoding = "identity";
+        FetchResult result = h.fetch(r);
+        assertThat(result.status).as(result.error).isEqualTo(ResultStatus.OK);
+        assertThat(Files.readAllBytes(h.out().resolve("short"))).isEqualTo(p);
+        assertThat(result.sha256).isEqualTo(Digests.sha256Hex(p));
+        assertThat(route.requests).doesNotContain("whole").hasSizeGreaterThan(30)
+                .allSatisfy(range -> assertThat(Long.parseLong(range.substring(0, range.indexOf('-'))) % 4096).isZero());
+        assertThat(h.stagingFiles()).isEmpty();
     }
 
     @Test

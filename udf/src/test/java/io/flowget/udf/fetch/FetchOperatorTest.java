@@ -510,7 +510,10 @@ class FetchOperatorTest {
                 .isNotEmpty()
                 .allSatisfy(range -> assertThat(Long.parseLong(range.substring(0, range.indexOf('-'))))
                         .isGreaterThanOrEqualTo(4 * 256 * 1024));
-        assertThat(afterRestore).contains("1048576-1310719", "1310720-1572863", "1572864-1835007");
+        // Chunks are asked for in windows (a quarter chunk each): the chunks that were not done are asked again.
+        for (long chunk : new long[] {1048576, 1310720, 1572864}) {
+            assertThat(afterRestore).anySatisfy(range -> assertThat(range).startsWith(chunk + "-"));
+        }
         assertThat(second.hostsWithState()).isZero();
         second.close();
     }

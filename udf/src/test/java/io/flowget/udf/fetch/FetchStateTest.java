@@ -36,8 +36,9 @@ import static org.assertj.core.api.Assertions.assertThat;
  * {@link FetchState}'s write-behind on a real RocksDB keyed backend (created outside a job, as the JMH state
  * benchmarks do): a request that is queued, taken and ended between two checkpoints makes no call on the
  * {@code queue}, {@code queue-cursor} or {@code active} state; what {@link FetchState#flush} wrote is exactly what a
- * restore scan finds; entries that reached the backend are deleted there when they end; and past its bound the
- * queue is written through. Calls are counted by a decorator around the real backend's state objects.
+ * restore scan finds; entries that reached the backend are deleted there when they end (a flushed queued request
+ * without being read back); and past its bound the queue is written through. Calls are counted by a decorator around
+ * the real backend's state objects.
  *
  * <p>Snapshot and restore of the whole operator with requests held only in memory at the barrier (queued and in
  * flight): {@code FetchOperatorTest.restoresRequestsInFlightAndCompletesEachExactlyOnce} and the restore tests beside
@@ -128,6 +129,9 @@ class FetchStateTest {
         assertThat(state.dequeue("b.example").request().id).isEqualTo("b.example-2");
         state.removeActive(first.seq());
         state.forgetHost("b.example");
+
+        assertThat(count("queue.get")).as("the flushed requests are taken from memory, not read back").isZero();
+        assertThat(count("queue.remove")).as("but deleted from the backend").isEqualTo(2);
 
         assertThat(keys(FetchState.QUEUE_STATE, FetchState.CURSOR_STATE, FetchState.ACTIVE_STATE)).isEmpty();
         assertThat(state.hostsWithState()).isZero();

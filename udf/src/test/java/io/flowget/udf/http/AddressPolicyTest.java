@@ -97,4 +97,17 @@ class AddressPolicyTest {
     private static InetAddress ip(String literal) throws Exception {
         return InetAddress.getByName(literal); // literals only: no lookup
     }
+
+    @Test
+    void tellsIpLiteralsFromNamesInOnePass() {
+        for (String literal : List.of("127.0.0.1", "0.0.0.0", "255.255.255.255", "010.1.1.1", "[::1]", "::1",
+                "fe80::1", "::ffff:127.0.0.1", "2001:DB8::A")) {
+            assertThat(AddressPolicy.isIpLiteral(literal)).as(literal).isTrue();
+        }
+        for (String name : List.of("", "example.org", "127.0.0", "127.0.0.1.", ".127.0.0.1", "127..0.1",
+                "256.0.0.1", "1.2.3.4.5", "1234.0.0.1", "127.0.0.1x", "+1.2.3.4", "[]", "12:g::1", "localhost",
+                "0x7f.0.0.1")) {
+            assertThat(AddressPolicy.isIpLiteral(name)).as(name).isFalse();
+        }
+    }
 }

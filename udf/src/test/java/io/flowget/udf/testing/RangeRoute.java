@@ -26,6 +26,8 @@ public final class RangeRoute implements TestOrigin.Route {
     private Predicate<Long> hold = start -> false;
     private java.util.concurrent.CountDownLatch gate = new java.util.concurrent.CountDownLatch(0);
     private long delayMillis;
+    private Predicate<Long> stall = start -> false;
+    private long stallAfter;
     private final java.util.concurrent.atomic.AtomicLong served = new java.util.concurrent.atomic.AtomicLong();
     /** Every request as "start-end" (or "whole"), in arrival order. */
     public final List<String> requests = new CopyOnWriteArrayList<>();
@@ -55,6 +57,17 @@ public final class RangeRoute implements TestOrigin.Route {
     /** Ranges starting at an offset matching {@code start} wait for {@link #release()} before answering. */
     public RangeRoute holdRangesWhere(Predicate<Long> start) {
         this.hold = start;
+        this.gate = new java.util.concurrent.CountDownLatch(1);
+        return this;
+    }
+
+    /**
+     * Ranges starting at an offset matching {@code start} send their head and first {@code afterBytes} bytes at
+     * once, then wait for {@link #release()} before the rest (a straggler, or a body still streaming).
+     */
+    public RangeRoute stallRangesWhere(Predicate<Long> start, long afterBytes) {
+        this.stall = start;
+        this.stallAfter = afterBytes;
         this.gate = new java.util.concurrent.CountDownLatch(1);
         return this;
     }
@@ -120,6 +133,21 @@ public final class RangeRoute implements TestOrigin.Route {
         response.setStatus(206);
         response.getHeaders().put(HttpHeader.CONTENT_RANGE, "bytes " + start + "-" + end + "/" + body.length);
         response.getHeaders().put(HttpHeader.CONTENT_LENGTH, len);
+        if (stall.test(start) && stallAfter < len) {
+            int first = (int) stallAfter;
+            java.util.concurrent.CountDownLatch held = gate;
+            response.write(false, ByteBuffer.wrap(body, (int) start, first), Callback.from(
+                    () -> new Thread(() -> {
+                        try {
+                            held.await(60, java.util.concurrent.TimeUnit.SECONDS);
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                        response.write(true, ByteBuffer.wrap(body, (int) start + first, len - first), callback);
+                    }, "range-stall").start(),
+                    callback::failed));
+            return;
+        }
         response.write(true, ByteBuffer.wrap(body, (int) start, len), callback);
     }
 }

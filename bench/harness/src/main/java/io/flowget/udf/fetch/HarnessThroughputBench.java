@@ -103,11 +103,22 @@ public final class HarnessThroughputBench {
      */
     private static double run(Path tmp, List<TestOrigin> origins, Map<String, String> sha256ByPath, String tag)
             throws Exception {
+        return run(tmp, origins, sha256ByPath, tag, c -> c.set(FlowgetOptions.HOST_INITIAL_CONCURRENCY, 16));
+    }
+
+    /** {@link #run(Path, List, Map, String)} with 64 in flight, host max 16, and {@code tune}'s changes. */
+    static double run(
+            Path tmp,
+            List<TestOrigin> origins,
+            Map<String, String> sha256ByPath,
+            String tag,
+            java.util.function.Consumer<Configuration> tune)
+            throws Exception {
         Path dir = tmp.resolve(tag);
         Configuration c = FetchHarness.config(dir);
         c.set(FlowgetOptions.FETCH_MAX_IN_FLIGHT, 64);
         c.set(FlowgetOptions.HOST_MAX_CONCURRENCY, 16);
-        c.set(FlowgetOptions.HOST_INITIAL_CONCURRENCY, 16);
+        tune.accept(c);
         List<FetchRequest> requests = new ArrayList<>();
         int i = 0;
         for (String path : sha256ByPath.keySet().stream().sorted().toList()) {

@@ -21,6 +21,12 @@ import java.util.concurrent.TimeUnit;
  * go to {@link #onAnswer}, drops (retryable statuses, timeouts, resets, connect errors) to {@link #onDrop},
  * 429/503 to {@link #onOverload}.
  *
+ * <p><b>Slow start.</b> A host without a learned limit starts (once proven, see {@code WarmUp}) at {@code
+ * initial} and, like TCP's slow start, doubles its limit with each fast answer and each fast response head
+ * ({@link #onHead}) while it is busy, until its max or its first drop, hold or overload; from then on AIMD. So a
+ * host that answers fast reaches its limit within a few requests, and the chunk connections of a large file open
+ * as their first heads arrive instead of one per finished chunk.
+ *
  * <p><b>Rising latency.</b> An answer whose time to first byte (TTFB: request sent to response head; the body's
  * time is the file's size, not the host's load) exceeds {@code latencyDropFactor} × the host's smoothed minimum
  * TTFB, and is at least {@code latencyDropMin} above it, is a drop too: a host that queues our requests slows
@@ -64,7 +70,18 @@ public final class AdaptiveLimit {
      * probe-interval}, {@code latency-drop-factor}, {@code latency-drop-min}); {@code max} is per host.
      */
     public record Settings(
-            int min, int initial, Duration probeInterval, double latencyDropFactor, Duration latencyDropMin) {}
+            int min,
+            int initial,
+            Duration probeInterval,
+            double latencyDropFactor,
+            Duration latencyDropMin,
+            boolean slowStart) {
+        /** Without slow start: the limit grows by one per answer from the start. */
+        public Settings(
+                int min, int initial, Duration probeInterval, double latencyDropFactor, Duration latencyDropMin) {
+            this(min, initial, probeInterval, latencyDropFactor, latencyDropMin, false);
+        }
+    }
 
     /** What an answer's first byte says: grow, drop once per round, or hold. */
     private enum Latency {
@@ -76,8 +93,14 @@ public final class AdaptiveLimit {
     private final String host;
     private final Settings settings;
     private final Clock clock;
-    private final AIMDLimit aimd;
+    private AIMDLimit aimd;
     private final int max;
+    /**
+     * True until the host's first drop, latency hold or overload, or until the limit reaches max: each fast answer
+     * (and each fast response head, {@link #onHead}) while the host is busy doubles the limit (TCP's slow start).
+     * Only for a host without a learned limit and when {@link Settings#slowStart()} is on.
+     */
+    private boolean slowStart;
     /** Cap after a 429/503 at N in flight (N-1); 0 when none. */
     private int ceiling;
     /** When the cap was set or last raised (processing time, ms). */
@@ -103,16 +126,65 @@ public final class AdaptiveLimit {
         this.clock = clock;
         this.max = max;
         int start = learned > 0 ? learned : settings.initial();
-        this.aimd =
-                AIMDLimit.newBuilder()
-                        .minLimit(settings.min())
-                        .maxLimit(max)
-                        .initialLimit(Math.max(settings.min(), Math.min(max, start)))
-                        // RTT here includes body transfer, so it is no overload signal: drops only
-                        // (errors, overload, and slow first bytes, see latency()).
-                        .timeout(365, TimeUnit.DAYS)
-                        .build();
+        this.aimd = aimd(start);
+        this.slowStart = settings.slowStart() && learned <= 0 && aimd.getLimit() < max;
         this.latencyDropAt = clock.relativeTimeNanos() - TimeUnit.DAYS.toNanos(1);
+    }
+
+    private AIMDLimit aimd(int initial) {
+        return AIMDLimit.newBuilder()
+                .minLimit(settings.min())
+                .maxLimit(max)
+                .initialLimit(Math.max(settings.min(), Math.min(max, initial)))
+                // RTT here includes body transfer, so it is no overload signal: drops only
+                // (errors, overload, and slow first bytes, see latency()).
+                .timeout(365, TimeUnit.DAYS)
+                .build();
+    }
+
+    /** True while the limit still doubles per fast answer (slow start, see the class comment). */
+    public boolean slowStart() {
+        return slowStart;
+    }
+
+    /**
+     * Slow start: doubles the limit when the host is busy (at least half the limit was in flight when the answered
+     * request was sent, the rule AIMD grows by). Ends at max.
+     */
+    private void doubleIfBusy(int inFlightAtSend) {
+        int l = aimd.getLimit();
+        if ((long) inFlightAtSend * 2 >= l) {
+            aimd = aimd((int) Math.min(max, 2L * l));
+        }
+        if (aimd.getLimit() >= max) {
+            slowStart = false;
+        }
+    }
+
+    /**
+     * A response head arrived (the body still streams): in slow start, a fast one (not slow by the latency rule,
+     * or the host's first) doubles the limit at once, so a host that answers fast reaches its limit within a few
+     * requests and a large file's chunk connections open while its first chunks still stream, not one per finished
+     * chunk. Outside slow start, heads change nothing (the answer counts when it ends). Returns true when the limit
+     * rose.
+     *
+     * @param ttfbNanos request sent to response head
+     * @param inFlightAtSend requests in flight to the host when this one was sent, itself included
+     */
+    public boolean onHead(long ttfbNanos, int inFlightAtSend, long now) {
+        if (!slowStart || ceiling > 0) {
+            return false;
+        }
+        double k = settings.latencyDropFactor();
+        boolean queueing =
+                k > 0 && minTtfb > 0 && ttfbNanos > (1 + (k - 1) / 2) * minTtfb
+                        && ttfbNanos - minTtfb >= settings.latencyDropMin().toNanos() / 2;
+        if (queueing) {
+            return false; // the completion's latency rule decides (and ends slow start)
+        }
+        int before = limit(now);
+        doubleIfBusy(inFlightAtSend);
+        return limit(now) > before;
     }
 
     /** How many rounds and probe intervals the cap waits before it rises by one (persisted). */
@@ -163,14 +235,20 @@ public final class AdaptiveLimit {
         raiseCapByRounds(now);
         switch (latency(ttfbNanos, rttNanos, pinned, now)) {
             case GROW:
-                sample(inFlightAtSend, rttNanos, false);
+                if (slowStart && ceiling == 0) {
+                    doubleIfBusy(inFlightAtSend);
+                } else {
+                    sample(inFlightAtSend, rttNanos, false);
+                }
                 break;
             case DROP:
+                slowStart = false;
                 LOG.debug("{}: first byte after {} ms, minimum {} ms: latency drop", host,
                         ttfbNanos / 1_000_000, minTtfb / 1_000_000);
                 sample(inFlightAtSend, rttNanos, true);
                 break;
             default:
+                slowStart = false; // queueing (or the round of a latency drop): the host is near its limit
                 break;
         }
     }
@@ -213,6 +291,7 @@ public final class AdaptiveLimit {
 
     /** A drop (retryable status, timeout, reset, connect error): ×0.9. */
     public void onDrop(int inFlightAtSend, long rttNanos) {
+        slowStart = false;
         sample(inFlightAtSend, rttNanos, true);
     }
 
@@ -222,6 +301,7 @@ public final class AdaptiveLimit {
      * @param inFlightNow requests still in flight to the host now, this one included
      */
     public void onOverload(int status, int inFlightAtSend, int inFlightNow, long rttNanos, long now) {
+        slowStart = false;
         sample(inFlightAtSend, rttNanos, true);
         int inflight = Math.max(1, inFlightAtSend);
         // The host took N-1 beside this one. N is the larger of the counts at send and now: requests reach the

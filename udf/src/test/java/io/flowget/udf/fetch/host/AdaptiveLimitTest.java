@@ -199,4 +199,79 @@ class AdaptiveLimitTest {
         assertThat(l.limit(PROBE.toMillis())).isEqualTo(3); // learned 3 after the drop
         assertThat(l.ceiling()).isZero();
     }
+
+    private AdaptiveLimit slowStart(int initial, int max) {
+        return new AdaptiveLimit(
+                "h.example", new AdaptiveLimit.Settings(1, initial, PROBE, 3.0, Duration.ofMillis(50), true), max, 0,
+                clock);
+    }
+
+    @Test
+    void slowStartDoublesPerFastAnswerWhileBusyAndReachesMaxInAFewAnswers() {
+        AdaptiveLimit l = slowStart(4, 64);
+        assertThat(l.slowStart()).isTrue();
+        l.onAnswer(1 * MS, 2 * MS, 1, false, 0); // 1 of 4 in flight: not busy, no growth
+        assertThat(l.limit(0)).isEqualTo(4);
+        int answers = 0;
+        while (l.limit(0) < 64) {
+            l.onAnswer(1 * MS, 2 * MS, l.limit(0), false, 0); // the host is kept busy
+            answers++;
+        }
+        assertThat(answers).as("4 → 8 → 16 → 32 → 64").isEqualTo(4);
+        assertThat(l.slowStart()).as("ends at max").isFalse();
+    }
+
+    @Test
+    void aFastHeadDoublesTheLimitInSlowStartOnly() {
+        AdaptiveLimit l = slowStart(4, 12);
+        assertThat(l.onHead(1 * MS, 1, 0)).as("not busy").isFalse();
+        assertThat(l.onHead(1 * MS, 2, 0)).isTrue();
+        assertThat(l.limit(0)).isEqualTo(8);
+        assertThat(l.onHead(1 * MS, 8, 0)).isTrue();
+        assertThat(l.limit(0)).as("never above max").isEqualTo(12);
+        assertThat(l.onHead(1 * MS, 12, 0)).as("slow start is over").isFalse();
+
+        AdaptiveLimit aimd = limit(1, 4, 12); // slow start off
+        assertThat(aimd.onHead(1 * MS, 4, 0)).isFalse();
+        assertThat(aimd.limit(0)).isEqualTo(4);
+    }
+
+    @Test
+    void slowStartEndsAtTheFirstDropAndAimdFollows() {
+        AdaptiveLimit l = slowStart(4, 64);
+        l.onAnswer(1 * MS, 2 * MS, 4, false, 0);
+        assertThat(l.limit(0)).isEqualTo(8);
+        l.onDrop(8, 2 * MS);
+        assertThat(l.slowStart()).isFalse();
+        assertThat(l.limit(0)).isEqualTo(7); // 8 × 0.9
+        l.onAnswer(1 * MS, 2 * MS, 7, false, 0);
+        assertThat(l.limit(0)).as("one per answer from here").isEqualTo(8);
+    }
+
+    @Test
+    void anOverloadOrAQueueingAnswerEndsSlowStart() {
+        AdaptiveLimit overloaded = slowStart(4, 64);
+        overloaded.onOverload(429, 4, 4, 2 * MS, 0);
+        assertThat(overloaded.slowStart()).isFalse();
+        overloaded.onAnswer(1 * MS, 2 * MS, 3, false, 0);
+        assertThat(overloaded.limit(0)).as("capped at 3").isEqualTo(3);
+
+        AdaptiveLimit queueing = slowStart(4, 64);
+        queueing.onAnswer(10 * MS, 10 * MS, 4, false, 0); // learns 10 ms, doubles
+        assertThat(queueing.limit(0)).isEqualTo(8);
+        clock.advanceTime(1, TimeUnit.SECONDS);
+        assertThat(queueing.onHead(36 * MS, 8, 0)).as("a head half-way to slow does not grow").isFalse();
+        queueing.onAnswer(36 * MS, 36 * MS, 8, false, 0); // half-way to slow: hold, and slow start ends
+        assertThat(queueing.slowStart()).isFalse();
+        assertThat(queueing.limit(0)).isEqualTo(8);
+    }
+
+    @Test
+    void aHostWithALearnedLimitSkipsSlowStart() {
+        AdaptiveLimit l = new AdaptiveLimit(
+                "h", new AdaptiveLimit.Settings(1, 4, PROBE, 3.0, Duration.ofMillis(50), true), 64, 6, clock);
+        assertThat(l.slowStart()).isFalse();
+        l.onAnswer(1 * MS, 2 * MS, 6, false, 0);
+        assertThat(l.limit(0)).isEqualTo(7);
+    }
 }
