@@ -39,16 +39,10 @@ class StagingSweepTest {
 
     @Test
     void aRestoredSubtaskDeletesOrphansAndKeepsItsDownloadsFile() throws Exception {
-        TestOrigin origin = fetch.track(TestOrigin.start());
         byte[] body = TestOrigin.content("A", 8 * CHUNK);
         RangeRoute route = RangeRoute.of(body, "\"a\"").holdRangesWhere(start -> start >= 4 * CHUNK);
-        origin.route("/a.bin", route);
         Configuration conf = chunked();
-        FetchHarness first = fetch.harness(conf, FetchHarness.Clock.MANUAL);
-        first.submit(FetchOperatorTest.request("A", origin, "/a.bin"));
-        first.drainUntil(() -> route.requests.size() >= 6 && first.getOperator().inFlightCount() == 2);
-        OperatorSubtaskState snapshot = first.snapshot(1L, 1L);
-        first.crash("restored below");
+        OperatorSubtaskState snapshot = halfWayThenCrash(conf, route);
         Path owned = single(partFiles());
         long ownedSize = Files.size(owned);
         Path staging = owned.getParent();
@@ -72,25 +66,16 @@ class StagingSweepTest {
         route.release();
         FetchResult r = second.results(1).get(0);
         assertOk(second, r, body);
-        assertThat(route.requests.subList(requestsBefore, route.requests.size()))
-                .as("the kept chunks are not fetched again")
-                .allSatisfy(range ->
-                        assertThat(Long.parseLong(range.split("-")[0])).isGreaterThanOrEqualTo(4L * CHUNK));
+        assertOnlyHeldRangesFetched(route, requestsBefore);
     }
 
     /** A restored download's file still named as before the namespaces ({@code <tag>-d<id>-g<n>}) keeps its chunks. */
     @Test
     void aFileNamedBeforeTheNamespacesIsAdoptedOnRestore() throws Exception {
-        TestOrigin origin = fetch.track(TestOrigin.start());
         byte[] body = TestOrigin.content("A", 8 * CHUNK);
         RangeRoute route = RangeRoute.of(body, "\"a\"").holdRangesWhere(start -> start >= 4 * CHUNK);
-        origin.route("/a.bin", route);
         Configuration conf = chunked();
-        FetchHarness first = fetch.harness(conf, FetchHarness.Clock.MANUAL);
-        first.submit(FetchOperatorTest.request("A", origin, "/a.bin"));
-        first.drainUntil(() -> route.requests.size() >= 6 && first.getOperator().inFlightCount() == 2);
-        OperatorSubtaskState snapshot = first.snapshot(1L, 1L);
-        first.crash("restored below");
+        OperatorSubtaskState snapshot = halfWayThenCrash(conf, route);
         Path owned = single(partFiles());
         String name = owned.getFileName().toString();
         Path unprefixed = Files.move(owned, owned.resolveSibling(name.substring(name.indexOf('-') + 1)));
@@ -102,10 +87,7 @@ class StagingSweepTest {
         assertThat(unprefixed).doesNotExist();
         route.release();
         assertOk(second, second.results(1).get(0), body);
-        assertThat(route.requests.subList(requestsBefore, route.requests.size()))
-                .as("the adopted chunks are not fetched again")
-                .allSatisfy(range ->
-                        assertThat(Long.parseLong(range.split("-")[0])).isGreaterThanOrEqualTo(4L * CHUNK));
+        assertOnlyHeldRangesFetched(route, requestsBefore);
     }
 
     /**
@@ -169,6 +151,26 @@ class StagingSweepTest {
     }
 
     // ------------------------------------------------------------------------------------------------
+
+    /** Fetches {@code route} at "/a.bin" until its held half is in flight, snapshots, and crashes the operator. */
+    private OperatorSubtaskState halfWayThenCrash(Configuration conf, RangeRoute route) throws Exception {
+        TestOrigin origin = fetch.track(TestOrigin.start());
+        origin.route("/a.bin", route);
+        FetchHarness first = fetch.harness(conf, FetchHarness.Clock.MANUAL);
+        first.submit(FetchOperatorTest.request("A", origin, "/a.bin"));
+        first.drainUntil(() -> route.requests.size() >= 6 && first.getOperator().inFlightCount() == 2);
+        OperatorSubtaskState snapshot = first.snapshot(1L, 1L);
+        first.crash("restored by the test");
+        return snapshot;
+    }
+
+    /** Since request {@code from}, only the held ranges (from chunk 4 on) were asked for: the kept chunks were not. */
+    private static void assertOnlyHeldRangesFetched(RangeRoute route, int from) {
+        assertThat(route.requests.subList(from, route.requests.size()))
+                .as("the kept chunks are not fetched again")
+                .allSatisfy(range ->
+                        assertThat(Long.parseLong(range.split("-")[0])).isGreaterThanOrEqualTo(4L * CHUNK));
+    }
 
     private Configuration chunked() {
         Configuration c = FetchHarness.config(tmp);
