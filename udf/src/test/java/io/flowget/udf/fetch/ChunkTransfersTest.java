@@ -87,23 +87,22 @@ class ChunkTransfersTest {
     @Test
     void aLargeFileOpensItsChunkConnectionsAsTheirHeadsArrive() throws Exception {
         // Initial limit 4, max 12: slow start doubles on the chunks' heads.
-        assertThat(chunkRequestsOpenWhileNoChunkFinishes(true, 12))
-                .as("chunk requests open before any chunk finished: the host's max, never more")
-                .isEqualTo(12);
+        assertThat(limitWhileNoChunkFinishes(true, 12)).as("the host's limit before any chunk finished").isEqualTo(12);
     }
 
     @Test
     void aLargeFileWithoutSlowStartStaysAtTheInitialLimitWhileNoChunkFinishes() throws Exception {
-        assertThat(chunkRequestsOpenWhileNoChunkFinishes(false, 4)).as("AIMD grows only when answers end").isEqualTo(4);
+        assertThat(limitWhileNoChunkFinishes(false, 4)).as("AIMD grows only when answers end").isEqualTo(4);
     }
 
     /**
      * One 16-chunk file from a host with limit 12 that starts at 4: every chunk after the probe sends its head and
-     * 1 KiB, then stalls, so no chunk can finish and only the heads can raise the limit. Returns how many chunk
-     * requests the origin had open once {@code expected} were (plus half a second for more to come), then lets
-     * the chunks finish and checks the file.
+     * 1 KiB, then stalls, so no chunk can finish and only the heads can raise the limit. Returns the host's learned
+     * limit (its keyed {@code host-state}) once {@code expected} chunk requests reached the origin (plus half a second
+     * for more heads to be reported), then lets the chunks finish and checks the file. (The origin may see more
+     * chunk requests than the limit: a body stalled for 500 ms stops holding its host's slot.)
      */
-    private int chunkRequestsOpenWhileNoChunkFinishes(boolean slowStart, int expected) throws Exception {
+    private int limitWhileNoChunkFinishes(boolean slowStart, int expected) throws Exception {
         TestOrigin origin = fetch.track(TestOrigin.start("127.0.0.1"));
         byte[] body = TestOrigin.content("ramp" + slowStart, 16 * CHUNK);
         RangeRoute route = RangeRoute.of(body, "\"r1\"").stallRangesWhere(start -> start >= CHUNK, KIB);
@@ -111,23 +110,24 @@ class ChunkTransfersTest {
         Configuration conf = chunked(12);
         conf.set(FlowgetOptions.HOST_INITIAL_CONCURRENCY, 4);
         conf.set(FlowgetOptions.HOST_SLOW_START, slowStart);
+        // No latency signal: on a loaded test machine the chunks' first bytes can come 25 ms slower than the
+        // probe's, which the limiter rightly reads as a host starting to queue (no growth then).
+        conf.set(FlowgetOptions.HOST_LATENCY_DROP_FACTOR, 0.0);
         var h = fetch.harness(conf, FetchHarness.Clock.STEPPED);
         h.processElement(request("ramp", origin, "/ramp.bin"), 0);
 
-        // Chunk requests counted at the route: each stalled window is one, and none ends while they stall (the
-        // origin's own count of active requests may still hold the probe for a moment after its body arrived).
         h.drainUntil(() -> route.requests.size() - 1 >= expected);
         h.drainFor(Duration.ofMillis(500)); // later heads arrive and are reported meanwhile
-        int open = route.requests.size() - 1;
-        LOG.info("ramp (slow start {}): {} chunk requests open, {} in flight, requests {}", slowStart, open,
-                h.getOperator().inFlightCount(), route.requests);
+        int limit = HostPolitenessTest.hostState(h, origin.host()).limit;
+        LOG.info("ramp (slow start {}): limit {}, {} chunk requests, {} in flight, requests {}", slowStart, limit,
+                route.requests.size() - 1, h.getOperator().inFlightCount(), route.requests);
         route.release();
         FetchResult r = h.results(1).get(0);
 
         assertThat(r.status).as("%s", r).isEqualTo(ResultStatus.OK);
         assertThat(Files.readAllBytes(h.out().resolve(r.path))).isEqualTo(body);
         h.close();
-        return open;
+        return limit;
     }
 
     /**

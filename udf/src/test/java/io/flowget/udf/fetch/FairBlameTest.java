@@ -126,16 +126,20 @@ class FairBlameTest {
         assertThat(results.values()).allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.FAILED));
     }
 
+    /**
+     * Silent URLs (no response head; a body that stalls after its head would stop holding the slot, see
+     * {@link #bodiesThatStallAfterTheirHeadDoNotHoldTheHostsSlotsFromTheFilesBehindThem}) on a host of one slot.
+     */
     @Test
     void theBudgetRunsOnWhileAStalledUrlWaitsForItsHostsSlot() throws Exception {
         RawOrigin origin = fetch.track(new RawOrigin("127.0.0.24"));
         List<FetchRequest> requests = new ArrayList<>();
         for (int i = 0; i < 4; i++) {
-            origin.route("/s" + i, (ex, n) -> stall(origin, ex, 100 * KIB));
+            origin.route("/s" + i, (ex, n) -> hold(origin));
             requests.add(raw("s" + i, origin, "/s" + i));
         }
         Configuration conf = shortConfig(tmp);
-        conf.set(FlowgetOptions.HOST_MAX_CONCURRENCY, 1); // one slot: each retry waits for the others' 2 s stalls
+        conf.set(FlowgetOptions.HOST_MAX_CONCURRENCY, 1); // one slot: each retry waits for the others' 2 s silences
         FetchHarness h = fetch.harness(conf, FetchHarness.Clock.WALL);
         h.setProcessingTime(System.currentTimeMillis()); // the budget's timers are at wall-clock times
         h.submit(requests.toArray(FetchRequest[]::new));
@@ -148,6 +152,42 @@ class FairBlameTest {
         // Counting attempt time only, every URL would need two 2 s stalls; the first ones stall once and then spend
         // their budget waiting for the slot.
         assertThat(results).anySatisfy(r -> assertThat(r.error).startsWith("timeout: no progress for 3s over 1 attempt"));
+    }
+
+    /**
+     * A body that stalls after its head is its URL's trouble (README "Who is blamed"), so it must not hold its host's
+     * slot even when the host has served nobody else since: here two stalls take both slots of a host before its
+     * healthy files. (The hostile 119-URL run: once a host's healthy files were done, its remaining bad URLs held
+     * its slots one after the other, 30 s each, and the run took 280 s instead of about 80.) The budget ends the
+     * stalls after 3 s; the idle and low-speed timeouts are longer, so only detaching lets the healthy files pass.
+     */
+    @Test
+    void bodiesThatStallAfterTheirHeadDoNotHoldTheHostsSlotsFromTheFilesBehindThem() throws Exception {
+        RawOrigin origin = fetch.track(new RawOrigin("127.0.0.25"));
+        byte[] body = TestOrigin.content("healthy", 4 * KIB);
+        List<FetchRequest> requests = new ArrayList<>();
+        for (int i = 0; i < 2; i++) {
+            origin.route("/s" + i, (ex, n) -> stall(origin, ex, 100 * KIB));
+            requests.add(raw("s" + i, origin, "/s" + i));
+        }
+        for (int i = 0; i < 5; i++) {
+            origin.route("/h" + i, (ex, n) ->
+                    ex.head(200, "Content-Length: " + body.length, "Connection: close").write(body, 0, body.length));
+            requests.add(raw("h" + i, origin, "/h" + i));
+        }
+        Configuration conf = shortConfig(tmp);
+        conf.set(FlowgetOptions.HOST_MAX_CONCURRENCY, 2);
+        conf.set(FlowgetOptions.HTTP_IDLE_TIMEOUT, Duration.ofSeconds(20));
+        conf.set(FlowgetOptions.FETCH_LOW_SPEED_TIME, Duration.ofSeconds(20));
+        FetchHarness h = fetch.harness(conf, FetchHarness.Clock.WALL);
+        h.setProcessingTime(System.currentTimeMillis()); // the budget's timers are at wall-clock times
+        h.submit(requests.toArray(FetchRequest[]::new));
+        List<FetchResult> results = h.results(7);
+
+        assertThat(results).extracting(r -> r.id.substring(0, 1))
+                .as("healthy files end while the stalls still stall, not after them")
+                .containsExactly("h", "h", "h", "h", "h", "s", "s");
+        assertThat(results.subList(5, 7)).allSatisfy(r -> assertThat(r.error).startsWith("timeout: no progress"));
     }
 
     /**

@@ -118,6 +118,21 @@ class HostPolitenessFacadeTest {
     }
 
     @Test
+    void aDeadHostKeepsItsOpenCircuitWhileMoreThanTenThousandOtherHostsPassThrough() {
+        HostPoliteness p = politeness();
+        FetchOutcome refused = FetchOutcome.failure(new ConnectException("Connection refused"));
+        p.onOutcome(HOST, refused, null, 1, 1, 1_000_000, -1, 0);
+        assertThat(p.onOutcome(HOST, refused, null, 1, 1, 1_000_000, -1, 100)).as("open until").isEqualTo(300);
+
+        for (int i = 0; i <= HostPoliteness.MAX_GATES; i++) {
+            p.mayIssue("other-" + i + ".example", 0, 150); // each takes a gate: the dead host's is evicted
+        }
+
+        assertThat(p.mayIssue(HOST, 0, 200)).as("still parked after its gate was evicted and re-read").isFalse();
+        assertThat(p.mayIssue(HOST, 0, 300)).as("one probe at the end of the open time").isTrue();
+    }
+
+    @Test
     void oneUrlsTroubleIsBlamedOnTheRequestNotOnTheHost() {
         HostPoliteness p = politeness();
         p.onIssued(HOST, 0);
@@ -142,6 +157,32 @@ class HostPolitenessFacadeTest {
         // A response head of any request closes it at once, even if that request's body then fails.
         p.onOutcome(HOST, reset, null, true, 1, 1, 1_000_000, 500_000, 400);
         assertThat(p.summary(400).circuitOpen()).isZero();
+    }
+
+    /**
+     * The network-fault soak's 501 FAILED {@code host unreachable: timeout: no data} (issue 15's note, build before
+     * issue 13's blame): connections accepted but not answered in time — a proxy's 1.5 s blackholes, 2 s timeouts
+     * at load ~30 — counted as "no answer" for the breaker; the circuit opened, its probes timed out alike, the
+     * open time doubled and after {@code give-up-after} the host's waiting requests failed unsent. A connection
+     * that was made and then got no response head in time is the request's trouble (its retries and no-progress
+     * budget) and at most shrinks the host's limit: the circuit stays closed however long it lasts.
+     */
+    @Test
+    void connectionsThatAreAcceptedButNeverAnsweredDoNotOpenTheCircuitNorGiveTheHostUp() {
+        HostPoliteness p = politeness(); // breaker: 2 failures, give up after 1 s
+        p.onIssued(HOST, 0);
+        p.onOutcome(HOST, status(200, null), null, 1, 1, 1_000_000, 500_000, 0);
+        FetchOutcome readTimeout = FetchOutcome.failure(new java.net.SocketTimeoutException("Read timed out"));
+        for (long now = 100; now <= 10_000; now += 100) {
+            p.onOutcome(HOST, readTimeout, null, false, 4, 4, 2_000_000_000L, -1, now);
+            p.onOutcome(HOST, FetchOutcome.failure(new Exception()), "timeout: no response headers within 2s", false,
+                    4, 4, 2_000_000_000L, -1, now);
+        }
+
+        assertThat(p.summary(10_000).circuitOpen()).as("circuit closed after 10 s of silent connections").isZero();
+        assertThat(p.refusal(HOST, 10_000)).as("requests are sent, not failed as host unreachable").isNull();
+        assertThat(p.mayIssue(HOST, 0, 10_000)).isTrue();
+        assertThat(stored.get(HOST).limit).as("a streak of silence is the host's: its limit shrinks").isLessThan(4);
     }
 
     @Test
