@@ -130,8 +130,8 @@ public final class JobOptions {
                             "flowget run / demo: print where the process's resident memory goes, once every result"
                                     + " is in and before the job stops, as a line 'flowget memory: rss_mib=..."
                                     + " heap_used_mib=... metaspace_mib=... code_cache_mib=... direct_mib=... threads=..."
-                                    + " native_other_mib=...' before the summary line (MiB; with"
+                                    + " native_other_mib=...' before the summary line (MiB; native_other_mib bounds"
+                                    + " RocksDB's and other native libraries' memory from above; with"
                                     + " -XX:NativeMemoryTracking=summary in FLOWGET_JAVA_OPTS also the JVM's native"
-                                    + " categories, and native_other_mib is then RocksDB and other native libraries)."
-                                    + " Default false.");
+                                    + " categories). Default false.");
 }

@@ -249,7 +249,7 @@ class PoisonCatalogueITCase {
         return values.stream().map(PoisonCatalogueITCase::result).toList();
     }
 
-    private static FetchResult result(String json) {
+    static FetchResult result(String json) {
         try {
             return Json.resultFromJson(json);
         } catch (Exception e) {
@@ -258,7 +258,7 @@ class PoisonCatalogueITCase {
     }
 
     /** Restarts of the job: the highest attempt number of any of its vertices (0 when none ever restarted). */
-    private static int restarts(AccessExecutionGraph graph) {
+    static int restarts(AccessExecutionGraph graph) {
         int max = 0;
         for (AccessExecutionVertex v : graph.getAllExecutionVertices()) {
             max = Math.max(max, v.getCurrentExecutionAttempt().getAttemptNumber());

@@ -29,11 +29,11 @@ import java.util.regex.Pattern;
  * native categories (GC structures, thread stacks, symbols, compiler, class data) and its committed total.
  * {@code rss_file_mib} is the resident part of mapped files (the class-data-sharing archive, the jar, native
  * libraries such as RocksDB's); {@code native_other_mib} estimates the anonymous memory nobody in the JVM accounts
- * for — RocksDB's block cache and memtables, glibc arenas, other native libraries: anonymous RSS minus the committed
+ * for — RocksDB's block cache and memtables, glibc arenas, other native libraries: anonymous RSS minus the used
  * heap minus the JVM's non-heap accounts (NMT's committed total without heap and archive when NMT runs, else
- * metaspace, code cache and direct buffers, so it then also holds GC structures, thread stacks and symbols). It is a
- * lower bound: committed heap pages not yet touched are not resident but are subtracted. Every figure is a
- * snapshot; an account the JVM cannot give is left out.
+ * metaspace, code cache and direct buffers, so it then also holds GC structures, thread stacks and symbols). It is an
+ * upper bound: heap pages that were touched and are free again are resident but not subtracted (how many, the JVM
+ * does not tell). Every figure is a snapshot; an account the JVM cannot give is left out.
  *
  * <p>Stateless; callable from any thread. Costs a few milliseconds (a few ms more with NMT).
  */
@@ -125,7 +125,7 @@ public final class MemoryReport {
         }
         Long anon = status.get("RssAnon");
         if (anon != null) {
-            f.put("native_other_mib", Math.max(0, anon / 1024.0 - heap.getCommitted() / MIB - jvmNonHeap));
+            f.put("native_other_mib", Math.max(0, anon / 1024.0 - heap.getUsed() / MIB - jvmNonHeap));
         }
         return f;
     }

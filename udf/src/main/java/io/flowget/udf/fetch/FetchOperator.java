@@ -17,6 +17,8 @@ import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.runtime.state.KeyGroupRange;
+import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
 import org.apache.flink.runtime.state.StateInitializationContext;
 import org.apache.flink.runtime.state.StateSnapshotContext;
 import org.apache.flink.runtime.state.VoidNamespace;
@@ -39,6 +41,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.BiConsumer;
 import java.util.concurrent.RejectedExecutionException;
@@ -109,6 +112,8 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     private transient ListState<PendingPublish> pendingPublishes;
     private transient List<PendingPublish> restoredPublishes;
     private transient String incarnation;
+    /** The hosts restored with their downloads, until {@link #open} swept the staging files no download owns. */
+    private transient List<FetchState.RestoredHost> restored = List.of();
 
     public FetchOperator(
             StreamOperatorParameters<FetchResult> parameters, Configuration config, MailboxExecutor mailbox) {
@@ -153,6 +158,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         long queued = 0;
         int reissued = 0;
         List<FetchState.RestoredHost> found = state.restore(this::setCurrentKey);
+        restored = found;
         for (FetchState.RestoredHost r : found) {
             reissued += scheduler.restore(r.host(), r.queued(), r.active(), ptNow());
             queued += r.queued();
@@ -176,6 +182,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         store.restorePublishes(
                 restoredPublishes, subtask, getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks());
         restoredPublishes = null;
+        sweepStaging();
         conditional = new ConditionalFetch(settings.digestOnly ? null : store, settings.conditional, settings.blake3);
         rules = new OutcomeRules(settings);
         chunks = new ChunkedDownloads(settings);
@@ -197,6 +204,29 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         finalizer = new Finalizer(subtask, settings.blake3);
         scheduler.enqueueAll(); // restored hosts that have only queued requests join the ring here
         pump();
+    }
+
+    /**
+     * Staging files live in per-key-group namespaces ({@code StagingArea}); before it writes any, the subtask deletes
+     * the files of the key groups it now owns that none of its restored downloads refers to (after a crash, a
+     * restore from an older checkpoint, or a rescale). Other subtasks' key groups are never touched.
+     */
+    private void sweepStaging() throws Exception {
+        var task = getRuntimeContext().getTaskInfo();
+        store.namespaceStagingByKeyGroup(task.getMaxNumberOfParallelSubtasks());
+        List<Path> owned = new ArrayList<>();
+        for (FetchState.RestoredHost r : restored) {
+            for (Map.Entry<Long, Download> e : r.active()) {
+                Download d = e.getValue();
+                owned.add(store.stagingFile(r.host(), d.downloadId, e.getKey(), d.generation));
+            }
+        }
+        restored = List.of();
+        KeyGroupRange groups = KeyGroupRangeAssignment.computeKeyGroupRangeForOperatorIndex(
+                task.getMaxNumberOfParallelSubtasks(),
+                task.getNumberOfParallelSubtasks(),
+                task.getIndexOfThisSubtask());
+        store.sweepStaging(groups.getStartKeyGroup(), groups.getEndKeyGroup(), owned);
     }
 
     @Override

@@ -18,7 +18,8 @@ import java.util.Map;
  * stream writer from its files committer:
  *
  * <ul>
- *   <li>{@link StagingArea}: staging file names (persisted format) and discarding them;
+ *   <li>{@link StagingArea}: staging file names (persisted format), discarding them, and the start-up sweep of
+ *       files no restored download owns (per key-group namespaces);
  *   <li>{@link FilePublisher}: the atomic publish into {@code --out} and the ownership rule ({@code
  *       user.flowget.url}; a file of another URL is a {@link PathConflictException} unless {@code
  *       flowget.storage.on-conflict} is REPLACE);
@@ -76,6 +77,22 @@ public final class OutputStore {
 
     public Path stagingDir() {
         return stagingArea.dir();
+    }
+
+    /**
+     * Names download staging files in the namespace of their host's key group from now on
+     * ({@link StagingArea#namespaceByKeyGroup}); the fetch operator calls it before naming any.
+     */
+    public void namespaceStagingByKeyGroup(int maxParallelism) {
+        stagingArea.namespaceByKeyGroup(maxParallelism);
+    }
+
+    /**
+     * Deletes the staging files of key groups {@code [first, last]} that are not in {@code keep}; see
+     * {@link StagingArea#sweep}. Returns how many were deleted.
+     */
+    public int sweepStaging(int firstKeyGroup, int lastKeyGroup, java.util.Collection<Path> keep) throws IOException {
+        return stagingArea.sweep(firstKeyGroup, lastKeyGroup, keep);
     }
 
     /** The staging file of a host's request; see {@link StagingArea#file(String, long, int)}. */

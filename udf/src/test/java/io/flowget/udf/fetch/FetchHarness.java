@@ -82,10 +82,22 @@ final class FetchHarness implements AutoCloseable {
     private String settled = "";
 
     private FetchHarness(Configuration conf, OperatorSubtaskState restore, Clock clock) throws Exception {
+        this(conf, restore, clock, null);
+    }
+
+    /** {@code subtask}: {maxParallelism, parallelism, index} of the operator under test (null: 1, 1, 0). */
+    private FetchHarness(Configuration conf, OperatorSubtaskState restore, Clock clock, int[] subtask)
+            throws Exception {
         this.clock = clock;
         this.out = Path.of(conf.get(FlowgetOptions.STORAGE_OUT_DIR));
         this.staging = Path.of(conf.get(FlowgetOptions.STORAGE_STAGING_DIR));
-        harness = build(conf, new EmbeddedRocksDBStateBackend(true));
+        if (subtask == null) {
+            harness = build(conf, new EmbeddedRocksDBStateBackend(true));
+        } else {
+            harness = new KeyedOneInputStreamOperatorTestHarness<>(new FetchOperatorFactory(conf),
+                    (FetchRequest r) -> r.host, Types.STRING, subtask[0], subtask[1], subtask[2]);
+            harness.setStateBackend(new EmbeddedRocksDBStateBackend(true));
+        }
         if (restore != null) {
             harness.initializeState(restore);
         }
@@ -118,6 +130,15 @@ final class FetchHarness implements AutoCloseable {
     /** A harness on {@code conf}, restored from {@code restore} when not null, with the given clock policy. */
     static FetchHarness open(Configuration conf, OperatorSubtaskState restore, Clock clock) throws Exception {
         return new FetchHarness(conf, restore, clock);
+    }
+
+    /**
+     * A harness of subtask {@code index} of {@code parallelism} among {@code maxParallelism} key groups, restored
+     * from {@code restore} (already repartitioned for that subtask) when not null: for rescale tests.
+     */
+    static FetchHarness open(Configuration conf, OperatorSubtaskState restore, Clock clock, int maxParallelism,
+            int parallelism, int index) throws Exception {
+        return new FetchHarness(conf, restore, clock, new int[] {maxParallelism, parallelism, index});
     }
 
     /** A {@link Clock#STEPPED} harness on {@code conf}; {@code dir} is where {@link #config(Path)} put its files. */

@@ -55,6 +55,14 @@ final class FetchHarnessExtension implements AfterTestExecutionCallback, AfterEa
         return h;
     }
 
+    /** A harness of subtask {@code index} of {@code parallelism} (see {@link FetchHarness#open}), closed and checked. */
+    FetchHarness harness(Configuration conf, OperatorSubtaskState restore, FetchHarness.Clock clock,
+            int maxParallelism, int parallelism, int index) throws Exception {
+        FetchHarness h = FetchHarness.open(conf, restore, clock, maxParallelism, parallelism, index);
+        harnesses.add(h);
+        return h;
+    }
+
     /** Closes {@code resource} after the test (after the harnesses, in reverse order of tracking). */
     <T extends AutoCloseable> T track(T resource) {
         resources.add(resource);
