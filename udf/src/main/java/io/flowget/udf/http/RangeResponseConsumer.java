@@ -93,15 +93,12 @@ public final class RangeResponseConsumer implements AsyncResponseConsumer<FetchO
         resultCallback = cb;
         if (o.status == 206) {
             o.contentRange = ContentRange.parse(value(response, "Content-Range"));
-            String coding = o.contentEncoding == null ? "" : o.contentEncoding.trim();
-            String theirs = validatorIsEtag ? o.etag : o.lastModified;
-            // Validate before the first byte is written: bytes of two versions never meet in one file.
             if (o.contentRange != null
-                    && (o.contentRange.complete() != expectedLength
-                            || (theirs != null && !theirs.trim().equals(validator)))) {
+                    && StagingResponseConsumer.otherVersion(
+                            o.contentRange, o, expectedLength, validator, validatorIsEtag)) {
                 o.changed = true;
             } else if (o.contentRange != null
-                    && (coding.isEmpty() || coding.equalsIgnoreCase("identity"))
+                    && StagingResponseConsumer.uncoded(o.contentEncoding)
                     && o.contentRange.first() <= from
                     && o.contentRange.last() >= from) {
                 channel = SafeFiles.openExisting(staging); // a link in its place fails the chunk

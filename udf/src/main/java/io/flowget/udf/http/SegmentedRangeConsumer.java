@@ -115,8 +115,7 @@ public final class SegmentedRangeConsumer implements AsyncResponseConsumer<Fetch
         ContentRange cr =
                 response.getCode() == 206 ? ContentRange.parse(value(response, "Content-Range")) : null;
         Header ce = response.getFirstHeader("Content-Encoding");
-        String coding = ce == null || ce.getValue() == null ? "" : ce.getValue().trim();
-        boolean identity = coding.isEmpty() || coding.equalsIgnoreCase("identity");
+        boolean identity = StagingResponseConsumer.uncoded(ce == null ? null : ce.getValue());
         if (probe && !(cr != null && identity && cr.first() == 0 && cr.last() + 1 < cr.complete())) {
             delegate = wholeBody; // the whole object, a 200, an error: the streaming pipeline's case
             delegate.consumeResponse(response, entityDetails, context, cb);
@@ -133,8 +132,7 @@ public final class SegmentedRangeConsumer implements AsyncResponseConsumer<Fetch
             }
             start(o, SafeFiles.createExclusive(staging)); // created anew, never through a planted link
         } else if (cr != null) {
-            String theirs = validatorIsEtag ? o.etag : o.lastModified;
-            if (cr.complete() != expectedLength || (theirs != null && !theirs.trim().equals(validator))) {
+            if (StagingResponseConsumer.otherVersion(cr, o, expectedLength, validator, validatorIsEtag)) {
                 o.changed = true; // another version: nothing of it is written
             } else if (identity
                     && cr.first() == attempt.rangeStart

@@ -76,8 +76,7 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
             // sequentially, so anything but a range starting at 0 is unusable here.
             o.contentRange = ContentRange.parse(value(response, "Content-Range"));
         }
-        String coding = o.contentEncoding == null ? "" : o.contentEncoding.trim();
-        boolean identity = coding.isEmpty() || coding.equalsIgnoreCase("identity");
+        boolean identity = uncoded(o.contentEncoding);
         // A coded 206 is never stored: ranges count coded bytes, so its Content-Range cannot be checked against
         // what would be stored (the operator fetches such a resource as one plain GET instead).
         boolean storable =
@@ -107,7 +106,7 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
             // to the file; SHA-256 is computed over the decoded bytes on the way.
             pipeline =
                     BodyPipeline.builder(sink)
-                            .contentEncoding(identity ? null : coding)
+                            .contentEncoding(identity ? null : o.contentEncoding.trim())
                             .maxBytes(policy.maxBytes())
                             .maxRatio(policy.maxRatio())
                             .blake3(policy.blake3())
@@ -192,6 +191,23 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
     }
 
     /** The headers every outcome carries. */
+    /** Whether a {@code Content-Encoding} value (null when absent) leaves the body as stored: none or identity. */
+    static boolean uncoded(String contentEncoding) {
+        String coding = contentEncoding == null ? "" : contentEncoding.trim();
+        return coding.isEmpty() || coding.equalsIgnoreCase("identity");
+    }
+
+    /**
+     * Whether a 206 for a chunk belongs to another version of the resource than the one being assembled: another
+     * total length, or another validator (ETag or Last-Modified, as the download recorded it). Checked before the
+     * first byte is written, so bytes of two versions never meet in one file.
+     */
+    static boolean otherVersion(
+            ContentRange cr, FetchOutcome o, long expectedLength, String validator, boolean validatorIsEtag) {
+        String theirs = validatorIsEtag ? o.etag : o.lastModified;
+        return cr.complete() != expectedLength || (theirs != null && !theirs.trim().equals(validator));
+    }
+
     static FetchOutcome headersOf(HttpResponse response) {
         FetchOutcome o = new FetchOutcome();
         o.status = response.getCode();
