@@ -63,11 +63,7 @@ class ChaosResumeFailureITCase {
                     TestOrigin.send(resp, cb, 404, new byte[0]);
                 }
             });
-            origin.file("/orphan/b.bin", TestOrigin.content("b", 100));
-            Path urls = tmp.resolve("urls.jsonl");
-            Files.write(urls, List.of(
-                    "{\"id\":\"R\",\"url\":\"" + fast.url("/orphan/r.bin") + "\"}",
-                    "{\"id\":\"B\",\"url\":\"" + stuck.url("/orphan/b.bin") + "\"}"));
+            Path urls = urls(origin, fast, stuck, "/orphan");
             Path out = tmp.resolve("out");
 
             dieBeforeACheckpoint(urls, out, kafka, stuck);
@@ -104,11 +100,7 @@ class ChaosResumeFailureITCase {
                     TestOrigin.send(resp, cb, 200, body);
                 }
             });
-            origin.file("/cond/b.bin", TestOrigin.content("b", 100));
-            Path urls = tmp.resolve("urls.jsonl");
-            Files.write(urls, List.of(
-                    "{\"id\":\"R\",\"url\":\"" + fast.url("/cond/r.bin") + "\"}",
-                    "{\"id\":\"B\",\"url\":\"" + stuck.url("/cond/b.bin") + "\"}"));
+            Path urls = urls(origin, fast, stuck, "/cond");
             Path out = tmp.resolve("out");
 
             dieBeforeACheckpoint(urls, out, kafka, stuck);
@@ -141,6 +133,19 @@ class ChaosResumeFailureITCase {
         assertThatThrownBy(() -> run(urls, out, kafka, noCheckpoints, FIRST_RUN))
                 .hasMessageContaining("timed out");
         stuck.faults(Faults.none());
+    }
+
+    /**
+     * The input of both cases: R (served by the test's route at {@code dir/r.bin}) through the fast proxy, B (a small
+     * file this adds at {@code dir/b.bin}) through the proxy the first run blackholes.
+     */
+    private Path urls(TestOrigin origin, FaultProxy fast, FaultProxy stuck, String dir) throws Exception {
+        origin.file(dir + "/b.bin", TestOrigin.content("b", 100));
+        Path urls = tmp.resolve("urls.jsonl");
+        Files.write(urls, List.of(
+                "{\"id\":\"R\",\"url\":\"" + fast.url(dir + "/r.bin") + "\"}",
+                "{\"id\":\"B\",\"url\":\"" + stuck.url(dir + "/b.bin") + "\"}"));
+        return urls;
     }
 
     private RunSummary run(Path urls, Path out, EmbeddedKafka kafka, Configuration settings, Duration timeout)
