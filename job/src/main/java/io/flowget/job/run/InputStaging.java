@@ -2,9 +2,8 @@ package io.flowget.job.run;
 
 import io.flowget.job.kafka.KafkaClients;
 import io.flowget.udf.body.Digests;
-import io.flowget.udf.json.Json;
+import io.flowget.udf.parse.RequestParser;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 
@@ -42,22 +41,15 @@ final class InputStaging {
      * trimmed line, a URL or a JSON request event.
      */
     record Line(String key, String value) {
+        private static final RequestParser PARSER = new RequestParser(); // stateless
+
         /**
-         * The id the job will give this line's request: a JSON event's own non-empty string {@code id} when it has
-         * one (the parser prefers it), else the record key.
+         * The id the job will give this line's request, decided by the job's own parser: a JSON event's valid
+         * {@code id} when it has one, else the record key (an invalid id, e.g. one over
+         * {@value RequestParser#MAX_ID_CHARS} characters, is rejected under the key, and the run must wait for that).
          */
         String expectedId() {
-            if (value.startsWith("{")) {
-                try {
-                    JsonNode id = Json.readTree(value).get("id");
-                    if (id != null && id.isTextual() && !id.asText().isEmpty()) {
-                        return id.asText();
-                    }
-                } catch (IOException malformed) {
-                    // the parser rejects it under the record key
-                }
-            }
-            return key;
+            return PARSER.parse(key, value).id();
         }
     }
 
