@@ -29,8 +29,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * How the chunks of a large file travel (issue 16), against a Jetty origin that counts what it serves: a straggler
  * split makes the origin send no byte twice (chunks ask in windows; a split takes over only what nobody asked for
- * yet), a large file opens its chunk connections as their heads arrive (slow start), and chunk connections read in
- * large buffers from a fixed budget (heap measured).
+ * yet), a large file opens its chunk connections as their heads arrive (slow start) and asks for its other chunks
+ * while its first one (the probe) still streams, and chunk connections read in large buffers from a fixed budget
+ * (heap measured).
  */
 class ChunkTransfersTest {
     private static final Logger LOG = LoggerFactory.getLogger(ChunkTransfersTest.class);
