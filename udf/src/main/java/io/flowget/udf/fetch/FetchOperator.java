@@ -269,7 +269,12 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     @Override
     public void notifyCheckpointComplete(long checkpointId) throws Exception {
         super.notifyCheckpointComplete(checkpointId);
-        store.committed(checkpointId); // the results emitted before this checkpoint's barrier have committed
+        long started = System.nanoTime();
+        int published = store.committed(checkpointId); // the results emitted before this barrier have committed
+        if (published > 0 && LOG.isDebugEnabled()) {
+            LOG.debug("Checkpoint {} complete: {} files published in {} ms", checkpointId, published,
+                    (System.nanoTime() - started) / 1_000_000);
+        }
     }
 
     @Override
