@@ -482,8 +482,7 @@ public final class FlowgetOptions {
                     .defaultValue(MemorySize.parse("64kb"))
                     .withDescription(
                             "Size of each of the three I/O buffers of the HTTP/1.1 connections that Range chunks"
-                                    + " of large files and first-chunk requests (probes) use while"
-                                    + " `flowget.http.large-buffer-budget` has room: fewer,"
+                                    + " of large files use while `flowget.http.large-buffer-budget` has room: fewer,"
                                     + " bigger reads and writes for large bodies (64 KiB: about 41 syscalls per MiB,"
                                     + " 8 KiB: about 300). Not larger than `flowget.http.buffer-size`: off.");
 
@@ -495,8 +494,7 @@ public final class FlowgetOptions {
                             "Heap the large buffers of all chunk connections of the TaskManager may hold"
                                     + " together (each connection holds three of"
                                     + " `flowget.http.large-buffer-size`; 2 MiB pays for 10 connections of 64 KiB"
-                                    + " buffers). Chunks and probes beyond it use the small buffers; every other"
-                                    + " request always"
+                                    + " buffers). Chunks beyond it use the small buffers; every other request always"
                                     + " does, so heap per in-flight download does not grow with the count. 0: off.");
 
     public static final ConfigOption<Integer> HTTP_MAX_REDIRECTS =

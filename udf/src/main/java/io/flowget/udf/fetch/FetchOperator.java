@@ -447,9 +447,10 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     /** Sends the current hop of an attempt. The completion comes back as mail. */
     private void send(Attempt a, Scheduler.Active act) {
         Path staging = store.stagingFile(a.host, act.d.downloadId, a.seq, a.generation);
-        // A chunk's window and a probe (up to a chunk of body: a large file's first chunk, or a whole file up to
-        // that size) read in large buffers while the budget has a slot (LargeBuffers), else small ones.
-        CloseableHttpAsyncClient large = a.range != null || a.probe ? http.large().tryAcquire() : null;
+        // A chunk's window reads in large buffers while the budget has a slot (LargeBuffers), else small ones. (Not
+        // a probe: on a second client, the probes of many small files would open connections beside the main
+        // client's, one per probe before ALPN shows an HTTP/2 origin.)
+        CloseableHttpAsyncClient large = a.range != null ? http.large().tryAcquire() : null;
         if (a.range != null && a.blake3 == null) {
             Blake3Tree tree = blake3Tree(staging, act.d);
             a.blake3 = tree == null ? null : tree.feeder(); // the chunk hashes its own BLAKE3 blocks
