@@ -272,7 +272,14 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         super.notifyCheckpointComplete(checkpointId);
         // The results emitted before this checkpoint's barrier have committed: their files are renamed into place on
         // the storage pool; the entries stay in 'pending-publishes' until the renames' end comes back here.
-        store.committedAsync(checkpointId, end -> post("fetch-published", end::run));
+        long started = System.nanoTime();
+        store.committedAsync(checkpointId, end -> post("fetch-published", () -> {
+            end.run();
+            if (LOG.isDebugEnabled()) {
+                LOG.debug("Checkpoint {} complete: its files published in {} ms (renamed on the storage pool)",
+                        checkpointId, (System.nanoTime() - started) / 1_000_000);
+            }
+        }));
     }
 
     @Override
