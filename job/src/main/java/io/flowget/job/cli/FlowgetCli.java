@@ -75,10 +75,13 @@ public final class FlowgetCli implements Callable<Integer> {
 
     /**
      * True only in {@link #main} from a shell, which ends the JVM as soon as the command returns: a finished
-     * {@code run} may then leave its embedded broker and cluster to the exit ({@link LocalRun#exitFollows()}).
+     * {@code run} may then leave its embedded broker and cluster to the exit ({@link LocalRun#exitFollows(boolean)}).
      * Tests call {@link #execute} in their own JVM and keep the full shutdown.
      */
     private static volatile boolean exitFollows;
+
+    /** Set by {@code run} when it completed with nothing left for the JVM to do ({@link ProcessExit}). */
+    private static volatile boolean nothingLeft;
 
     /**
      * The JVM entry point. From a shell, it exits with the command's status ({@link ExitCodes}). Under a Flink client
@@ -96,8 +99,7 @@ public final class FlowgetCli implements Callable<Integer> {
             }
             return;
         }
-        System.out.flush();
-        System.exit(code);
+        ProcessExit.exit(code, nothingLeft);
     }
 
     /** Runs the command line and returns the exit status (tests call this instead of main). */
@@ -264,10 +266,12 @@ public final class FlowgetCli implements Callable<Integer> {
             }
             LocalRun run = new LocalRun(req, inv.out());
             if (exitFollows) {
-                run.exitFollows();
+                run.exitFollows(ProcessExit.killable());
             }
             try {
-                return report(run.execute(), inv.out());
+                int status = report(run.execute(), inv.out());
+                nothingLeft = run.processMayBeKilled();
+                return status;
             } catch (StateDirLock.InUse e) {
                 throw new UsageException(e.getMessage());
             }

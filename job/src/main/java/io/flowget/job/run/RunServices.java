@@ -275,14 +275,11 @@ public final class RunServices implements AutoCloseable {
         }
     }
 
-    /** Releases the lock only: the process ends at once and takes the broker and cluster with it. */
+    /**
+     * Leaves everything to the process's end, which follows at once (a completed cold run): broker, cluster and the
+     * state dir's lock too, which the kernel releases with the process — not before, while the job may still write.
+     */
     void leaveToExit() {
-        try {
-            if (lock != null) {
-                lock.close();
-            }
-        } catch (Exception e) {
-            LOG.debug("Could not release the state-dir lock", e);
-        }
+        gauges.close();
     }
 }
