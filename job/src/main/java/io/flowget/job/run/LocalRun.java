@@ -168,6 +168,7 @@ public final class LocalRun {
                 conf.set(bound, Math.max(conf.get(bound), lines.size()));
             }
         }
+        BusyHosts.spread(conf, lines, req.parallelism()); // busy hosts over several subtasks, unless set
 
         if (req.bootstrapServers() == null) {
             conf = KafkaProperties.without(conf); // the embedded broker is plain text on loopback
