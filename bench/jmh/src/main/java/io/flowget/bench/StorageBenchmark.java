@@ -4,6 +4,7 @@ import io.flowget.udf.config.FlowgetOptions.Durability;
 import io.flowget.udf.config.FlowgetOptions.OnConflict;
 import io.flowget.udf.storage.OutputStore;
 
+import org.openjdk.jmh.annotations.AuxCounters;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -20,12 +21,17 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
@@ -41,6 +47,11 @@ import java.util.stream.Stream;
  *       as a constant the other benchmarks share;
  *   <li>{@code publishAndCommit}: the same for {@value #BATCH} files, then the group commit of durability
  *       CHECKPOINT ({@link OutputStore#syncPending}, the fsyncs the checkpoint barrier waits for); per file.
+ *   <li>{@code publishOnPool} (issue 16): the lookup and {@link OutputStore#beginPublish} for {@value #BATCH} files
+ *       on the benchmark thread, their file work on the storage pool ({@link OutputStore#prepare}), then {@link
+ *       OutputStore#completePublish} for each, as the operator does across its mails; durability NONE. The score is
+ *       the batch's time per file; the aux counters {@code taskThreadCpuNanos} and {@code files} give the CPU the
+ *       benchmark thread (the operator's task thread) spent per file, the staging-file writes excluded.
  * </ul>
  *
  * Files go to a fresh directory under {@code java.io.tmpdir} (use a disk, not tmpfs, for the fsync figures),
@@ -104,6 +115,65 @@ public class StorageBenchmark {
             publishOne(durable, seq++);
         }
         durable.syncPending();
+    }
+
+    /** CPU of the benchmark thread in {@code publishOnPool}'s task-thread steps, and the files they handled. */
+    @State(Scope.Thread)
+    @AuxCounters(AuxCounters.Type.EVENTS)
+    public static class TaskThread {
+        public long taskThreadCpuNanos;
+        public long files;
+
+        @Setup(Level.Iteration)
+        public void reset() {
+            taskThreadCpuNanos = 0;
+            files = 0;
+        }
+    }
+
+    @Benchmark
+    @OperationsPerInvocation(BATCH)
+    public void publishOnPool(TaskThread cpu) throws Exception {
+        Path[] staged = new Path[BATCH];
+        long first = seq;
+        for (int i = 0; i < BATCH; i++) {
+            staged[i] = write(plain, first + i);
+        }
+        seq += BATCH;
+        ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+        long t0 = threads.getCurrentThreadCpuTime();
+        List<CompletableFuture<OutputStore.Publish>> prepared = new ArrayList<>(BATCH);
+        for (int i = 0; i < BATCH; i++) {
+            long n = first + i;
+            String rel = relative(n);
+            if (plain.recorded(rel, url(n)) != null) {
+                throw new IllegalStateException("a fresh path answered as recorded: " + rel);
+            }
+            OutputStore.Publish p =
+                    plain.beginPublish(staged[i], rel, url(n), new OutputStore.FileMeta(ETAG, null, SHA, null));
+            prepared.add(plain.prepare(p));
+        }
+        long t1 = threads.getCurrentThreadCpuTime();
+        CompletableFuture.allOf(prepared.toArray(new CompletableFuture[0])).join(); // the mails wait meanwhile
+        long t2 = threads.getCurrentThreadCpuTime();
+        for (CompletableFuture<OutputStore.Publish> f : prepared) {
+            plain.completePublish(f.get());
+        }
+        long t3 = threads.getCurrentThreadCpuTime();
+        cpu.taskThreadCpuNanos += (t1 - t0) + (t3 - t2);
+        cpu.files += BATCH;
+    }
+
+    private Path write(OutputStore store, long n) throws IOException {
+        Path staging = store.stagingFile("127.0.0." + (1 + n % 10), n, 0);
+        try (FileChannel ch = FileChannel.open(
+                staging, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+            ByteBuffer b = body.duplicate();
+            while (b.hasRemaining()) {
+                ch.write(b);
+            }
+        }
+        return staging;
     }
 
     private Path publishOne(OutputStore store, long n) throws IOException {

@@ -73,6 +73,9 @@ public final class FlowgetCli implements Callable<Integer> {
      */
     private static volatile boolean exitFollows;
 
+    /** Set by {@code run} when it completed with nothing left for the JVM to do ({@link ProcessExit}). */
+    private static volatile boolean nothingLeft;
+
     /**
      * The JVM entry point. From a shell, it exits with the command's status ({@link ExitCodes}). Under a Flink client
      * ({@code flink run}, or application mode, where this runs inside the JobManager process: the Kubernetes operator,
@@ -89,8 +92,7 @@ public final class FlowgetCli implements Callable<Integer> {
             }
             return;
         }
-        System.out.flush();
-        System.exit(code);
+        ProcessExit.exit(code, nothingLeft);
     }
 
     /** Runs the command line and returns the exit status (tests call this instead of main). */
@@ -205,9 +207,11 @@ public final class FlowgetCli implements Callable<Integer> {
                             timeout);
             LocalRun run = new LocalRun(req, System.out);
             if (exitFollows) {
-                run.exitFollows();
+                run.exitFollows(ProcessExit.killable());
             }
-            return report(run.execute(), System.out);
+            int status = report(run.execute(), System.out);
+            nothingLeft = run.processMayBeKilled();
+            return status;
         }
     }
 

@@ -189,6 +189,16 @@ public final class KafkaClients {
             return this;
         }
 
+        /**
+         * Longest time the broker holds a fetch that finds nothing new (Kafka's default: 500 ms). A {@code
+         * read_committed} fetch is not answered early when a transaction commits, only when new records arrive, so
+         * a reader that waits for commits should ask again soon.
+         */
+        public ConsumerBuilder fetchMaxWait(Duration wait) {
+            props.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, String.valueOf(wait.toMillis()));
+            return this;
+        }
+
         /** Longest wait between reconnection attempts (lower it to notice a restarted broker sooner). */
         public ConsumerBuilder reconnectBackoffMax(Duration backoff) {
             props.put(ConsumerConfig.RECONNECT_BACKOFF_MAX_MS_CONFIG, String.valueOf(backoff.toMillis()));

@@ -7,25 +7,36 @@ import io.flowget.udf.model.FetchResult;
 import io.flowget.udf.storage.OutputStore;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
  * How a download the rules call done ends: OK once its bytes pass the request's {@code sha256} pin and its staging
- * file is published at the request's path ({@link #succeed}); NOT_MODIFIED on the recorded copy a 304 confirmed
+ * file is published at the request's path ({@link #succeed}, then {@link #published} once the storage pool did the
+ * file work); NOT_MODIFIED on the recorded copy a 304 confirmed
  * ({@link #notModified}), whose bytes are checked against a pin first ({@link #pinnedCopy}). Each returns the result
  * to emit or the FAILED end to take instead ({@link End}); the operator emits and drops the request's state. It
  * publishes files and counts OK / NOT_MODIFIED in the metrics; it touches no keyed state.
  *
- * <p>Not thread-safe: task thread only.
+ * <p>Not thread-safe: task thread only (the file work it begins runs on the storage pool, see {@link
+ * OutputStore#prepare}, and comes back through the operator's mail).
  */
 final class Completions {
-    /** A request's end: the result to emit ({@code failure} null), or the FAILED end it takes instead. */
-    record End(FetchResult result, Decision.Fail failure) {
+    /**
+     * A request's end: the result to emit ({@code failure} null), the FAILED end it takes instead, or (both null) a
+     * publish whose file work must run on the storage pool first ({@code publishing}; its end is {@link #published}).
+     */
+    record End(FetchResult result, Decision.Fail failure, Publishing publishing) {
+        End(FetchResult result, Decision.Fail failure) {
+            this(result, failure, null);
+        }
+
         static End failed(Integer httpStatus, String reason) {
             return new End(null, new Decision.Fail(httpStatus, reason));
         }
     }
+
+    /** A download whose pin passed and whose file is being published off the task thread. */
+    record Publishing(FetchOutcome outcome, OutputStore.Publish publish) {}
 
     private final FetchSettings settings;
     private final OutputStore store;
@@ -40,25 +51,49 @@ final class Completions {
     }
 
     /**
-     * OK with {@code o}: the pin ({@code sha256}) is checked, then the staging file is published (moved to the
-     * request's path with its validators and digests); a mismatch, a path conflict or a storage error FAILs.
+     * OK with {@code o}: the pin ({@code sha256}) is checked, then the staging file's publish begins (the path is
+     * reserved; the file work, moving it to the request's path with its validators and digests, is returned as
+     * {@link End#publishing} for the storage pool, and {@link #published} ends it); a mismatch or a path reserved
+     * for another URL FAILs at once.
      */
-    End succeed(Download d, FetchOutcome o, Path staging) throws IOException {
+    End succeed(Download d, FetchOutcome o, Path staging) {
         FetchRequest req = d.request;
         if (req.sha256 != null && !req.sha256.equalsIgnoreCase(o.sha256)) {
             return End.failed(o.status, "checksum mismatch (expected " + req.sha256 + ", got " + o.sha256 + ")");
         }
-        try {
-            if (!settings.digestOnly && Files.exists(staging)) {
-                var meta = new OutputStore.FileMeta(o.etag, o.lastModified, o.sha256, o.blake3);
-                store.publish(staging, req.path, req.url, meta);
-            }
-        } catch (IOException e) { // the operator's FAILED end discards the staging file
-            boolean conflict = e instanceof OutputStore.PathConflictException;
-            return End.failed(o.status, conflict ? e.getMessage() : "storage error: " + e.getMessage());
+        if (settings.digestOnly) {
+            return ok(d, o);
         }
+        try {
+            var meta = new OutputStore.FileMeta(o.etag, o.lastModified, o.sha256, o.blake3);
+            return new End(null, null, new Publishing(o, store.beginPublish(staging, req.path, req.url, meta)));
+        } catch (IOException e) { // the operator's FAILED end discards the staging file
+            return storageFailure(o, e);
+        }
+    }
+
+    /**
+     * The file work of {@code p} has ended (task thread, in its completion mail): OK when the file was published; a
+     * path conflict found on the way (another URL's file, a directory, a symbolic link among its directories) or a
+     * storage error FAILs that request only.
+     */
+    End published(Download d, Publishing p) {
+        try {
+            store.completePublish(p.publish());
+        } catch (IOException e) {
+            return storageFailure(p.outcome(), e);
+        }
+        return ok(d, p.outcome());
+    }
+
+    private End ok(Download d, FetchOutcome o) {
         metrics.ok(o.bytes);
         return new End(Results.ok(d, o), null);
+    }
+
+    private static End storageFailure(FetchOutcome o, IOException e) {
+        boolean conflict = e instanceof OutputStore.PathConflictException;
+        return End.failed(o.status, conflict ? e.getMessage() : "storage error: " + e.getMessage());
     }
 
     /**

@@ -260,7 +260,9 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     @Override
     public void snapshotState(StateSnapshotContext context) throws Exception {
-        // The keyed backend is snapshotted right after this method returns: write what FetchState holds in memory first.
+        // The keyed backend is snapshotted right after this method returns: write what FetchState and the hosts' gates
+        // hold in memory first.
+        politeness.flush();
         state.flush(this::setCurrentKey);
         pendingPublishes.update(store.sealPublishes(context.getCheckpointId()));
         super.snapshotState(context);
@@ -269,7 +271,16 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     @Override
     public void notifyCheckpointComplete(long checkpointId) throws Exception {
         super.notifyCheckpointComplete(checkpointId);
-        store.committed(checkpointId); // the results emitted before this checkpoint's barrier have committed
+        // The results emitted before this checkpoint's barrier have committed: their files are renamed into place on
+        // the storage pool; the entries stay in 'pending-publishes' until the renames' end comes back here.
+        long started = System.nanoTime();
+        store.committedAsync(checkpointId, end -> post("fetch-published", () -> {
+            end.run();
+            if (LOG.isDebugEnabled()) {
+                LOG.debug("Checkpoint {} complete: its files published in {} ms (renamed on the storage pool)",
+                        checkpointId, (System.nanoTime() - started) / 1_000_000);
+            }
+        }));
     }
 
     @Override
@@ -566,9 +577,18 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         }
     }
 
-    /** Emits the end {@link Completions} decided, or takes the FAILED end it names instead. */
+    /**
+     * Emits the end {@link Completions} decided, or takes the FAILED end it names instead; a publish first runs its
+     * file work on the storage pool, the request staying active (in keyed state) until its completion mail.
+     */
     private void end(Scheduler.Host h, Scheduler.Active act, Completions.End e) throws Exception {
-        if (e.failure() != null) {
+        if (e.publishing() != null) {
+            Completions.Publishing p = e.publishing();
+            this.<Completions.Publishing>offThread(h, act, "fetch-publish",
+                    then -> store.prepare(p.publish()).whenComplete((done, error) -> then.accept(p, null)),
+                    (ph, pa, publishing, error) -> end(ph, pa, completions.published(pa.d, publishing)),
+                    publishing -> store.abandonPublish(publishing.publish()));
+        } else if (e.failure() != null) {
             fail(h, act, e.failure().httpStatus(), e.failure().reason());
         } else {
             terminal(h, act, e.result());
@@ -588,7 +608,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             fail(h, act, 304, "path conflict: " + e.getMessage());
             return;
         }
-        hashThen(h, act, "fetch-verify", then -> finalizer.digestFile(file, then), this::onVerified);
+        offThread(h, act, "fetch-verify", then -> finalizer.digestFile(file, then), this::onVerified, null);
     }
 
     /** The pinned copy's digest is known: NOT_MODIFIED when it matches, else fetched again without validators. */
@@ -701,8 +721,8 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     private void finalizeChunked(Scheduler.Host h, Scheduler.Active act) {
         Path staging = staging(h, act);
         String path = act.d.request.path;
-        hashThen(h, act, "fetch-finalize", then -> finalizer.digest(staging, () -> store.resolve(path), then),
-                (fh, f, digest, error) -> isolation.isolated(fh, f, () -> onFinalized(fh, f, digest, error)));
+        offThread(h, act, "fetch-finalize", then -> finalizer.digest(staging, () -> store.resolve(path), then),
+                this::onFinalized, null);
     }
 
     private void onFinalized(Scheduler.Host h, Scheduler.Active act, Digests.FileDigest digest, Exception error)
@@ -710,37 +730,43 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         apply(h, act, null, rules.finalized(act.d, digest, error));
     }
 
-    /** What comes of an off-thread digest, on the task thread with the download's host as the current key. */
+    /** What comes of off-thread work (a digest, a publish), on the task thread with the download's host as the key. */
     @FunctionalInterface
-    private interface DigestStep {
-        void apply(Scheduler.Host h, Scheduler.Active act, Digests.FileDigest digest, Exception error) throws Exception;
+    private interface OffThreadStep<T> {
+        void apply(Scheduler.Host h, Scheduler.Active act, T value, Exception error) throws Exception;
     }
 
     /**
-     * Marks the download finalizing, has {@code hash} digest a file off the task thread (the {@link Finalizer}),
-     * and hands the digest to {@code then} by mail if the download is still finalizing that generation.
+     * Marks the download finalizing, has {@code work} run off the task thread (the {@link Finalizer}'s digest, the
+     * storage pool's publish), and hands its value to {@code then} by mail if the download is still finalizing that
+     * generation; else (it ended or started over meanwhile) to {@code orphaned}, when given. While finalizing, the
+     * download stays in keyed state and takes no turn, so a checkpoint meanwhile restores it (issued again).
      */
-    private void hashThen(
+    private <T> void offThread(
             Scheduler.Host h,
             Scheduler.Active act,
             String mail,
-            java.util.function.Consumer<BiConsumer<Digests.FileDigest, Exception>> hash,
-            DigestStep then) {
+            java.util.function.Consumer<BiConsumer<T, Exception>> work,
+            OffThreadStep<T> then,
+            java.util.function.Consumer<T> orphaned) {
         if (!scheduler.startFinalizing(act)) {
             return;
         }
         String host = h.host;
         long seq = act.seq;
         int generation = act.d.generation;
-        hash.accept((digest, error) -> post(mail, () -> {
+        work.accept((value, error) -> post(mail, () -> {
             Scheduler.Host now = scheduler.existing(host);
             Scheduler.Active current = now == null ? null : now.download(seq);
             if (current == null || current.d.generation != generation || !current.finalizing) {
-                return; // it ended or started over meanwhile
+                if (orphaned != null) {
+                    orphaned.accept(value); // it ended or started over meanwhile
+                }
+                return;
             }
             setCurrentKey(host);
             scheduler.endFinalizing(current);
-            then.apply(now, current, digest, error);
+            isolation.isolated(now, current, () -> then.apply(now, current, value, error));
             scheduler.enqueueIfReady(now);
             pump();
         }));
@@ -851,6 +877,16 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     }
 
     // ---- test hooks ----
+
+    /** Files whose results are emitted and whose renames into place have not ended yet (tests). */
+    int pendingPublishes() {
+        return store.pendingPublishes();
+    }
+
+    /** Writes the hosts' politeness state that is held behind, as the next snapshot would (tests). */
+    void flushHostState() {
+        politeness.flush();
+    }
 
     /** Attempts in flight to hosts that had not answered when they were sent (tests). */
     int unprovenInFlight() {

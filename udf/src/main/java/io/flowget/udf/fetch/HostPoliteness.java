@@ -401,6 +401,14 @@ public final class HostPoliteness {
         return gates.resumeDue(now);
     }
 
+    /**
+     * Writes the hosts' {@code host-state}/{@code host-health} changed since the last call (written behind, see
+     * {@link HostGates#save}); the operator calls it while it snapshots, before the keyed backend is snapshotted.
+     */
+    public void flush() {
+        gates.flush();
+    }
+
     /** The limiter signal of an outcome whose response head did not arrive (tests; see {@link Blame}). */
     static Signal classify(FetchOutcome o, String cancelReason) {
         return switch (Blame.of(o, cancelReason, false)) {

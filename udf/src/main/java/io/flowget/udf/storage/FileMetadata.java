@@ -89,6 +89,11 @@ final class FileMetadata {
      * @return false when the file system does not take user xattrs (nothing is recorded then)
      */
     static boolean write(Path file, String url, FileMeta meta) {
+        return write(file, url, meta, null);
+    }
+
+    /** {@link #write(Path, String, FileMeta)} with the file's lstat already taken ({@code known}; null: none). */
+    static boolean write(Path file, String url, FileMeta meta, BasicFileAttributes known) {
         UserDefinedFileAttributeView view;
         try {
             view = Files.getFileAttributeView(file, UserDefinedFileAttributeView.class);
@@ -101,7 +106,7 @@ final class FileMetadata {
         String stamp = null;
         try {
             if (meta.sha256() != null && (meta.etag() != null || meta.lastModified() != null)) {
-                stamp = stamp(Files.readAttributes(file, BasicFileAttributes.class));
+                stamp = stamp(known != null ? known : Files.readAttributes(file, BasicFileAttributes.class));
             }
         } catch (IOException e) {
             // no stamp: only costs the conditional re-fetch of this file

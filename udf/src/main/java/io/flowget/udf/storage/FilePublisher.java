@@ -15,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.util.function.Consumer;
 
 /**
  * Makes a complete staging file visible under the output directory by one atomic rename, refusing to replace a
@@ -27,7 +28,9 @@ import java.nio.file.attribute.BasicFileAttributes;
  * never carries another version's attributes. Every published file, and every directory whose entries a
  * publish changed, is handed to the {@link GroupCommit}, which makes them durable at the checkpoint.
  *
- * <p>Not thread-safe: owned by one fetch subtask's task thread (it shares that thread's {@link GroupCommit}).
+ * <p>Thread-safe for {@link #check}, {@link #label} and {@link #move} with a {@code dirty} sink of the caller's
+ * (the storage pool runs them for one subtask's publishes, several at once); {@link #publish} marks the task
+ * thread's {@link GroupCommit} and is for that thread only.
  */
 @Internal
 final class FilePublisher {
@@ -36,7 +39,7 @@ final class FilePublisher {
     private final Path outDir;
     private final OnConflict onConflict;
     private final GroupCommit commit;
-    private boolean xattrWarned;
+    private volatile boolean xattrWarned;
 
     /** Publishes into {@code outDir} (made absolute and normalized), creating it if needed. */
     FilePublisher(Path outDir, OnConflict onConflict, GroupCommit commit) throws IOException {
@@ -67,28 +70,30 @@ final class FilePublisher {
      *     FAIL) it holds a file not owned by {@code url}
      */
     Path publish(Path staging, String relative, String url, FileMeta meta) throws IOException {
-        Path target = check(relative, url);
-        label(staging, url, meta);
-        return move(staging, target);
+        Path target = check(relative, url, commit::markDirty);
+        label(staging, url, meta, null);
+        return move(staging, target, commit::markDirty);
     }
 
     /**
      * The ownership rule alone: resolves {@code relative}, creates its parent directories, and returns the final
-     * path if {@code url} may publish there now.
+     * path if {@code url} may publish there now. Each directory whose entries it changed (a parent of a directory
+     * it created) goes to {@code dirty}, for the group commit: the storage pool collects them and the task thread
+     * marks them ({@link GroupCommit} is the task thread's).
      *
      * @throws PathConflictException as {@link #publish}
      */
-    Path check(String relative, String url) throws IOException {
+    Path check(String relative, String url, Consumer<Path> dirty) throws IOException {
         Path target = resolve(relative);
         Path parent = target.getParent();
         try {
             // Every directory on the way is a real one inside outDir: a planted link would move the file out.
-            SafeFiles.realDirectories(outDir, parent, relative, commit::markDirty);
+            SafeFiles.realDirectories(outDir, parent, relative, dirty);
         } catch (FileAlreadyExistsException e) {
             throw new PathConflictException(relative, "a parent of it is a file");
         }
         // One lstat answers all three questions (it was three, each building an exception for a missing file:
-        // the common case, on the task thread for every published file).
+        // the common case, for every published file).
         BasicFileAttributes at = SafeFiles.attributes(target);
         if (at != null && at.isDirectory()) {
             throw new PathConflictException(relative, "it is a directory");
@@ -108,23 +113,26 @@ final class FilePublisher {
         return target;
     }
 
-    /** Records {@code url} as the owner and {@code meta} on a staging file, before it is moved into place. */
-    void label(Path staging, String url, FileMeta meta) throws IOException {
-        if (!FileMetadata.write(staging, url, meta)) {
+    /**
+     * Records {@code url} as the owner and {@code meta} on a staging file, before it is moved into place;
+     * {@code known} is the file's lstat when the caller has it (null: read here if the stamp needs it).
+     */
+    void label(Path staging, String url, FileMeta meta, BasicFileAttributes known) {
+        if (!FileMetadata.write(staging, url, meta, known)) {
             warnNoXattrsOnce();
         }
     }
 
-    /** The atomic rename of a labelled file to a {@link #check}ed final path; marks both for the group commit. */
-    Path move(Path staging, Path target) throws IOException {
+    /** The atomic rename of a labelled file to a {@link #check}ed final path; both go to {@code dirty}. */
+    Path move(Path staging, Path target, Consumer<Path> dirty) throws IOException {
         Files.move(staging, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        commit.markDirty(target);
-        commit.markDirty(target.getParent());
+        dirty.accept(target);
+        dirty.accept(target.getParent());
         return target;
     }
 
     private void warnNoXattrsOnce() {
-        if (!xattrWarned) {
+        if (!xattrWarned) { // a benign race between storage-pool threads: at worst a second warning
             xattrWarned = true;
             LOG.warn(
                     "The file system of {} does not take user extended attributes: files cannot record their URL,"

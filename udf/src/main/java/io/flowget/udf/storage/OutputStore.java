@@ -7,9 +7,13 @@ import org.apache.flink.annotation.Internal;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
 
 /**
  * The output directory and its staging area, as one object for the fetch operator: where partial bodies are
@@ -35,7 +39,14 @@ import java.util.Map;
  * <p>The value types callers exchange with the store ({@link FileMeta}, {@link RecordedFile}, {@link
  * PathConflictException}) are nested here, where callers name them.
  *
- * <p>Not thread-safe: owned by one fetch subtask's task thread, as are the parts it creates.
+ * <p><b>Threads (issue 16, "the task thread only decides").</b> A publish is three steps: {@link #beginPublish}
+ * (task thread: reservations, names), {@link #prepare} (the file work, on the {@link StoragePool}) and {@link
+ * #completePublish} (task thread, in the completion mail: the group commit's marks, the entry for the barrier); the
+ * commit's renames run on the pool too ({@link #committedAsync}). {@link #publish} does all three on the calling
+ * thread.
+ *
+ * <p>Not thread-safe: owned by one fetch subtask's task thread, as are the parts it creates; only the work
+ * {@link #prepare} and {@link #committedAsync} hand to the pool runs elsewhere.
  */
 @Internal
 public final class OutputStore {
@@ -126,16 +137,82 @@ public final class OutputStore {
 
     /**
      * Moves a complete staging file to its final path atomically, recording its URL and {@code meta} in
-     * extended attributes (see {@link FilePublisher}).
+     * extended attributes (see {@link FilePublisher}); all on the calling thread ({@link #beginPublish},
+     * {@link #prepareNow}, {@link #completePublish}).
      *
      * @throws PathConflictException when the path belongs to somebody else (see the ownership rule)
      */
     public Path publish(Path staging, String relative, String url, FileMeta meta) throws IOException {
+        Publish p = beginPublish(staging, relative, url, meta);
+        prepareNow(p);
+        return completePublish(p);
+    }
+
+    /**
+     * The task thread's first step of a publish: decides what needs no file (the path resolves inside {@code --out};
+     * with checkpoints, the reservations, see {@link PublishAtCommit#begin}) and returns the publish to {@link
+     * #prepare} off the task thread. Touches no file.
+     *
+     * @throws PathConflictException when the path is reserved for another URL
+     */
+    public Publish beginPublish(Path staging, String relative, String url, FileMeta meta) throws IOException {
         if (stageOnPublish) {
-            atCommit.stage(staging, relative, url, meta);
-            return publisher.resolve(relative);
+            return atCommit.begin(staging, relative, url, meta);
         }
-        return publisher.publish(staging, relative, url, meta);
+        return new Publish(staging, relative, url, meta, publisher.resolve(relative), null);
+    }
+
+    /**
+     * The file work of a publish on the {@link StoragePool}: the ownership check (an lstat per directory on the way,
+     * creating missing ones), the metadata attribute, and the rename (into the ready folder, or with no checkpoints
+     * into place). The future completes, never exceptionally, when that work has ended; then {@link
+     * #completePublish} or {@link #abandonPublish} must follow on the task thread.
+     */
+    public CompletableFuture<Publish> prepare(Publish p) {
+        return CompletableFuture.supplyAsync(() -> {
+            prepareNow(p);
+            return p;
+        }, StoragePool.executor());
+    }
+
+    /** {@link #prepare}'s work on the calling thread. */
+    void prepareNow(Publish p) {
+        if (p.ready != null) {
+            atCommit.prepare(p);
+        } else {
+            p.run(publisher, () -> publisher.move(p.staging, p.target, p.dirty::add));
+        }
+    }
+
+    /**
+     * The task thread's last step, after {@link #prepare}: marks what the publish changed for the group commit and,
+     * with checkpoints, adds the file to those the next barrier assigns to its checkpoint. Returns the final path.
+     *
+     * @throws PathConflictException when the path belongs to somebody else (ownership rule, a link on the way)
+     * @throws IOException when the file work failed
+     */
+    public Path completePublish(Publish p) throws IOException {
+        if (p.ready != null) {
+            atCommit.register(p);
+        } else {
+            p.dirty.forEach(commit::markDirty);
+            if (p.failure != null) {
+                throw p.failure;
+            }
+        }
+        return p.target;
+    }
+
+    /**
+     * The request of {@code p} ended while its file was prepared (a deadline, a shutdown): on the task thread, frees
+     * its path and deletes its ready file. Without checkpoints a file already renamed into place stays there.
+     */
+    public void abandonPublish(Publish p) {
+        if (p.ready != null) {
+            atCommit.abandon(p);
+        } else {
+            p.dirty.forEach(commit::markDirty);
+        }
     }
 
     /** The operator state of checkpoint {@code checkpointId}: files staged before its barrier and not yet applied. */
@@ -143,9 +220,20 @@ public final class OutputStore {
         return atCommit == null ? List.of() : atCommit.seal(checkpointId);
     }
 
-    /** Checkpoint {@code checkpointId} completed: its files (and earlier ones') become visible; returns how many. */
+    /**
+     * Checkpoint {@code checkpointId} completed: its files (and earlier ones') become visible, renamed on the calling
+     * thread; returns how many.
+     */
     public int committed(long checkpointId) {
         return atCommit == null ? 0 : atCommit.committed(checkpointId);
+    }
+
+    /**
+     * {@link #committed} with the renames on the {@link StoragePool}; {@code taskThread} runs their end (see {@link
+     * PublishAtCommit#committedAsync}). Returns how many renames were handed over.
+     */
+    public int committedAsync(long checkpointId, Executor taskThread) {
+        return atCommit == null ? 0 : atCommit.committedAsync(checkpointId, StoragePool.executor(), taskThread);
     }
 
     /** Applies this subtask's share of restored pending publishes and deletes orphaned ready files. */
@@ -223,6 +311,73 @@ public final class OutputStore {
             }
             return h;
         }
+    }
+
+    /**
+     * One publish between its steps ({@link #beginPublish}, {@link #prepare}, {@link #completePublish}): what it
+     * publishes and where, and what the file work did. The pool thread writes the outcome fields, the task thread
+     * reads them after the future completed (which orders the two).
+     */
+    public static final class Publish {
+        final Path staging;
+        final String relative;
+        final String url;
+        final FileMeta meta;
+        /** The final path. */
+        final Path target;
+        /** The ready file, with checkpoints; null: renamed into place at once. */
+        final Path ready;
+        /** Directories and files the file work changed, for the group commit. */
+        final List<Path> dirty = new ArrayList<>(4);
+        /** The staging file was moved (to the ready folder or into place). */
+        boolean moved;
+        /** Why the file work failed; null if it did not. */
+        IOException failure;
+
+        Publish(Path staging, String relative, String url, FileMeta meta, Path target, Path ready) {
+            this.staging = staging;
+            this.relative = relative;
+            this.url = url;
+            this.meta = meta;
+            this.target = target;
+            this.ready = ready;
+        }
+
+        /**
+         * The file work: the staging file's lstat (no file: nothing to publish, as when the body stored nothing; not
+         * a regular file: refused), the ownership check, the label, then {@code move}. Never throws: a failure is
+         * kept in {@link #failure}.
+         */
+        void run(FilePublisher publisher, MoveStep move) {
+            try {
+                BasicFileAttributes at = SafeFiles.attributes(staging);
+                if (at == null) {
+                    return;
+                }
+                if (!at.isRegularFile()) {
+                    throw new IOException("staging file " + staging + " is not a regular file");
+                }
+                publisher.check(relative, url, dirty::add);
+                publisher.label(staging, url, meta, at);
+                move.run();
+                moved = true;
+            } catch (IOException e) {
+                failure = e;
+            } catch (RuntimeException e) {
+                failure = new IOException(e.toString(), e);
+            }
+        }
+
+        /** The final path (inside {@code --out}). */
+        public Path target() {
+            return target;
+        }
+    }
+
+    /** The last step of {@link Publish#run}. */
+    @FunctionalInterface
+    interface MoveStep {
+        void run() throws IOException;
     }
 
     /** The final path belongs to another URL or is not a regular file. */

@@ -24,6 +24,9 @@ import java.util.Map;
 import java.util.NavigableMap;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import java.util.function.Consumer;
 import java.util.stream.Stream;
 
 /**
@@ -53,12 +56,17 @@ import java.util.stream.Stream;
  * subtask; requests of different hosts may meet on one explicit {@code path} in different subtasks, which the
  * rename re-checks (a conflict found then is logged as an ERROR and the ready file kept, see {@link #apply}).
  *
- * <p>The renames run on the task thread: each is one {@code rename(2)} plus an owner check (a stat and one extended
- * attribute read), the same work a publish did before, only later. Durability: ready files and their folder are
- * marked for the group commit before the barrier of the checkpoint that references them; a rename marks its target
- * and folder for the next group commit, before the checkpoint that stops referencing it can complete.
+ * <p><b>Threads (issue 16).</b> The task thread only decides: it reserves the path and names the ready file
+ * ({@link #begin}), and later registers the entry ({@link #register}) or drops it ({@link #abandon}); the file work
+ * between (ownership check with its lstat walk and directory creation, the label, the rename into the ready folder:
+ * {@link #prepare}) runs on the {@link StoragePool}, and so do the commit's renames ({@link #committedAsync}), in
+ * checkpoint order. Durability: ready files and their folder are marked for the group commit when they are
+ * registered, before the barrier of the checkpoint that references them; a commit's renames are marked when they
+ * have run ({@link #applied}), and only then does the next checkpoint stop referencing their entries, so it cannot
+ * complete before they are durable.
  *
- * <p>Not thread-safe: owned by one fetch subtask's task thread.
+ * <p>Not thread-safe: owned by one fetch subtask's task thread; only {@link #prepare} and a batch's renames run on
+ * pool threads, and they touch only the publish or batch they are given (and the ready folder's flag).
  */
 @Internal
 public final class PublishAtCommit {
@@ -74,11 +82,16 @@ public final class PublishAtCommit {
     private final Path readyDir;
     private final String namePrefix;
     private long counter;
-    private boolean readyDirCreated;
+    /** Set by the first publish that created the ready folder (on a pool thread). */
+    private volatile boolean readyDirCreated;
 
     private List<PendingPublish> open = new ArrayList<>();
     private final TreeMap<Long, List<PendingPublish>> sealed = new TreeMap<>();
     private final Map<Path, Reservation> reservations = new HashMap<>();
+    /** Committed batches whose renames run on the pool; still in the operator state until {@link #applied}. */
+    private final List<Batch> applying = new ArrayList<>();
+    /** The last batch's renames: the next runs after it. */
+    private CompletableFuture<Void> applyChain = CompletableFuture.completedFuture(null);
 
     /**
      * @param incarnation names this run of the job, the same for all its subtasks and different after every restore
@@ -103,32 +116,86 @@ public final class PublishAtCommit {
 
     /**
      * Checks that {@code url} may publish at {@code relative} (ownership rule and reservations), labels the
-     * complete staging file and moves it to the ready folder; it becomes visible with the next checkpoint.
+     * complete staging file and moves it to the ready folder; it becomes visible with the next checkpoint. All three
+     * steps on the calling thread: {@link #begin}, {@link OutputStore#prepareNow} and {@link #register}.
      *
      * @throws PathConflictException when the path belongs or is reserved for somebody else
      */
     PendingPublish stage(Path staging, String relative, String url, FileMeta meta) throws IOException {
+        OutputStore.Publish p = begin(staging, relative, url, meta);
+        prepare(p);
+        return register(p);
+    }
+
+    /**
+     * The task thread's first step of a stage: the reservations (a path reserved for another URL is a conflict at
+     * once; else the path is reserved for {@code url} now, so two publishes in flight on the pool are decided here,
+     * not by the order they end in) and the ready file's unique name. Touches no file.
+     *
+     * @throws PathConflictException when the path is reserved for another URL
+     */
+    OutputStore.Publish begin(Path staging, String relative, String url, FileMeta meta) throws IOException {
         Path target = publisher.resolve(relative);
         Reservation r = reservations.get(target);
         if (r != null && !r.url.equals(url) && onConflict == OnConflict.FAIL) {
             throw new PathConflictException(
                     relative, "it is reserved for " + r.url + ", whose file appears with the next checkpoint");
         }
-        publisher.check(relative, url);
-        publisher.label(staging, url, meta);
-        if (!readyDirCreated) {
-            Files.createDirectories(readyDir);
-            commit.markDirty(readyDir.getParent());
-            readyDirCreated = true;
-        }
-        Path ready = readyDir.resolve(namePrefix + "-" + counter++ + ".ready");
-        Files.move(staging, ready, StandardCopyOption.ATOMIC_MOVE);
-        commit.markDirty(ready);
-        commit.markDirty(readyDir);
         reservations.computeIfAbsent(target, t -> new Reservation(url)).count++;
-        PendingPublish p = new PendingPublish(stagingDir.relativize(ready).toString(), relative, url);
-        open.add(p);
-        return p;
+        Path ready = readyDir.resolve(namePrefix + "-" + counter++ + ".ready");
+        return new OutputStore.Publish(staging, relative, url, meta, target, ready);
+    }
+
+    /**
+     * The file work of a stage, on any thread (the storage pool): the ownership check (creating the directories on
+     * the way), the label, and the rename into the ready folder. What fails is kept in {@code p} for {@link
+     * #register}; the directories and files it changed are collected in {@code p} for the group commit.
+     */
+    void prepare(OutputStore.Publish p) {
+        p.run(publisher, () -> {
+            if (!readyDirCreated) {
+                Files.createDirectories(readyDir); // idempotent: two pool threads may both get here first
+                p.dirty.add(readyDir.getParent());
+                readyDirCreated = true;
+            }
+            Files.move(p.staging, p.ready, StandardCopyOption.ATOMIC_MOVE);
+            p.dirty.add(p.ready);
+            p.dirty.add(readyDir);
+        });
+    }
+
+    /**
+     * The task thread's last step: the prepared file is in the ready folder, labelled; it joins the entries of the
+     * next barrier (so its result, emitted after this, is committed with that checkpoint or a later one).
+     *
+     * @return the entry, or null when there was no staging file to publish
+     * @throws IOException what {@link #prepare} failed with (the reservation is released then)
+     */
+    PendingPublish register(OutputStore.Publish p) throws IOException {
+        p.dirty.forEach(commit::markDirty);
+        if (p.failure != null || !p.moved) {
+            release(p.target); // failed, or no staging file to publish (nothing is kept then)
+            if (p.failure != null) {
+                throw p.failure;
+            }
+            return null;
+        }
+        PendingPublish entry = new PendingPublish(stagingDir.relativize(p.ready).toString(), p.relative, p.url);
+        open.add(entry);
+        return entry;
+    }
+
+    /** The request ended while its file was prepared: the reservation is released and the ready file deleted. */
+    void abandon(OutputStore.Publish p) {
+        p.dirty.forEach(commit::markDirty);
+        release(p.target);
+        if (p.moved) {
+            try {
+                Files.deleteIfExists(p.ready);
+            } catch (IOException e) {
+                LOG.warn("Could not delete the ready file {} of a request that ended: {}", p.ready, e.toString());
+            }
+        }
     }
 
     /** Whether a staged file waits for {@code target} (resolved): what is there now is about to be replaced. */
@@ -147,21 +214,70 @@ public final class PublishAtCommit {
         }
         List<PendingPublish> all = new ArrayList<>();
         sealed.values().forEach(all::addAll);
+        applying.forEach(b -> all.addAll(b.entries));
         return all;
     }
 
-    /** Checkpoint {@code checkpointId} completed: renames the files of it and of every earlier one; returns how many. */
+    /**
+     * Checkpoint {@code checkpointId} completed: renames the files of it and of every earlier one on the calling
+     * thread; returns how many.
+     */
     int committed(long checkpointId) {
+        Batch b = take(checkpointId);
+        if (b == null) {
+            return 0;
+        }
+        b.apply();
+        applied(b);
+        return b.entries.size();
+    }
+
+    /**
+     * {@link #committed} with the renames on {@code pool}: the entries of checkpoints {@code <= checkpointId} stay in
+     * the operator state ({@link #seal}) until their renames ran and {@code taskThread} has run {@link #applied}
+     * (which marks what they changed for the next group commit), so a checkpoint never stops referencing a ready
+     * file whose rename is not durable; a crash in between re-applies them (idempotent). Batches run in the order of
+     * their checkpoints, one after another, so a later version of a path is never overwritten by an earlier one.
+     * The ready files stay in the ready folder until renamed, so {@link #anyReady} answers true until then.
+     *
+     * @param taskThread runs {@link #applied} on the task thread; if it refuses (the task is closing), the entries stay
+     *     referenced by the last checkpoint and a restore applies them again
+     * @return the number of files whose renames were handed to the pool
+     */
+    int committedAsync(long checkpointId, Executor pool, Executor taskThread) {
+        Batch b = take(checkpointId);
+        if (b == null) {
+            return 0;
+        }
+        applying.add(b);
+        applyChain = applyChain.thenRunAsync(b::apply, pool);
+        applyChain.thenRun(() -> taskThread.execute(() -> applied(b)));
+        return b.entries.size();
+    }
+
+    /** The entries of checkpoints {@code <= checkpointId}, taken out of the sealed ones; null when there are none. */
+    private Batch take(long checkpointId) {
         NavigableMap<Long, List<PendingPublish>> done = sealed.headMap(checkpointId, true);
-        int n = 0;
-        for (List<PendingPublish> batch : done.values()) {
-            for (PendingPublish p : batch) {
-                apply(p);
-                n++;
+        if (done.isEmpty()) {
+            return null;
+        }
+        List<PendingPublish> entries = new ArrayList<>();
+        done.values().forEach(entries::addAll);
+        done.clear();
+        return new Batch(entries);
+    }
+
+    /** On the task thread, after a batch's renames: marks what they changed for the group commit, frees the paths. */
+    void applied(Batch b) {
+        b.dirty.forEach(commit::markDirty);
+        for (PendingPublish p : b.entries) {
+            try {
+                release(publisher.resolve(p.path));
+            } catch (IOException e) {
+                // a path that does not resolve was never reserved
             }
         }
-        done.clear();
-        return n;
+        applying.remove(b);
     }
 
     /**
@@ -174,8 +290,13 @@ public final class PublishAtCommit {
         for (PendingPublish p : restored) {
             referenced.add(readyFile(p));
             if (Math.floorMod(p.ready.hashCode(), parallelism) == subtask) {
-                apply(p);
+                apply(p, commit::markDirty);
                 applied++;
+                try {
+                    release(publisher.resolve(p.path));
+                } catch (IOException e) {
+                    // never reserved
+                }
             }
         }
         int orphans = deleteOrphans(referenced);
@@ -189,6 +310,9 @@ public final class PublishAtCommit {
     /** Entries staged or sealed and not yet applied. */
     int pendingCount() {
         int n = open.size();
+        for (Batch b : applying) {
+            n += b.entries.size();
+        }
         for (List<PendingPublish> batch : sealed.values()) {
             n += batch.size();
         }
@@ -229,27 +353,24 @@ public final class PublishAtCommit {
     }
 
     /**
-     * Renames one committed entry into place. Never throws: a checkpoint's notification that failed would restore
-     * the same state and fail the same way. A ready file that is gone was applied before (a restore re-applies); a
-     * path that now holds another URL's file (a different subtask, or a user, put it there since the stage) is
-     * logged as an ERROR and the ready file kept, so the bytes are not lost.
+     * Renames one committed entry into place; what it changed goes to {@code dirty}. Never throws: a checkpoint's
+     * notification that failed would restore the same state and fail the same way. A ready file that is gone was
+     * applied before (a restore re-applies); a path that now holds another URL's file (a different subtask, or a
+     * user, put it there since the stage) is logged as an ERROR and the ready file kept, so the bytes are not lost.
+     * Touches no field of this object but the publisher's (thread-safe): it runs on the storage pool.
      */
-    private void apply(PendingPublish p) {
+    private void apply(PendingPublish p, Consumer<Path> dirty) {
         Path ready = readyFile(p);
-        Path target = null;
         try {
-            target = publisher.resolve(p.path);
             if (!Files.exists(ready, LinkOption.NOFOLLOW_LINKS)) {
                 return; // applied before the restore
             }
-            publisher.move(ready, publisher.check(p.path, p.url));
+            publisher.move(ready, publisher.check(p.path, p.url, dirty), dirty);
         } catch (NoSuchFileException gone) {
             // raced with another subtask applying the same restored entry
-        } catch (IOException e) {
+        } catch (IOException | RuntimeException e) {
             LOG.error("The result of {} has committed but its file could not be published at {}: {}; it stays at {}",
                     p.url, p.path, e.getMessage(), ready);
-        } finally {
-            release(target);
         }
     }
 
@@ -293,6 +414,23 @@ public final class PublishAtCommit {
             LOG.warn("Could not clean up orphaned ready files under {}: {}", readyRoot, e.toString());
         }
         return deleted;
+    }
+
+    /** The entries one commit notification renames, and what their renames changed (filled on the pool). */
+    final class Batch {
+        final List<PendingPublish> entries;
+        final List<Path> dirty = new ArrayList<>();
+
+        Batch(List<PendingPublish> entries) {
+            this.entries = entries;
+        }
+
+        /** The renames, in order; on the storage pool (or the caller's thread). */
+        void apply() {
+            for (PendingPublish p : entries) {
+                PublishAtCommit.this.apply(p, dirty::add);
+            }
+        }
     }
 
     private static final class Reservation {

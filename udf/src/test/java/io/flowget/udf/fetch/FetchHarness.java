@@ -7,6 +7,7 @@ import io.flowget.udf.model.FetchResult;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.java.functions.KeySelector;
+import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.runtime.state.StateBackend;
@@ -99,6 +100,12 @@ final class FetchHarness implements AutoCloseable {
             harness = new KeyedOneInputStreamOperatorTestHarness<>(new FetchOperatorFactory(conf),
                     keys(conf, subtask[0]), Types.STRING, subtask[0], subtask[1], subtask[2]);
             harness.setStateBackend(new EmbeddedRocksDBStateBackend(true));
+        }
+        if (conf.contains(CheckpointingOptions.CHECKPOINTING_INTERVAL)) {
+            // A job with checkpoints: the operator publishes files with the checkpoint that commits their results
+            // (PublishAtCommit); the test takes the snapshots and sends their completions.
+            harness.getEnvironment().getJobConfiguration()
+                    .set(CheckpointingOptions.CHECKPOINTING_INTERVAL, conf.get(CheckpointingOptions.CHECKPOINTING_INTERVAL));
         }
         if (restore != null) {
             harness.initializeState(restore);
@@ -238,6 +245,11 @@ final class FetchHarness implements AutoCloseable {
 
     OperatorSubtaskState snapshot(long checkpointId, long timestamp) throws Exception {
         return harness.snapshot(checkpointId, timestamp);
+    }
+
+    /** Checkpoint {@code checkpointId} completed (with checkpoints, its files are renamed into place). */
+    void notifyOfCompletedCheckpoint(long checkpointId) throws Exception {
+        harness.notifyOfCompletedCheckpoint(checkpointId);
     }
 
     /** Runs mail under this harness's clock until {@code done}; fails after {@link #WAIT}. */

@@ -56,6 +56,8 @@ class HostHealthStateTest {
         h.setProcessingTime(1_000);
         h.submit(FetchOperatorTest.request("a", alive, "/a"), dead);
         h.drainUntil(() -> result(h, "a").isPresent() && h.getOperator().inFlightCount() == 0);
+        // Host health is written behind: the snapshot's flush writes it, once per host.
+        OperatorSubtaskState snapshot = h.snapshot(1L, 1L);
         HostHealth deadHealth = health(h, "127.0.0.42");
         HostHealth aliveHealth = health(h, "127.0.0.41");
         assertThat(deadHealth.openUntil).isEqualTo(1_000 + OPEN_MILLIS);
@@ -63,7 +65,6 @@ class HostHealthStateTest {
         assertThat(deadHealth.answered).isFalse();
         assertThat(aliveHealth.answered).isTrue();
         assertThat(aliveHealth.minTtfbNanos).isGreaterThan(Duration.ofMillis(20).toNanos());
-        OperatorSubtaskState snapshot = h.snapshot(1L, 1L);
         h.crash("the dead host's request waits behind its open circuit at the snapshot");
 
         // The dead host's port serves now: only a forgotten breaker would send the request before its open time.
@@ -87,8 +88,12 @@ class HostHealthStateTest {
         return h.extractOutputValues().stream().filter(x -> x.id.equals(id)).findFirst();
     }
 
-    /** Reads a host's {@link HostHealth} straight from the operator's keyed state backend. */
+    /**
+     * Reads a host's {@link HostHealth} straight from the operator's keyed state backend, after writing what the
+     * operator holds behind (as its next snapshot would).
+     */
     static HostHealth health(FetchHarness h, String host) throws Exception {
+        h.getOperator().flushHostState();
         return h.keyedValue(host, HostPoliteness.healthDescriptor(FlowgetOptions.HOST_STATE_TTL.defaultValue()));
     }
 }

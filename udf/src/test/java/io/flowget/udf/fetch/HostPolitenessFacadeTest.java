@@ -45,6 +45,12 @@ class HostPolitenessFacadeTest {
         };
     }
 
+    /** What the store holds once the host's state is flushed, as at a checkpoint (it is written behind). */
+    private HostState saved(HostPoliteness p) {
+        p.flush();
+        return stored.get(HOST);
+    }
+
     private HostPoliteness politeness() {
         Configuration conf = new Configuration();
         conf.set(FlowgetOptions.HOST_MAX_CONCURRENCY, 8);
@@ -66,7 +72,7 @@ class HostPolitenessFacadeTest {
         assertThat(p.resumeDue(0)).containsExactly(HOST);
         assertThat(p.mayIssue(HOST, 3, 0)).isTrue();
         assertThat(p.mayIssue(HOST, 4, 0)).isFalse();
-        assertThat(stored.get(HOST)).isEqualTo(new HostState(4, 0, 0, 0));
+        assertThat(saved(p)).isEqualTo(new HostState(4, 0, 0, 0));
     }
 
     @Test
@@ -98,7 +104,7 @@ class HostPolitenessFacadeTest {
         assertThat(p.resumeDue(121_000)).containsExactly(HOST);
         assertThat(p.mayIssue(HOST, 2, 121_000)).isTrue();
         assertThat(p.mayIssue(HOST, 3, 121_000)).as("capped at 4 - 1").isFalse();
-        assertThat(stored.get(HOST)).isEqualTo(new HostState(7, 3, 1_000, 121_000)); // 8 × 0.9, capped at 3
+        assertThat(saved(p)).isEqualTo(new HostState(7, 3, 1_000, 121_000)); // 8 × 0.9, capped at 3
         assertThat(p.summary(2_000)).isEqualTo(new HostPoliteness.Summary(1, 1, 0));
     }
 
@@ -152,7 +158,7 @@ class HostPolitenessFacadeTest {
         }
         assertThat(p.mayIssue(HOST, 3, 100)).as("limit kept").isTrue();
         assertThat(p.summary(100).circuitOpen()).isZero();
-        assertThat(stored.get(HOST).limit).as("neither dropped nor grown by the failures").isEqualTo(4);
+        assertThat(saved(p).limit).as("neither dropped nor grown by the failures").isEqualTo(4);
 
         // The same resets before any response head are connection failures: two open the circuit (failures = 2).
         p.onOutcome(HOST, reset, null, false, 1, 1, 1_000_000, -1, 200);
@@ -186,7 +192,7 @@ class HostPolitenessFacadeTest {
         assertThat(p.summary(10_000).circuitOpen()).as("circuit closed after 10 s of silent connections").isZero();
         assertThat(p.refusal(HOST, 10_000)).as("requests are sent, not failed as host unreachable").isNull();
         assertThat(p.mayIssue(HOST, 0, 10_000)).isTrue();
-        assertThat(stored.get(HOST).limit).as("a streak of silence is the host's: its limit shrinks").isLessThan(4);
+        assertThat(saved(p).limit).as("a streak of silence is the host's: its limit shrinks").isLessThan(4);
     }
 
     @Test
@@ -197,9 +203,9 @@ class HostPolitenessFacadeTest {
         for (int i = 0; i < HostPoliteness.SUSPECT_STREAK - 1; i++) {
             p.onOutcome(HOST, status(502, null), null, 4, 4, 1_000_000, 500_000, 100);
         }
-        assertThat(stored.get(HOST).limit).isEqualTo(4);
+        assertThat(saved(p).limit).isEqualTo(4);
         p.onOutcome(HOST, status(502, null), null, 4, 4, 1_000_000, 500_000, 100);
-        assertThat(stored.get(HOST).limit).as("x0.9 from the third 5xx in a row").isEqualTo(3);
+        assertThat(saved(p).limit).as("x0.9 from the third 5xx in a row").isEqualTo(3);
         assertThat(p.summary(100).circuitOpen()).as("an answer, however bad, keeps the circuit closed").isZero();
     }
 

@@ -464,8 +464,12 @@ class HostPolitenessTest {
         return last;
     }
 
-    /** Reads a host's {@link HostState} straight from the operator's keyed state backend. */
+    /**
+     * Reads a host's {@link HostState} straight from the operator's keyed state backend, after writing what the
+     * operator holds behind (as its next snapshot would).
+     */
     static HostState hostState(FetchHarness h, String host) throws Exception {
+        h.getOperator().flushHostState();
         return h.keyedValue(host, HostPoliteness.stateDescriptor(FlowgetOptions.HOST_STATE_TTL.defaultValue()));
     }
 

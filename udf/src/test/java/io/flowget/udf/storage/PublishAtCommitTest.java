@@ -11,6 +11,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -125,6 +126,56 @@ class PublishAtCommitTest {
         p.committed(1);
         assertThat(out().resolve("same.txt")).hasContent("again");
         assertThat(p.reserved(out().resolve("same.txt"))).isFalse();
+    }
+
+    @Test
+    void renamesOffTheTaskThreadStayInTheStateUntilTheirEndIsBackAndRunInCheckpointOrder() throws Exception {
+        PublishAtCommit p = instance("job-0", "s0-a0");
+        p.stage(staged("v1"), "same.txt", URL, FileMeta.NONE);
+        p.seal(1);
+        p.stage(staged("v2"), "same.txt", URL, FileMeta.NONE);
+        p.seal(2);
+        List<Runnable> pool = new ArrayList<>(); // a pool whose tasks the test runs
+        List<Runnable> taskThread = new ArrayList<>(); // a mailbox whose mail the test runs
+
+        assertThat(p.committedAsync(1, pool::add, taskThread::add)).isEqualTo(1);
+        assertThat(p.committedAsync(2, pool::add, taskThread::add)).isEqualTo(1);
+        assertThat(out().resolve("same.txt")).as("not renamed before the pool runs").doesNotExist();
+        assertThat(PublishAtCommit.anyReady(staging())).isTrue();
+        assertThat(p.seal(3)).as("still referenced by the next checkpoint").hasSize(2);
+
+        runAll(pool); // checkpoint 1's batch, then (chained after it) checkpoint 2's
+        assertThat(out().resolve("same.txt")).as("the later checkpoint's version wins").hasContent("v2");
+        assertThat(PublishAtCommit.anyReady(staging())).isFalse();
+        assertThat(p.seal(4)).as("referenced until their end has run on the task thread").hasSize(2);
+        assertThat(p.reserved(out().resolve("same.txt"))).isTrue();
+
+        runAll(taskThread);
+        assertThat(p.seal(5)).isEmpty();
+        assertThat(p.pendingCount()).isZero();
+        assertThat(p.reserved(out().resolve("same.txt"))).isFalse();
+    }
+
+    @Test
+    void aPublishPreparedOffTheTaskThreadForARequestThatEndedIsDropped() throws Exception {
+        PublishAtCommit p = instance("job-0", "s0-a0");
+        OutputStore.Publish publish = p.begin(staged("late"), "late.txt", URL, FileMeta.NONE);
+        assertThatThrownBy(() -> p.begin(staged("other"), "late.txt", OTHER, FileMeta.NONE))
+                .as("reserved from the first step on, before any file work")
+                .isInstanceOf(PathConflictException.class);
+        p.prepare(publish);
+        assertThat(PublishAtCommit.anyReady(staging())).isTrue();
+
+        p.abandon(publish); // its request ended (a deadline) while the pool prepared it
+        assertThat(PublishAtCommit.anyReady(staging())).isFalse();
+        assertThat(p.reserved(out().resolve("late.txt"))).isFalse();
+        assertThat(p.seal(1)).isEmpty();
+    }
+
+    private static void runAll(List<Runnable> queue) {
+        while (!queue.isEmpty()) {
+            queue.remove(0).run();
+        }
     }
 
     @Test

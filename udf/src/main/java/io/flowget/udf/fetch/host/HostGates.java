@@ -10,19 +10,22 @@ import javax.annotation.concurrent.NotThreadSafe;
 
 import java.util.Collection;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.ToIntFunction;
 
 /**
  * The in-memory {@link HostGate}s of the most recently used {@code capacity} hosts: {@link #get} returns a host's
  * gate, creating it from the {@link HostStateStore} when the host is first seen (or was evicted), and {@link
- * #save} writes a gate's persistent part back when it changed. It also owns the {@link WakeUps} its mechanisms
+ * #save} marks a gate whose persistent part changed, written back at the next {@link #flush} (the operator's
+ * snapshot) or when the gate is evicted (write-behind, issue 16). It also owns the {@link WakeUps} its mechanisms
  * post to, and answers which parked hosts may go again ({@link #resumeDue}).
  *
  * <p>Memory: at most {@code capacity} gates (LRU by access); an evicted host is reloaded from the stores (limit, cap
  * and pause; whether it answered, its breaker and latency baseline) and warms up again; its rate buckets start
- * afresh. Not thread-safe: owned by {@code HostPoliteness}, task
+ * afresh. A gate evicted with unwritten changes writes them first, so a reload sees them. Not thread-safe: owned by {@code HostPoliteness}, task
  * thread only.
  */
 @Internal
@@ -51,6 +54,8 @@ public final class HostGates {
     private final Clock clock;
     private final WakeUps wakeUps = new WakeUps();
     private final Map<String, HostGate> gates;
+    /** Gates {@link #save}d since the last {@link #flush}: their persistent part may differ from the stores'. */
+    private final Set<HostGate> dirty = new LinkedHashSet<>();
 
     public HostGates(int capacity, Settings settings, HostStateStore store, Clock clock) {
         this(capacity, settings, store, new MapHostStore<>(), clock);
@@ -67,7 +72,13 @@ public final class HostGates {
                 new LinkedHashMap<>(64, 0.75f, true) {
                     @Override
                     protected boolean removeEldestEntry(Map.Entry<String, HostGate> eldest) {
-                        return size() > capacity;
+                        if (size() <= capacity) {
+                            return false;
+                        }
+                        if (dirty.remove(eldest.getValue())) {
+                            write(eldest.getValue()); // evicted: what it learned since the last flush is kept
+                        }
+                        return true;
                     }
                 };
     }
@@ -97,8 +108,36 @@ public final class HostGates {
         return g;
     }
 
-    /** Writes the gate's persistent part to the store if it differs from what the store holds. */
+    /**
+     * The gate's persistent part changed: it is written to the stores at the next {@link #flush} (the operator's
+     * snapshot) or when the gate is evicted, whichever comes first — written behind, so a host that answers many
+     * requests between two checkpoints writes its keyed state once per checkpoint, not once per answer.
+     */
     public void save(HostGate g) {
+        dirty.add(g);
+    }
+
+    /**
+     * Writes every gate {@link #save}d since the last flush whose persistent part differs from what its store holds
+     * (as it is now); the operator calls it while it snapshots, before the keyed backend is snapshotted, so each
+     * checkpoint holds every host's state as at its barrier. Returns how many gates it looked at.
+     */
+    public int flush() {
+        int n = dirty.size();
+        for (HostGate g : dirty) {
+            write(g);
+        }
+        dirty.clear();
+        return n;
+    }
+
+    /** Gates whose changes wait for the next {@link #flush} (tests). */
+    public int dirtyCount() {
+        return dirty.size();
+    }
+
+    /** Writes the gate's persistent part to the stores where it differs from what they hold. */
+    private void write(HostGate g) {
         HostState now = g.snapshot();
         if (!now.equals(g.saved())) {
             store.write(g.host(), now);

@@ -62,13 +62,17 @@ class HostGatesTest {
         assertThat(reads).containsExactly("a.example");
 
         gates.save(g);
+        assertThat(writes).as("written behind: nothing before the flush").isEmpty();
+        assertThat(gates.flush()).isEqualTo(1);
         assertThat(stored.get("a.example")).isEqualTo(new HostState(4, 0, 0, 0));
         gates.save(g);
+        gates.flush();
         assertThat(writes).as("unchanged: not written again").hasSize(1);
 
         g.adaptiveLimit().onOverload(429, 3, 3, 1_000_000, 5_000);
         g.pause().onRetryAfter(429, 2_000, 5_000);
         gates.save(g);
+        gates.flush();
         assertThat(stored.get("a.example")).isEqualTo(new HostState(3, 2, 5_000, 7_000));
         assertThat(writes).hasSize(2);
         assertThat(gates.resumeDue(7_000)).containsExactly("a.example");
@@ -87,6 +91,7 @@ class HostGatesTest {
         assertThat(g.limit(1_000)).as("capped").isEqualTo(3);
         assertThat(gates.resumeDue(9_000)).containsExactly("b.example");
         gates.save(g);
+        gates.flush();
         assertThat(writes).as("nothing changed since the read").isEmpty();
 
         HostGate small = gates.get("small.example");
@@ -158,13 +163,40 @@ class HostGatesTest {
         g.prove();
         g.adaptiveLimit().onAnswer(80_000_000, 80_000_000, 1, false, 0);
         gates.save(g);
+        gates.flush();
         assertThat(health.read("a.example").minTtfbNanos).isEqualTo(80_000_000);
         g.adaptiveLimit().onAnswer(75_000_000, 75_000_000, 1, false, 0); // within an eighth
         gates.save(g);
+        gates.flush();
         assertThat(health.read("a.example").minTtfbNanos).isEqualTo(80_000_000);
         g.adaptiveLimit().onAnswer(60_000_000, 60_000_000, 1, false, 0);
         gates.save(g);
+        gates.flush();
         assertThat(health.read("a.example").minTtfbNanos).isEqualTo(60_000_000);
+    }
+
+    @Test
+    void aHostTouchedManyTimesBetweenTwoFlushesIsWrittenOncePerFlushAndOnEviction() {
+        HostGates gates = gates(2);
+        HostGate g = gates.get("busy.example");
+        for (int i = 0; i < 50; i++) { // fifty answers between two checkpoints, the limit moving on each
+            g.adaptiveLimit().onOverload(429, 3, 3, 1_000_000, 1_000 + i);
+            gates.save(g);
+        }
+        assertThat(writes).as("nothing reaches the store between checkpoints").isEmpty();
+        assertThat(gates.dirtyCount()).isEqualTo(1);
+        gates.flush();
+        assertThat(writes).as("one write at the checkpoint, the state as it is then").hasSize(1);
+        assertThat(stored.get("busy.example")).isEqualTo(g.snapshot());
+        assertThat(gates.dirtyCount()).isZero();
+
+        g.pause().onRetryAfter(503, 60_000, 9_000);
+        gates.save(g);
+        gates.get("b");
+        gates.get("c"); // evicts busy.example before any flush: its change is written then
+        assertThat(writes).hasSize(2);
+        assertThat(gates.get("busy.example").pause().isPaused(9_001)).as("the reloaded gate has it").isTrue();
+        assertThat(gates.flush()).as("the evicted gate was written already").isZero();
     }
 
     @Test

@@ -1,0 +1,125 @@
+package io.flowget.job.cli;
+
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * The {@code ./flowget} launcher's side of {@link ProcessExit}, run for real by bash against a fake {@code java} (a
+ * script whose last argument says what to do) in a copy of the launcher with an empty jar beside it: {@code run} gets a
+ * status file, a JVM that left its status there and was killed makes the launcher exit with that status (without
+ * bash's "Killed" notice), a JVM killed without one stays 137, a normal exit status passes through, stdin reaches the
+ * JVM, SIGINT is not left ignored (bash ignores it in background jobs), the temp file is removed; other commands are
+ * exec'ed as before, without the file.
+ */
+class LauncherTest {
+    private static final String FAKE_JAVA = """
+            #!/usr/bin/env bash
+            for a; do last="$a"; done
+            case "$last" in
+              leave-2-and-die) printf '2\\n' > "$FLOWGET_EXIT_STATUS_FILE"; kill -KILL $$ ;;
+              exit-3) exit 3 ;;
+              die) kill -KILL $$ ;;
+              cat) cat ;;
+              env) echo "status_file=${FLOWGET_EXIT_STATUS_FILE:-none}"
+                   awk '/^SigIgn/ {print "sigign=" $2}' /proc/self/status ;;
+            esac
+            """;
+
+    @TempDir Path tmp;
+    private Path launcher;
+    private Path tempDir;
+
+    private record Ended(int exit, String stdout, String stderr) {}
+
+    @BeforeEach
+    void copyLauncher() throws Exception {
+        Path home = Files.createDirectories(tmp.resolve("home"));
+        launcher = home.resolve("flowget");
+        Files.copy(repoRoot().resolve("flowget"), launcher);
+        Files.createDirectories(home.resolve("job/target"));
+        Files.write(home.resolve("job/target/flowget.jar"), new byte[0]);
+        Path java = Files.createDirectories(tmp.resolve("jdk/bin")).resolve("java");
+        Files.writeString(java, FAKE_JAVA);
+        for (Path p : List.of(launcher, java)) {
+            Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rwxr-xr-x"));
+        }
+        tempDir = Files.createDirectories(tmp.resolve("t"));
+    }
+
+    private Ended launch(String stdin, String... args) throws Exception {
+        ProcessBuilder pb = new ProcessBuilder();
+        pb.command().add("bash");
+        pb.command().add(launcher.toString());
+        pb.command().addAll(List.of(args));
+        pb.environment().put("JAVA_HOME", tmp.resolve("jdk").toString());
+        pb.environment().put("FLOWGET_CDS", "0");
+        pb.environment().put("TMPDIR", tempDir.toString());
+        pb.environment().remove(ProcessExit.STATUS_FILE_ENV);
+        pb.environment().remove("FLOWGET_JAVA_OPTS");
+        Path out = tmp.resolve("out.txt");
+        Path err = tmp.resolve("err.txt");
+        pb.redirectOutput(out.toFile()).redirectError(err.toFile());
+        Process p = pb.start();
+        p.getOutputStream().write(stdin.getBytes(StandardCharsets.UTF_8));
+        p.getOutputStream().close();
+        assertThat(p.waitFor(1, TimeUnit.MINUTES)).as("launcher ended").isTrue();
+        return new Ended(p.exitValue(), Files.readString(out), Files.readString(err));
+    }
+
+    @Test
+    void aRunThatLeftItsStatusAndWasKilledExitsWithThatStatus() throws Exception {
+        Ended e = launch("", "run", "leave-2-and-die");
+
+        assertThat(e.exit()).isEqualTo(2);
+        assertThat(e.stderr()).as("no job notice from bash").doesNotContain("Killed");
+        try (var files = Files.list(tempDir)) {
+            assertThat(files).as("the status file is removed").isEmpty();
+        }
+    }
+
+    @Test
+    void aRunKilledWithoutAStatusStaysKilledAndAnExitStatusPassesThrough() throws Exception {
+        assertThat(launch("", "run", "die").exit()).isEqualTo(137);
+        assertThat(launch("", "run", "exit-3").exit()).isEqualTo(3);
+    }
+
+    @Test
+    void aRunGetsStdinAndTheStatusFileAndSigintIsNotIgnored() throws Exception {
+        assertThat(launch("line 1\nline 2\n", "run", "cat").stdout()).isEqualTo("line 1\nline 2\n");
+
+        Ended env = launch("", "run", "env");
+
+        assertThat(env.stdout()).contains("status_file=" + tempDir.resolve("flowget-status."));
+        String mask = env.stdout().lines().filter(l -> l.startsWith("sigign=")).findFirst().orElseThrow()
+                .substring("sigign=".length());
+        assertThat(Long.parseUnsignedLong(mask, 16) & (1L << (2 - 1))).as("SIGINT ignored bit in %s", mask).isZero();
+    }
+
+    @Test
+    void otherCommandsAreExecutedWithoutAStatusFile() throws Exception {
+        Ended e = launch("", "demo", "env");
+
+        assertThat(e.stdout()).contains("status_file=none");
+        assertThat(launch("", "demo", "exit-3").exit()).isEqualTo(3);
+    }
+
+    /** The repository root: the nearest ancestor of the working directory holding pom.xml and the launcher. */
+    private static Path repoRoot() {
+        for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
+            if (Files.isRegularFile(p.resolve("pom.xml")) && Files.isRegularFile(p.resolve("flowget"))) {
+                return p;
+            }
+        }
+        throw new IllegalStateException("no repository root with the launcher above " + Path.of("").toAbsolutePath());
+    }
+}
