@@ -136,7 +136,11 @@ class ChaosProcessKillITCase {
             assertThat(last.exitValue()).as("exit status of the rerun, see its log").isZero();
             List<ResultsFollower.Committed> onTopic;
             try (EmbeddedKafka kafka = EmbeddedKafka.start(state.resolve("kafka"))) {
-                onTopic = ResultsFollower.readCommittedRecords(kafka.bootstrapServers(), "flowget.results");
+                // the run's own results topic (run.json records it: each run on the embedded broker has its own names)
+                String topic = Json.readTree(Files.readString(state.resolve("run.json")))
+                        .path("kafka").path("results_topic").asText();
+                assertThat(topic).startsWith("flowget.results.");
+                onTopic = ResultsFollower.readCommittedRecords(kafka.bootstrapServers(), topic);
             }
             ChaosVerdict.judge(data.expected(), out, onTopic.stream().map(ResultsFollower.Committed::result).toList())
                     .assertClean(true);
