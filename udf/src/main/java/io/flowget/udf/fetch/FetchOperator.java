@@ -758,6 +758,10 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         output.collect(new StreamRecord<>(r));
         if (scheduler.dropIfIdle(h)) {
             state.forgetHost(h.host);
+            if (!scheduler.hasWork()) {
+                metrics.drained(getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(),
+                        getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks());
+            }
         }
     }
 
