@@ -92,6 +92,9 @@ public final class FlowgetCli implements Callable<Integer> {
      */
     public static void main(String[] args) {
         exitFollows = !ClusterSettings.insideFlinkClient();
+        if (exitFollows) {
+            ProcessExit.prepare();
+        }
         int code = execute(args, System.out, System.err);
         if (ClusterSettings.insideFlinkClient()) {
             if (code != ExitCodes.OK) {
