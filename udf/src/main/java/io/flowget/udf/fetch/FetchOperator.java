@@ -48,7 +48,8 @@ import java.util.function.BiConsumer;
 import java.util.concurrent.RejectedExecutionException;
 
 /**
- * The keyed, non-blocking fetch operator (DESIGN.md, "FetchOperator"). Input is keyed by host; output is exactly
+ * The keyed, non-blocking fetch operator (DESIGN.md, "FetchOperator"). Input is keyed by host (a busy host's requests
+ * by the key of their shard, {@link HostShards}: everything here treats a key as a host); output is exactly
  * one {@link FetchResult} per request. This class keeps the lifecycle, {@code processElement}, timers,
  * snapshot/finish/close and the mailbox hand-offs ({@link #post}); it is the only class that sets the current key,
  * has keyed state written, emits results and registers timers. It applies what its parts decide (README "Who owns
@@ -301,6 +302,10 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     @Override
     public void close() throws Exception {
+        if (metrics != null) { // how the work split over the subtasks (a spread host's shards, issue 16)
+            LOG.info("Fetch subtask {} of {} closes: {}", getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(),
+                    getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks(), metrics.totals());
+        }
         try {
             IOUtils.closeAll(
                     sender,
