@@ -18,6 +18,11 @@ public final class ExitCodes {
     public static final int USAGE = 64;
     /** Anything else that went wrong. */
     public static final int INTERNAL = 70;
+    /**
+     * Between the launcher and its small client JVM only (never a user's status): the daemon the launcher saw did not
+     * answer, run the command again with the full JVM.
+     */
+    public static final int RERUN_COLD = 111;
 
     private ExitCodes() {}
 

@@ -4,7 +4,10 @@ import io.flowget.job.FlowgetJob;
 import io.flowget.job.JobOptions;
 import io.flowget.job.demo.DemoOrigin;
 import io.flowget.job.run.LocalRun;
+import io.flowget.job.daemon.DaemonClient;
+import io.flowget.job.run.RunServices;
 import io.flowget.job.run.RunSummary;
+import io.flowget.job.run.StateDirLock;
 import io.flowget.udf.config.FlowgetOptions;
 
 import org.apache.flink.configuration.Configuration;
@@ -22,6 +25,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 
@@ -33,6 +37,8 @@ import java.util.stream.Stream;
  *              [--ca-cert FILE.pem] [--bootstrap-servers HOST:PORT] [--set key=value]... [--quiet] [--web-ui]
  * flowget demo [--files N] [--keep] [--quiet]
  * flowget job  --out DIR --bootstrap-servers HOST:PORT [--set key=value]...
+ * flowget daemon start|stop|status [--state-dir DIR] [--parallelism N] [--set key=value]... [--idle-timeout D]
+ *              (see DaemonCommand; `run` attaches to the daemon serving its state dir)
  * flowget diff --bootstrap-servers HOST:PORT [--secondary-topic T] [--bounded] ...   (see DiffCommand)
  * flowget canary --bootstrap-servers HOST:PORT [--since T] [--window D] [--max-diff-rate R] ...   (see CanaryCommand)
  * flowget promote --verdict PASS|FAIL [--namespace NS] [--deployment NAME] [--shadow NAME] ...   (see PromoteCommand)
@@ -54,6 +60,7 @@ import java.util.stream.Stream;
             FlowgetCli.Run.class,
             FlowgetCli.Demo.class,
             FlowgetCli.Job.class,
+            DaemonCommand.class,
             DiffCommand.class,
             CanaryCommand.class,
             PromoteCommand.class
@@ -68,7 +75,7 @@ public final class FlowgetCli implements Callable<Integer> {
 
     /**
      * True only in {@link #main} from a shell, which ends the JVM as soon as the command returns: a finished
-     * {@code run} may then leave its embedded broker and cluster to the exit ({@link LocalRun#exitFollows()}).
+     * {@code run} may then leave its embedded broker and cluster to the exit ({@link LocalRun#exitFollows(boolean)}).
      * Tests call {@link #execute} in their own JVM and keep the full shutdown.
      */
     private static volatile boolean exitFollows;
@@ -84,7 +91,15 @@ public final class FlowgetCli implements Callable<Integer> {
      * non-zero status is thrown instead, so the client or the application fails with the reason.
      */
     public static void main(String[] args) {
+        if (Boolean.getBoolean(LIGHT_CLIENT_PROPERTY)) {
+            // The launcher's small client JVM for a run a daemon serves: a shell is its parent, no Flink client, and
+            // nothing of Flink (nor the logging it brings) is loaded before the request is on its way.
+            System.exit(execute(args, System.out, System.err));
+        }
         exitFollows = !ClusterSettings.insideFlinkClient();
+        if (exitFollows) {
+            ProcessExit.prepare();
+        }
         int code = execute(args, System.out, System.err);
         if (ClusterSettings.insideFlinkClient()) {
             if (code != ExitCodes.OK) {
@@ -97,7 +112,28 @@ public final class FlowgetCli implements Callable<Integer> {
 
     /** Runs the command line and returns the exit status (tests call this instead of main). */
     public static int execute(String[] args, PrintStream out, PrintStream err) {
-        CommandLine cl = new CommandLine(new FlowgetCli());
+        return execute(Invocation.shell(args, out, err));
+    }
+
+    /**
+     * Runs the command line of {@code inv} (a daemon calls this with its client's arguments, directory and streams)
+     * and returns the exit status.
+     */
+    public static int execute(Invocation inv) {
+        PrintStream out = inv.out();
+        PrintStream err = inv.err();
+        String[] args = inv.args().toArray(String[]::new);
+        CommandLine.IFactory defaults = CommandLine.defaultFactory();
+        CommandLine cl = new CommandLine(new FlowgetCli(), new CommandLine.IFactory() {
+            @Override
+            public <K> K create(Class<K> cls) throws Exception {
+                K k = defaults.create(cls);
+                if (k instanceof Run r) {
+                    r.inv = inv;
+                }
+                return k;
+            }
+        });
         cl.setOut(new java.io.PrintWriter(out, true));
         cl.setErr(new java.io.PrintWriter(err, true));
         cl.setParameterExceptionHandler(
@@ -118,6 +154,12 @@ public final class FlowgetCli implements Callable<Integer> {
                 });
         return cl.execute(args);
     }
+
+    /**
+     * Set by the launcher when it starts a small client JVM for a {@code run} a daemon serves: should the daemon not
+     * answer, the command exits with {@link ExitCodes#RERUN_COLD} at once and the launcher runs it again, cold.
+     */
+    static final String LIGHT_CLIENT_PROPERTY = "flowget.client.light";
 
     /** Options shared by the commands that build a configuration. */
     static class ConfigOptions {
@@ -166,13 +208,34 @@ public final class FlowgetCli implements Callable<Integer> {
 
         @CommandLine.Mixin ConfigOptionsMixin config;
 
+        /** Where this run was asked for (set by {@link #execute(Invocation)}). */
+        Invocation inv;
+
         @Override
         public Integer call() throws Exception {
-            Configuration conf = Settings.load(config.confDir(), config.sets, true);
+            if (inv.mayAttach() && bootstrapServers == null) {
+                // Decided before anything of Flink or Kafka is loaded: a daemon serving this state dir runs it.
+                Optional<DaemonClient> daemon = DaemonClient.connect(inv.resolve(stateDir));
+                if (daemon.isPresent()) {
+                    try (DaemonClient client = daemon.get()) {
+                        return client.run(inv.args(), inv.cwd(), inv.flowgetHome(), inv.interactive(),
+                                "-".equals(urls) ? inv.stdin() : null, inv.out(), inv.err());
+                    }
+                }
+                if (Boolean.getBoolean(LIGHT_CLIENT_PROPERTY)) {
+                    return ExitCodes.RERUN_COLD; // the launcher's small client JVM: it runs the command again, cold
+                }
+            }
+            out = inv.resolve(out);
+            results = inv.resolve(results);
+            stateDir = inv.resolve(stateDir);
+            caCert = inv.resolve(caCert);
+            Path confDir = config.confDir != null ? inv.resolve(config.confDir) : Settings.defaultConfDir(inv.flowgetHome());
+            Configuration conf = Settings.load(confDir, config.sets, true);
             if (webUi) {
                 conf.set(JobOptions.RUN_WEB_UI, true);
             }
-            Path urlsFile = "-".equals(urls) ? null : Path.of(urls);
+            Path urlsFile = "-".equals(urls) ? null : inv.resolve(Path.of(urls));
             if (caCert != null) {
                 if (!Files.isReadable(caCert)) {
                     throw new UsageException("cannot read --ca-cert " + caCert);
@@ -195,7 +258,7 @@ public final class FlowgetCli implements Callable<Integer> {
             LocalRun.Request req =
                     new LocalRun.Request(
                             urlsFile,
-                            System.in,
+                            inv.stdin(),
                             out,
                             results,
                             stateDir,
@@ -203,15 +266,52 @@ public final class FlowgetCli implements Callable<Integer> {
                             bootstrapServers,
                             conf,
                             quiet,
-                            System.console() != null,
+                            inv.interactive(),
                             timeout);
-            LocalRun run = new LocalRun(req, System.out);
+            Invocation.DaemonSide daemon = inv.daemon();
+            if (daemon != null) {
+                return runInDaemon(daemon, req, conf);
+            }
+            LocalRun run = new LocalRun(req, inv.out());
             if (exitFollows) {
                 run.exitFollows(ProcessExit.killable());
             }
-            int status = report(run.execute(), System.out);
-            nothingLeft = run.processMayBeKilled();
-            return status;
+            try {
+                int status = report(run.execute(), inv.out());
+                nothingLeft = run.processMayBeKilled();
+                return status;
+            } catch (StateDirLock.InUse e) {
+                throw new UsageException(e.getMessage());
+            }
+        }
+
+        /**
+         * This run on a daemon's services: refused when it asks for another cluster than the daemon's (a setting that
+         * is not per job, or another {@code --parallelism}); its exit status goes to the client as soon as every
+         * result is in, before the job is cancelled.
+         */
+        private int runInDaemon(Invocation.DaemonSide daemon, LocalRun.Request req, Configuration conf)
+                throws Exception {
+            RunServices services = daemon.services();
+            List<String> differ = new ArrayList<>(RunServices.clusterMismatches(conf, services.settings()));
+            if (parallelism != null && parallelism != services.parallelism()) {
+                differ.add(0, "--parallelism " + parallelism + " (daemon: " + services.parallelism() + ")");
+            }
+            if (!differ.isEmpty()) {
+                throw new UsageException("this run asks for another cluster than the daemon serving "
+                        + services.stateDir() + " (pid " + daemon.pid() + ") runs: " + String.join(", ", differ)
+                        + "; restart the daemon with these settings (flowget daemon stop --state-dir "
+                        + services.stateDir() + ", then flowget daemon start with them) or run with the daemon's");
+            }
+            LocalRun run = new LocalRun(req, inv.out(), services);
+            boolean[] replied = {false};
+            run.beforeStop(summary -> {
+                replied[0] = true;
+                daemon.reply(report(summary, inv.out()));
+            });
+            daemon.started(run);
+            RunSummary summary = run.execute();
+            return replied[0] ? ExitCodes.of(summary) : report(summary, inv.out());
         }
     }
 

@@ -4,11 +4,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.io.OutputStream;
 import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.concurrent.TimeUnit;
 
 /**
  * How the command line's JVM ends once a command has returned its exit status.
@@ -30,7 +30,13 @@ import java.util.concurrent.TimeUnit;
  * Without the launcher (plain {@code java -jar}, tests) or when the JVM is asked to write a class-data archive at exit
  * ({@code -XX:ArchiveClassesAtExit}, {@code -XX:AOTCacheOutput}, which a kill would lose), it exits normally.
  *
- * <p>Static, called once from {@code main}'s thread.
+ * <p>The kill is prepared when the command starts ({@link #prepare()}): a small {@code sh} waits on a pipe and runs
+ * {@code kill -KILL} on this JVM when a line arrives, so the end costs a pipe write instead of starting a process
+ * (25-100 ms on two loaded cores); should the helper be gone, a {@code kill} is started then. With the launcher as its
+ * parent the JVM also watches it: a kill of the launcher alone (which reached the JVM when the launcher {@code exec}ed
+ * it) would otherwise leave the JVM running and holding the state dir's broker, so the JVM then ends itself.
+ *
+ * <p>Static; {@link #prepare()} and {@link #exit} are called once from {@code main}'s thread.
  */
 final class ProcessExit {
     private static final Logger LOG = LoggerFactory.getLogger(ProcessExit.class);
@@ -40,6 +46,9 @@ final class ProcessExit {
 
     /** How long to wait for the kill to land before exiting normally instead. */
     private static final long KILL_WAIT_MILLIS = 5_000;
+
+    /** The prepared killer's input (a line ends this JVM), or null. */
+    private static volatile OutputStream killer;
 
     private ProcessExit() {}
 
@@ -58,6 +67,35 @@ final class ProcessExit {
     }
 
     /**
+     * When {@link #killable()}: starts the killer helper on a background thread and watches the launcher (see the
+     * class comment). Returns at once; does nothing otherwise.
+     */
+    static void prepare() {
+        if (!killable()) {
+            return;
+        }
+        long pid = ProcessHandle.current().pid();
+        Thread t = new Thread(() -> {
+            try {
+                Process p = new ProcessBuilder("sh", "-c", "read -r line && kill -KILL " + pid)
+                        .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                        .redirectError(ProcessBuilder.Redirect.DISCARD)
+                        .start();
+                killer = p.getOutputStream(); // the JVM's death closes the pipe: read fails, nothing is killed
+            } catch (IOException | RuntimeException e) {
+                LOG.debug("No killer helper ({}); the end starts kill itself", e.toString());
+            }
+        }, "flowget-exit-prepare");
+        t.setDaemon(true);
+        t.start();
+        ProcessHandle.current().parent().ifPresent(launcher -> launcher.onExit().thenRun(() -> {
+            LOG.warn("The launcher (pid {}) ended before this JVM; ending too", launcher.pid());
+            System.err.flush();
+            kill();
+        }));
+    }
+
+    /**
      * Ends the process with {@code status}; by a kill when {@code nothingLeft} and {@link #killable()} (see the class
      * comment), else by {@link System#exit}.
      */
@@ -69,12 +107,9 @@ final class ProcessExit {
                 Files.writeString(file, status + "\n", StandardCharsets.US_ASCII);
                 LOG.debug("Exiting with status {} by SIGKILL (status in {})", status, file);
                 System.err.flush();
-                Process kill = new ProcessBuilder("kill", "-KILL", Long.toString(ProcessHandle.current().pid()))
-                        .redirectErrorStream(true)
-                        .start();
-                kill.waitFor(KILL_WAIT_MILLIS, TimeUnit.MILLISECONDS);
+                kill();
                 Thread.sleep(KILL_WAIT_MILLIS); // the signal is on its way
-                LOG.warn("Still alive {} ms after kill -KILL; exiting normally", 2 * KILL_WAIT_MILLIS);
+                LOG.warn("Still alive {} ms after kill -KILL; exiting normally", KILL_WAIT_MILLIS);
             } catch (IOException | RuntimeException e) {
                 LOG.warn("Could not end the process by a kill ({}); exiting normally", e.toString());
             } catch (InterruptedException e) {
@@ -83,5 +118,26 @@ final class ProcessExit {
         }
         LOG.debug("Exiting with status {}", status);
         System.exit(status);
+    }
+
+    /** Sends this JVM {@code SIGKILL}: through the prepared helper, else by starting {@code kill}. */
+    private static void kill() {
+        OutputStream k = killer;
+        if (k != null) {
+            try {
+                k.write('\n');
+                k.flush();
+                return;
+            } catch (IOException helperGone) {
+                // start one below
+            }
+        }
+        try {
+            new ProcessBuilder("kill", "-KILL", Long.toString(ProcessHandle.current().pid()))
+                    .redirectErrorStream(true)
+                    .start();
+        } catch (IOException e) {
+            LOG.warn("Could not start kill: {}", e.toString());
+        }
     }
 }

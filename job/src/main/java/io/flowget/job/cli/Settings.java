@@ -21,8 +21,12 @@ final class Settings {
     private Settings() {}
 
     static Path defaultConfDir() {
-        String home = System.getenv("FLOWGET_HOME");
-        return home == null ? null : Path.of(home, "conf");
+        return defaultConfDir(System.getenv("FLOWGET_HOME"));
+    }
+
+    /** {@code <home>/conf}, or null without a home. */
+    static Path defaultConfDir(String home) {
+        return home == null || home.isEmpty() ? null : Path.of(home, "conf");
     }
 
     static Configuration load(Path confDir, List<String> sets, boolean flowgetKeysOnly) {

@@ -3,7 +3,6 @@ package io.flowget.job.run;
 import io.flowget.job.FlowgetJob;
 import io.flowget.job.JobOptions;
 import io.flowget.job.embedded.EmbeddedFlink;
-import io.flowget.job.embedded.EmbeddedKafka;
 import io.flowget.job.kafka.KafkaClients;
 import io.flowget.job.kafka.KafkaProperties;
 import io.flowget.udf.config.FlowgetOptions;
@@ -36,6 +35,7 @@ import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.function.Consumer;
 
 /**
  * The steps of {@code flowget run}: downloads a URL list on an embedded Kafka broker (or a given one) and a local
@@ -60,8 +60,14 @@ import java.util.concurrent.ExecutionException;
  * {@code --results}), {@link RunSummary} (totals and the summary line). Flags are checked by the command line
  * before it calls {@link #execute()}; exit statuses are the command line's too ({@code io.flowget.job.cli}).
  *
- * <p>Not thread-safe: one instance per run, executed once on the caller's thread. The embedded broker and cluster
- * it starts are owned by that call and closed before it returns.
+ * <p>Long-lived and per-run parts: the broker, the MiniCluster and the state dir's lock are {@link RunServices}. A
+ * cold run takes the state dir's lock ({@link StateDirLock}), starts its own services and closes them before it
+ * returns; a run through a daemon ({@link #LocalRun(Request, PrintStream, RunServices)}) uses the daemon's and
+ * leaves them running. Either way a run has its own job, its own {@link RunState} (resume or afresh) and its own
+ * Kafka names ({@link KafkaNames}, recorded in {@code run.json}).
+ *
+ * <p>Not thread-safe: one instance per run, executed once on the caller's thread; {@link #abort()} may be called
+ * from any thread.
  */
 public final class LocalRun {
     private static final Logger LOG = LoggerFactory.getLogger(LocalRun.class);
@@ -102,13 +108,30 @@ public final class LocalRun {
     private final Request req;
     private final PrintStream stdout;
     private final long startedNanos = System.nanoTime();
+    /** A daemon's services this run uses and leaves running; null: a cold run starts its own. */
+    private final RunServices shared;
     private boolean exitFollows;
+    /** Called once every result is in (daemon: the client's answer goes out before the job is cancelled). */
+    private Consumer<RunSummary> beforeStop;
+    private volatile boolean aborted;
+    private volatile EmbeddedFlink abortCluster;
+    private volatile JobID abortJob;
     private boolean exitByKill;
     private boolean killable;
 
     public LocalRun(Request req, PrintStream stdout) {
+        this(req, stdout, null);
+    }
+
+    /**
+     * A run on {@code shared} services (a daemon's): its own job, {@link RunState} and Kafka names; the services stay
+     * up after it. {@code req.parallelism()} and {@code req.bootstrapServers()} are the services' business and not
+     * read.
+     */
+    public LocalRun(Request req, PrintStream stdout, RunServices shared) {
         this.req = req;
         this.stdout = stdout;
+        this.shared = shared;
     }
 
     /**
@@ -118,7 +141,7 @@ public final class LocalRun {
      * MiniCluster (the job is still cancelled, which closes RocksDB and the Kafka clients). Nothing in them can be
      * read afterwards anyway: the next run in the state dir starts afresh and deletes the broker's data and the
      * checkpoints, and the MiniCluster's temp dir is deleted by the next start. With {@code --bootstrap-servers},
-     * or when the run did not complete, the full shutdown runs as before.
+     * or when the run did not complete, the full shutdown runs as before. Ignored on shared services.
      *
      * @param byKill the process ends by a kill ({@code ProcessExit} in the command line), not by the JVM's exit: then
      *     the job is not cancelled either (see {@link #processMayBeKilled()})
@@ -141,30 +164,88 @@ public final class LocalRun {
     }
 
     /**
+     * On shared services: {@code reply} gets the summary as soon as every result is committed, the files are
+     * published, {@code --results} is rewritten and the run is marked complete — before the job is cancelled and
+     * the staging dir tidied, which {@link #execute()} does after it (so the next run on the services starts clean).
+     */
+    public void beforeStop(Consumer<RunSummary> reply) {
+        this.beforeStop = reply;
+    }
+
+    /**
+     * Ends the run from another thread (a daemon whose client went away): its job is cancelled, {@link #execute()}
+     * fails, and the state dir holds a resumable run, as after a killed cold run (checkpoints are retained on
+     * cancellation). Safe to call at any time, also before the job exists or after the run ended.
+     */
+    public void abort() {
+        aborted = true;
+        EmbeddedFlink f = abortCluster;
+        JobID j = abortJob;
+        if (f != null && j != null) {
+            try {
+                f.cancel(j);
+            } catch (Exception e) {
+                LOG.info("Cancelling job {} of an aborted run: {}", j, e.toString());
+            }
+        }
+    }
+
+    /**
      * Runs to the end: every request has its result in the results topic and in {@code --results}.
      *
      * @throws IllegalArgumentException if the state dir lies inside the output dir, or the input is a directory
+     * @throws StateDirLock.InUse if another process holds the state dir (cold runs only)
      * @throws IllegalStateException if the job failed, or the results did not all arrive in time (rerun to resume)
      */
     public RunSummary execute() throws Exception {
         Path stateDir = req.stateDir().toAbsolutePath().normalize();
         Path out = req.out().toAbsolutePath().normalize();
-        Files.createDirectories(stateDir);
-        Files.createDirectories(out);
         if (stateDirInsideOut(stateDir, out)) {
             throw new IllegalArgumentException(STATE_DIR_INSIDE_OUT);
         }
+        if (shared != null && !shared.stateDir().equals(stateDir)) {
+            throw new IllegalArgumentException("these services hold " + shared.stateDir() + ", not " + stateDir);
+        }
+        // the lock first: a refused run leaves no trace, not even --out
+        StateDirLock lock = shared == null ? StateDirLock.acquire(stateDir, StateDirLock.Kind.RUN) : null;
+        boolean lockHandedOver = false;
+        try {
+            Files.createDirectories(out);
+            if (lock != null) {
+                Files.deleteIfExists(stateDir.resolve(StateDirLock.DAEMON_POINTER)); // a killed daemon's: it is gone
+            }
+            boolean embedded = shared != null ? shared.embeddedBroker() : req.bootstrapServers() == null;
+            RunState state = RunState.open(stateDir, InputStaging.stage(req.urls(), req.stdin(), stateDir),
+                    KafkaNames.configured(req.settings()), embedded, shared == null);
+            List<InputStaging.Line> lines = InputStaging.read(state.input());
+            state.begin(lines.size());
+            Configuration conf = runConfiguration(req.settings(), state.names(), stateDir, out, lines.size());
+            // busy hosts over several Fetch subtasks, unless set (the job runs at the services' parallelism)
+            BusyHosts.spread(conf, lines, shared != null ? shared.parallelism() : req.parallelism());
+            if (embedded) {
+                conf = KafkaProperties.without(conf); // the embedded broker is plain text on loopback
+            }
+            RunServices services = shared != null
+                    ? shared
+                    : RunServices.beginCold(stateDir, conf, req.parallelism(), req.bootstrapServers(), lock);
+            lockHandedOver = true;
+            return execute(services, state, lines, conf, stateDir);
+        } finally {
+            if (lock != null && !lockHandedOver) {
+                lock.close();
+            }
+        }
+    }
 
-        RunState state = RunState.open(stateDir, InputStaging.stage(req.urls(), req.stdin(), stateDir));
-        List<InputStaging.Line> lines = InputStaging.read(state.input());
-        state.begin(lines.size());
-
-        Configuration conf = new Configuration(req.settings());
+    /** The run's configuration: the request's settings plus what {@code run} decides for a local batch. */
+    private static Configuration runConfiguration(
+            Configuration settings, KafkaNames names, Path stateDir, Path out, int requests) throws IOException {
+        Configuration conf = new Configuration(settings);
         conf.set(FlowgetOptions.STORAGE_OUT_DIR, out.toString());
         if (!conf.contains(FlowgetOptions.STORAGE_STAGING_DIR)) {
             conf.set(FlowgetOptions.STORAGE_STAGING_DIR, RunState.stagingDir(stateDir, out).toString());
         }
-        conf.set(JobOptions.KAFKA_GROUP_ID, conf.get(JobOptions.KAFKA_GROUP_ID) + "-run");
+        names.applyTo(conf);
         if (!conf.contains(CheckpointingOptions.ENABLE_UNALIGNED)) {
             // Results become visible only when a checkpoint commits them. The source reads the whole input at once,
             // so an aligned barrier waits behind every request buffered in front of the fetch operator, each one
@@ -183,38 +264,42 @@ public final class LocalRun {
         // protect the service from a flood; here the whole input may wait in RocksDB.
         for (var bound : List.of(FlowgetOptions.FETCH_MAX_BACKLOG, FlowgetOptions.FETCH_MAX_HOST_BACKLOG)) {
             if (!conf.contains(bound)) {
-                conf.set(bound, Math.max(conf.get(bound), lines.size()));
+                conf.set(bound, Math.max(conf.get(bound), requests));
             }
         }
+        return conf;
+    }
 
-        if (req.bootstrapServers() == null) {
-            conf = KafkaProperties.without(conf); // the embedded broker is plain text on loopback
-        }
+    /** The per-run steps on started (or starting) services. */
+    private RunSummary execute(
+            RunServices services, RunState state, List<InputStaging.Line> lines, Configuration conf, Path stateDir)
+            throws Exception {
         Properties kafkaProps = KafkaProperties.of(conf);
-
-        // Start-up overlap: the broker starts, gets its topics and the input on its own thread while this thread
-        // starts the MiniCluster; both are mostly class loading and waiting on their own threads.
-        BrokerStart broker = BrokerStart.begin(
-                req.bootstrapServers(), kafkaProps, stateDir, conf, req.parallelism(), state, lines);
+        // Start-up overlap: the topics and the input go to the broker on their own thread (once it is up) while
+        // this thread starts the MiniCluster (a cold run's; a daemon's runs already).
+        InputPrep prep = InputPrep.begin(services, kafkaProps, conf, state, lines);
         EmbeddedFlink flink = null;
-        FetchGauges gauges = null;
+        JobID job = null;
         boolean jobEnded = false;
         boolean leftToExit = false;
         try {
             if (lines.isEmpty()) {
-                broker.await();
+                prep.await();
                 state.markComplete();
                 ResultCollector.writeResultsFile(req.results(), List.of());
                 return RunSummary.of(List.of(), startedNanos, 0, 0, 0);
             }
 
             Path checkpoints = stateDir.resolve("checkpoints");
-            gauges = FetchGauges.register(conf); // the progress line's in flight, waiting, hosts paused...
-            flink = EmbeddedFlink.start(conf, checkpoints, req.parallelism());
+            FetchGauges gauges = services.gauges();
+            flink = services.cluster();
             if (conf.get(JobOptions.RUN_WEB_UI)) {
                 stdout.println("flowget: Flink Web UI at " + flink.restAddress() + "/ (while the run lasts)");
             }
             Configuration jobConf = flink.configuration();
+            if (shared != null) {
+                jobConf.addAll(conf); // the run's own job-level settings (cluster-shaping ones match, see Daemon)
+            }
             Optional<Path> restore =
                     state.resumed() ? EmbeddedFlink.latestCheckpoint(checkpoints) : Optional.empty();
             restore.ifPresent(chk -> {
@@ -222,12 +307,20 @@ public final class LocalRun {
                 LOG.info("Restoring from checkpoint {}", chk);
             });
             jobConf.set(PipelineOptions.NAME, "flowget run");
-            String servers = broker.await();
+            String servers = prep.await();
             jobConf.set(JobOptions.KAFKA_BOOTSTRAP_SERVERS, servers);
             StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(jobConf);
             // Unbounded: see the class comment. A checkpoint restored here was written by an unbounded job too.
             FlowgetJob.kafka(jobConf, false).build(env);
-            JobID job = flink.submit(env);
+            if (aborted) {
+                throw new IllegalStateException("the run was aborted before its job started; rerun to resume");
+            }
+            job = flink.submit(env);
+            abortCluster = flink;
+            abortJob = job;
+            if (aborted) {
+                abort();
+            }
 
             Progress.Mode mode = req.quiet()
                     ? Progress.Mode.OFF
@@ -242,13 +335,22 @@ public final class LocalRun {
             if (conf.get(JobOptions.RUN_MEMORY_REPORT)) {
                 stdout.println(MemoryReport.take()); // while broker, cluster and job still hold their memory
             }
-            boolean disposable = exitFollows && req.bootstrapServers() == null;
+            boolean disposable = shared == null && exitFollows && services.embeddedBroker();
             if (!disposable) {
                 // Every result is committed. One more completed checkpoint lets the dead-letter sink commit its
                 // transaction of the same checkpoint too (its commit notification precedes this trigger).
                 flink.triggerCheckpoint(job);
             }
-            awaitPublished(flink, job, Path.of(conf.get(FlowgetOptions.STORAGE_STAGING_DIR)));
+            Path staging = Path.of(conf.get(FlowgetOptions.STORAGE_STAGING_DIR));
+            awaitPublished(flink, job, staging);
+            if (beforeStop != null) {
+                // A daemon's client gets its answer now; the job's cancel and the tidying follow, before the next run.
+                state.markComplete();
+                collector.writeCollected(req.results(), results);
+                LOG.debug("Results file written");
+                beforeStop.accept(RunSummary.of(
+                        results, startedNanos, collector.runningNanos(), collector.doneNanos(), collector.firstNanos()));
+            }
             if (disposable && exitByKill) {
                 LOG.info("All files published; the job ends with the process");
             } else {
@@ -256,11 +358,18 @@ public final class LocalRun {
                 flink.cancel(job);
                 jobEnded = true;
             }
-            state.markComplete();
-            collector.writeCollected(req.results(), results);
-            LOG.debug("Results file written");
-            PublishAtCommit.deleteEmptyReadyDirs(Path.of(conf.get(FlowgetOptions.STORAGE_STAGING_DIR)));
-            deleteIfEmpty(Path.of(conf.get(FlowgetOptions.STORAGE_STAGING_DIR)));
+            if (shared != null && services.embeddedBroker()) {
+                // Complete: nothing resumes this run, so its topics go now, after the client's answer, instead of at
+                // the start of the next run (0.2-0.3 s of it on two loaded cores).
+                deleteTopics(servers, kafkaProps, state.names().topics());
+            }
+            if (beforeStop == null) {
+                state.markComplete();
+                collector.writeCollected(req.results(), results);
+                LOG.debug("Results file written");
+            }
+            PublishAtCommit.deleteEmptyReadyDirs(staging);
+            deleteIfEmpty(staging);
             if (disposable) {
                 leftToExit = true;
                 killable = exitByKill;
@@ -269,104 +378,60 @@ public final class LocalRun {
             return RunSummary.of(
                     results, startedNanos, collector.runningNanos(), collector.doneNanos(), collector.firstNanos());
         } finally {
-            if (gauges != null) {
-                gauges.close();
-            }
-            if (leftToExit) {
-                // see exitFollows(): the process ends right after this returns
-            } else if (jobEnded || flink == null) {
-                closeBoth(flink, broker);
-            } else { // a job may still run and use the broker while it stops: the cluster first
-                try {
-                    flink.close();
-                } finally {
-                    broker.close();
+            abortJob = null;
+            prep.awaitQuietly(); // topics/produce use the broker until they end
+            if (shared != null) {
+                if (job != null && !jobEnded) {
+                    cancelQuietly(flink, job); // the daemon's cluster serves the next run; checkpoints stay
                 }
+            } else if (leftToExit) {
+                services.leaveToExit(); // see exitFollows(): the process ends right after this returns
+            } else {
+                services.close(!jobEnded && flink != null); // a job may still run and use the broker: cluster first
             }
         }
     }
 
-    /**
-     * Stops the MiniCluster and the broker at once: the job is cancelled (or never ran), so neither needs the other,
-     * and each spends most of its shutdown waiting on its own threads.
-     */
-    private static void closeBoth(EmbeddedFlink flink, BrokerStart broker) throws Exception {
-        CompletableFuture<Void> brokerClosed = new CompletableFuture<>();
-        Thread t = new Thread(() -> {
-            try {
-                broker.close();
-                brokerClosed.complete(null);
-            } catch (Throwable e) {
-                brokerClosed.completeExceptionally(e);
-            }
-        }, "flowget-broker-stop");
-        t.setDaemon(true);
-        t.start();
-        Exception failure = null;
+    private static void cancelQuietly(EmbeddedFlink flink, JobID job) {
         try {
-            if (flink != null) {
-                flink.close();
+            if (!flink.status(job).isGloballyTerminalState()) {
+                flink.cancel(job);
             }
         } catch (Exception e) {
-            failure = e;
-        }
-        try {
-            brokerClosed.get();
-        } catch (ExecutionException e) {
-            Exception cause = e.getCause() instanceof Exception ex ? ex : e;
-            if (failure == null) {
-                failure = cause;
-            } else {
-                failure.addSuppressed(cause);
-            }
-        }
-        if (failure != null) {
-            throw failure;
+            LOG.warn("Could not cancel job {}: {}", job, e.toString());
         }
     }
 
     /**
-     * The broker side of the start-up, on its own thread: the embedded broker (unless {@code servers} names one),
-     * the topics, and the input produced to the requests topic (once per run, see {@link RunState}).
-     * {@link #await()} hands over the bootstrap servers; {@link #close()} stops an embedded broker, waiting for
-     * its start to end first, so none is left running when the run fails half-way.
+     * The run's side of the broker, on its own thread: waits for the broker, deletes a replaced run's topics (on a
+     * daemon's broker), creates this run's topics and produces the input to the requests topic (once per run, see
+     * {@link RunState}). {@link #await()} hands over the bootstrap servers.
      */
-    private static final class BrokerStart {
-        private final CompletableFuture<EmbeddedKafka> started =
-                new CompletableFuture<>();
-        private final CompletableFuture<String> ready =
-                new CompletableFuture<>();
+    private static final class InputPrep {
+        private final CompletableFuture<String> ready = new CompletableFuture<>();
 
-        static BrokerStart begin(
-                String servers,
+        static InputPrep begin(
+                RunServices services,
                 Properties kafkaProps,
-                Path stateDir,
                 Configuration conf,
-                int partitions,
                 RunState state,
                 List<InputStaging.Line> lines) {
-            BrokerStart b = new BrokerStart();
-            Thread t = new Thread(
-                    () -> b.run(servers, kafkaProps, stateDir, conf, partitions, state, lines),
-                    "flowget-broker-start");
+            InputPrep b = new InputPrep();
+            Thread t = new Thread(() -> b.run(services, kafkaProps, conf, state, lines), "flowget-input");
             t.setDaemon(true);
             t.start();
             return b;
         }
 
         private void run(
-                String servers, Properties kafkaProps, Path stateDir, Configuration conf, int partitions,
-                RunState state, List<InputStaging.Line> lines) {
+                RunServices services, Properties kafkaProps, Configuration conf, RunState state,
+                List<InputStaging.Line> lines) {
             try {
-                String bootstrap = servers;
-                if (bootstrap == null) {
-                    EmbeddedKafka kafka = EmbeddedKafka.start(stateDir.resolve("kafka"));
-                    started.complete(kafka);
-                    bootstrap = kafka.bootstrapServers();
-                } else {
-                    started.complete(null);
+                String bootstrap = services.servers();
+                if (state.staleNames().isPresent()) {
+                    deleteTopics(bootstrap, kafkaProps, state.staleNames().get().topics());
                 }
-                createTopics(bootstrap, kafkaProps, conf, partitions);
+                createTopics(bootstrap, kafkaProps, conf, services.parallelism());
                 if (!state.produced()) {
                     InputStaging.produce(
                             bootstrap, kafkaProps, conf.get(JobOptions.KAFKA_REQUESTS_TOPIC), lines,
@@ -375,7 +440,6 @@ public final class LocalRun {
                 }
                 ready.complete(bootstrap);
             } catch (Throwable e) {
-                started.complete(null); // no-op when the broker had started: close() still stops it
                 ready.completeExceptionally(e);
             }
         }
@@ -393,20 +457,11 @@ public final class LocalRun {
             }
         }
 
-        /** Stops the embedded broker, if one started (after its start has ended either way). */
-        void close() throws Exception {
-            EmbeddedKafka kafka;
+        void awaitQuietly() {
             try {
-                kafka = started.get();
-            } catch (ExecutionException e) {
-                return;
-            }
-            if (kafka != null) {
-                try {
-                    ready.handle((v, e) -> null).get(); // topics/produce use it until they end
-                } finally {
-                    kafka.close();
-                }
+                ready.handle((v, e) -> null).get();
+            } catch (Exception ignored) {
+                // only waiting for the end
             }
         }
     }
@@ -470,6 +525,20 @@ public final class LocalRun {
                     }
                 }
             }
+        }
+    }
+
+    /** Deletes a finished or replaced run's topics on a broker that keeps running; a failure only leaves them (logged). */
+    private static void deleteTopics(String servers, Properties kafkaProps, List<String> topics) {
+        try (Admin admin = KafkaClients.admin(servers, kafkaProps)) {
+            Set<String> existing = admin.listTopics().names().get();
+            List<String> gone = topics.stream().filter(existing::contains).toList();
+            if (!gone.isEmpty()) {
+                admin.deleteTopics(gone).all().get();
+                LOG.info("Deleted the topics {}", gone);
+            }
+        } catch (Exception e) {
+            LOG.warn("Could not delete the topics {}: {}", topics, e.toString());
         }
     }
 

@@ -79,6 +79,9 @@ class ChaosProcessKillITCase {
                     "--state-dir", state.toString(), "--results", results.toString(), "--parallelism", "2",
                     "--quiet"));
             args.addAll(ChaosReport.fetchSettingsArgs());
+            // Issue 16: each proxy host has files / 2 requests, so run spreads both over two shards (subtasks): the
+            // resumed run must give every restored request its key again.
+            args.addAll(List.of("--set", "flowget.run.spread-min-requests=" + Math.max(1, files / 4)));
 
             long t0 = System.nanoTime();
             List<Integer> filesAtKill = new ArrayList<>();
@@ -133,7 +136,11 @@ class ChaosProcessKillITCase {
             assertThat(last.exitValue()).as("exit status of the rerun, see its log").isZero();
             List<ResultsFollower.Committed> onTopic;
             try (EmbeddedKafka kafka = EmbeddedKafka.start(state.resolve("kafka"))) {
-                onTopic = ResultsFollower.readCommittedRecords(kafka.bootstrapServers(), "flowget.results");
+                // the run's own results topic (run.json records it: each run on the embedded broker has its own names)
+                String topic = Json.readTree(Files.readString(state.resolve("run.json")))
+                        .path("kafka").path("results_topic").asText();
+                assertThat(topic).startsWith("flowget.results.");
+                onTopic = ResultsFollower.readCommittedRecords(kafka.bootstrapServers(), topic);
             }
             ChaosVerdict.judge(data.expected(), out, onTopic.stream().map(ResultsFollower.Committed::result).toList())
                     .assertClean(true);

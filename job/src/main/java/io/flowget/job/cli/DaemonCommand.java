@@ -1,0 +1,290 @@
+package io.flowget.job.cli;
+
+import io.flowget.job.daemon.Daemon;
+import io.flowget.job.daemon.DaemonClient;
+import io.flowget.job.run.RunServices;
+import io.flowget.job.run.StateDirLock;
+
+import org.apache.flink.configuration.Configuration;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * {@code flowget daemon start|stop|status|serve}: the long-lived local service of one state dir that {@code flowget
+ * run} attaches to ({@link Daemon}).
+ *
+ * <pre>
+ * flowget daemon start  [--state-dir DIR] [--parallelism N] [--set key=value]... [--idle-timeout PT30M]
+ * flowget daemon status [--state-dir DIR]
+ * flowget daemon stop   [--state-dir DIR]
+ * flowget daemon serve  ... (as start, in the foreground: what start runs in the background)
+ * </pre>
+ *
+ * Exit status: 0 done (start: the daemon answers; stop: it stopped; status: one answers); 1 status/stop found no
+ * daemon; 64 usage (a per-run option given to the daemon, the state dir held by a cold run); 70 internal (the
+ * daemon did not come up, see {@code <state-dir>/daemon.log}).
+ *
+ * <p>Each subcommand runs on the thread that called {@link FlowgetCli#execute}.
+ */
+@Command(
+        name = "daemon",
+        mixinStandardHelpOptions = true,
+        description = "A long-lived local service that `flowget run` attaches to (per state dir).",
+        subcommands = {
+            DaemonCommand.Start.class,
+            DaemonCommand.Serve.class,
+            DaemonCommand.Status.class,
+            DaemonCommand.Stop.class
+        })
+final class DaemonCommand implements Callable<Integer> {
+    /** Status and stop found no daemon. */
+    static final int NOT_RUNNING = 1;
+    /** Longest wait for a started daemon to answer. */
+    private static final Duration START_WAIT = Duration.ofMinutes(3);
+    /** The daemon's log in the state dir. */
+    static final String LOG_FILE = "daemon.log";
+
+    @Override
+    public Integer call() {
+        picocli.CommandLine.usage(this, System.err);
+        return ExitCodes.USAGE;
+    }
+
+    /** The state dir option every subcommand has. */
+    static class StateDirOption {
+        @Option(names = "--state-dir", paramLabel = "DIR", defaultValue = ".flowget",
+                description = "The state dir the daemon serves (default: ${DEFAULT-VALUE}).")
+        Path stateDir;
+
+        Path abs() {
+            return stateDir.toAbsolutePath().normalize();
+        }
+
+        /** The daemon serving the state dir, or empty after saying on stdout that none does. */
+        Optional<DaemonClient> connectOrSay() {
+            Optional<DaemonClient> c = DaemonClient.connect(abs());
+            if (c.isEmpty()) {
+                System.out.println("flowget daemon: none serves " + abs());
+            }
+            return c;
+        }
+    }
+
+    /** Options of start and serve. */
+    static class ServeOptions extends StateDirOption {
+        @Option(names = "--parallelism", paramLabel = "N", description = "Slots of the cluster (default: cores).")
+        Integer parallelism;
+
+        @Option(names = "--idle-timeout", paramLabel = "DURATION", defaultValue = "PT30M",
+                description = "Stop after this long without a client (default: ${DEFAULT-VALUE}).")
+        Duration idleTimeout;
+
+        @Mixin FlowgetCli.ConfigOptionsMixin config;
+
+        int parallelism() {
+            int p = parallelism != null ? parallelism : Runtime.getRuntime().availableProcessors();
+            if (p < 1) {
+                throw new UsageException("--parallelism must be at least 1");
+            }
+            return p;
+        }
+
+        /** The cluster's settings: per-run keys refused on the command line, dropped from the config file. */
+        Configuration settings() {
+            for (String s : config.sets) {
+                String key = s.contains("=") ? s.substring(0, s.indexOf('=')).trim() : s;
+                if (RunServices.jobLevel(key)) {
+                    throw new UsageException("--set " + key + " is a per-run option: give it to each flowget run,"
+                            + " not to the daemon (only settings that shape the cluster go here)");
+                }
+            }
+            Configuration all = Settings.load(config.confDir(), config.sets, true);
+            Configuration cluster = new Configuration();
+            all.toMap().forEach((k, v) -> {
+                if (!RunServices.jobLevel(k)) {
+                    cluster.setString(k, v);
+                }
+            });
+            return cluster;
+        }
+
+        List<String> asArgs() {
+            List<String> a = new ArrayList<>(List.of("--state-dir", abs().toString(), "--idle-timeout",
+                    idleTimeout.toString(), "--parallelism", Integer.toString(parallelism())));
+            for (String s : config.sets) {
+                a.add("--set");
+                a.add(s);
+            }
+            if (config.confDir != null) {
+                a.add("--conf");
+                a.add(config.confDir.toAbsolutePath().toString());
+            }
+            return a;
+        }
+    }
+
+    @Command(name = "serve", mixinStandardHelpOptions = true,
+            description = "Run the daemon in the foreground (what `start` runs in the background).")
+    static final class Serve extends ServeOptions implements Callable<Integer> {
+        @Override
+        public Integer call() throws Exception {
+            Configuration settings = settings();
+            Daemon daemon;
+            try {
+                daemon = Daemon.start(abs(), settings, parallelism(), idleTimeout);
+            } catch (StateDirLock.InUse e) {
+                throw new UsageException(e.getMessage());
+            }
+            Thread hook = new Thread(() -> {
+                try {
+                    daemon.close();
+                } catch (Exception e) {
+                    System.err.println("flowget daemon: stopping: " + e);
+                }
+            }, "flowget-daemon-shutdown");
+            Runtime.getRuntime().addShutdownHook(hook);
+            System.out.println("flowget daemon: serving " + abs() + " on " + daemon.socket() + " (pid "
+                    + ProcessHandle.current().pid() + ", parallelism " + parallelism() + ", idle timeout "
+                    + idleTimeout + ")");
+            System.out.flush();
+            daemon.serve();
+            daemon.close();
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException exiting) {
+                // already shutting down
+            }
+            return ExitCodes.OK;
+        }
+    }
+
+    @Command(name = "start", mixinStandardHelpOptions = true,
+            description = "Start the daemon of a state dir in the background; returns once it answers.")
+    static final class Start extends ServeOptions implements Callable<Integer> {
+        @Override
+        public Integer call() throws Exception {
+            Path dir = abs();
+            Optional<DaemonClient> running = DaemonClient.connect(dir);
+            if (running.isPresent()) {
+                try (DaemonClient c = running.get()) {
+                    System.out.print("flowget: already running: ");
+                    return c.request("status", System.out, System.err);
+                }
+            }
+            settings(); // refuse bad options here, not in the background
+            parallelism();
+            Files.createDirectories(dir);
+            Path log = dir.resolve(LOG_FILE);
+            List<String> cmd = new ArrayList<>();
+            if (Files.isExecutable(Path.of("/usr/bin/setsid"))) {
+                cmd.add("/usr/bin/setsid"); // its own session: a terminal's hang-up or Ctrl-C does not reach it
+            }
+            cmd.add(ProcessHandle.current().info().command().orElse(
+                    Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+            for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+                // not the launcher's archive dump (the archive is this JVM's to write) nor a client's light options
+                if (!a.startsWith("-XX:ArchiveClassesAtExit") && !a.startsWith("-XX:AOTCacheOutput")
+                        && !a.startsWith("-XX:TieredStopAtLevel") && !a.startsWith("-Xshare:off")) {
+                    cmd.add(a);
+                }
+            }
+            cmd.add("-cp");
+            cmd.add(System.getProperty("java.class.path"));
+            cmd.add(FlowgetCli.class.getName());
+            cmd.add("daemon");
+            cmd.add("serve");
+            cmd.addAll(asArgs());
+            ProcessBuilder pb = new ProcessBuilder(cmd)
+                    .redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+            Process child = pb.start();
+            long deadline = System.nanoTime() + START_WAIT.toNanos();
+            while (System.nanoTime() < deadline) {
+                if (!child.isAlive()) {
+                    System.err.println("flowget: the daemon ended with status " + child.exitValue() + " at start:");
+                    System.err.print(tail(log));
+                    return child.exitValue() == ExitCodes.USAGE ? ExitCodes.USAGE : ExitCodes.INTERNAL;
+                }
+                Optional<DaemonClient> c = DaemonClient.connect(dir);
+                if (c.isPresent()) {
+                    try (DaemonClient client = c.get()) {
+                        if (client.pointer().pid() == child.pid()
+                                || ProcessHandle.of(client.pointer().pid()).isPresent()) {
+                            return client.request("status", System.out, System.err);
+                        }
+                    }
+                }
+                TimeUnit.MILLISECONDS.sleep(100);
+            }
+            child.destroy();
+            System.err.println("flowget: the daemon did not answer within " + START_WAIT + "; see " + log);
+            return ExitCodes.INTERNAL;
+        }
+
+        private static String tail(Path log) throws IOException {
+            List<String> lines = Files.readAllLines(log);
+            StringBuilder b = new StringBuilder();
+            for (String l : lines.subList(Math.max(0, lines.size() - 20), lines.size())) {
+                b.append("  ").append(l).append('\n');
+            }
+            return b.toString();
+        }
+    }
+
+    @Command(name = "status", mixinStandardHelpOptions = true, description = "Say whether a daemon serves the state dir.")
+    static final class Status extends StateDirOption implements Callable<Integer> {
+        @Override
+        public Integer call() throws Exception {
+            Optional<DaemonClient> c = connectOrSay();
+            if (c.isEmpty()) {
+                return NOT_RUNNING;
+            }
+            try (DaemonClient client = c.get()) {
+                return client.request("status", System.out, System.err);
+            }
+        }
+    }
+
+    @Command(name = "stop", mixinStandardHelpOptions = true,
+            description = "Stop the daemon of the state dir (after its current run); returns once it is gone.")
+    static final class Stop extends StateDirOption implements Callable<Integer> {
+        @Override
+        public Integer call() throws Exception {
+            Optional<DaemonClient> c = connectOrSay();
+            if (c.isEmpty()) {
+                return NOT_RUNNING;
+            }
+            long pid;
+            int code;
+            try (DaemonClient client = c.get()) {
+                pid = client.pointer().pid();
+                code = client.request("stop", System.out, System.err);
+            }
+            // The daemon answers, then stops its cluster and broker and releases the state dir: wait for that.
+            Optional<ProcessHandle> p = ProcessHandle.of(pid);
+            if (p.isPresent()) {
+                try {
+                    p.get().onExit().get(START_WAIT.toSeconds(), TimeUnit.SECONDS);
+                } catch (java.util.concurrent.TimeoutException e) {
+                    System.err.println("flowget: the daemon (pid " + pid + ") is still stopping");
+                    return ExitCodes.INTERNAL;
+                }
+            }
+            return code;
+        }
+    }
+}
