@@ -52,7 +52,12 @@ PROFILES = {
     "quick": {"small_n": 5_000, "medium_n": 200, "large_bytes": 256 << 20},
 }
 WORKLOADS = ["ceilings", "small", "medium", "large"]
-TOOLS = ["flowget", "aria2c", "curl", "wget2"]
+TOOLS = ["flowget", "flowget-daemon", "aria2c", "curl", "wget2"]
+# flowget-daemon (runs through a warm `flowget daemon`) only when named with --tools
+DEFAULT_TOOLS = ["flowget", "aria2c", "curl", "wget2"]
+FLOWGET_TOOLS = ("flowget", "flowget-daemon")
+# FLOWGET_ARGS --set keys a run sets per job; the others shape the cluster and go to the daemon too
+JOB_LEVEL_PREFIXES = ("flowget.", "execution.", "pipeline.", "state.", "restart-strategy.")
 REFERENCES = ["aria2c", "curl", "wget2"]
 # keys of flowget's 'flowget memory:' line (--set flowget.run.memory-report=true) shown in the notes, with labels
 MEMORY_KEYS = {"rss_mib": "RSS", "heap_used_mib": "heap used", "heap_committed_mib": "heap committed",
@@ -97,7 +102,7 @@ class Config:
         self.profile_name = "quick" if args.quick else "full"
         self.profile = PROFILES[self.profile_name]
         self.workloads = args.only or WORKLOADS
-        self.tools = args.tools or TOOLS
+        self.tools = args.tools or DEFAULT_TOOLS
         self.data = Path(os.environ.get("BENCH_DATA", "/var/tmp/flowget-bench/data"))
         self.work = Path(os.environ.get("BENCH_WORK", "/var/tmp/flowget-bench/work"))
         self.stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -567,6 +572,23 @@ def verify_dir(out, expected, mode):
     return res
 
 
+def proc_cpu_ticks(pid):
+    """utime + stime of a process (clock ticks), or None when it is gone."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def proc_status_kb(pid, key):
+    try:
+        m = re.search(rf"^{key}:\s+(\d+) kB", open(f"/proc/{pid}/status").read(), re.M)
+        return int(m.group(1)) if m else None
+    except OSError:
+        return None
+
+
 def cpu_snapshot():
     with open("/proc/stat") as f:
         return [int(x) for x in f.readline().split()[1:]]
@@ -632,7 +654,7 @@ class Bench:
                 with open(self.cfg.data / rel, "rb") as f:
                     while f.read(4 * MIB):
                         pass
-        if "flowget" in self.cfg.tools and "flowget" not in self.skipped:
+        if any(t in self.cfg.tools for t in FLOWGET_TOOLS) and "flowget" not in self.skipped:
             # flowget gets no warm-up run of its own: read its jar once so that no run pays the
             # first read of it from disk
             with open(self.cfg.flowget_jar, "rb") as f:
@@ -662,13 +684,30 @@ class Bench:
         return d
 
     def measure(self, workload, tool, round_no, cmd, unit, amount, run_dir=None, verify=None,
-                timeout=None):
-        """Runs one command with counters around it and appends the record to self.runs."""
+                timeout=None, daemon_pid=None):
+        """Runs one command with counters around it and appends the record to self.runs.
+
+        With daemon_pid (a run through `flowget daemon`), /usr/bin/time sees only the client: the daemon's CPU
+        (utime + stime from /proc/<pid>/stat, before and after) is added to the run's, and its peak RSS (VmHWM) to
+        the client's."""
         name = f"{workload}-{tool}-{'w' if round_no < 0 else round_no}"
+        d0 = proc_cpu_ticks(daemon_pid) if daemon_pid else None
         c0, n0, s0 = self.origin.counters(), self.origin.cpu_ticks(), cpu_snapshot()
         log0 = self.origin.log_offset()
         res = run_measured(cmd, name, self.cfg, cwd=run_dir, timeout=timeout)
         c1, n1, s1 = self.origin.counters(), self.origin.cpu_ticks(), cpu_snapshot()
+        if daemon_pid:
+            d1 = proc_cpu_ticks(daemon_pid)
+            hwm = proc_status_kb(daemon_pid, "VmHWM")
+            res["daemon"] = {"pid": daemon_pid, "client_cpu_s": res.get("cpu_s"),
+                             "client_max_rss_kb": res.get("max_rss_kb"), "rss_kb": proc_status_kb(daemon_pid, "VmRSS"),
+                             "hwm_kb": hwm}
+            if d0 is not None and d1 is not None:
+                res["daemon"]["cpu_s"] = round((d1 - d0) / self.hz, 3)
+                if "cpu_s" in res:
+                    res["cpu_s"] += res["daemon"]["cpu_s"]
+            if hwm and "max_rss_kb" in res:
+                res["max_rss_kb"] += hwm
         win = self.origin.window(log0)
         rec = {"workload": workload, "tool": tool, "round": round_no, "warmup": round_no < 0,
                "unit": unit, "amount": amount, **res, "host": host_cpu(s0, s1),
@@ -752,9 +791,10 @@ class Bench:
         lst = self.lists[workload]
         out = d / "out"
         out.mkdir()
-        if tool == "flowget":
+        if tool in FLOWGET_TOOLS:
+            state = self.daemon_state(workload) if tool == "flowget-daemon" else d / "state"
             return [cfg.flowget, "run", "--urls", lst, "--out", out, "--results", d / "results.jsonl",
-                    "--state-dir", d / "state", "--quiet", "--set", "flowget.run.memory-report=true",
+                    "--state-dir", state, "--quiet", "--set", "flowget.run.memory-report=true",
                     *cfg.flowget_args]
         if tool == "aria2c":
             base = ["aria2c", "-q", "--no-conf=true", "--allow-overwrite=true", "--auto-file-renaming=false",
@@ -791,18 +831,72 @@ class Bench:
         warm = self.cfg.warmup_tool if self.cfg.warmup_tool in tools else tools[0]
         log(f"== {workload}: {n} file(s), {total / MIB:.0f} MiB; order {' '.join(tools)}; "
             f"{self.cfg.warmup} warm-up run(s) with {warm}, then {self.cfg.runs} timed round(s)")
-        for r in range(-self.cfg.warmup, self.cfg.runs):
-            for tool in ([warm] if r < 0 else tools):
-                d = self.fresh_dir(f"{workload}-{tool}")
-                cmd = self.tool_command(tool, workload, d)
-                # an empty working directory: flowget promises to write nothing there
-                (d / "cwd").mkdir()
-                self.measure(workload, tool, r, cmd, unit, amount, run_dir=d / "cwd",
-                             verify=lambda rec, d=d, t=tool, w=workload: self.check_download(rec, d, t, w))
+        daemon_pid = None
+        try:
+            for r in range(-self.cfg.warmup, self.cfg.runs):
+                for tool in ([warm] if r < 0 else tools):
+                    if tool == "flowget-daemon" and daemon_pid is None:
+                        # once per workload: start the daemon, then one unmeasured run through it (the JIT's
+                        # compilations, the first job's class loading), then the measured ones
+                        daemon_pid = self.start_daemon(workload)
+                        self.one_run(workload, tool, -1, unit, amount, daemon_pid)
+                    self.one_run(workload, tool, r, unit, amount, daemon_pid if tool == "flowget-daemon" else None)
+        finally:
+            if daemon_pid is not None:
+                self.stop_daemon(workload)
+
+    def one_run(self, workload, tool, r, unit, amount, daemon_pid=None):
+        d = self.fresh_dir(f"{workload}-{tool}")
+        cmd = self.tool_command(tool, workload, d)
+        # an empty working directory: flowget promises to write nothing there
+        (d / "cwd").mkdir()
+        self.measure(workload, tool, r, cmd, unit, amount, run_dir=d / "cwd", daemon_pid=daemon_pid,
+                     verify=lambda rec, d=d, t=tool, w=workload: self.check_download(rec, d, t, w))
+
+    # ----- flowget daemon -----
+    def daemon_state(self, workload):
+        return self.cfg.work / f"daemon-{workload}"
+
+    def daemon_args(self):
+        """--parallelism and the cluster-shaping --set pairs of FLOWGET_ARGS (a run's job options stay the run's)."""
+        a, out, i = self.cfg.flowget_args, [], 0
+        while i < len(a):
+            if a[i] == "--parallelism" and i + 1 < len(a):
+                out += a[i:i + 2]
+            elif a[i] == "--set" and i + 1 < len(a) and not a[i + 1].startswith(JOB_LEVEL_PREFIXES):
+                out += a[i:i + 2]
+            i += 2 if a[i] in ("--parallelism", "--set") else 1
+        return out
+
+    def start_daemon(self, workload):
+        state = self.daemon_state(workload)
+        shutil.rmtree(state, ignore_errors=True)
+        cmd = [str(self.cfg.flowget), "daemon", "start", "--state-dir", str(state), *self.daemon_args()]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        pointer = state / "daemon.json"
+        pid = None
+        if proc.returncode == 0 and pointer.exists():
+            m = re.search(r"^pid=(\d+)", pointer.read_text(), re.M)
+            pid = int(m.group(1)) if m else None
+        if not pid:
+            raise SystemExit(f"flowget daemon start failed ({proc.returncode}): {proc.stderr[-500:]} {proc.stdout[-300:]}")
+        log(f"  {workload:8s} flowget daemon started (pid {pid}): {proc.stdout.strip()}")
+        return pid
+
+    def stop_daemon(self, workload):
+        state = self.daemon_state(workload)
+        subprocess.run([str(self.cfg.flowget), "daemon", "stop", "--state-dir", str(state)],
+                       capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        log(f"  {workload:8s} flowget daemon stopped")
+        try:
+            shutil.copy(state / "daemon.log", self.cfg.logs / f"{workload}-flowget-daemon.log")
+        except OSError:
+            pass
+        shutil.rmtree(state, ignore_errors=True)
 
     def check_download(self, rec, d, tool, workload):
         res = verify_dir(d / "out", self.expected[workload], self.cfg.verify)
-        if tool == "flowget":
+        if tool in FLOWGET_TOOLS:
             # summary line (stdout) -> key=value pairs, e.g. steady_files_per_s=... startup_s=...
             text = Path(rec["stdout"]).read_text(errors="replace")
             rec["flowget"] = {k: float(v) for k, v in re.findall(r"\b([a-z_]+)=([0-9]+(?:\.[0-9]+)?)\b", text)}
@@ -835,10 +929,11 @@ class Bench:
         log(f"flowget bench {cfg.profile_name}: {self.env['cpu']} ({self.env['nproc']} cores), "
             f"kernel {self.env['kernel']}; results -> {cfg.results}")
         self.prepare_data()
-        if "flowget" in cfg.tools:
+        if any(t in cfg.tools for t in FLOWGET_TOOLS):
             why = self.flowget_available()
             if why:
-                self.skipped["flowget"] = why
+                for t in FLOWGET_TOOLS:
+                    self.skipped[t] = why
                 log(f"flowget SKIPPED: {why}")
         self.inode_goal = InodeGoal(cfg, int(self.cfg.profile["small_n"] * 1.25) + 4096)
         log(f"ext4 guard: {self.inode_goal.reason}")
@@ -945,6 +1040,14 @@ def summarize(bench):
         other = [r["other_cores"] for r in rs if "other_cores" in r]
         if other:
             row["other_cores"] = statistics.median(other)
+        dcpu = [r["daemon"]["cpu_s"] for r in rs if "cpu_s" in r.get("daemon", {})]
+        if dcpu:
+            # a run through the daemon: CPU s and peak RSS are the daemon's plus the client's; these tell them apart
+            row["daemon_cpu_s"] = statistics.median(dcpu)
+            row["client_cpu_s"] = statistics.median(
+                [r["daemon"]["client_cpu_s"] for r in rs if r["daemon"].get("client_cpu_s") is not None] or [0])
+            row["daemon_hwm_mib"] = max(r["daemon"].get("hwm_kb") or 0 for r in rs) / 1024
+            row["client_rss_mib"] = max(r["daemon"].get("client_max_rss_kb") or 0 for r in rs) / 1024
         row["wall_s"] = statistics.median([r["wall_s"] for r in rs]) if rs else None
         return row, rs
 
@@ -964,10 +1067,10 @@ def summarize(bench):
             row, rs = stats(w, tool)
             row["label"] = tool
             wrows.append(row)
-            if tool == "flowget":
+            if tool in FLOWGET_TOOLS:
                 # the fetch window: first request to last response at the origin (nginx access log)
                 wins = [r["window"] for r in rs if r["ok"] and "value" in r.get("window", {})]
-                wrow = {"workload": w, "tool": "flowget-window", "label": "flowget fetch window",
+                wrow = {"workload": w, "tool": f"{tool}-window", "label": f"{tool} fetch window",
                         "unit": row["unit"], "runs": row["ok"], "ok": len(wins)}
                 if wins:
                     vals = [x["value"] for x in wins]
@@ -980,7 +1083,7 @@ def summarize(bench):
                 key = "steady_files_per_s" if w == "small" else "steady_mb_per_s"
                 steady = [r["flowget"][key] for r in rs if r["ok"] and key in r.get("flowget", {})]
                 startup = [r["flowget"]["startup_s"] for r in rs if r["ok"] and "startup_s" in r.get("flowget", {})]
-                srow = {"workload": w, "tool": "flowget-steady", "label": "flowget steady (in job)",
+                srow = {"workload": w, "tool": f"{tool}-steady", "label": f"{tool} steady (in job)",
                         "unit": row["unit"], "runs": row["ok"], "ok": len(steady)}
                 if steady:
                     srow.update(median=statistics.median(steady), min=min(steady), max=max(steady))
@@ -1025,13 +1128,16 @@ def summarize(bench):
         notes = []
         if r.get("best_ref"):
             notes.append("best reference")
-        if r["ok"] < r["runs"] and r["tool"] not in ("flowget-steady", "flowget-window"):
+        if r["ok"] < r["runs"] and not r["tool"].endswith(("-steady", "-window")):
             notes.append(f"{r['runs'] - r['ok']}/{r['runs']} failed")
         if "tcp_conns" in r and r["workload"] != "ceilings":
             notes.append(f"{r['tcp_conns']:.0f} TCP conns/run")
+        if "daemon_cpu_s" in r:
+            notes.append(f"CPU: daemon {r['daemon_cpu_s']:.2f} s + client {r['client_cpu_s']:.2f} s; "
+                         f"RSS: daemon peak {r['daemon_hwm_mib']:.0f} + client {r['client_rss_mib']:.0f} MiB")
         if r.get("other_cores", 0) >= 0.2:
             notes.append(f"other load {r['other_cores']:.1f} cores")
-        if r["tool"] == "flowget-steady":
+        if r["tool"].endswith("-steady"):
             if r["ok"] < r["runs"]:
                 notes.append(f"no {'steady_files_per_s' if r['unit'] == 'files/s' else 'steady_mb_per_s'} "
                              f"in the summary line of {r['runs'] - r['ok']}/{r['runs']} passed run(s)")
@@ -1040,7 +1146,7 @@ def summarize(bench):
             if r.get("memory"):
                 notes.append("memory at the end, MiB: " + ", ".join(
                     f"{MEMORY_KEYS[k]} {r['memory'][k]:.0f}" for k in MEMORY_KEYS if k in r["memory"]))
-        if r["tool"] == "flowget-window" and "window_s" in r:
+        if r["tool"].endswith("-window") and "window_s" in r:
             notes.append(f"window {fmt(r['window_s'])} s; first request at +{fmt(r['first_request_s'])} s; "
                          f"last response → exit {fmt(r['tail_s'])} s")
         lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(

@@ -5,6 +5,7 @@ import io.flowget.job.kafka.KafkaProperties;
 import io.flowget.job.kafka.RawRequestDeserializer;
 import io.flowget.job.kafka.TransactionTimeouts;
 import io.flowget.udf.fetch.FetchOperatorFactory;
+import io.flowget.udf.fetch.HostShards;
 import io.flowget.udf.json.DeadLetterSerializationSchema;
 import io.flowget.udf.json.FetchResultSerializationSchema;
 import io.flowget.udf.model.DeadLetter;
@@ -19,6 +20,7 @@ import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.connector.sink2.Sink;
 import org.apache.flink.api.connector.source.Source;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
 import org.apache.flink.connector.kafka.sink.KafkaSink;
@@ -35,7 +37,7 @@ import java.time.Duration;
 
 /**
  * The flowget topology (DESIGN.md): requests source → parse/validate (malformed → FAILED result + dead letter)
- * → keyBy(host) → {@link io.flowget.udf.fetch.FetchOperator} → results sink; dead letters to their own sink.
+ * → keyBy(host, or a busy host's shard: {@link HostKeySelector}) → {@link io.flowget.udf.fetch.FetchOperator} → results sink; dead letters to their own sink.
  *
  * <p>Takes its source and sinks in the constructor so tests and the embedded runtime can pass their own;
  * {@link #kafka(Configuration, boolean)} builds the Kafka ones from {@link JobOptions}. Every operator has a
@@ -196,7 +198,7 @@ public final class FlowgetJob {
                         .uid(Uids.PARSE)
                         .name("Parse requests");
         SingleOutputStreamOperator<FetchResult> fetched =
-                parsed.keyBy(FlowgetJob::hostOf)
+                parsed.keyBy(new HostKeySelector(HostShards.from(config, maxParallelism(env))))
                         .transform("Fetch", TypeInformation.of(FetchResult.class), new FetchOperatorFactory(config))
                         .uid(Uids.FETCH)
                         .name("Fetch");
@@ -216,7 +218,15 @@ public final class FlowgetJob {
                 .name("Dead letters");
     }
 
-    private static String hostOf(FetchRequest r) {
-        return r.host;
+    /**
+     * The key groups the Fetch operator's keys are spread over: the environment's {@code pipeline.max-parallelism},
+     * else the job configuration's, else Flink's default for small parallelisms (only where a spread host's shard
+     * keys are placed depends on it, see {@link HostShards}).
+     */
+    private int maxParallelism(StreamExecutionEnvironment env) {
+        int max = env.getMaxParallelism();
+        return max > 0
+                ? max
+                : config.getOptional(PipelineOptions.MAX_PARALLELISM).orElse(HostShards.DEFAULT_MAX_PARALLELISM);
     }
 }

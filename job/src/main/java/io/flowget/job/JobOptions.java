@@ -122,6 +122,16 @@ public final class JobOptions {
                                     + " job while the run lasts. Same as --web-ui. Default false: the REST endpoint"
                                     + " still listens on loopback, unannounced.");
 
+    public static final ConfigOption<Integer> RUN_SPREAD_MIN_REQUESTS =
+            ConfigOptions.key("flowget.run.spread-min-requests")
+                    .intType()
+                    .defaultValue(100)
+                    .withDescription(
+                            "flowget run: a host with at least twice this many requests in the input is spread over"
+                                    + " min(parallelism, its requests / this) keys (`flowget.host.spread`), so its"
+                                    + " work runs on several Fetch subtasks, each with its share of the host's"
+                                    + " limits. Ignored when `flowget.host.spread` is set; 0 turns it off.");
+
     public static final ConfigOption<Boolean> RUN_MEMORY_REPORT =
             ConfigOptions.key("flowget.run.memory-report")
                     .booleanType()

@@ -77,6 +77,8 @@ class EndToEndITCase {
 
             Configuration settings = new Configuration();
             settings.set(FlowgetOptions.HOST_MAX_CONCURRENCY, 4);
+            // Issue 16: 100 requests per host, so run spreads every host over two shards (two subtasks).
+            settings.set(JobOptions.RUN_SPREAD_MIN_REQUESTS, 50);
             Path out = tmp.resolve("out");
             Path results = tmp.resolve("results.jsonl");
             ByteArrayOutputStream stdout = new ByteArrayOutputStream();

@@ -220,6 +220,8 @@ public final class LocalRun {
             List<InputStaging.Line> lines = InputStaging.read(state.input());
             state.begin(lines.size());
             Configuration conf = runConfiguration(req.settings(), state.names(), stateDir, out, lines.size());
+            // busy hosts over several Fetch subtasks, unless set (the job runs at the services' parallelism)
+            BusyHosts.spread(conf, lines, shared != null ? shared.parallelism() : req.parallelism());
             if (embedded) {
                 conf = KafkaProperties.without(conf); // the embedded broker is plain text on loopback
             }

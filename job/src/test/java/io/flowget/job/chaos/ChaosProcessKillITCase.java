@@ -79,6 +79,9 @@ class ChaosProcessKillITCase {
                     "--state-dir", state.toString(), "--results", results.toString(), "--parallelism", "2",
                     "--quiet"));
             args.addAll(ChaosReport.fetchSettingsArgs());
+            // Issue 16: each proxy host has files / 2 requests, so run spreads both over two shards (subtasks): the
+            // resumed run must give every restored request its key again.
+            args.addAll(List.of("--set", "flowget.run.spread-min-requests=" + Math.max(1, files / 4)));
 
             long t0 = System.nanoTime();
             List<Integer> filesAtKill = new ArrayList<>();

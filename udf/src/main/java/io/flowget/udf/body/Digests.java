@@ -61,11 +61,24 @@ public final class Digests {
     public static final class FileHasher {
         private final MessageDigest sha256 = newSha256();
         private final Blake3 blake3;
+        /** BLAKE3 by blocks (of a chunked file whose chunks hash their own blocks), or null. */
+        private final Blake3Tree tree;
+        private final Blake3Tree.PrefixReader treeReader;
         private byte[] buf;
         private long hashed;
 
         public FileHasher(boolean withBlake3) {
-            this.blake3 = withBlake3 ? Blake3.initHash() : null;
+            this(withBlake3, null);
+        }
+
+        /**
+         * With a {@code tree}, BLAKE3 comes from it: the bytes read here hash only the blocks nobody else hashed
+         * ({@link Blake3Tree.PrefixReader}), and {@link #finish} merges the blocks into the root.
+         */
+        public FileHasher(boolean withBlake3, Blake3Tree tree) {
+            this.tree = withBlake3 ? tree : null;
+            this.treeReader = this.tree == null ? null : this.tree.prefixReader();
+            this.blake3 = withBlake3 && tree == null ? Blake3.initHash() : null;
         }
 
         /** Bytes hashed so far: the file's first {@code hashed()} bytes. */
@@ -94,6 +107,8 @@ public final class Digests {
                     sha256.update(buf, 0, n);
                     if (blake3 != null) {
                         blake3.update(buf, 0, n);
+                    } else if (treeReader != null) {
+                        treeReader.read(ByteBuffer.wrap(buf, 0, n));
                     }
                     hashed += n;
                 }
@@ -107,7 +122,9 @@ public final class Digests {
             return new FileDigest(
                     hashed,
                     hex.formatHex(sha256.digest()),
-                    blake3 == null ? null : hex.formatHex(blake3.doFinalize(32)));
+                    blake3 != null
+                            ? hex.formatHex(blake3.doFinalize(32))
+                            : tree != null && hashed == tree.length() ? tree.rootHex() : null);
         }
     }
 

@@ -179,6 +179,22 @@ public final class FlowgetOptions {
                             "How long a host's learned limit, cap and pause stay in keyed state after their"
                                     + " last change or read (bounds the state of hosts seen once).");
 
+    public static final ConfigOption<String> HOST_SPREAD =
+            ConfigOptions.key("flowget.host.spread")
+                    .stringType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "Busy hosts spread over several keys (shards), comma-separated `pattern=S`, e.g."
+                                    + " `big.example.com=2,*.cdn.example.com=4` (patterns as in"
+                                    + " `flowget.host.overrides`): a matching host's requests are split by their"
+                                    + " path over S keys, which may run on different Fetch subtasks (shard k is"
+                                    + " placed k/S of the key groups away from the host's own), and each shard"
+                                    + " enforces 1/S of the host's politeness: its concurrency (the shares add up to"
+                                    + " the host's max; S is capped by it), request and byte rates. Shard 0 keeps the"
+                                    + " host's own key. Keep the same value across restores, like"
+                                    + " `pipeline.max-parallelism`. Not set: every host is one key. `flowget run` sets"
+                                    + " it from its input (`flowget.run.spread-min-requests`) unless it is set.");
+
     public static final ConfigOption<Integer> FETCH_MAX_BACKLOG =
             ConfigOptions.key("flowget.fetch.max-backlog")
                     .intType()

@@ -70,6 +70,20 @@ final class AttemptRequests {
 
     /** Sends the attempt's current hop ({@code a.url}); {@code staging} is the download's staging file. */
     void send(CloseableHttpAsyncClient client, Attempt a, Download d, Path staging, Consumer<FetchOutcome> done) {
+        send(client, a, d, staging, done, null);
+    }
+
+    /**
+     * {@link #send}; a plain (not encrypted) probe whose answer is a stored 206 tells {@code storedHead} its head
+     * (I/O thread) before its body streams, so that the file's other chunks can be planned at once (null: not told).
+     */
+    void send(
+            CloseableHttpAsyncClient client,
+            Attempt a,
+            Download d,
+            Path staging,
+            Consumer<FetchOutcome> done,
+            Consumer<FetchOutcome> storedHead) {
         FetchRequest req = d.request;
         boolean nextWindow = a.windows != null;
         if (!nextWindow) {
@@ -150,6 +164,9 @@ final class AttemptRequests {
                                     settings.decryption(req),
                                     settings.keys),
                             a);
+            if (a.probe && segmented == null && storedHead != null && !settings.digestOnly) {
+                whole.onStoredHead(storedHead);
+            }
             consumer =
                     segmented == null
                             ? whole

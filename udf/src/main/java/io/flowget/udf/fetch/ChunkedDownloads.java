@@ -36,6 +36,37 @@ final class ChunkedDownloads {
         act.plan = replan(d);
     }
 
+    /**
+     * The probe's response head showed a large file with a strong validator ({@link OutcomeRules#planFromHead})
+     * while its body still streams: the download becomes chunked at once and the other chunks are planned, so their
+     * connections open now instead of after the probe's whole first chunk. The probe's own range is neither planned
+     * nor done: its outcome records it ({@link #recordFirstChunk}) or puts it back into the plan ({@link
+     * #replanFirstChunk}).
+     */
+    void planFromHead(Scheduler.Active act, Attempt probe, Decision.PlanChunks p) {
+        Download d = act.d;
+        d.switchTo(Download.Mode.CHUNKED);
+        d.length = p.length();
+        d.validator = p.validator();
+        d.validatorIsEtag = p.validatorIsEtag();
+        d.done = Intervals.EMPTY;
+        d.failures = 0;
+        act.plan =
+                new RangePlan(
+                        d.length, settings.chunkSizeFor(d.length), Intervals.add(Intervals.EMPTY, 0, p.firstChunkLast()));
+        probe.plannedFirstChunkLast = p.firstChunkLast(); // still a whole-body attempt: never split or windowed
+    }
+
+    /** A probe planned from its head stored exactly its range: the file's first chunk is done. */
+    void recordFirstChunk(Scheduler.Active act, Attempt probe) {
+        act.d.done = Intervals.add(act.d.done, 0, probe.plannedFirstChunkLast);
+    }
+
+    /** A probe planned from its head failed: its range goes back to the front of the plan, as a chunk's would. */
+    void replanFirstChunk(Scheduler.Active act, Attempt probe) {
+        act.plan.addFirst(new long[] {0, probe.plannedFirstChunkLast});
+    }
+
     /** The plan of what a chunked download still lacks (after {@link #plan}, or after a restore). */
     RangePlan replan(Download d) {
         return new RangePlan(d.length, SegmentedChunks.chunkSize(d, settings.chunkSizeFor(d.length)), d.done);

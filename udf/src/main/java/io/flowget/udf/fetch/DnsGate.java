@@ -37,16 +37,17 @@ final class DnsGate {
     }
 
     /**
-     * The scheduler's gate: true when {@code host} answers from the DNS cache. Otherwise its name is resolved on the
+     * The scheduler's gate: true when {@code host}'s name (a key: a host or a shard of one) answers from the DNS cache. Otherwise its name is resolved on the
      * DNS pool (once at a time) and {@code rejoin} gets the host by mail when the lookup ended; a slow lookup thus
      * neither holds a permit nor the task thread.
      */
     boolean nameResolved(String host, ThrowingConsumer<String, ? extends Exception> rejoin) {
-        if (dns.answersAtOnce(host)) {
+        String name = HostShards.hostOf(host); // a shard key of a spread host names its host
+        if (dns.answersAtOnce(name)) {
             return true;
         }
         if (resolving.add(host)) {
-            dns.prefetch(host).whenComplete((ignored, e) -> mail.post("fetch-resolved-host", () -> {
+            dns.prefetch(name).whenComplete((ignored, e) -> mail.post("fetch-resolved-host", () -> {
                 resolving.remove(host);
                 rejoin.accept(host);
             }));

@@ -111,6 +111,13 @@ final class FetchMetrics {
         group.gauge("hostsWithWork", (Gauge<Integer>) hostsWithWork::getAsInt);
     }
 
+    /** The counters so far, for the subtask's closing log line (how work split over the subtasks). */
+    String totals() {
+        return "ok=" + requestsOk.getCount() + " not_modified=" + requestsNotModified.getCount()
+                + " failed=" + requestsFailed.getCount() + " attempts=" + attemptsStarted.getCount()
+                + " bytes=" + bytesStored.getCount();
+    }
+
     void ok(long bytes) {
         requestsOk.inc();
         bytesStored.inc(bytes);

@@ -1,5 +1,6 @@
 package io.flowget.udf.fetch;
 
+import io.flowget.udf.body.Blake3Tree;
 import io.flowget.udf.body.Digests;
 import io.flowget.udf.http.Attempt;
 import io.flowget.udf.http.FetchOutcome;
@@ -47,7 +48,8 @@ import java.util.function.BiConsumer;
 import java.util.concurrent.RejectedExecutionException;
 
 /**
- * The keyed, non-blocking fetch operator (DESIGN.md, "FetchOperator"). Input is keyed by host; output is exactly
+ * The keyed, non-blocking fetch operator (DESIGN.md, "FetchOperator"). Input is keyed by host (a busy host's requests
+ * by the key of their shard, {@link HostShards}: everything here treats a key as a host); output is exactly
  * one {@link FetchResult} per request. This class keeps the lifecycle, {@code processElement}, timers,
  * snapshot/finish/close and the mailbox hand-offs ({@link #post}); it is the only class that sets the current key,
  * has keyed state written, emits results and registers timers. It applies what its parts decide (README "Who owns
@@ -300,6 +302,10 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     @Override
     public void close() throws Exception {
+        if (metrics != null) { // how the work split over the subtasks (a spread host's shards, issue 16)
+            LOG.info("Fetch subtask {} of {} closes: {}", getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(),
+                    getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks(), metrics.totals());
+        }
         try {
             IOUtils.closeAll(
                     sender,
@@ -452,14 +458,83 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     /** Sends the current hop of an attempt. The completion comes back as mail. */
     private void send(Attempt a, Scheduler.Active act) {
         Path staging = store.stagingFile(a.host, act.d.downloadId, a.seq, a.generation);
-        // A chunk's window reads in large buffers while the budget has a slot (LargeBuffers), else small ones.
+        // A chunk's window reads in large buffers while the budget has a slot (LargeBuffers), else small ones. (Not
+        // a probe: on a second client, the probes of many small files would open connections beside the main
+        // client's, one per probe before ALPN shows an HTTP/2 origin.)
         CloseableHttpAsyncClient large = a.range != null ? http.large().tryAcquire() : null;
+        if (a.range != null && a.blake3 == null) {
+            Blake3Tree tree = blake3Tree(staging, act.d);
+            a.blake3 = tree == null ? null : tree.feeder(); // the chunk hashes its own BLAKE3 blocks
+        }
         requests.send(large != null ? large : http.client(), a, act.d, staging, o -> {
             if (large != null) {
                 http.large().release();
             }
             post("fetch-complete", () -> onOutcome(a, o));
+        }, head -> post("fetch-probe-head", () -> onProbeHead(a, head)));
+    }
+
+    /** The BLAKE3 block tree of a chunked download (null: BLAKE3 off, or the file is read in order at the end). */
+    private Blake3Tree blake3Tree(Path staging, Download d) {
+        long length = SegmentedChunks.storedLength(d);
+        return finalizer.tree(staging, length, Blake3Tree.blockBytes(length, requests.window(d)));
+    }
+
+    /**
+     * A probe's stored 206 head arrived while its body streams: a large file's other chunks are planned now
+     * ({@link ChunkedDownloads#planFromHead}), not after the probe's whole first chunk.
+     */
+    private void onProbeHead(Attempt a, FetchOutcome head) throws Exception {
+        if (!scheduler.holds(a)) {
+            return; // superseded or ended: its outcome mail releases it
+        }
+        Scheduler.Host h = scheduler.host(a.host);
+        Scheduler.Active act = h.download(a.seq);
+        if (act == null || act.d.generation != a.generation) {
+            return;
+        }
+        setCurrentKey(a.host);
+        isolation.isolated(h, act, () -> {
+            Decision.PlanChunks p = rules.planFromHead(act.d, a, head);
+            if (p != null) {
+                Path staging = staging(h, act);
+                chunks.planFromHead(act, a, p);
+                ChunkedDownloads.presize(staging, act.d.length); // beside the probe's sequential writes
+                store.markDirty(staging);
+                blake3Tree(staging, act.d);
+                state.putActive(act.seq, act.d);
+                scheduler.markReady(h, act);
+            }
         });
+        scheduler.enqueueIfReady(h);
+        pump();
+    }
+
+    /**
+     * The outcome of a probe whose download was planned from its head: its range is the first chunk, recorded
+     * when the body was exactly that; a failure is retried as a failed chunk's range, anything else fetches the
+     * file as one plain GET ({@link OutcomeRules#firstChunk}).
+     */
+    private void firstChunkDone(Scheduler.Host h, Scheduler.Active act, Attempt a, FetchOutcome o, long wallNow)
+            throws Exception {
+        if (OutcomeRules.firstChunkExact(act.d, a, o)) {
+            chunks.recordFirstChunk(act, a);
+            Path staging = staging(h, act);
+            store.markDirty(staging);
+            finalizer.advance(staging, act.d.done);
+            deadlines.progressed(act);
+        } else {
+            if (o.error != null) {
+                chunks.replanFirstChunk(act, a);
+            }
+            deadlines.stalled(act, a, wallNow);
+        }
+        Decision next = rules.firstChunk(act.d, a, o);
+        if (next instanceof Decision.Retry r) {
+            retryOrFail(h, act, r, true); // the staging file holds the other chunks: kept
+        } else {
+            apply(h, act, a, next);
+        }
     }
 
     // ---- completions ----
@@ -511,6 +586,10 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         }
         metrics.attemptFinished(System.currentTimeMillis() - a.startedAt);
         long wallNow = System.currentTimeMillis();
+        if (a.plannedFromHead()) {
+            firstChunkDone(h, act, a, o, wallNow);
+            return;
+        }
         SegmentedChunks.adopt(d, o); // an encrypted probe's header, for its chunks
         if (a.range != null && chunks.record(act, a, o)) {
             store.markDirty(staging(h, act)); // the chunk's bytes so far must be durable at the next checkpoint
@@ -544,6 +623,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             chunks.plan(act, p);
             ChunkedDownloads.presize(staging, SegmentedChunks.storedLength(act.d));
             store.markDirty(staging);
+            blake3Tree(staging, act.d); // before the prefix hasher starts: it hashes the blocks chunks do not
             finalizer.advance(staging, SegmentedChunks.storedDone(act.d));
             state.putActive(act.seq, act.d);
             scheduler.markReady(h, act);
@@ -886,6 +966,11 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     /** Attempts in flight to hosts that had not answered when they were sent (tests). */
     int unprovenInFlight() {
         return scheduler.unprovenInFlight();
+    }
+
+    /** BLAKE3 blocks of finished chunked digests: {hashed by their chunks, read from the file} (tests). */
+    long[] blake3Blocks() {
+        return finalizer.blake3Blocks();
     }
 
     /** Requests in flight right now (tests). */

@@ -1,5 +1,6 @@
 package io.flowget.udf.fetch;
 
+import io.flowget.udf.body.Blake3Tree;
 import io.flowget.udf.body.Digests;
 
 import java.io.IOException;
@@ -7,6 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -41,6 +43,18 @@ final class Finalizer implements AutoCloseable {
                 }
             };
 
+    /**
+     * Staging file → the BLAKE3 block tree of a chunked download ({@link Blake3Tree}: chunk windows hash their own
+     * blocks on the I/O threads, the prefix reader the rest). Created on the task thread ({@link #tree}), read by
+     * I/O threads and the hasher, dropped with the download's digest or {@link #forget}; at most {@value
+     * #MAX_PREFIXES}.
+     */
+    private final Map<Path, Blake3Tree> trees = new ConcurrentHashMap<>();
+
+    /** BLAKE3 blocks of finished digests: hashed by the chunks that received them / read from the file. */
+    private final java.util.concurrent.atomic.AtomicLong blocksFromChunks = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong blocksFromFile = new java.util.concurrent.atomic.AtomicLong();
+
     Finalizer(int subtask, boolean blake3) {
         this.hasher = Executors.newSingleThreadExecutor(Sweeper.daemon("flowget-hasher-" + subtask));
         this.blake3 = blake3;
@@ -50,6 +64,26 @@ final class Finalizer implements AutoCloseable {
      * The bytes of {@code staging} before the first gap of {@code done} (flat inclusive intervals, see {@link
      * Intervals}) are final: hash them ahead. A no-op when the prefix did not grow.
      */
+    /**
+     * The BLAKE3 block tree of the chunked download of {@code staging} ({@code length} bytes, blocks of {@code
+     * blockBytes}), created on first use; null when BLAKE3 is off, the file fits in one block, or {@value
+     * #MAX_PREFIXES} trees are in use (that download's BLAKE3 is then read from the file in order, as before).
+     * Task thread.
+     */
+    Blake3Tree tree(Path staging, long length, int blockBytes) {
+        if (!blake3) {
+            return null;
+        }
+        Blake3Tree t = trees.get(staging);
+        if (t == null && trees.size() < MAX_PREFIXES) {
+            t = Blake3Tree.forFile(length, blockBytes);
+            if (t != null) {
+                trees.put(staging, t);
+            }
+        }
+        return t != null && t.length() == length ? t : null;
+    }
+
     void advance(Path staging, long[] done) {
         long end = done.length >= 2 && done[0] == 0 ? done[1] + 1 : 0;
         if (end <= 0) {
@@ -57,7 +91,7 @@ final class Finalizer implements AutoCloseable {
         }
         hasher.execute(
                 () -> {
-                    Digests.FileHasher h = prefixes.computeIfAbsent(staging, p -> new Digests.FileHasher(blake3));
+                    Digests.FileHasher h = prefixes.computeIfAbsent(staging, this::newHasher);
                     try {
                         h.readUpTo(staging, end);
                     } catch (Exception e) {
@@ -68,7 +102,13 @@ final class Finalizer implements AutoCloseable {
 
     /** The download of {@code staging} will not be finalized (failed, or a new generation): drop its prefix. */
     void forget(Path staging) {
+        trees.remove(staging);
         hasher.execute(() -> prefixes.remove(staging));
+    }
+
+    /** A hasher for the whole of {@code staging}: BLAKE3 from its block tree when it has one. Hasher thread. */
+    private Digests.FileHasher newHasher(Path staging) {
+        return new Digests.FileHasher(blake3, trees.get(staging));
     }
 
     /**
@@ -87,15 +127,22 @@ final class Finalizer implements AutoCloseable {
                     Digests.FileDigest digest = null;
                     Exception error = null;
                     Digests.FileHasher prefix = prefixes.remove(staging);
+                    Blake3Tree tree = trees.remove(staging);
                     try {
                         Path file = Files.exists(staging) ? staging : published.call();
                         if (noLink && Files.isSymbolicLink(file)) {
                             throw new IOException(file + " is a symbolic link");
                         }
                         Digests.FileHasher h =
-                                prefix != null && file.equals(staging) ? prefix : new Digests.FileHasher(blake3);
+                                prefix != null && file.equals(staging)
+                                        ? prefix
+                                        : new Digests.FileHasher(blake3, file.equals(staging) ? tree : null);
                         h.readUpTo(file, Long.MAX_VALUE);
                         digest = h.finish();
+                        if (tree != null && digest.blake3() != null) {
+                            blocksFromChunks.addAndGet(tree.fed());
+                            blocksFromFile.addAndGet(tree.blocks() - tree.fed());
+                        }
                     } catch (Exception e) {
                         error = e;
                     }
@@ -109,6 +156,11 @@ final class Finalizer implements AutoCloseable {
      */
     void digestFile(Path file, BiConsumer<Digests.FileDigest, Exception> then) {
         digest(file, () -> file, then, true);
+    }
+
+    /** BLAKE3 blocks of the digests finished so far: {hashed by the chunks that received them, read from the file}. */
+    long[] blake3Blocks() {
+        return new long[] {blocksFromChunks.get(), blocksFromFile.get()};
     }
 
     /** Stops the hasher; a digest cut short runs again after the restore. */

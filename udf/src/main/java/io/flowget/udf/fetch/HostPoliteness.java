@@ -54,6 +54,11 @@ import java.util.concurrent.CancellationException;
  * once. The in-memory gates are an LRU of {@value #MAX_GATES} hosts; an evicted host is reloaded from state (and
  * warms up again).
  *
+ * <p><b>Keys.</b> The "host" of every method is the operator's key: a host, or a shard of a host spread by {@code
+ * flowget.host.spread} ({@link HostShards}). A shard is a host of its own here (its gate, its keyed state), whose
+ * maximum concurrency and rates are its share of its host's ({@link Settings#maxFor}), so the shards' limits add up to
+ * the host's; what each shard learns (limit, cap, pause, breaker) it learns from its own answers.
+ *
  * <p>Times: {@code now} is the operator's processing time (ms), the clock of its retry timers; warm-up and
  * latency rounds use the injected {@link Clock}'s relative nanoseconds and Retry-After dates its absolute time.
  * Not thread-safe: the operator creates it and calls it from its task thread only.
@@ -89,7 +94,8 @@ public final class HostPoliteness {
             double bytesPerSecond,
             double latencyDropFactor,
             Duration latencyDropMin,
-            boolean slowStart) {
+            boolean slowStart,
+            HostShards shards) {
 
         public static Settings from(ReadableConfig conf) {
             int max = conf.get(FlowgetOptions.HOST_MAX_CONCURRENCY);
@@ -116,12 +122,23 @@ public final class HostPoliteness {
                             .orElse(0.0),
                     Math.max(0, conf.get(FlowgetOptions.HOST_LATENCY_DROP_FACTOR)),
                     conf.get(FlowgetOptions.HOST_LATENCY_DROP_MIN),
-                    conf.get(FlowgetOptions.HOST_SLOW_START));
+                    conf.get(FlowgetOptions.HOST_SLOW_START),
+                    HostShards.from(conf));
         }
 
-        /** The most requests in flight a host may ever get: its override, else max-concurrency. */
-        int maxFor(String host) {
-            return HostOverride.maxFor(overrides, host, min, max);
+        /**
+         * The most requests in flight a key may ever get: its host's override, else max-concurrency; for a shard of a
+         * spread host its share of that ({@link HostShards#share}: the shards' maxima add up to the host's).
+         */
+        int maxFor(String key) {
+            String host = HostShards.hostOf(key);
+            int total = HostOverride.maxFor(overrides, host, min, max);
+            return shards.none() ? total : HostShards.share(total, HostShards.shardOf(key), shards.shardsOf(host));
+        }
+
+        /** How many shards the key's host is spread over (1: not spread); its rates are shared as evenly. */
+        int shardsFor(String key) {
+            return shards.none() ? 1 : shards.shardsOf(HostShards.hostOf(key));
         }
     }
 
@@ -167,7 +184,8 @@ public final class HostPoliteness {
                         settings::maxFor,
                         new Breaker.Settings(settings.breakerFailures(), settings.breakerOpen(),
                                 settings.breakerMaxOpen(), settings.giveUpAfter()),
-                        new RateLimiter.Settings(settings.requestsPerSecond(), settings.bytesPerSecond()));
+                        new RateLimiter.Settings(settings.requestsPerSecond(), settings.bytesPerSecond()),
+                        settings::shardsFor);
         this.gates = new HostGates(MAX_GATES, shared, store, health, clock);
     }
 

@@ -194,6 +194,56 @@ final class OutcomeRules {
         return new Decision.Fail(s, s >= 300 && s < 400 ? "http " + s + " without usable Location" : "http " + s);
     }
 
+    /**
+     * A probe's response head, while its body still streams: the chunk plan the finished probe would get ({@link
+     * #whole}) if its body turns out to be exactly what the head announces, or null when the head alone does not
+     * make a plan (the whole file in one answer, no strong validator, a coded or unusable 206, a total over the
+     * limits: the finished probe decides as before). The finished probe is then checked as the first chunk
+     * ({@link #firstChunk}).
+     */
+    Decision.PlanChunks planFromHead(Download d, Attempt a, FetchOutcome head) {
+        ContentRange cr = head.contentRange;
+        if (!a.probe || a.cancelReason != null || d.mode() != Download.Mode.PROBE || head.status != 206
+                || !head.stored || cr == null || cr.first() != 0 || cr.complete() <= 0
+                || cr.last() + 1 >= cr.complete()
+                || cr.complete() > Math.min(settings.maxBytes(d.request), MAX_REPRESENTATION_BYTES)) {
+            return null;
+        }
+        String validator = strongValidator(head);
+        if (validator == null) {
+            return null;
+        }
+        boolean isEtag = head.etag != null && validator.equals(head.etag.trim());
+        return new Decision.PlanChunks(cr.complete(), validator, isEtag, cr.last());
+    }
+
+    /**
+     * The outcome of a probe whose download was planned from its head ({@link #planFromHead}): its first chunk
+     * stored when the body is exactly the bytes the head announced (same total and validator as planned); a
+     * failure is retried as a failed chunk; any other answer (an unusable body, a coding) fetches the file as one
+     * plain GET, as an unusable first answer always does.
+     */
+    Decision firstChunk(Download d, Attempt a, FetchOutcome o) {
+        if (o.error != null) {
+            return failure(d, a, o);
+        }
+        // exact: the caller has recorded the chunk in d.done already
+        return firstChunkExact(d, a, o)
+                ? new Decision.ChunkStored(Intervals.complete(d.done, d.length))
+                : new Decision.SingleStream();
+    }
+
+    /**
+     * Whether a probe planned from its head stored exactly the range it was planned with, of the planned version
+     * (total length and validator), without a content coding.
+     */
+    static boolean firstChunkExact(Download d, Attempt a, FetchOutcome o) {
+        ContentRange cr = o.contentRange;
+        return o.error == null && o.status == 206 && o.stored && cr != null && cr.first() == 0
+                && cr.last() == a.plannedFirstChunkLast && o.decodedCoding == null && o.bytes == cr.length()
+                && cr.complete() == d.length && d.validator.equals(strongValidator(o));
+    }
+
     /** The outcome of one chunk of a chunked download (its progress already recorded in the download). */
     Decision chunk(Download d, Attempt a, FetchOutcome o, long wallNow) {
         int s = o.status;

@@ -43,6 +43,12 @@ public final class Attempt {
     public int generation;
     /** True for the first request of a download (a ranged GET for the first chunk). */
     public boolean probe;
+    /**
+     * For a probe (task thread): the last byte of its range once its download was planned in chunks from the
+     * probe's response head while the probe's body still streams ({@code fetch.ChunkedDownloads#planFromHead}); the
+     * probe's outcome is then its first chunk's. -1 while not planned so.
+     */
+    public long plannedFirstChunkLast = -1;
     /** For a chunk attempt: the range asked for (the plan's own array), else null. */
     public long[] range;
     /** For a chunk attempt: the first byte asked for, or -1 for a whole-body attempt. */
@@ -57,6 +63,11 @@ public final class Attempt {
      * so a split never takes over bytes the origin was already asked for.
      */
     private long requestedEnd = -1;
+    /**
+     * For a chunk attempt of a download hashed with BLAKE3 by blocks: the feeder its windows' bytes go through as
+     * they are written (I/O thread, one window at a time), else null. Set on the task thread before a window is sent.
+     */
+    public volatile io.flowget.udf.body.Blake3Tree.Feeder blake3;
     /** For a chunk attempt fetched in windows: what its windows delivered so far, merged (task thread). */
     public FetchOutcome windows;
     /** Epoch millis when the current hop was sent. */
@@ -122,6 +133,11 @@ public final class Attempt {
         }
         rangeLimit = at - 1;
         return true;
+    }
+
+    /** True when the attempt is a probe whose download was planned from its response head. */
+    public boolean plannedFromHead() {
+        return plannedFirstChunkLast >= 0;
     }
 
     /** Marks the start of a hop (the first request or a redirect's next one): resets its response-head clock. */

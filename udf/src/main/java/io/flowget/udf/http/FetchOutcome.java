@@ -58,6 +58,25 @@ public final class FetchOutcome {
         return o;
     }
 
+    /**
+     * A copy of what the response head said (status, validators, codings, lengths, Content-Range, whether its body
+     * is being stored), for a hand-over while the body still streams into this one.
+     */
+    public FetchOutcome copyOfHead() {
+        FetchOutcome h = new FetchOutcome();
+        h.status = status;
+        h.http2 = http2;
+        h.location = location;
+        h.retryAfter = retryAfter;
+        h.contentEncoding = contentEncoding;
+        h.etag = etag;
+        h.lastModified = lastModified;
+        h.contentLength = contentLength;
+        h.contentRange = contentRange;
+        h.stored = stored;
+        return h;
+    }
+
     public boolean isRedirect() {
         return error == null
                 && location != null

@@ -144,8 +144,14 @@ public final class RangeResponseConsumer implements AsyncResponseConsumer<FetchO
         if (src.remaining() > room) {
             src.limit(src.position() + (int) room);
         }
+        var blake3 = attempt.blake3;
+        ByteBuffer written = blake3 != null ? src.duplicate() : null;
+        long at = position;
         while (src.hasRemaining()) {
             position += channel.write(src, position);
+        }
+        if (blake3 != null) {
+            blake3.wrote(at, written); // this window's blocks hashed here, on the thread that received them
         }
         outcome.bytes = position - outcome.rangeFirst;
         attempt.progress = position;

@@ -47,6 +47,11 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
     private BodyPipeline pipeline;
     /** Released because the attempt was cancelled: a head that arrives later must open nothing. */
     private boolean cancelled;
+    /**
+     * Told (I/O thread) when a probe's stored 206 head arrived and its staging file exists, before any body byte:
+     * the operator may plan the file's other chunks from it at once (null: nobody listens).
+     */
+    private java.util.function.Consumer<FetchOutcome> onStoredHead;
 
     /**
      * @param staging file that receives a 2xx body (created or truncated), or null to digest and drop it
@@ -58,6 +63,15 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
         this.staging = staging;
         this.policy = policy;
         this.attempt = attempt;
+    }
+
+    /**
+     * Has {@code hook} told, on the I/O thread, the head of a stored {@code 206} (a probe's first chunk: status,
+     * validators, Content-Range) once the staging file is created and before a body byte is written. Returns this.
+     */
+    public StagingResponseConsumer onStoredHead(java.util.function.Consumer<FetchOutcome> hook) {
+        this.onStoredHead = hook;
+        return this;
     }
 
     @Override
@@ -113,6 +127,9 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
                             .decrypt(policy.decryption(), policy.keys())
                             .build();
             o.stored = true;
+            if (onStoredHead != null && o.status == 206 && entityDetails != null) {
+                onStoredHead.accept(o.copyOfHead());
+            }
         }
         if (entityDetails == null) {
             complete();

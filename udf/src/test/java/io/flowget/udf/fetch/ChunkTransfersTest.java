@@ -29,8 +29,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * How the chunks of a large file travel (issue 16), against a Jetty origin that counts what it serves: a straggler
  * split makes the origin send no byte twice (chunks ask in windows; a split takes over only what nobody asked for
- * yet), a large file opens its chunk connections as their heads arrive (slow start), and chunk connections read in
- * large buffers from a fixed budget (heap measured).
+ * yet), a large file opens its chunk connections as their heads arrive (slow start) and asks for its other chunks
+ * while its first one (the probe) still streams, and chunk connections read in large buffers from a fixed budget
+ * (heap measured).
  */
 class ChunkTransfersTest {
     private static final Logger LOG = LoggerFactory.getLogger(ChunkTransfersTest.class);
@@ -82,6 +83,49 @@ class ChunkTransfersTest {
 
     private static long start(String range) {
         return range.equals("whole") ? -1 : Long.parseLong(range.substring(0, range.indexOf('-')));
+    }
+
+    @Test
+    void aLargeFileAsksForItsOtherChunksWhileItsProbeStillStreams() throws Exception {
+        TestOrigin origin = fetch.track(TestOrigin.start("127.0.0.1"));
+        byte[] body = TestOrigin.content("head", 8 * CHUNK);
+        // The probe (the first chunk) sends its head and 1 KiB, then waits: only its head can have planned the rest.
+        RangeRoute route = RangeRoute.of(body, "\"h1\"").stallRangesWhere(start -> start == 0, KIB);
+        origin.route("/head.bin", route);
+        var h = fetch.harness(chunked(4), FetchHarness.Clock.STEPPED);
+        h.processElement(request("head", origin, "/head.bin"), 0);
+
+        h.drainUntil(() -> route.requests.stream().anyMatch(range -> start(range) >= CHUNK));
+        assertThat(route.requests.get(0)).as("the probe").isEqualTo("0-" + (CHUNK - 1));
+        route.release();
+        FetchResult r = h.results(1).get(0);
+
+        assertThat(r.status).as("%s", r).isEqualTo(ResultStatus.OK);
+        assertThat(r.sha256).isEqualTo(sha256(body));
+        assertThat(Files.readAllBytes(h.out().resolve(r.path))).isEqualTo(body);
+        assertThat(route.bytesServed()).as("each byte sent once").isEqualTo(body.length);
+        h.close();
+    }
+
+    @Test
+    void aProbeThatBreaksAfterItsHeadPlannedTheFileIsFetchedAgainAsAChunk() throws Exception {
+        TestOrigin origin = fetch.track(TestOrigin.start("127.0.0.1"));
+        byte[] body = TestOrigin.content("cut", 8 * CHUNK);
+        RangeRoute route = RangeRoute.of(body, "\"c1\"").cutFirstRangeWhere(start -> start == 0, 16 * KIB);
+        origin.route("/cut.bin", route);
+        var h = fetch.harness(chunked(4), FetchHarness.Clock.STEPPED);
+        h.processElement(request("cut", origin, "/cut.bin"), 0);
+        FetchResult r = h.results(1).get(0);
+
+        assertThat(r.status).as("%s", r).isEqualTo(ResultStatus.OK);
+        assertThat(r.sha256).isEqualTo(sha256(body));
+        assertThat(Files.readAllBytes(h.out().resolve(r.path))).isEqualTo(body);
+        assertThat(route.requests.get(0)).as("the probe").isEqualTo("0-" + (CHUNK - 1));
+        assertThat(route.requests.subList(1, route.requests.size()))
+                .as("the first chunk again, as a chunk (in windows), not as a new probe")
+                .contains("0-" + (64 * KIB - 1))
+                .doesNotContain("0-" + (CHUNK - 1));
+        h.close();
     }
 
     @Test

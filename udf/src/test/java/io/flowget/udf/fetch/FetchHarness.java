@@ -6,6 +6,7 @@ import io.flowget.udf.model.FetchResult;
 
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.java.functions.KeySelector;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
@@ -28,7 +29,8 @@ import java.util.stream.Collectors;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * The one place that builds a {@link FetchOperator} under test: Flink's keyed one-input harness, keyed by host, on
+ * The one place that builds a {@link FetchOperator} under test: Flink's keyed one-input harness, keyed as the job
+ * keys (by host, or a spread host's shard: {@link #keys}), on
  * RocksDB state, writing under the directories the configuration names, with the mail loop run on the test thread
  * (the harness does not run mail by itself). Operator tests get instances from {@link FetchHarnessExtension},
  * which also proves the operator returns to zero state after each test; {@link #open(Path, Configuration)} stays
@@ -96,7 +98,7 @@ final class FetchHarness implements AutoCloseable {
             harness = build(conf, new EmbeddedRocksDBStateBackend(true));
         } else {
             harness = new KeyedOneInputStreamOperatorTestHarness<>(new FetchOperatorFactory(conf),
-                    (FetchRequest r) -> r.host, Types.STRING, subtask[0], subtask[1], subtask[2]);
+                    keys(conf, subtask[0]), Types.STRING, subtask[0], subtask[1], subtask[2]);
             harness.setStateBackend(new EmbeddedRocksDBStateBackend(true));
         }
         if (conf.contains(CheckpointingOptions.CHECKPOINTING_INTERVAL)) {
@@ -121,9 +123,18 @@ final class FetchHarness implements AutoCloseable {
     static KeyedOneInputStreamOperatorTestHarness<String, FetchRequest, FetchResult> build(
             Configuration conf, StateBackend backend) throws Exception {
         var h = new KeyedOneInputStreamOperatorTestHarness<>(
-                new FetchOperatorFactory(conf), (FetchRequest r) -> r.host, Types.STRING);
+                new FetchOperatorFactory(conf), keys(conf, 1), Types.STRING);
         h.setStateBackend(backend);
         return h;
+    }
+
+    /**
+     * The job's keying ({@code HostKeySelector}): the host, or a spread host's shard key ({@link HostShards}) placed
+     * among {@code maxParallelism} key groups.
+     */
+    static KeySelector<FetchRequest, String> keys(Configuration conf, int maxParallelism) {
+        HostShards shards = HostShards.from(conf, maxParallelism);
+        return shards::keyOf;
     }
 
     /** {@link #build(Configuration, StateBackend)} on RocksDB (incremental), opened. */

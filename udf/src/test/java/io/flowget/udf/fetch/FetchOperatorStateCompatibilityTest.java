@@ -1,11 +1,15 @@
 package io.flowget.udf.fetch;
 
+import io.flowget.udf.config.FlowgetOptions;
+import io.flowget.udf.model.FetchRequest;
 import io.flowget.udf.model.FetchResult;
 import io.flowget.udf.model.ResultStatus;
 import io.flowget.udf.storage.PublishAtCommit;
 import io.flowget.udf.testing.RangeRoute;
 import io.flowget.udf.testing.TestOrigin;
 
+import org.apache.flink.api.java.functions.KeySelector;
+import org.apache.flink.configuration.Configuration;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.streaming.util.OperatorSnapshotUtil;
 
@@ -63,6 +67,85 @@ class FetchOperatorStateCompatibilityTest {
     @EnumSource(StateCompatScenario.Fixture.class)
     void finishesTheWorkOfASnapshotExactlyOnce(StateCompatScenario.Fixture fixture) throws Exception {
         // Arrange: the origins of the snapshot's URLs, on the same addresses, now answering every request.
+        Restore restore = arrange(fixture);
+        long restoredAt = System.currentTimeMillis();
+
+        // Act 1: restore; everything but host D, which is paused until D0_RETRY_AT, finishes.
+        FetchHarness h = fetch.harness(StateCompatScenario.config(tmp), restore.snapshot(), FetchHarness.Clock.MANUAL);
+        assertThat(h.hostsWithState()).as("hosts with queue, cursor or active state restored").isEqualTo(4);
+        assertThat(h.numProcessingTimeTimers()).as("d0's retry timer restored in 'fetch-retries'").isEqualTo(1);
+        awaitResults(h, 8);
+        h.drainFor(Duration.ofMillis(300)); // a few sweeps: nothing may go to D before its time
+        h.setProcessingTime(StateCompatScenario.D0_RETRY_AT - 1);
+        h.drainFor(Duration.ofMillis(300));
+        assertThat(restore.d().totalRequests()).as("requests to host D, paused and its retry due at %s",
+                StateCompatScenario.D0_RETRY_AT).isZero();
+        assertThat(h.extractOutputValues()).extracting(r -> r.id).hasSize(8);
+
+        // Act 2: the retry and the pause come due; d0 and d1 finish.
+        h.setProcessingTime(StateCompatScenario.D0_RETRY_AT);
+        awaitResults(h, 10);
+        h.drainFor(Duration.ofMillis(300)); // room for a duplicate to show up
+
+        // Assert: one result for every request in the snapshot, none for a0 (emitted before it).
+        List<FetchResult> results = h.extractOutputValues();
+        assertThat(results).extracting(r -> r.id).doesNotHaveDuplicates()
+                .containsExactlyInAnyOrderElementsOf(snapshotIds());
+        assertSnapshotWorkDone(fixture, restore, h, results, restoredAt);
+    }
+
+    /**
+     * Issue 16: the same snapshot restored into an operator that spreads hosts A and D over two shards
+     * ({@code flowget.host.spread}). The snapshot's keys are the hosts themselves, which are the keys of shard 0, so
+     * its work continues there exactly as without spreading: D's restored pause holds for D's shard 0 (its restored
+     * requests and a new one that falls into shard 0), while a new request that falls into D's shard 1 goes at once —
+     * a pause reaches another shard only through that shard's own answers (README "Politeness").
+     */
+    @ParameterizedTest
+    @EnumSource(StateCompatScenario.Fixture.class)
+    void aSnapshotFromBeforeSpreadingContinuesInShardZeroBesideTheNewShards(StateCompatScenario.Fixture fixture)
+            throws Exception {
+        Restore restore = arrange(fixture);
+        long restoredAt = System.currentTimeMillis();
+        Configuration conf = StateCompatScenario.config(tmp);
+        conf.set(FlowgetOptions.HOST_SPREAD, A.address() + "=2," + D.address() + "=2");
+        KeySelector<FetchRequest, String> keys = FetchHarness.keys(conf, 1);
+        FetchRequest a0New = newRequest(keys, A, restore.a(), true);
+        FetchRequest a1New = newRequest(keys, A, restore.a(), false);
+        FetchRequest d0New = newRequest(keys, D, restore.d(), true);
+        FetchRequest d1New = newRequest(keys, D, restore.d(), false);
+
+        FetchHarness h = fetch.harness(conf, restore.snapshot(), FetchHarness.Clock.MANUAL);
+        assertThat(h.hostsWithState()).as("the snapshot's hosts, under their own keys").isEqualTo(4);
+        h.submit(a0New, a1New, d0New, d1New);
+        awaitResults(h, 8 + 3);
+        h.drainFor(Duration.ofMillis(300));
+        h.setProcessingTime(StateCompatScenario.D0_RETRY_AT - 1);
+        h.drainFor(Duration.ofMillis(300));
+        assertThat(restore.d().totalRequests())
+                .as("requests to host D before its restored pause ends: only the one of the new shard")
+                .isEqualTo(1);
+        assertThat(restore.d().hits(urlPath(d1New.id))).isEqualTo(1);
+
+        h.setProcessingTime(StateCompatScenario.D0_RETRY_AT);
+        awaitResults(h, 10 + 4);
+        h.drainFor(Duration.ofMillis(300));
+
+        List<FetchResult> results = h.extractOutputValues();
+        List<String> ids = new java.util.ArrayList<>(snapshotIds());
+        ids.addAll(List.of(a0New.id, a1New.id, d0New.id, d1New.id));
+        assertThat(results).extracting(r -> r.id).doesNotHaveDuplicates().containsExactlyInAnyOrderElementsOf(ids);
+        assertThat(results).filteredOn(r -> r.id.startsWith("n")).allSatisfy(r ->
+                assertThat(r.status).as("%s", r).isEqualTo(ResultStatus.OK));
+        assertSnapshotWorkDone(fixture, restore, h,
+                results.stream().filter(r -> !r.id.startsWith("n")).toList(), restoredAt);
+    }
+
+    /** The origins serving the snapshot's URLs again, the staging directory as it was, and the snapshot. */
+    private record Restore(TestOrigin a, TestOrigin b, TestOrigin c, TestOrigin d, RangeRoute c0,
+            List<String> ifRange, OperatorSubtaskState snapshot) {}
+
+    private Restore arrange(StateCompatScenario.Fixture fixture) throws Exception {
         TestOrigin a = fetch.track(A.start());
         TestOrigin b = fetch.track(B.start());
         TestOrigin c = fetch.track(C.start());
@@ -93,33 +176,20 @@ class FetchOperatorStateCompatibilityTest {
             Files.createDirectories(ready.getParent());
             Files.write(ready, body("a0"));
         }
-        OperatorSubtaskState snapshot = OperatorSnapshotUtil.readStateHandle(snapshotFile(fixture.resource));
-        long restoredAt = System.currentTimeMillis();
+        return new Restore(a, b, c, d, c0, ifRange,
+                OperatorSnapshotUtil.readStateHandle(snapshotFile(fixture.resource)));
+    }
 
-        // Act 1: restore; everything but host D, which is paused until D0_RETRY_AT, finishes.
-        FetchHarness h = fetch.harness(StateCompatScenario.config(tmp), snapshot, FetchHarness.Clock.MANUAL);
-        assertThat(h.hostsWithState()).as("hosts with queue, cursor or active state restored").isEqualTo(4);
-        assertThat(h.numProcessingTimeTimers()).as("d0's retry timer restored in 'fetch-retries'").isEqualTo(1);
-        awaitResults(h, 8);
-        h.drainFor(Duration.ofMillis(300)); // a few sweeps: nothing may go to D before its time
-        h.setProcessingTime(StateCompatScenario.D0_RETRY_AT - 1);
-        h.drainFor(Duration.ofMillis(300));
-        assertThat(d.totalRequests()).as("requests to host D, paused and its retry due at %s",
-                StateCompatScenario.D0_RETRY_AT).isZero();
-        assertThat(h.extractOutputValues()).extracting(r -> r.id).hasSize(8);
+    /** The snapshot's requests that have no result yet: all but a0, emitted before it. */
+    private static List<String> snapshotIds() {
+        return StateCompatScenario.IDS.stream().filter(id -> !id.equals("a0")).toList();
+    }
 
-        // Act 2: the retry and the pause come due; d0 and d1 finish.
-        h.setProcessingTime(StateCompatScenario.D0_RETRY_AT);
-        awaitResults(h, 10);
-        h.drainFor(Duration.ofMillis(300)); // room for a duplicate to show up
-
-        // Assert: one result for every request in the snapshot, none for a0 (emitted before it).
-        List<FetchResult> results = h.extractOutputValues();
-        assertThat(results).extracting(r -> r.id).doesNotHaveDuplicates()
-                .containsExactlyInAnyOrderElementsOf(StateCompatScenario.IDS.stream()
-                        .filter(id -> !id.equals("a0")).toList());
+    /** Each of the snapshot's requests ended as the snapshot says it should, with its file in place. */
+    private void assertSnapshotWorkDone(StateCompatScenario.Fixture fixture, Restore restore, FetchHarness h,
+            List<FetchResult> results, long restoredAt) throws Exception {
         Map<String, FetchResult> byId = results.stream().collect(Collectors.toMap(r -> r.id, r -> r));
-        assertThat(a.hits("/a0.bin")).as("a0 finished before the snapshot").isZero();
+        assertThat(restore.a().hits("/a0.bin")).as("a0 finished before the snapshot").isZero();
         for (String id : List.of("a1", "a2", "a4", "b0", "b1", "b2", "c0", "d0", "d1")) {
             FetchResult r = byId.get(id);
             assertThat(r.status).as("%s", r).isEqualTo(ResultStatus.OK);
@@ -131,9 +201,9 @@ class FetchOperatorStateCompatibilityTest {
         assertThat(a3.status).as("a3's max_bytes from the queue").isEqualTo(ResultStatus.FAILED);
         assertThat(a3.error).contains("max_bytes exceeded (limit " + StateCompatScenario.A3_MAX_BYTES + " bytes)");
         // c0 resumes: only what was not done, each chunk under the snapshot's validator, into the same file.
-        assertThat(c0.requests).as("c0's chunks after the restore").containsExactlyInAnyOrder(
+        assertThat(restore.c0().requests).as("c0's chunks after the restore").containsExactlyInAnyOrder(
                 "32768-49151", "49152-65535", "65536-81919", "81920-82042");
-        assertThat(ifRange).containsOnly(StateCompatScenario.C0_ETAG);
+        assertThat(restore.ifRange()).containsOnly(StateCompatScenario.C0_ETAG);
         assertThat(byId.get("c0").restarts).isNull();
         // attempts continue from the snapshot's count: 1 for the requests in flight, 4 (probe + 3 chunks) for c0
         assertThat(results.stream().collect(Collectors.toMap(r -> r.id, r -> r.attempts))).isEqualTo(Map.of(
@@ -146,8 +216,26 @@ class FetchOperatorStateCompatibilityTest {
             assertThat(Files.readAllBytes(h.out().resolve("statecompat/a0.bin")))
                     .as("a0's file, published on restore: its checkpoint had completed").isEqualTo(body("a0"));
         }
+        Path staging = tmp.resolve("staging");
         PublishAtCommit.deleteEmptyReadyDirs(staging);
         assertThat(h.stagingFiles()).isEmpty();
+    }
+
+    /**
+     * A new request of {@code origin}'s host ({@code served} serves it) whose key is the host's own (shard 0) or,
+     * when {@code shardZero} is false, another shard's.
+     */
+    private static FetchRequest newRequest(KeySelector<FetchRequest, String> keys, StateCompatScenario.Origin origin,
+            TestOrigin served, boolean shardZero) throws Exception {
+        for (int i = 0; i < 1000; i++) {
+            String id = "n" + origin.address().substring(origin.address().lastIndexOf('.') + 1) + "-" + i;
+            FetchRequest r = new FetchRequest(id, origin.url(urlPath(id)), origin.address(), "spread/" + id + ".bin");
+            if (keys.getKey(r).equals(origin.address()) == shardZero) {
+                served.file(urlPath(id), TestOrigin.content(id, 3000));
+                return r;
+            }
+        }
+        throw new AssertionError("no path of " + origin + " falls into the shard asked for");
     }
 
     /** Runs the harness until {@code n} results are out; after {@link #RESULTS_WAIT} fails naming those that are. */

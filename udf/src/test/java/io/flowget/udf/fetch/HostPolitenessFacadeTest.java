@@ -28,18 +28,22 @@ class HostPolitenessFacadeTest {
 
     private final ManualClock clock = new ManualClock(TimeUnit.DAYS.toNanos(1));
     private final Map<String, HostState> stored = new HashMap<>();
-    private final HostStateStore store =
-            new HostStateStore() {
-                @Override
-                public HostState read(String host) {
-                    return stored.get(host);
-                }
+    private final HostStateStore store = store(stored);
 
-                @Override
-                public void write(String host, HostState state) {
-                    stored.put(host, state);
-                }
-            };
+    /** A {@link HostStateStore} over {@code stored}. */
+    static HostStateStore store(Map<String, HostState> stored) {
+        return new HostStateStore() {
+            @Override
+            public HostState read(String host) {
+                return stored.get(host);
+            }
+
+            @Override
+            public void write(String host, HostState state) {
+                stored.put(host, state);
+            }
+        };
+    }
 
     /** What the store holds once the host's state is flushed, as at a checkpoint (it is written behind). */
     private HostState saved(HostPoliteness p) {

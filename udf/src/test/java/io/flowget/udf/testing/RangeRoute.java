@@ -29,6 +29,9 @@ public final class RangeRoute implements TestOrigin.Route {
     private Predicate<Long> stall = start -> false;
     private long stallAfter;
     private final java.util.concurrent.atomic.AtomicLong served = new java.util.concurrent.atomic.AtomicLong();
+    private Predicate<Long> cut = start -> false;
+    private long cutAfter;
+    private final java.util.concurrent.atomic.AtomicBoolean cutDone = new java.util.concurrent.atomic.AtomicBoolean();
     /** Every request as "start-end" (or "whole"), in arrival order. */
     public final List<String> requests = new CopyOnWriteArrayList<>();
 
@@ -69,6 +72,16 @@ public final class RangeRoute implements TestOrigin.Route {
         this.stall = start;
         this.stallAfter = afterBytes;
         this.gate = new java.util.concurrent.CountDownLatch(1);
+        return this;
+    }
+
+    /**
+     * The first range starting at an offset matching {@code start} sends its head and first {@code afterBytes} bytes,
+     * then its connection is cut (a body broken mid-way); later ones are answered in full.
+     */
+    public RangeRoute cutFirstRangeWhere(Predicate<Long> start, long afterBytes) {
+        this.cut = start;
+        this.cutAfter = afterBytes;
         return this;
     }
 
@@ -133,6 +146,12 @@ public final class RangeRoute implements TestOrigin.Route {
         response.setStatus(206);
         response.getHeaders().put(HttpHeader.CONTENT_RANGE, "bytes " + start + "-" + end + "/" + body.length);
         response.getHeaders().put(HttpHeader.CONTENT_LENGTH, len);
+        if (cut.test(start) && cutAfter < len && cutDone.compareAndSet(false, true)) {
+            response.write(false, ByteBuffer.wrap(body, (int) start, (int) cutAfter), Callback.from(
+                    () -> callback.failed(new java.io.IOException("connection cut by the test origin")),
+                    callback::failed));
+            return;
+        }
         if (stall.test(start) && stallAfter < len) {
             int first = (int) stallAfter;
             java.util.concurrent.CountDownLatch held = gate;

@@ -95,6 +95,8 @@ public final class AdaptiveLimit {
     private final Clock clock;
     private AIMDLimit aimd;
     private final int max;
+    /** The floor: {@code min-concurrency}, but never above {@link #max} (a spread host's shard may have less). */
+    private final int min;
     /**
      * True until the host's first drop, latency hold or overload, or until the limit reaches max: each fast answer
      * (and each fast response head, {@link #onHead}) while the host is busy doubles the limit (TCP's slow start).
@@ -125,6 +127,7 @@ public final class AdaptiveLimit {
         this.settings = settings;
         this.clock = clock;
         this.max = max;
+        this.min = Math.min(settings.min(), max);
         int start = learned > 0 ? learned : settings.initial();
         this.aimd = aimd(start);
         this.slowStart = settings.slowStart() && learned <= 0 && aimd.getLimit() < max;
@@ -133,9 +136,9 @@ public final class AdaptiveLimit {
 
     private AIMDLimit aimd(int initial) {
         return AIMDLimit.newBuilder()
-                .minLimit(settings.min())
+                .minLimit(min)
                 .maxLimit(max)
-                .initialLimit(Math.max(settings.min(), Math.min(max, initial)))
+                .initialLimit(Math.max(min, Math.min(max, initial)))
                 // RTT here includes body transfer, so it is no overload signal: drops only
                 // (errors, overload, and slow first bytes, see latency()).
                 .timeout(365, TimeUnit.DAYS)
@@ -220,7 +223,7 @@ public final class AdaptiveLimit {
         if (ceiling > 0) {
             l = Math.min(l, ceiling);
         }
-        return Math.max(settings.min(), Math.min(max, l));
+        return Math.max(min, Math.min(max, l));
     }
 
     /**
@@ -308,7 +311,7 @@ public final class AdaptiveLimit {
         // server out of order (new connections), so a request sent second may be the one refused fifth; the
         // smaller count would under-estimate the host. Overshoot is harmless: the next refusal at the cap lowers
         // it again.
-        int cap = Math.max(settings.min(), Math.max(inflight, inFlightNow) - 1);
+        int cap = Math.max(min, Math.max(inflight, inFlightNow) - 1);
         if (probing) {
             roundsPerRaise = Math.min(MAX_ROUNDS_PER_RAISE, roundsPerRaise * 2);
             probing = false;
@@ -352,7 +355,7 @@ public final class AdaptiveLimit {
         // Half-way to slow: the host has started to queue. Hold the limit there (TCP Vegas' band between its
         // alpha and beta): growing by one per answer up to the drop line would saw far above it.
         boolean queueing = ttfbNanos > (1 + (k - 1) / 2) * minTtfb && excess >= floor / 2;
-        if (!slow || pinned || limit(now) <= settings.min()) {
+        if (!slow || pinned || limit(now) <= min) {
             minTtfb += excess / MIN_TTFB_DRIFT;
         }
         if (sentAt - latencyDropAt <= 0) {

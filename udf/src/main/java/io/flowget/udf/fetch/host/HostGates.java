@@ -31,12 +31,22 @@ import java.util.function.ToIntFunction;
 @Internal
 @NotThreadSafe
 public final class HostGates {
-    /** What the mechanisms of every host share. */
+    /**
+     * What the mechanisms of every host share; {@code maxFor} is a key's most requests in flight and {@code shares}
+     * how many shards its host is spread over (its rates are divided by that, see {@code HostShards}).
+     */
     public record Settings(
             AdaptiveLimit.Settings limit,
             ToIntFunction<String> maxFor,
             Breaker.Settings breaker,
-            RateLimiter.Settings rate) {}
+            RateLimiter.Settings rate,
+            ToIntFunction<String> shares) {
+        /** Settings of hosts that are never spread. */
+        public Settings(AdaptiveLimit.Settings limit, ToIntFunction<String> maxFor, Breaker.Settings breaker,
+                RateLimiter.Settings rate) {
+            this(limit, maxFor, breaker, rate, host -> 1);
+        }
+    }
 
     private final Settings settings;
     private final HostStateStore store;
@@ -84,7 +94,7 @@ public final class HostGates {
                     new AdaptiveLimit(host, settings.limit(), settings.maxFor().applyAsInt(host), learned, clock),
                     new WarmUp(host, clock, wakeUps),
                     new Breaker(host, settings.breaker(), wakeUps),
-                    new RateLimiter(host, settings.rate(), wakeUps),
+                    new RateLimiter(host, settings.rate().dividedBy(settings.shares().applyAsInt(host)), wakeUps),
                     new RetryAfterPause(host, wakeUps));
             if (saved != null) {
                 g.restore(saved);

@@ -14,13 +14,18 @@ import java.util.Locale;
  * Immutable.
  */
 @Internal
-public record HostOverride(String pattern, int max) {
+public record HostOverride(String pattern, int max) implements java.io.Serializable {
     /**
      * Parses entries separated by commas, semicolons or whitespace; patterns are lower-cased.
      *
      * @throws IllegalArgumentException naming the first entry that is not {@code pattern=N} with N ≥ 1
      */
     public static List<HostOverride> parseList(String text) {
+        return parseList(text, FlowgetOptions.HOST_OVERRIDES.key());
+    }
+
+    /** {@link #parseList(String)} for another option of the same form ({@code flowget.host.spread}), named in errors. */
+    public static List<HostOverride> parseList(String text, String option) {
         List<HostOverride> out = new ArrayList<>();
         for (String entry : text.split("[,;\\s]+")) {
             if (entry.isBlank()) {
@@ -38,11 +43,21 @@ public record HostOverride(String pattern, int max) {
                 out.add(new HostOverride(entry.substring(0, eq).trim().toLowerCase(Locale.ROOT), n));
             } catch (NumberFormatException e) {
                 throw new IllegalArgumentException(
-                        FlowgetOptions.HOST_OVERRIDES.key() + ": expected pattern=N with N >= 1, got '"
+                        option + ": expected pattern=N with N >= 1, got '"
                                 + entry + "'");
             }
         }
         return List.copyOf(out);
+    }
+
+    /** The first matching entry, or null. */
+    public static HostOverride first(List<HostOverride> entries, String host) {
+        for (HostOverride o : entries) {
+            if (o.matches(host)) {
+                return o;
+            }
+        }
+        return null;
     }
 
     /** The first matching entry's max (at least {@code min}), else {@code max}. */

@@ -22,7 +22,12 @@ import javax.annotation.concurrent.NotThreadSafe;
 @NotThreadSafe
 public final class RateLimiter {
     /** {@code flowget.host.max-requests-per-second} and {@code max-bytes-per-second}, per host; 0 is none. */
-    public record Settings(double requestsPerSecond, double bytesPerSecond) {}
+    public record Settings(double requestsPerSecond, double bytesPerSecond) {
+        /** One of {@code shards} equal shares of these rates (a shard of a spread host); itself for 1. */
+        public Settings dividedBy(int shards) {
+            return shards <= 1 ? this : new Settings(requestsPerSecond / shards, bytesPerSecond / shards);
+        }
+    }
 
     private final String host;
     private final Settings settings;
