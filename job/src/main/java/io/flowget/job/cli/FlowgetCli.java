@@ -91,6 +91,11 @@ public final class FlowgetCli implements Callable<Integer> {
      * non-zero status is thrown instead, so the client or the application fails with the reason.
      */
     public static void main(String[] args) {
+        if (Boolean.getBoolean(LIGHT_CLIENT_PROPERTY)) {
+            // The launcher's small client JVM for a run a daemon serves: a shell is its parent, no Flink client, and
+            // nothing of Flink (nor the logging it brings) is loaded before the request is on its way.
+            System.exit(execute(args, System.out, System.err));
+        }
         exitFollows = !ClusterSettings.insideFlinkClient();
         if (exitFollows) {
             ProcessExit.prepare();

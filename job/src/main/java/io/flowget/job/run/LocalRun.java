@@ -358,6 +358,11 @@ public final class LocalRun {
                 flink.cancel(job);
                 jobEnded = true;
             }
+            if (shared != null && services.embeddedBroker()) {
+                // Complete: nothing resumes this run, so its topics go now, after the client's answer, instead of at
+                // the start of the next run (0.2-0.3 s of it on two loaded cores).
+                deleteTopics(servers, kafkaProps, state.names().topics());
+            }
             if (beforeStop == null) {
                 state.markComplete();
                 collector.writeCollected(req.results(), results);
@@ -523,17 +528,17 @@ public final class LocalRun {
         }
     }
 
-    /** Deletes topics of a replaced run on a broker that keeps running; a failure only leaves them (logged). */
+    /** Deletes a finished or replaced run's topics on a broker that keeps running; a failure only leaves them (logged). */
     private static void deleteTopics(String servers, Properties kafkaProps, List<String> topics) {
         try (Admin admin = KafkaClients.admin(servers, kafkaProps)) {
             Set<String> existing = admin.listTopics().names().get();
             List<String> gone = topics.stream().filter(existing::contains).toList();
             if (!gone.isEmpty()) {
                 admin.deleteTopics(gone).all().get();
-                LOG.info("Deleted the previous run's topics {}", gone);
+                LOG.info("Deleted the topics {}", gone);
             }
         } catch (Exception e) {
-            LOG.warn("Could not delete the previous run's topics {}: {}", topics, e.toString());
+            LOG.warn("Could not delete the topics {}: {}", topics, e.toString());
         }
     }
 
