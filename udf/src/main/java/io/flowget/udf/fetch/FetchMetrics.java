@@ -8,6 +8,9 @@ import org.apache.flink.metrics.Histogram;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -111,7 +114,25 @@ final class FetchMetrics {
         group.gauge("hostsWithWork", (Gauge<Integer>) hostsWithWork::getAsInt);
     }
 
-    /** The counters so far, for the subtask's closing log line (how work split over the subtasks). */
+    /** Least time between two {@link #drained} log lines of one subtask. */
+    private static final long DRAINED_LOG_NANOS = 10_000_000_000L;
+    private static final Logger LOG = LoggerFactory.getLogger(FetchMetrics.class);
+    /** {@link System#nanoTime} of the last {@link #drained} line; far in the past before the first. */
+    private long drainedLoggedAt = System.nanoTime() - 2 * DRAINED_LOG_NANOS;
+
+    /**
+     * The subtask ran out of work: logs its totals (how the work split over the subtasks, e.g. a spread host's
+     * shards), at most once per 10 s, so a subtask that keeps going idle does not flood the log.
+     */
+    void drained(int subtask, int subtasks) {
+        long now = System.nanoTime();
+        if (now - drainedLoggedAt >= DRAINED_LOG_NANOS) {
+            drainedLoggedAt = now;
+            LOG.info("Fetch subtask {} of {} has no work left: {}", subtask, subtasks, totals());
+        }
+    }
+
+    /** The counters so far, for the subtask's log lines (how work split over the subtasks). */
     String totals() {
         return "ok=" + requestsOk.getCount() + " not_modified=" + requestsNotModified.getCount()
                 + " failed=" + requestsFailed.getCount() + " attempts=" + attemptsStarted.getCount()

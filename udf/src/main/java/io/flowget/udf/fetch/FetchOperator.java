@@ -75,7 +75,8 @@ import java.util.concurrent.RejectedExecutionException;
  * generation. Every step of one request runs inside {@link Isolation#isolated}, every mail and timer inside
  * {@link Isolation#survive}.
  *
- * <p>Not thread-safe: everything but the HTTP callbacks, the DNS lookups, the hasher and the sweeper's mail posting
+ * <p>Not thread-safe: everything but the HTTP callbacks, the DNS lookups, the hasher, the storage pool's file work
+ * (publishes and the commit's renames, {@link io.flowget.udf.storage.StoragePool}) and the sweeper's mail posting
  * runs on the task thread, and those come back only through {@link #post}.
  */
 public class FetchOperator extends AbstractStreamOperator<FetchResult>
@@ -659,10 +660,13 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     private void end(Scheduler.Host h, Scheduler.Active act, Completions.End e) throws Exception {
         if (e.publishing() != null) {
             Completions.Publishing p = e.publishing();
-            this.<Completions.Publishing>offThread(h, act, "fetch-publish",
+            boolean handed = this.<Completions.Publishing>offThread(h, act, "fetch-publish",
                     then -> store.prepare(p.publish()).whenComplete((done, error) -> then.accept(p, null)),
                     (ph, pa, publishing, error) -> end(ph, pa, completions.published(pa.d, publishing)),
                     publishing -> store.abandonPublish(publishing.publish()));
+            if (!handed) {
+                store.abandonPublish(p.publish()); // already finalizing: never the case, but the path is freed
+            }
         } else if (e.failure() != null) {
             fail(h, act, e.failure().httpStatus(), e.failure().reason());
         } else {
@@ -758,6 +762,10 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         output.collect(new StreamRecord<>(r));
         if (scheduler.dropIfIdle(h)) {
             state.forgetHost(h.host);
+            if (!scheduler.hasWork()) {
+                metrics.drained(getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(),
+                        getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks());
+            }
         }
     }
 
@@ -815,9 +823,10 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
      * Marks the download finalizing, has {@code work} run off the task thread (the {@link Finalizer}'s digest, the
      * storage pool's publish), and hands its value to {@code then} by mail if the download is still finalizing that
      * generation; else (it ended or started over meanwhile) to {@code orphaned}, when given. While finalizing, the
-     * download stays in keyed state and takes no turn, so a checkpoint meanwhile restores it (issued again).
+     * download stays in keyed state and takes no turn, so a checkpoint meanwhile restores it (issued again). Returns
+     * false (and runs nothing) when the download is already finalizing.
      */
-    private <T> void offThread(
+    private <T> boolean offThread(
             Scheduler.Host h,
             Scheduler.Active act,
             String mail,
@@ -825,7 +834,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             OffThreadStep<T> then,
             java.util.function.Consumer<T> orphaned) {
         if (!scheduler.startFinalizing(act)) {
-            return;
+            return false;
         }
         String host = h.host;
         long seq = act.seq;
@@ -845,6 +854,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             scheduler.enqueueIfReady(now);
             pump();
         }));
+        return true;
     }
 
     // ---- timers and the sweeper ----
