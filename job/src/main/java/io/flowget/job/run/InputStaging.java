@@ -91,14 +91,20 @@ final class InputStaging {
     }
 
     /**
-     * Produces one record per line to {@code topic} in a single transaction. The transactional id is derived from the
-     * input's digest, so a rerun after a crash mid-produce fences and aborts the earlier attempt's transaction.
+     * Produces one record per line to {@code topic} in a single transaction. The transactional id is the run's (its
+     * transactional-id prefix and the input's digest, {@code flowget-run-input-<sha>} with the configured prefix, as
+     * before per-run names), so a rerun after a crash mid-produce fences and aborts the earlier attempt's transaction,
+     * and two runs on one daemon's broker never share a producer. With the digest alone, a later run of the same input
+     * (same transactional id, so the same producer id) once had a batch refused as out of sequence on its new
+     * partition (end sequence 2453, as if the producer state of the earlier run's deleted partition were still there)
+     * and its commit timed out after 60 s (bench pass of 2026-12-05 19:13 UTC, load ~20); that this was the cause is
+     * not proven.
      */
-    static void produce(String servers, Properties kafkaProps, String topic, List<Line> lines, String inputSha256) {
+    static void produce(String servers, Properties kafkaProps, String topic, List<Line> lines, String transactionalId) {
         try (KafkaProducer<String, String> producer =
                 KafkaClients.producer(servers)
                         .properties(kafkaProps)
-                        .transactionalId("flowget-run-input-" + inputSha256.substring(0, 16))
+                        .transactionalId(transactionalId)
                         .batching(Duration.ofMillis(5), 256 * 1024)
                         .build()) {
             producer.initTransactions();

@@ -435,7 +435,7 @@ public final class LocalRun {
                 if (!state.produced()) {
                     InputStaging.produce(
                             bootstrap, kafkaProps, conf.get(JobOptions.KAFKA_REQUESTS_TOPIC), lines,
-                            state.inputSha256());
+                            state.names().transactionalIdPrefix() + "-run-input-" + state.inputSha256().substring(0, 16));
                     state.markProduced();
                 }
                 ready.complete(bootstrap);

@@ -30,6 +30,10 @@ class LauncherTest {
               exit-3) exit 3 ;;
               die) kill -KILL $$ ;;
               cat) cat ;;
+              light-or-111) case " $* " in
+                  *" -Dflowget.client.light=true "*) echo light; exit 111 ;;
+                  *) echo full ;;
+                esac ;;
               env) echo "status_file=${FLOWGET_EXIT_STATUS_FILE:-none}"
                    awk '/^SigIgn/ {print "sigign=" $2}' /proc/self/status ;;
             esac
@@ -111,6 +115,28 @@ class LauncherTest {
 
         assertThat(e.stdout()).contains("status_file=none");
         assertThat(launch("", "demo", "exit-3").exit()).isEqualTo(3);
+    }
+
+    /**
+     * A run whose state dir names a live daemon (live pid, existing socket) gets the small client JVM; when that client
+     * exits 111 (the daemon did not answer after all) the launcher runs the command again with the full JVM. A pointer
+     * whose pid is gone is ignored.
+     */
+    @Test
+    void aRunADaemonServesGetsTheSmallClientJvmAndFallsBackToTheFullOne() throws Exception {
+        Path state = Files.createDirectories(tmp.resolve("state"));
+        Path socket = tmp.resolve("d.sock");
+        try (var server = java.nio.channels.ServerSocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+            server.bind(java.net.UnixDomainSocketAddress.of(socket));
+            Files.writeString(state.resolve("daemon.json"),
+                    "pid=" + ProcessHandle.current().pid() + "\nsocket=" + socket + "\nparallelism=2\n");
+            Ended e = launch("", "run", "--state-dir", state.toString(), "light-or-111");
+            assertThat(e.stdout()).isEqualTo("light\nfull\n");
+            assertThat(e.exit()).isZero();
+
+            Files.writeString(state.resolve("daemon.json"), "pid=999999999\nsocket=" + socket + "\n");
+            assertThat(launch("", "run", "--state-dir", state.toString(), "light-or-111").stdout()).isEqualTo("full\n");
+        }
     }
 
     /** The repository root: the nearest ancestor of the working directory holding pom.xml and the launcher. */
