@@ -109,8 +109,8 @@ public final class BodyPipeline implements AutoCloseable {
         this.sink = b.sink;
         this.maxBytes = b.maxBytes;
         this.maxRatio = b.maxRatio;
-        this.sha256 = Digests.newSha256();
-        this.blake3 = b.blake3 ? Blake3.initHash() : null;
+        this.sha256 = b.digests ? Digests.newSha256() : null;
+        this.blake3 = b.blake3 && b.digests ? Blake3.initHash() : null;
         boolean decrypting = key != null;
         boolean sniffing = decrypting && inner == null;
         int innerStages = !decrypting ? 0 : sniffing ? 1 : inner.size();
@@ -214,7 +214,7 @@ public final class BodyPipeline implements AutoCloseable {
             throw e;
         }
         HexFormat hex = HexFormat.of();
-        sha256Hex = hex.formatHex(sha256.digest());
+        sha256Hex = sha256 == null ? null : hex.formatHex(sha256.digest());
         if (blake3 != null) {
             blake3Hex = hex.formatHex(blake3.doFinalize(32));
         }
@@ -256,6 +256,9 @@ public final class BodyPipeline implements AutoCloseable {
     }
 
     private void digest(ByteBuffer chunk) {
+        if (sha256 == null) {
+            return; // digests off (the bytes are a part of a file digested later from the file)
+        }
         int pos = chunk.position();
         int len = chunk.remaining();
         if (chunk.hasArray()) {
@@ -308,7 +311,7 @@ public final class BodyPipeline implements AutoCloseable {
         return decodedBytes;
     }
 
-    /** Lower-case hex SHA-256 of the decoded bytes; available after {@link #finish}. */
+    /** Lower-case hex SHA-256 of the decoded bytes; available after {@link #finish}; null with digests off. */
     public String sha256Hex() {
         if (state != State.FINISHED) {
             throw new IllegalStateException("digest is available after finish(), pipeline is " + state);
@@ -422,6 +425,7 @@ public final class BodyPipeline implements AutoCloseable {
         private long maxBytes = Long.MAX_VALUE;
         private long maxRatio;
         private boolean blake3;
+        private boolean digests = true;
         private Decryption decryption;
         private KeyProvider keys;
 
@@ -459,6 +463,15 @@ public final class BodyPipeline implements AutoCloseable {
         /** Also compute BLAKE3 of the decoded bytes. */
         public Builder blake3(boolean blake3) {
             this.blake3 = blake3;
+            return this;
+        }
+
+        /**
+         * With {@code false}, no digest at all (SHA-256 and BLAKE3 read null): for bodies that are a part of a file
+         * whose digests are computed from the whole file later (a probe's first chunk of a larger file).
+         */
+        public Builder digests(boolean digests) {
+            this.digests = digests;
             return this;
         }
 

@@ -48,7 +48,7 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
     /** Released because the attempt was cancelled: a head that arrives later must open nothing. */
     private boolean cancelled;
     /**
-     * Told (I/O thread) when a probe's stored 206 head arrived and its staging file exists, before any body byte:
+     * Told (I/O thread) when a probe's stored 206 head of a part of a larger file arrived and its staging file exists:
      * the operator may plan the file's other chunks from it at once (null: nobody listens).
      */
     private java.util.function.Consumer<FetchOutcome> onStoredHead;
@@ -66,8 +66,9 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
     }
 
     /**
-     * Has {@code hook} told, on the I/O thread, the head of a stored {@code 206} (a probe's first chunk: status,
-     * validators, Content-Range) once the staging file is created and before a body byte is written. Returns this.
+     * Has {@code hook} told, on the I/O thread, the head of a stored {@code 206} that is only the first part of a
+     * larger file (a probe's first chunk: status, validators, Content-Range) once the staging file is created and
+     * before a body byte is written. Returns this.
      */
     public StagingResponseConsumer onStoredHead(java.util.function.Consumer<FetchOutcome> hook) {
         this.onStoredHead = hook;
@@ -124,10 +125,14 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
                             .maxBytes(policy.maxBytes())
                             .maxRatio(policy.maxRatio())
                             .blake3(policy.blake3())
+                            // A 206 that is only the first part of the file: its digests would never be used
+                            // (the file's come from the whole file at its end), so none is computed here.
+                            .digests(!firstPartOnly(o))
                             .decrypt(policy.decryption(), policy.keys())
                             .build();
             o.stored = true;
-            if (onStoredHead != null && o.status == 206 && entityDetails != null) {
+            if (onStoredHead != null && firstPartOnly(o) && entityDetails != null) {
+                // only a part of a larger file: worth a mail (a whole file in one answer is decided at its end)
                 onStoredHead.accept(o.copyOfHead());
             }
         }
@@ -205,6 +210,12 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
             }
             channel = null;
         }
+    }
+
+    /** A 206 from byte 0 that does not reach the end of the representation (a probe's first chunk). */
+    static boolean firstPartOnly(FetchOutcome o) {
+        ContentRange cr = o.contentRange;
+        return o.status == 206 && cr != null && cr.first() == 0 && cr.complete() > cr.last() + 1;
     }
 
     /** The headers every outcome carries. */

@@ -72,4 +72,28 @@ class DigestsTest {
             assertThat(stored.blake3()).isEqualTo(pipeline.blake3Hex());
         }
     }
+
+    @Test
+    void aPipelineWithDigestsOffStoresTheSameBytesAndReportsNoDigest() throws Exception {
+        byte[] plain = LogText.bytes(9, 300_007);
+        java.io.ByteArrayOutputStream stored = new java.io.ByteArrayOutputStream();
+        try (BodyPipeline pipeline =
+                BodyPipeline.builder(
+                                decoded -> {
+                                    byte[] b = new byte[decoded.remaining()];
+                                    decoded.get(b);
+                                    stored.write(b);
+                                })
+                        .contentEncoding("gzip")
+                        .blake3(true)
+                        .digests(false)
+                        .build()) {
+            new Feed(9, true).feed(pipeline, Codecs.gzip(plain));
+            pipeline.finish();
+            assertThat(stored.toByteArray()).isEqualTo(plain);
+            assertThat(pipeline.decodedBytes()).isEqualTo(plain.length);
+            assertThat(pipeline.sha256Hex()).isNull();
+            assertThat(pipeline.blake3Hex()).isNull();
+        }
+    }
 }
