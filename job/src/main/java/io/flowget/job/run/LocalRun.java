@@ -2,6 +2,7 @@ package io.flowget.job.run;
 
 import io.flowget.job.FlowgetJob;
 import io.flowget.job.JobOptions;
+import io.flowget.job.daemon.DaemonFiles;
 import io.flowget.job.embedded.EmbeddedFlink;
 import io.flowget.job.kafka.KafkaClients;
 import io.flowget.job.kafka.KafkaProperties;
@@ -211,8 +212,11 @@ public final class LocalRun {
         boolean lockHandedOver = false;
         try {
             Files.createDirectories(out);
-            if (lock != null) {
-                Files.deleteIfExists(stateDir.resolve(StateDirLock.DAEMON_POINTER)); // a killed daemon's: it is gone
+            if (lock != null) { // a killed daemon's pointer and socket: it is gone (we hold its state dir)
+                DaemonFiles.read(stateDir).map(DaemonFiles.Pointer::socket)
+                        .filter(socket -> socket.equals(DaemonFiles.socketPath(stateDir)))
+                        .ifPresent(LocalRun::deleteQuietly);
+                Files.deleteIfExists(stateDir.resolve(StateDirLock.DAEMON_POINTER));
             }
             boolean embedded = shared != null ? shared.embeddedBroker() : req.bootstrapServers() == null;
             RunState state = RunState.open(stateDir, InputStaging.stage(req.urls(), req.stdin(), stateDir),
@@ -539,6 +543,14 @@ public final class LocalRun {
             }
         } catch (Exception e) {
             LOG.warn("Could not delete the topics {}: {}", topics, e.toString());
+        }
+    }
+
+    private static void deleteQuietly(Path file) {
+        try {
+            Files.deleteIfExists(file);
+        } catch (IOException e) {
+            LOG.debug("Could not delete {}: {}", file, e.toString());
         }
     }
 

@@ -201,6 +201,7 @@ class DaemonITCase {
             assertThat(cold.code).as(cold.err).isZero();
             assertExact(data, dir);
             assertThat(killedState.resolve(DaemonFiles.POINTER)).as("the dead daemon's pointer is gone").doesNotExist();
+            assertThat(DaemonFiles.socketPath(killedState)).as("and its socket").doesNotExist();
             for (Path p : publishedAtKill) {
                 String path = "/" + dir.resolve("out").relativize(p).toString().replaceFirst("^[^/]+/", "");
                 assertThat(origin.hits(path)).as("%s was committed before the kill", path)

@@ -12,9 +12,11 @@ import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 
 import java.nio.ByteBuffer;
+import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -41,6 +43,7 @@ public final class TestOrigin implements AutoCloseable {
     private final AtomicInteger connections = new AtomicInteger();
     private final Map<String, Route> routes = new ConcurrentHashMap<>();
     private final Map<String, AtomicInteger> hits = new ConcurrentHashMap<>();
+    private final Map<String, List<String>> ranges = new ConcurrentHashMap<>();
     private final AtomicInteger active = new AtomicInteger();
     private final AtomicInteger maxActive = new AtomicInteger();
     private final AtomicInteger total = new AtomicInteger();
@@ -102,6 +105,9 @@ public final class TestOrigin implements AutoCloseable {
                     public boolean handle(Request request, Response response, Callback callback) throws Exception {
                         String path = request.getHttpURI().getPathQuery();
                         int n = hits.computeIfAbsent(path, p -> new AtomicInteger()).incrementAndGet();
+                        String range = request.getHeaders().get("Range");
+                        ranges.computeIfAbsent(path, p -> new CopyOnWriteArrayList<>())
+                                .add(range == null ? "" : range);
                         total.incrementAndGet();
                         int now = active.incrementAndGet();
                         maxActive.accumulateAndGet(now, Math::max);
@@ -177,6 +183,15 @@ public final class TestOrigin implements AutoCloseable {
         byte[] b = new byte[size];
         new Random(name.hashCode() * 31L + size).nextBytes(b);
         return b;
+    }
+
+    /**
+     * The {@code Range} header of each request for {@code path} so far, in arrival order ({@code ""} for a request
+     * without one); element {@code i} belongs to the request {@link #hits} counted as {@code i + 1}.
+     */
+    public List<String> ranges(String path) {
+        List<String> r = ranges.get(path);
+        return r == null ? List.of() : List.copyOf(r);
     }
 
     public int hits(String path) {
