@@ -125,12 +125,14 @@ public final class JobOptions {
     public static final ConfigOption<Integer> RUN_SPREAD_MIN_REQUESTS =
             ConfigOptions.key("flowget.run.spread-min-requests")
                     .intType()
-                    .defaultValue(100)
+                    .defaultValue(0)
                     .withDescription(
                             "flowget run: a host with at least twice this many requests in the input is spread over"
                                     + " min(parallelism, its requests / this) keys (`flowget.host.spread`), so its"
                                     + " work runs on several Fetch subtasks, each with its share of the host's"
-                                    + " limits. Ignored when `flowget.host.spread` is set; 0 turns it off.");
+                                    + " limits (e.g. 100). Ignored when `flowget.host.spread` is set; 0 (the default)"
+                                    + " turns it off: on 2 cores spreading cost CPU and gained nothing (README,"
+                                    + " Performance).");
 
     public static final ConfigOption<Boolean> RUN_MEMORY_REPORT =
             ConfigOptions.key("flowget.run.memory-report")

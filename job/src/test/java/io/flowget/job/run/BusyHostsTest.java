@@ -36,6 +36,7 @@ class BusyHostsTest {
         assertThat(BusyHosts.countByHost(lines)).containsEntry("big.example", 1000).containsEntry("small.example", 199);
 
         Configuration conf = new Configuration();
+        conf.set(JobOptions.RUN_SPREAD_MIN_REQUESTS, 100);
         BusyHosts.spread(conf, lines, 4);
         assertThat(conf.get(FlowgetOptions.HOST_SPREAD)).isEqualTo("big.example=4,medium.example=2,two.example=2");
         HostShards shards = HostShards.from(conf, 128);
