@@ -28,7 +28,8 @@ import java.nio.file.Path;
  * cancel, the broker's and MiniCluster's stop, shutdown hooks) is cleanup whose remains the next run in the state dir
  * deletes anyway, and a kill at any earlier point is what {@code ChaosProcessKillITCase} shows to be resumable.
  * Without the launcher (plain {@code java -jar}, tests) or when the JVM is asked to write a class-data archive at exit
- * ({@code -XX:ArchiveClassesAtExit}, {@code -XX:AOTCacheOutput}, which a kill would lose), it exits normally.
+ * ({@code -XX:ArchiveClassesAtExit}, {@code -XX:AOTCacheOutput}), to end a flight recording or while an agent such as
+ * async-profiler runs (they write their output at exit, which a kill would lose), it exits normally.
  *
  * <p>The kill is prepared when the command starts ({@link #prepare()}): a small {@code sh} waits on a pipe and runs
  * {@code kill -KILL} on this JVM when a line arrives, so the end costs a pipe write instead of starting a process
@@ -59,11 +60,25 @@ final class ProcessExit {
             return false;
         }
         for (String arg : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
-            if (arg.contains("ArchiveClassesAtExit") || arg.contains("AOTCacheOutput") || arg.contains("AOTMode")) {
+            if (writesAtExit(arg)) {
                 return false;
             }
         }
         return true;
+    }
+
+    /**
+     * Whether a JVM option asks for something written when the JVM exits, which a kill would lose: a class-data archive
+     * or AOT cache, a flight recording, or an agent (async-profiler and other profilers write their output then).
+     */
+    static boolean writesAtExit(String jvmOption) {
+        return jvmOption.contains("ArchiveClassesAtExit")
+                || jvmOption.contains("AOTCacheOutput")
+                || jvmOption.contains("AOTMode")
+                || jvmOption.contains("StartFlightRecording")
+                || jvmOption.startsWith("-agentpath:")
+                || jvmOption.startsWith("-agentlib:")
+                || jvmOption.startsWith("-javaagent:");
     }
 
     /**

@@ -38,9 +38,10 @@ class ProcessExitTest {
 
     private record Ended(int exit, String stdout) {}
 
-    private Ended run(Path statusFile, int status, boolean nothingLeft) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+    private Ended run(Path statusFile, int status, boolean nothingLeft, String... jvmOptions) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        cmd.addAll(List.of(jvmOptions));
+        cmd.addAll(List.of(
                 "-cp", System.getProperty("java.class.path"),
                 Child.class.getName(), Integer.toString(status), Boolean.toString(nothingLeft)));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD);
@@ -63,6 +64,22 @@ class ProcessExitTest {
         assertThat(e.exit()).as("killed by SIGKILL").isEqualTo(128 + 9);
         assertThat(Files.readString(file).trim()).isEqualTo("2");
         assertThat(e.stdout()).as("stdout flushed before the kill").isEqualTo("summary line");
+    }
+
+    @Test
+    void aJvmRecordingAFlightOrProfiledByAnAgentExitsNormallySoItsOutputIsWritten() throws Exception {
+        Path file = Files.createFile(tmp.resolve("status"));
+        Path recording = tmp.resolve("run.jfr");
+
+        Ended e = run(file, 2, true, "-XX:StartFlightRecording=filename=" + recording);
+
+        assertThat(e.exit()).as("not killed").isEqualTo(2);
+        assertThat(Files.readString(file)).isEmpty();
+        assertThat(recording).as("the recording written at exit").isNotEmptyFile();
+        assertThat(ProcessExit.writesAtExit("-agentpath:/opt/ap/libasyncProfiler.so=start,event=cpu,file=p.jfr"))
+                .isTrue();
+        assertThat(ProcessExit.writesAtExit("-javaagent:agent.jar")).isTrue();
+        assertThat(ProcessExit.writesAtExit("-Xmx1g")).isFalse();
     }
 
     @Test
