@@ -182,14 +182,7 @@ public class StorageBenchmark {
         if (store.recorded(rel, url) != null) {
             throw new IllegalStateException("a fresh path answered as recorded: " + rel);
         }
-        Path staging = store.stagingFile("127.0.0." + (1 + n % 10), n, 0);
-        try (FileChannel ch = FileChannel.open(
-                staging, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-            ByteBuffer b = body.duplicate();
-            while (b.hasRemaining()) {
-                ch.write(b);
-            }
-        }
+        Path staging = write(store, n);
         return store.publish(staging, rel, url, new OutputStore.FileMeta(ETAG, null, SHA, null));
     }
 
