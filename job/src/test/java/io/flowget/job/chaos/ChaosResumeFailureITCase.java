@@ -1,9 +1,11 @@
 package io.flowget.job.chaos;
 
 import io.flowget.job.chaos.FaultProxy.Faults;
+import io.flowget.job.embedded.EmbeddedFlink;
 import io.flowget.job.embedded.EmbeddedKafka;
 import io.flowget.job.run.LocalRun;
 import io.flowget.job.run.RunSummary;
+import io.flowget.udf.config.FlowgetOptions;
 import io.flowget.udf.model.FetchResult;
 import io.flowget.udf.model.ResultStatus;
 import io.flowget.udf.testing.TestOrigin;
@@ -37,8 +39,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * NOT_MODIFIED for a file that was never reported OK. Now the file is staged and renamed only when the checkpoint
  * that commits its result completes ({@code PublishAtCommit}).
  *
- * <p>Deterministic: the first run has no checkpoint at all (interval 10 min) and ends by timeout after request R was
- * fetched (request B is blackholed to keep the run going).
+ * <p>Deterministic: the first run ends by timeout after request R was fetched (request B is blackholed to keep the run
+ * going), and no checkpoint can complete before that, by construction rather than by odds (see
+ * {@link #dieBeforeACheckpoint}); the test asserts it from the state dir, so a checkpoint from anywhere else would fail
+ * the precondition by name instead of the assertions about R.
  */
 class ChaosResumeFailureITCase {
     /**
@@ -46,6 +50,8 @@ class ChaosResumeFailureITCase {
      * job to start and fetch R on a loaded machine (8 s was not, at load average 30).
      */
     private static final Duration FIRST_RUN = Duration.ofSeconds(20);
+    /** The first run's checkpoint interval and min-pause: no periodic checkpoint comes before this. */
+    private static final Duration NO_PERIODIC_CHECKPOINT_BEFORE = Duration.ofMinutes(20);
     @TempDir Path tmp;
 
     @Test
@@ -121,17 +127,35 @@ class ChaosResumeFailureITCase {
 
     /**
      * The first run: B, blackholed, keeps it going; no checkpoint completes before it ends by timeout, as a crash
-     * would end it. Then B's proxy works again. The interval is as long as the results transactions' timeout (1 h)
-     * allows: Flink schedules the first periodic checkpoint at a random delay up to the interval, and with 10 min a
-     * checkpoint came within the 20 s run in 4 of 9 runs on a quiet machine (publishing R, rightly, and breaking
-     * this test's precondition).
+     * would end it. Then B's proxy works again. Two ways a checkpoint could complete within the run, both closed:
+     *
+     * <ul>
+     *   <li>the periodic one: Flink schedules the first at a random delay in [min-pause, interval], so an interval
+     *       alone only makes it unlikely (with 45 min: about 1 run in 120; the results transactions' timeout, 1 h,
+     *       caps the interval). With min-pause equal to the interval the first one cannot come before 20 min;
+     *   <li>the tail's ({@code TailCheckpoint}, once every result is emitted): B's first attempt waits for its
+     *       response for longer than the run, so B has no result in it. With the shared chaos settings (2 s idle
+     *       and response timeouts, 10 attempts, backoff 0.1-2 s with jitter down to half) B makes 7-8 attempts in
+     *       the 20 s and needs 25 s or more to fail, while the tail stops at the run's timeout: out of reach
+     *       already, and now out by construction too.
+     * </ul>
      */
     private void dieBeforeACheckpoint(Path urls, Path out, EmbeddedKafka kafka, FaultProxy stuck) throws Exception {
         stuck.faults(Faults.none().withBlackhole(true));
         Configuration noCheckpoints = ChaosReport.fetchSettings();
-        noCheckpoints.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, Duration.ofMinutes(45));
+        noCheckpoints.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, NO_PERIODIC_CHECKPOINT_BEFORE);
+        noCheckpoints.set(CheckpointingOptions.MIN_PAUSE_BETWEEN_CHECKPOINTS, NO_PERIODIC_CHECKPOINT_BEFORE);
+        noCheckpoints.set(CheckpointingOptions.CHECKPOINTING_TIMEOUT, Duration.ofMinutes(1)); // transaction rule
+        // B's one attempt outlasts the run: the client's response wait is the idle timeout, the sweeper's the
+        // response timeout, and the no-progress budget would end the request as a whole
+        noCheckpoints.set(FlowgetOptions.HTTP_IDLE_TIMEOUT, Duration.ofMinutes(10));
+        noCheckpoints.set(FlowgetOptions.HTTP_RESPONSE_TIMEOUT, Duration.ofMinutes(10));
+        noCheckpoints.set(FlowgetOptions.FETCH_NO_PROGRESS_BUDGET, Duration.ofMinutes(10));
         assertThatThrownBy(() -> run(urls, out, kafka, noCheckpoints, FIRST_RUN))
                 .hasMessageContaining("timed out");
+        assertThat(EmbeddedFlink.latestCheckpoint(tmp.resolve("state").resolve("checkpoints")))
+                .as("precondition: no checkpoint completed in the first run")
+                .isEmpty();
         stuck.faults(Faults.none());
     }
 

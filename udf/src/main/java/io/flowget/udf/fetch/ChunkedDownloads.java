@@ -57,13 +57,29 @@ final class ChunkedDownloads {
         probe.plannedFirstChunkLast = p.firstChunkLast(); // still a whole-body attempt: never split or windowed
     }
 
+    /**
+     * The outcome of a probe planned from its head ({@link #planFromHead}): when it stored exactly its range ({@link
+     * OutcomeRules#firstChunkExact}) the file's first chunk is done and this returns true (the staging file got bytes
+     * that must become durable); after a failure its range goes back into the plan.
+     */
+    boolean firstChunkDone(Scheduler.Active act, Attempt probe, FetchOutcome o) {
+        if (OutcomeRules.firstChunkExact(act.d, probe, o)) {
+            recordFirstChunk(act, probe);
+            return true;
+        }
+        if (o.error != null) {
+            replanFirstChunk(act, probe);
+        }
+        return false;
+    }
+
     /** A probe planned from its head stored exactly its range: the file's first chunk is done. */
-    void recordFirstChunk(Scheduler.Active act, Attempt probe) {
+    private void recordFirstChunk(Scheduler.Active act, Attempt probe) {
         act.d.done = Intervals.add(act.d.done, 0, probe.plannedFirstChunkLast);
     }
 
     /** A probe planned from its head failed: its range goes back to the front of the plan, as a chunk's would. */
-    void replanFirstChunk(Scheduler.Active act, Attempt probe) {
+    private void replanFirstChunk(Scheduler.Active act, Attempt probe) {
         act.plan.addFirst(new long[] {0, probe.plannedFirstChunkLast});
     }
 

@@ -1,6 +1,5 @@
 package io.flowget.udf.fetch;
 
-import io.flowget.udf.body.Blake3Tree;
 import io.flowget.udf.body.Digests;
 import io.flowget.udf.http.Attempt;
 import io.flowget.udf.http.FetchOutcome;
@@ -9,17 +8,12 @@ import io.flowget.udf.http.HttpClientSettings;
 import io.flowget.udf.model.FetchRequest;
 import io.flowget.udf.model.FetchResult;
 import io.flowget.udf.storage.OutputStore;
-import io.flowget.udf.storage.PendingPublish;
 
+import org.apache.flink.annotation.VisibleForTesting;
 import org.apache.flink.api.common.operators.MailboxExecutor;
 import org.apache.flink.api.common.typeutils.base.LongSerializer;
-import org.apache.flink.api.common.state.ListState;
-import org.apache.flink.api.common.state.ListStateDescriptor;
-import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
-import org.apache.flink.runtime.state.KeyGroupRange;
-import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
 import org.apache.flink.runtime.state.StateInitializationContext;
 import org.apache.flink.runtime.state.StateSnapshotContext;
 import org.apache.flink.runtime.state.VoidNamespace;
@@ -32,31 +26,27 @@ import org.apache.flink.streaming.api.operators.StreamOperatorParameters;
 import org.apache.flink.streaming.api.operators.Triggerable;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.util.IOUtils;
-import org.apache.flink.util.function.ThrowingRunnable;
 
-import org.apache.hc.client5.http.impl.async.CloseableHttpAsyncClient;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Map;
 import java.util.SplittableRandom;
-import java.util.function.BiConsumer;
-import java.util.concurrent.RejectedExecutionException;
 
 /**
  * The keyed, non-blocking fetch operator (DESIGN.md, "FetchOperator"). Input is keyed by host (a busy host's requests
  * by the key of their shard, {@link HostShards}: everything here treats a key as a host); output is exactly
- * one {@link FetchResult} per request. This class keeps the lifecycle, {@code processElement}, timers,
- * snapshot/finish/close and the mailbox hand-offs ({@link #post}); it is the only class that sets the current key,
- * has keyed state written, emits results and registers timers. It applies what its parts decide (README "Who owns
- * what"): {@link FetchSettings}, {@link FetchState} (keyed state), {@link Scheduler} (turns and permits),
- * {@link HostPoliteness}, {@link DnsGate}, {@link AttemptRequests}, {@link OutcomeRules} (typed {@link Decision}s),
- * {@link ChunkedDownloads}, {@link Completions}, {@link Deadlines}, {@link Isolation}, {@link StalledAttempts},
- * {@link Finalizer}, {@link Sweeper}, {@link Results} and {@link FetchMetrics}.
+ * one {@link FetchResult} per request. This class keeps the lifecycle, {@code processElement}, the turns (the pump),
+ * what each mail and timer means and which decision is applied; the work is handed to its parts (README "Who owns
+ * what"), which call back only through what it passes them: {@link FetchSettings}, {@link FetchState} (keyed
+ * state), {@link Scheduler} (turns and permits), {@link HostPoliteness}, {@link DnsGate}, {@link AttemptRequests} and
+ * {@link AttemptDispatch} (sending), {@link OutcomeRules} (typed {@link Decision}s), {@link ChunkedDownloads} and
+ * {@link StagingFiles}, {@link Completions}, {@link RequestEnds} (the one result of a request), {@link Deadlines} and
+ * {@link DeadlineTimers}, {@link Isolation}, {@link MailHandoffs} (every mail back onto the task thread),
+ * {@link Checkpoints} (restore, barrier, snapshot, commit), {@link StalledAttempts}, {@link Finalizer},
+ * {@link Sweeper}, {@link Results} and {@link FetchMetrics}. It is the only class that registers timers and whose
+ * callbacks set the current key; keyed state is written and results emitted only from its task-thread calls.
  *
  * <p><b>Durable state, per host (RocksDB):</b> {@code queue} (FIFO of waiting requests by sequence number) with
  * its {@code queue-cursor}, and {@code active} (requests that left the queue and are in flight or waiting for
@@ -64,7 +54,7 @@ import java.util.concurrent.RejectedExecutionException;
  * checkpoint, either in {@code queue}/{@code active} or already emitted; so after a restore every unfinished
  * request is issued again and none is reported twice. A host's state is cleared when it has no work left,
  * except {@code host-state}/{@code host-health} ({@link HostPoliteness}), which a TTL bounds. The operator (union
- * list) state {@code pending-publishes} holds the finished files whose results are emitted but whose checkpoint
+ * list) state {@code pending-publishes} ({@link Checkpoints}) holds the finished files whose results are emitted but whose checkpoint
  * has not completed yet ({@link io.flowget.udf.storage.PublishAtCommit}). Timers: {@code fetch-retries} (retries
  * and host wake-ups) and {@value Deadlines#TIMER_SERVICE} ({@link Deadlines}).
  *
@@ -77,15 +67,13 @@ import java.util.concurrent.RejectedExecutionException;
  *
  * <p>Not thread-safe: everything but the HTTP callbacks, the DNS lookups, the hasher, the storage pool's file work
  * (publishes and the commit's renames, {@link io.flowget.udf.storage.StoragePool}) and the sweeper's mail posting
- * runs on the task thread, and those come back only through {@link #post}.
+ * runs on the task thread, and those come back only through {@link MailHandoffs#post}.
  */
 public class FetchOperator extends AbstractStreamOperator<FetchResult>
         implements OneInputStreamOperator<FetchRequest, FetchResult>, Triggerable<String, VoidNamespace> {
 
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LoggerFactory.getLogger(FetchOperator.class);
-    /** Operator (union list) state of the files waiting for their checkpoint; part of the savepoint contract. */
-    static final String PENDING_PUBLISHES_STATE = "pending-publishes";
 
     private final Configuration config;
     private final transient MailboxExecutor mailbox;
@@ -109,14 +97,13 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     private transient Sweeper sweeper;
     private transient AttemptSender sender;
     private transient Finalizer finalizer;
+    private transient StagingFiles files;
+    private transient MailHandoffs handoffs;
+    private transient AttemptDispatch dispatch;
+    private transient RequestEnds ends;
     private transient SplittableRandom random;
     private transient FetchMetrics metrics;
-    /** Files whose results are emitted but not yet committed (operator union state, see PublishAtCommit). */
-    private transient ListState<PendingPublish> pendingPublishes;
-    private transient List<PendingPublish> restoredPublishes;
-    private transient String incarnation;
-    /** The hosts restored with their downloads, until {@link #open} swept the staging files no download owns. */
-    private transient List<FetchState.RestoredHost> restored = List.of();
+    private transient Checkpoints checkpoints;
 
     public FetchOperator(
             StreamOperatorParameters<FetchResult> parameters, Configuration config, MailboxExecutor mailbox) {
@@ -141,33 +128,8 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                                 && (dns == null || dns.nameResolved(host, this::rejoin)),
                         politeness::proven,
                         settings.unprovenCap);
-        if (context.isRestored()) {
-            rebuildFromState();
-        }
-        pendingPublishes =
-                context.getOperatorStateStore()
-                        .getUnionListState(
-                                new ListStateDescriptor<>(
-                                        PENDING_PUBLISHES_STATE, TypeInformation.of(PendingPublish.class)));
-        restoredPublishes = new ArrayList<>();
-        if (context.isRestored()) {
-            pendingPublishes.get().forEach(restoredPublishes::add);
-        }
-        incarnation = getRuntimeContext().getJobInfo().getJobId() + "-" + context.getRestoredCheckpointId().orElse(0);
-    }
-
-    /** Rebuilds the in-memory view from keyed state: counts queues, re-readies every active download. */
-    private void rebuildFromState() throws Exception {
-        long queued = 0;
-        int reissued = 0;
-        List<FetchState.RestoredHost> found = state.restore(this::setCurrentKey);
-        restored = found;
-        for (FetchState.RestoredHost r : found) {
-            reissued += scheduler.restore(r.host(), r.queued(), r.active(), ptNow());
-            queued += r.queued();
-        }
-        LOG.info("Restored {} hosts: {} requests queued, {} unfinished downloads to continue",
-                found.size(), queued, reissued);
+        checkpoints = new Checkpoints(context, getRuntimeContext().getJobInfo().getJobId().toString(), state,
+                scheduler, politeness, this::setCurrentKey, this::ptNow);
     }
 
     @Override
@@ -176,60 +138,35 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         random = new SplittableRandom(new java.security.SecureRandom().nextLong()); // also draws download ids
         store = new OutputStore(settings.outDir, settings.stagingDir, settings.onConflict, settings.durability);
         int subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
-        boolean checkpointing =
-                CheckpointingOptions.isCheckpointingEnabled(getContainingTask().getEnvironment().getJobConfiguration());
-        // Files become visible with the checkpoint that commits their results (issue 15); without checkpoints
-        // nothing is committed later, so they are renamed at once.
-        store.publishAtCommit(
-                incarnation, "s" + subtask + "-a" + getRuntimeContext().getTaskInfo().getAttemptNumber(), checkpointing);
-        store.restorePublishes(
-                restoredPublishes, subtask, getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks());
-        restoredPublishes = null;
-        sweepStaging();
+        checkpoints.open(store, getRuntimeContext().getTaskInfo(),
+                CheckpointingOptions.isCheckpointingEnabled(getContainingTask().getEnvironment().getJobConfiguration()));
         conditional = new ConditionalFetch(settings.digestOnly ? null : store, settings.conditional, settings.blake3);
         rules = new OutcomeRules(settings);
         chunks = new ChunkedDownloads(settings);
         sender = new AttemptSender(subtask); // execute() off the task thread
         requests = new AttemptRequests(settings, conditional, sender);
         timers = getInternalTimerService("fetch-retries", VoidNamespaceSerializer.INSTANCE, this);
-        DeadlineTimers deadlineTimers = new DeadlineTimers();
-        deadlineTimers.service =
-                getInternalTimerService(Deadlines.TIMER_SERVICE, LongSerializer.INSTANCE, deadlineTimers);
+        DeadlineTimers deadlineTimers = new DeadlineTimers(
+                (host, seq, at) -> isolation.survive("fetch-deadline", () -> onDeadline(host, seq, at)));
+        deadlineTimers.bind(getInternalTimerService(Deadlines.TIMER_SERVICE, LongSerializer.INSTANCE, deadlineTimers));
         deadlines = new Deadlines(settings.noProgressBudgetMillis, deadlineTimers);
         http = HttpClientHolder.acquire(HttpClientSettings.from(config));
         metrics = new FetchMetrics(getMetricGroup(), http, settings.topHosts);
         completions = new Completions(settings, store, conditional, metrics);
-        isolation = new Isolation(metrics, this::failKeyed, this::abandon);
-        dns = new DnsGate(http.dns(), this::post);
-        metrics.operatorGauges(() -> scheduler.inFlight().size(), scheduler::backlog, scheduler::hostCount);
-
-        sweeper = new Sweeper(subtask, () -> post("fetch-sweep", this::sweep));
         finalizer = new Finalizer(subtask, settings.blake3);
+        files = new StagingFiles(store, finalizer, requests::window);
+        ends = new RequestEnds(scheduler, state, deadlines, files, metrics, r -> output.collect(new StreamRecord<>(r)),
+                this::setCurrentKey, () -> metrics.drained(subtask, getRuntimeContext().getTaskInfo()
+                        .getNumberOfParallelSubtasks()));
+        isolation = new Isolation(metrics, ends::failKeyed, ends::abandon);
+        handoffs = new MailHandoffs(mailbox, isolation, scheduler, this::setCurrentKey, this::afterStep);
+        dns = new DnsGate(http.dns(), handoffs::post);
+        dispatch = new AttemptDispatch(
+                dns, http, requests, files, handoffs, this::onResolved, this::onOutcome, this::onProbeHead);
+        metrics.operatorGauges(() -> scheduler.inFlight().size(), scheduler::backlog, scheduler::hostCount);
+        sweeper = new Sweeper(subtask, () -> handoffs.post("fetch-sweep", this::sweep));
         scheduler.enqueueAll(); // restored hosts that have only queued requests join the ring here
         pump();
-    }
-
-    /**
-     * Staging files live in per-key-group namespaces ({@code StagingArea}); before it writes any, the subtask deletes
-     * the files of the key groups it now owns that none of its restored downloads refers to (after a crash, a
-     * restore from an older checkpoint, or a rescale). Other subtasks' key groups are never touched.
-     */
-    private void sweepStaging() throws Exception {
-        var task = getRuntimeContext().getTaskInfo();
-        store.namespaceStagingByKeyGroup(task.getMaxNumberOfParallelSubtasks());
-        List<Path> owned = new ArrayList<>();
-        for (FetchState.RestoredHost r : restored) {
-            for (Map.Entry<Long, Download> e : r.active()) {
-                Download d = e.getValue();
-                owned.add(store.stagingFile(r.host(), d.downloadId, e.getKey(), d.generation));
-            }
-        }
-        restored = List.of();
-        KeyGroupRange groups = KeyGroupRangeAssignment.computeKeyGroupRangeForOperatorIndex(
-                task.getMaxNumberOfParallelSubtasks(),
-                task.getNumberOfParallelSubtasks(),
-                task.getIndexOfThisSubtask());
-        store.sweepStaging(groups.getStartKeyGroup(), groups.getEndKeyGroup(), owned);
     }
 
     @Override
@@ -255,34 +192,19 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     @Override
     public void prepareSnapshotPreBarrier(long checkpointId) throws Exception {
         super.prepareSnapshotPreBarrier(checkpointId);
-        // Group commit: files published and chunks recorded before this barrier become durable before the
-        // checkpoint (and with it the result or chunk progress that refers to them) can complete.
-        store.syncPending();
+        checkpoints.beforeBarrier(); // the group commit
     }
 
     @Override
     public void snapshotState(StateSnapshotContext context) throws Exception {
-        // The keyed backend is snapshotted right after this method returns: write what FetchState and the hosts' gates
-        // hold in memory first.
-        politeness.flush();
-        state.flush(this::setCurrentKey);
-        pendingPublishes.update(store.sealPublishes(context.getCheckpointId()));
+        checkpoints.snapshot(context.getCheckpointId()); // what is held behind, then the pending publishes
         super.snapshotState(context);
     }
 
     @Override
     public void notifyCheckpointComplete(long checkpointId) throws Exception {
         super.notifyCheckpointComplete(checkpointId);
-        // The results emitted before this checkpoint's barrier have committed: their files are renamed into place on
-        // the storage pool; the entries stay in 'pending-publishes' until the renames' end comes back here.
-        long started = System.nanoTime();
-        store.committedAsync(checkpointId, end -> post("fetch-published", () -> {
-            end.run();
-            if (LOG.isDebugEnabled()) {
-                LOG.debug("Checkpoint {} complete: its files published in {} ms (renamed on the storage pool)",
-                        checkpointId, (System.nanoTime() - started) / 1_000_000);
-            }
-        }));
+        checkpoints.completed(checkpointId, handoffs); // the committed files renamed on the storage pool
     }
 
     @Override
@@ -321,20 +243,13 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         }
     }
 
-    /**
-     * The one way back onto the task thread: posts {@code mail} to the mailbox. Returns false when the task is
-     * shutting down; then the request is still in keyed state and is issued again on restore.
-     */
-    private boolean post(String name, ThrowingRunnable<? extends Exception> mail) {
-        try {
-            mailbox.execute(() -> isolation.survive(name, mail), name);
-            return true;
-        } catch (RejectedExecutionException closing) {
-            return false;
-        }
-    }
-
     // ---- issuing ----
+
+    /** After a download's step on {@code h} ({@link MailHandoffs#step}): the host's turn back, then the pump. */
+    private void afterStep(Scheduler.Host h) throws Exception {
+        scheduler.enqueueIfReady(h);
+        pump();
+    }
 
     /** Issues work while permits are free, one piece per host per turn. */
     private void pump() throws Exception {
@@ -380,7 +295,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     /** Issues a chunked download's next chunk (and keeps it ready while more are planned). */
     private void issueChunk(Scheduler.Host h, Scheduler.Active act) throws Exception {
         long stored = SegmentedChunks.storedLength(act.d); // the plaintext's, for an encrypted download
-        if (act.plan == null && !ChunkedDownloads.stagingIntact(staging(h, act), stored)) {
+        if (act.plan == null && !ChunkedDownloads.stagingIntact(files.of(h, act), stored)) {
             // Verified on restore: the partial file is gone (cleaned state dir) or is not the pre-sized file of
             // this download: its recorded chunks cannot be trusted, so it starts over.
             newGeneration(h, act, Download.Mode.PROBE, false);
@@ -395,10 +310,6 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         }
     }
 
-    private Path staging(Scheduler.Host h, Scheduler.Active act) {
-        return store.stagingFile(h.host, act.d.downloadId, act.seq, act.d.generation);
-    }
-
     /** Starts an HTTP attempt: the whole body (range null; a probe asks for the first chunk) or one chunk. */
     private void start(Scheduler.Host h, Scheduler.Active act, long[] range) throws Exception {
         Download d = act.d;
@@ -410,12 +321,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         a.hostInFlight = h.inFlight;
         politeness.onIssued(h.host, ptNow());
         metrics.attemptStarted();
-        sendWhenResolved(a, act);
-    }
-
-    /** Sends the attempt's current hop once its host name answers from the DNS cache ({@link DnsGate}). */
-    private void sendWhenResolved(Attempt a, Scheduler.Active act) {
-        dns.sendWhenResolved(a, () -> send(a, act), this::onResolved);
+        dispatch.send(a, act);
     }
 
     /** The DNS gate's mail: {@code host}'s name lookup ended, so it may take permits again. */
@@ -429,56 +335,31 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     /** A prefetch for the attempt's hop ended: go on with the attempt, if it is still current. */
     private void onResolved(Attempt a) throws Exception {
-        Scheduler.Active act = current(a);
+        Scheduler.Active act = current(a, true);
         if (act != null) {
-            Scheduler.Host h = scheduler.host(a.host);
-            isolation.isolated(h, act, () -> sendWhenResolved(a, act));
-            scheduler.enqueueIfReady(h);
-            pump();
+            handoffs.step(scheduler.host(a.host), act, () -> dispatch.send(a, act));
         }
     }
 
     /**
-     * The download attempt {@code a} belongs to, with its host as the current key; null (and the attempt's permits
-     * released) when the attempt was superseded (download restarted or finished) or cancelled at shutdown.
+     * The download attempt {@code a} belongs to, with its host as the current key; null when the attempt was
+     * superseded (download restarted or finished) or cancelled at shutdown, its permits then released if
+     * {@code release}.
      */
-    private Scheduler.Active current(Attempt a) {
+    private Scheduler.Active current(Attempt a, boolean release) {
         if (!scheduler.holds(a)) {
             return null;
         }
         Scheduler.Host h = scheduler.host(a.host);
         Scheduler.Active act = h.download(a.seq);
         if (act == null || act.d.generation != a.generation) {
-            scheduler.release(h, act, a);
+            if (release) {
+                scheduler.release(h, act, a);
+            }
             return null;
         }
         setCurrentKey(a.host);
         return act;
-    }
-
-    /** Sends the current hop of an attempt. The completion comes back as mail. */
-    private void send(Attempt a, Scheduler.Active act) {
-        Path staging = store.stagingFile(a.host, act.d.downloadId, a.seq, a.generation);
-        // A chunk's window reads in large buffers while the budget has a slot (LargeBuffers), else small ones. (Not
-        // a probe: on a second client, the probes of many small files would open connections beside the main
-        // client's, one per probe before ALPN shows an HTTP/2 origin.)
-        CloseableHttpAsyncClient large = a.range != null ? http.large().tryAcquire() : null;
-        if (a.range != null && a.blake3 == null) {
-            Blake3Tree tree = blake3Tree(staging, act.d);
-            a.blake3 = tree == null ? null : tree.feeder(); // the chunk hashes its own BLAKE3 blocks
-        }
-        requests.send(large != null ? large : http.client(), a, act.d, staging, o -> {
-            if (large != null) {
-                http.large().release();
-            }
-            post("fetch-complete", () -> onOutcome(a, o));
-        }, head -> post("fetch-probe-head", () -> onProbeHead(a, head)));
-    }
-
-    /** The BLAKE3 block tree of a chunked download (null: BLAKE3 off, or the file is read in order at the end). */
-    private Blake3Tree blake3Tree(Path staging, Download d) {
-        long length = SegmentedChunks.storedLength(d);
-        return finalizer.tree(staging, length, Blake3Tree.blockBytes(length, requests.window(d)));
     }
 
     /**
@@ -486,29 +367,20 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
      * ({@link ChunkedDownloads#planFromHead}), not after the probe's whole first chunk.
      */
     private void onProbeHead(Attempt a, FetchOutcome head) throws Exception {
-        if (!scheduler.holds(a)) {
-            return; // superseded or ended: its outcome mail releases it
-        }
-        Scheduler.Host h = scheduler.host(a.host);
-        Scheduler.Active act = h.download(a.seq);
-        if (act == null || act.d.generation != a.generation) {
+        Scheduler.Active act = current(a, false); // superseded or ended: its outcome mail releases it
+        if (act == null) {
             return;
         }
-        setCurrentKey(a.host);
-        isolation.isolated(h, act, () -> {
+        Scheduler.Host h = scheduler.host(a.host);
+        handoffs.step(h, act, () -> {
             Decision.PlanChunks p = rules.planFromHead(act.d, a, head);
             if (p != null) {
-                Path staging = staging(h, act);
                 chunks.planFromHead(act, a, p);
-                ChunkedDownloads.presize(staging, act.d.length); // beside the probe's sequential writes
-                store.markDirty(staging);
-                blake3Tree(staging, act.d);
+                files.planned(files.of(h, act), act.d.length, act.d); // beside the probe's sequential writes
                 state.putActive(act.seq, act.d);
                 scheduler.markReady(h, act);
             }
         });
-        scheduler.enqueueIfReady(h);
-        pump();
     }
 
     /**
@@ -518,16 +390,10 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
      */
     private void firstChunkDone(Scheduler.Host h, Scheduler.Active act, Attempt a, FetchOutcome o, long wallNow)
             throws Exception {
-        if (OutcomeRules.firstChunkExact(act.d, a, o)) {
-            chunks.recordFirstChunk(act, a);
-            Path staging = staging(h, act);
-            store.markDirty(staging);
-            finalizer.advance(staging, act.d.done);
+        if (chunks.firstChunkDone(act, a, o)) {
+            files.stored(files.of(h, act), act.d.done);
             deadlines.progressed(act);
         } else {
-            if (o.error != null) {
-                chunks.replanFirstChunk(act, a);
-            }
             deadlines.stalled(act, a, wallNow);
         }
         Decision next = rules.firstChunk(act.d, a, o);
@@ -541,21 +407,19 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     // ---- completions ----
 
     private void onOutcome(Attempt a, FetchOutcome o) throws Exception {
-        Scheduler.Active act = current(a);
+        Scheduler.Active act = current(a, true);
         if (act == null) {
             return;
         }
         Scheduler.Host h = scheduler.host(a.host);
-        isolation.isolated(h, act, () -> handleOutcome(h, act, a, o));
-        scheduler.enqueueIfReady(h);
-        pump();
+        handoffs.step(h, act, () -> handleOutcome(h, act, a, o));
     }
 
     /** What {@link #onOutcome} does for a current attempt of a current download. */
     private void handleOutcome(Scheduler.Host h, Scheduler.Active act, Attempt a, FetchOutcome o) throws Exception {
         o = AttemptRequests.afterWindow(a, o);
         if (o == null) {
-            sendWhenResolved(a, act); // the chunk's next window, on the attempt's permits
+            dispatch.send(a, act); // the chunk's next window, on the attempt's permits
             return;
         }
         Download d = act.d;
@@ -568,7 +432,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                 a.url = r.url();
                 a.hops++;
                 a.visited.add(r.url());
-                sendWhenResolved(a, act);
+                dispatch.send(a, act);
             } else {
                 scheduler.release(h, act, a);
                 apply(h, act, a, next);
@@ -593,8 +457,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         }
         SegmentedChunks.adopt(d, o); // an encrypted probe's header, for its chunks
         if (a.range != null && chunks.record(act, a, o)) {
-            store.markDirty(staging(h, act)); // the chunk's bytes so far must be durable at the next checkpoint
-            finalizer.advance(staging(h, act), SegmentedChunks.storedDone(d)); // hash the final prefix ahead
+            files.stored(files.of(h, act), SegmentedChunks.storedDone(d));
             deadlines.progressed(act);
         } else {
             deadlines.stalled(act, a, wallNow);
@@ -611,27 +474,23 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         } else if (decision instanceof Decision.Finalize) {
             finalizeChunked(h, act);
         } else if (decision instanceof Decision.Succeed s) {
-            end(h, act, completions.succeed(act.d, s.outcome(), staging(h, act)));
+            end(h, act, completions.succeed(act.d, s.outcome(), files.of(h, act)));
         } else if (decision instanceof Decision.NotModified) {
-            store.discard(staging(h, act));
+            store.discard(files.of(h, act));
             if (act.d.request.sha256 != null) {
                 verifyPinnedCopy(h, act); // a recorded sha256 can be forged: the pin is checked on the bytes
             } else {
                 end(h, act, completions.notModified(act.d));
             }
         } else if (decision instanceof Decision.PlanChunks p) {
-            Path staging = staging(h, act);
             chunks.plan(act, p);
-            ChunkedDownloads.presize(staging, SegmentedChunks.storedLength(act.d));
-            store.markDirty(staging);
-            blake3Tree(staging, act.d); // before the prefix hasher starts: it hashes the blocks chunks do not
-            finalizer.advance(staging, SegmentedChunks.storedDone(act.d));
+            files.planned(files.of(h, act), SegmentedChunks.storedLength(act.d), act.d);
             state.putActive(act.seq, act.d);
             scheduler.markReady(h, act);
         } else if (decision instanceof Decision.ChunkStored c) {
             state.putActive(act.seq, act.d);
             if (c.complete()) {
-                cancelAttempts(h, act); // split halves that are no longer needed
+                ends.cancelAttempts(h, act); // split halves that are no longer needed
                 finalizeChunked(h, act);
             } else if (act.plan.hasPending() || chunks.splitStraggler(act)) {
                 scheduler.markReady(h, act);
@@ -643,11 +502,11 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         } else if (decision instanceof Decision.Retry r) {
             boolean chunk = a.range != null;
             if (!chunk) {
-                store.discard(staging(h, act)); // a chunk's bytes so far belong to the validated version: kept
+                store.discard(files.of(h, act)); // a chunk's bytes so far belong to the validated version: kept
             }
             retryOrFail(h, act, r, chunk);
         } else if (decision instanceof Decision.Fail f) {
-            fail(h, act, f.httpStatus(), f.reason());
+            ends.fail(h, act, f.httpStatus(), f.reason());
         } else if (!(decision instanceof Decision.Nothing)) {
             throw new IllegalStateException("unexpected decision " + decision);
         }
@@ -660,7 +519,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     private void end(Scheduler.Host h, Scheduler.Active act, Completions.End e) throws Exception {
         if (e.publishing() != null) {
             Completions.Publishing p = e.publishing();
-            boolean handed = this.<Completions.Publishing>offThread(h, act, "fetch-publish",
+            boolean handed = handoffs.<Completions.Publishing>offThread(h, act, "fetch-publish",
                     then -> store.prepare(p.publish()).whenComplete((done, error) -> then.accept(p, null)),
                     (ph, pa, publishing, error) -> end(ph, pa, completions.published(pa.d, publishing)),
                     publishing -> store.abandonPublish(publishing.publish()));
@@ -668,9 +527,9 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                 store.abandonPublish(p.publish()); // already finalizing: never the case, but the path is freed
             }
         } else if (e.failure() != null) {
-            fail(h, act, e.failure().httpStatus(), e.failure().reason());
+            ends.fail(h, act, e.failure().httpStatus(), e.failure().reason());
         } else {
-            terminal(h, act, e.result());
+            ends.terminal(h, act, e.result());
         }
     }
 
@@ -684,10 +543,10 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         try {
             file = store.resolve(act.d.request.path);
         } catch (IOException e) {
-            fail(h, act, 304, "path conflict: " + e.getMessage());
+            ends.fail(h, act, 304, "path conflict: " + e.getMessage());
             return;
         }
-        offThread(h, act, "fetch-verify", then -> finalizer.digestFile(file, then), this::onVerified, null);
+        handoffs.offThread(h, act, "fetch-verify", then -> finalizer.digestFile(file, then), this::onVerified, null);
     }
 
     /** The pinned copy's digest is known: NOT_MODIFIED when it matches, else fetched again without validators. */
@@ -715,7 +574,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         long wallNow = System.currentTimeMillis();
         Decision next = rules.afterFailure(d, r, chunk, Deadlines.noProgressMillis(act, wallNow), wallNow, random);
         if (next instanceof Decision.Fail f) {
-            fail(h, act, f.httpStatus(), f.reason());
+            ends.fail(h, act, f.httpStatus(), f.reason());
             return;
         }
         deadlines.armBudget(act);
@@ -724,49 +583,6 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         state.putActive(act.seq, d);
         metrics.retry();
         timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, due);
-    }
-
-    private void fail(Scheduler.Host h, Scheduler.Active act, Integer httpStatus, String reason) throws Exception {
-        finalizer.forget(staging(h, act));
-        store.discard(staging(h, act));
-        FetchResult r = Results.failed(act.d, httpStatus, reason);
-        metrics.failed(reason);
-        terminal(h, act, r);
-    }
-
-    /** {@link #fail} for {@link Isolation}, which may call it under another current key. */
-    private void failKeyed(Scheduler.Host h, Scheduler.Active act, Integer httpStatus, String reason)
-            throws Exception {
-        setCurrentKey(h.host);
-        fail(h, act, httpStatus, reason);
-    }
-
-    /** The by-hand end of {@link Isolation} when {@link #fail} itself broke: no staging clean-up, no timers. */
-    private void abandon(Scheduler.Host h, Scheduler.Active act, Integer httpStatus, String reason)
-            throws Exception {
-        cancelAttempts(h, act);
-        scheduler.remove(h, act);
-        state.removeActive(act.seq);
-        output.collect(new StreamRecord<>(Results.failed(act.d, httpStatus, reason)));
-        if (scheduler.dropIfIdle(h)) {
-            state.forgetHost(h.host);
-        }
-    }
-
-    /** Emits the one result of a request and drops its state; clears the host's state when it is idle. */
-    private void terminal(Scheduler.Host h, Scheduler.Active act, FetchResult r) throws Exception {
-        deadlines.ended(act);
-        cancelAttempts(h, act);
-        scheduler.remove(h, act);
-        state.removeActive(act.seq);
-        output.collect(new StreamRecord<>(r));
-        if (scheduler.dropIfIdle(h)) {
-            state.forgetHost(h.host);
-            if (!scheduler.hasWork()) {
-                metrics.drained(getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(),
-                        getRuntimeContext().getTaskInfo().getNumberOfParallelSubtasks());
-            }
-        }
     }
 
     /**
@@ -780,81 +596,29 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             d.restarts++;
             metrics.restart();
             if (d.restarts > settings.maxRestarts) {
-                fail(h, act, d.lastHttpStatus, "resource changed during download (" + d.restarts + " times)");
+                ends.fail(h, act, d.lastHttpStatus, "resource changed during download (" + d.restarts + " times)");
                 return;
             }
             LOG.info("{} changed during download; starting over (generation {})", d.request.url, d.generation + 1);
         }
-        cancelAttempts(h, act);
-        finalizer.forget(staging(h, act));
-        store.discard(staging(h, act));
+        ends.cancelAttempts(h, act);
+        files.drop(files.of(h, act));
         ChunkedDownloads.reset(act, mode);
         state.putActive(act.seq, d);
         scheduler.markReady(h, act);
     }
 
-    private void cancelAttempts(Scheduler.Host h, Scheduler.Active act) {
-        for (Attempt a : new ArrayList<>(act.attempts)) {
-            a.cancel("superseded");
-            scheduler.release(h, act, a);
-        }
-    }
-
     /** Digest and length check of a completed chunked file, off the task thread; publishes on return. */
     private void finalizeChunked(Scheduler.Host h, Scheduler.Active act) {
-        Path staging = staging(h, act);
+        Path staging = files.of(h, act);
         String path = act.d.request.path;
-        offThread(h, act, "fetch-finalize", then -> finalizer.digest(staging, () -> store.resolve(path), then),
+        handoffs.offThread(h, act, "fetch-finalize", then -> finalizer.digest(staging, () -> store.resolve(path), then),
                 this::onFinalized, null);
     }
 
     private void onFinalized(Scheduler.Host h, Scheduler.Active act, Digests.FileDigest digest, Exception error)
             throws Exception {
         apply(h, act, null, rules.finalized(act.d, digest, error));
-    }
-
-    /** What comes of off-thread work (a digest, a publish), on the task thread with the download's host as the key. */
-    @FunctionalInterface
-    private interface OffThreadStep<T> {
-        void apply(Scheduler.Host h, Scheduler.Active act, T value, Exception error) throws Exception;
-    }
-
-    /**
-     * Marks the download finalizing, has {@code work} run off the task thread (the {@link Finalizer}'s digest, the
-     * storage pool's publish), and hands its value to {@code then} by mail if the download is still finalizing that
-     * generation; else (it ended or started over meanwhile) to {@code orphaned}, when given. While finalizing, the
-     * download stays in keyed state and takes no turn, so a checkpoint meanwhile restores it (issued again). Returns
-     * false (and runs nothing) when the download is already finalizing.
-     */
-    private <T> boolean offThread(
-            Scheduler.Host h,
-            Scheduler.Active act,
-            String mail,
-            java.util.function.Consumer<BiConsumer<T, Exception>> work,
-            OffThreadStep<T> then,
-            java.util.function.Consumer<T> orphaned) {
-        if (!scheduler.startFinalizing(act)) {
-            return false;
-        }
-        String host = h.host;
-        long seq = act.seq;
-        int generation = act.d.generation;
-        work.accept((value, error) -> post(mail, () -> {
-            Scheduler.Host now = scheduler.existing(host);
-            Scheduler.Active current = now == null ? null : now.download(seq);
-            if (current == null || current.d.generation != generation || !current.finalizing) {
-                if (orphaned != null) {
-                    orphaned.accept(value); // it ended or started over meanwhile
-                }
-                return;
-            }
-            setCurrentKey(host);
-            scheduler.endFinalizing(current);
-            isolation.isolated(now, current, () -> then.apply(now, current, value, error));
-            scheduler.enqueueIfReady(now);
-            pump();
-        }));
-        return true;
     }
 
     // ---- timers and the sweeper ----
@@ -870,30 +634,6 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     @Override
     public void onEventTime(InternalTimer<String, VoidNamespace> timer) {}
 
-    /** The timer service {@value Deadlines#TIMER_SERVICE}: what fires goes to {@link #onDeadline}. */
-    private final class DeadlineTimers implements Triggerable<String, Long>, Deadlines.Timers {
-        InternalTimerService<Long> service;
-
-        @Override
-        public void onProcessingTime(InternalTimer<String, Long> timer) throws Exception {
-            isolation.survive(
-                    "fetch-deadline", () -> onDeadline(timer.getKey(), timer.getNamespace(), timer.getTimestamp()));
-        }
-
-        @Override
-        public void onEventTime(InternalTimer<String, Long> timer) {}
-
-        @Override
-        public void register(long seq, long at) {
-            service.registerProcessingTimeTimer(seq, at);
-        }
-
-        @Override
-        public void delete(long seq, long at) {
-            service.deleteProcessingTimeTimer(seq, at);
-        }
-    }
-
     /**
      * A request's deadline or no-progress budget timer fired (the current key is its host): it ends FAILED now,
      * whether it is queued, waiting for a retry, parked behind its host's pause, breaker or rate limit, or in flight.
@@ -907,17 +647,10 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         if (act != null) {
             Decision.Fail f = Deadlines.expired(act, at);
             if (f != null) {
-                isolation.isolated(h, act, () -> fail(h, act, f.httpStatus(), f.reason()));
+                isolation.isolated(h, act, () -> ends.fail(h, act, f.httpStatus(), f.reason()));
             }
-        } else {
-            FetchRequest req = state.takeQueued(seq);
-            if (req == null) {
-                return;
-            }
-            FetchResult r =
-                    Results.failed(new Download(req, System.currentTimeMillis()), null, Deadlines.expiredInQueue());
-            metrics.failed(r.error);
-            output.collect(new StreamRecord<>(r));
+        } else if (!ends.expiredInQueue(seq)) {
+            return;
         }
         Scheduler.Host still = scheduler.existing(host);
         if (still != null) {
@@ -961,45 +694,9 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         return getProcessingTimeService().getCurrentProcessingTime();
     }
 
-    // ---- test hooks ----
-
-    /** Files whose results are emitted and whose renames into place have not ended yet (tests). */
-    int pendingPublishes() {
-        return store.pendingPublishes();
-    }
-
-    /** Writes the hosts' politeness state that is held behind, as the next snapshot would (tests). */
-    void flushHostState() {
-        politeness.flush();
-    }
-
-    /** Attempts in flight to hosts that had not answered when they were sent (tests). */
-    int unprovenInFlight() {
-        return scheduler.unprovenInFlight();
-    }
-
-    /** BLAKE3 blocks of finished chunked digests: {hashed by their chunks, read from the file} (tests). */
-    long[] blake3Blocks() {
-        return finalizer.blake3Blocks();
-    }
-
-    /** Requests in flight right now (tests). */
-    int inFlightCount() {
-        return scheduler.inFlight().size();
-    }
-
-    /** Hosts that have any entry in any of the operator's keyed states; zero when all work is done (tests). */
-    long hostsWithState() throws Exception {
-        return state.hostsWithState();
-    }
-
-    /** In-memory host entries (scheduler hosts plus cached queue cursors); zero when all work is done (tests). */
-    int hostsInMemory() {
-        return scheduler.hostCount() + state.cachedHosts();
-    }
-
-    /** Requests queued, downloads ready to issue work, and retries waiting (also the backpressure measure). */
-    long backlog() {
-        return scheduler.backlog();
+    /** The operator's parts as tests may read them (its only test hook). */
+    @VisibleForTesting
+    FetchTestAccess forTests() {
+        return new FetchTestAccess(scheduler, state, store, politeness, finalizer);
     }
 }

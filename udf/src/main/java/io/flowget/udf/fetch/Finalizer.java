@@ -61,10 +61,6 @@ final class Finalizer implements AutoCloseable {
     }
 
     /**
-     * The bytes of {@code staging} before the first gap of {@code done} (flat inclusive intervals, see {@link
-     * Intervals}) are final: hash them ahead. A no-op when the prefix did not grow.
-     */
-    /**
      * The BLAKE3 block tree of the chunked download of {@code staging} ({@code length} bytes, blocks of {@code
      * blockBytes}), created on first use; null when BLAKE3 is off, the file fits in one block, or {@value
      * #MAX_PREFIXES} trees are in use (that download's BLAKE3 is then read from the file in order, as before).
@@ -84,6 +80,18 @@ final class Finalizer implements AutoCloseable {
         return t != null && t.length() == length ? t : null;
     }
 
+    /**
+     * {@link #tree(Path, long, int)} of a download's staging file of {@code length} bytes (stored-file bytes), its
+     * blocks sized to the chunk attempts' request {@code window} ({@link Blake3Tree#blockBytes}). Task thread.
+     */
+    Blake3Tree treeForWindow(Path staging, long length, long window) {
+        return tree(staging, length, Blake3Tree.blockBytes(length, window));
+    }
+
+    /**
+     * The bytes of {@code staging} before the first gap of {@code done} (flat inclusive intervals, see {@link
+     * Intervals}) are final: hash them ahead. A no-op when the prefix did not grow.
+     */
     void advance(Path staging, long[] done) {
         long end = done.length >= 2 && done[0] == 0 ? done[1] + 1 : 0;
         if (end <= 0) {

@@ -75,7 +75,7 @@ class BlackholedHostsTest {
             }
             long withMillis = healthyRun(h, healthy, "h");
             int unprovenCap = 128 / 4;
-            assertThat(h.getOperator().unprovenInFlight()).isBetween(1, unprovenCap);
+            assertThat(h.getOperator().forTests().unprovenInFlight()).isBetween(1, unprovenCap);
             FetchHarness.drain(h.harness, h.clock, () -> h.extractOutputValues().size() >= 1 + 2 * HEALTHY + BLACKHOLED,
                     Duration.ofMinutes(2), true);
             List<FetchResult> all = h.results(1 + 2 * HEALTHY + BLACKHOLED);

@@ -67,7 +67,7 @@ class Blake3ChunksTest {
         assertThat(r.blake3).isEqualTo(blake3(body));
         assertThat(r.sha256).isEqualTo(sha256(body));
         assertThat(Files.readAllBytes(h.out().resolve(r.path))).isEqualTo(body);
-        long[] blocks = h.getOperator().blake3Blocks();
+        long[] blocks = h.getOperator().forTests().blake3Blocks();
         LOG.info("BLAKE3 blocks hashed by chunks {}, read from the file {}", blocks[0], blocks[1]);
         assertThat(blocks[0] + blocks[1]).as("blocks of the file").isEqualTo(33);
         // The probe's 4 blocks are read from the file; a split may leave a block at each cut to the file as well.
@@ -84,7 +84,7 @@ class Blake3ChunksTest {
         var first = fetch.harness(chunkedBlake3(2), FetchHarness.Clock.STEPPED);
         first.processElement(request("resume", origin, "/resume.bin"), 0);
         // chunks 0..3 complete; 4 and 5 hang in flight (host limit 2), 6 and 7 wait
-        first.drainUntil(() -> route.requests.size() >= 6 && first.getOperator().inFlightCount() == 2);
+        first.drainUntil(() -> route.requests.size() >= 6 && first.getOperator().forTests().inFlightCount() == 2);
         first.drainFor(Duration.ofMillis(200));
         OperatorSubtaskState snapshot = first.snapshot(1L, 1L);
         first.crash("a crash after the snapshot: the restored instance finishes the work");
@@ -96,7 +96,7 @@ class Blake3ChunksTest {
         assertThat(r.status).as("%s", r).isEqualTo(ResultStatus.OK);
         assertThat(r.blake3).isEqualTo(blake3(body));
         assertThat(r.sha256).isEqualTo(sha256(body));
-        long[] blocks = second.getOperator().blake3Blocks();
+        long[] blocks = second.getOperator().forTests().blake3Blocks();
         LOG.info("after the restore: BLAKE3 blocks hashed by chunks {}, read from the file {}", blocks[0], blocks[1]);
         assertThat(blocks[0] + blocks[1]).isEqualTo(32);
         assertThat(blocks[1]).as("the 16 blocks of chunks 0..3, stored before the crash, read from the file")

@@ -62,7 +62,7 @@ class ChunkTransfersTest {
         h.processElement(request("straggler", origin, "/straggler.bin"), 0);
 
         // A range was split off the straggler and everything else has arrived: the straggler is all that is left.
-        h.drainUntil(() -> splitOff(route) && h.getOperator().inFlightCount() == 1);
+        h.drainUntil(() -> splitOff(route) && h.getOperator().forTests().inFlightCount() == 1);
         route.release();
         FetchResult r = h.results(1).get(0);
 
@@ -164,7 +164,7 @@ class ChunkTransfersTest {
         h.drainFor(Duration.ofMillis(500)); // later heads arrive and are reported meanwhile
         int limit = HostPolitenessTest.hostState(h, origin.host()).limit;
         LOG.info("ramp (slow start {}): limit {}, {} chunk requests, {} in flight, requests {}", slowStart, limit,
-                route.requests.size() - 1, h.getOperator().inFlightCount(), route.requests);
+                route.requests.size() - 1, h.getOperator().forTests().inFlightCount(), route.requests);
         route.release();
         FetchResult r = h.results(1).get(0);
 

@@ -96,7 +96,7 @@ class DeadlineTimersTest {
         FetchHarness h = harness(conf);
         String base = "http://127.0.0.33:" + port;
         h.submit(raw("first", base + "/a", deadline + 10_000), raw("w", base + "/w", deadline));
-        h.drainUntil(() -> h.getOperator().inFlightCount() == 0 && h.numProcessingTimeTimers() >= 4);
+        h.drainUntil(() -> h.getOperator().forTests().inFlightCount() == 0 && h.numProcessingTimeTimers() >= 4);
 
         assertFailsAtTheDeadline(h, "w", "deadline exceeded");
         h.setProcessingTime(deadline + 10_000);
@@ -133,7 +133,7 @@ class DeadlineTimersTest {
         conf.set(FlowgetOptions.RETRY_MAX_BACKOFF, Duration.ofMinutes(20));
         FetchHarness h = harness(conf);
         h.submit(request("w", origin, "/w", deadline));
-        h.drainUntil(() -> origin.hits("/w") == 1 && h.getOperator().inFlightCount() == 0);
+        h.drainUntil(() -> origin.hits("/w") == 1 && h.getOperator().forTests().inFlightCount() == 0);
 
         assertFailsAtTheDeadline(h, "w", "deadline exceeded (last error: http 500)");
         assertThat(origin.hits("/w")).isEqualTo(1);

@@ -234,7 +234,7 @@ class EncryptedChunksTest {
         req.sha256 = Digests.sha256Hex(p);
         first.submit(req);
         // chunks 0..7 stored; two hang in flight (host limit 2), the others wait
-        first.drainUntil(() -> route.requests.size() >= 10 && first.getOperator().inFlightCount() == 2);
+        first.drainUntil(() -> route.requests.size() >= 10 && first.getOperator().forTests().inFlightCount() == 2);
         first.drainFor(Duration.ofMillis(200));
         assertThat(first.out().resolve("resume")).as("half a plaintext is never visible").doesNotExist();
         OperatorSubtaskState snapshot = first.snapshot(1L, 1L);

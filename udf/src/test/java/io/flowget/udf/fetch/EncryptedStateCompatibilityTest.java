@@ -128,7 +128,7 @@ class EncryptedStateCompatibilityTest {
         origin.route("/e0.bin", route);
         FetchHarness h = fetch.harness(config(), FetchHarness.Clock.STEPPED);
         h.submit(request());
-        h.drainUntil(() -> route.requests.size() >= 5 && h.getOperator().inFlightCount() == 2);
+        h.drainUntil(() -> route.requests.size() >= 5 && h.getOperator().forTests().inFlightCount() == 2);
         h.drainFor(Duration.ofMillis(300));
         assertThat(new ArrayList<>(route.requests)).containsExactlyInAnyOrder(
                 "0-16383", "16384-32767", "32768-49151", "49152-65535", "65536-81919");

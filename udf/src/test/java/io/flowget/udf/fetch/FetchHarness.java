@@ -340,12 +340,12 @@ final class FetchHarness implements AutoCloseable {
     }
 
     long hostsWithState() throws Exception {
-        return getOperator().hostsWithState();
+        return getOperator().forTests().hostsWithState();
     }
 
     /** What the operator holds now: keyed entries, timers, backlog, attempts in flight, hosts in memory. */
     ZeroState state() throws Exception {
-        FetchOperator op = getOperator();
+        FetchTestAccess op = getOperator().forTests();
         return new ZeroState(
                 op.hostsWithState(), harness.numProcessingTimeTimers(), op.backlog(), op.inFlightCount(),
                 op.hostsInMemory());
@@ -434,7 +434,8 @@ final class FetchHarness implements AutoCloseable {
             System.out.println("FetchHarness at close: " + lastClock);
         }
         FetchOperator op = getOperator();
-        if (op.backlog() == 0 && op.inFlightCount() == 0) {
+        FetchTestAccess counts = op.forTests();
+        if (counts.backlog() == 0 && counts.inFlightCount() == 0) {
             harness.close();
         } else {
             op.close();

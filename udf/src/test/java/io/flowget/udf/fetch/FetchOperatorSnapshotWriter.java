@@ -118,13 +118,13 @@ class FetchOperatorSnapshotWriter {
                     && a.hits("/a1.bin") == 1 && a.hits("/a2.bin") == 1
                     && b.hits("/b0.bin") == 1 && b.hits("/b1.bin") == 1
                     && c0.requests.size() == 4 && d.hits("/d0.bin") == 1
-                    && op.inFlightCount() == 6 && h.numProcessingTimeTimers() == 1);
+                    && op.forTests().inFlightCount() == 6 && h.numProcessingTimeTimers() == 1);
             drainFor(h, Duration.ofMillis(500)); // nothing else may happen: the shape is stable
             FetchResult a0 = h.extractOutputValues().get(0);
             assertThat(a0.id).isEqualTo("a0");
             assertThat(a0.sha256).isEqualTo(StateCompatScenario.sha256("a0"));
             assertThat(h.extractOutputValues()).hasSize(1);
-            assertThat(op.inFlightCount()).isEqualTo(6);
+            assertThat(op.forTests().inFlightCount()).isEqualTo(6);
             assertThat(List.of(a.hits("/a3.bin"), a.hits("/a4.bin"), b.hits("/b2.bin"), d.hits("/d1.bin")))
                     .as("queued requests never reached their origins").containsOnly(0);
             assertThat(c0.requests).containsExactlyInAnyOrder( // the two held chunks go out together

@@ -410,7 +410,7 @@ class FetchOperatorTest {
         // f0..f2 complete; f3..f5 hang in flight (4 permits), the rest wait in the queue.
         List<FetchResult> before = first.results(3);
         assertThat(first.getOperator()).isInstanceOf(FetchOperator.class);
-        first.drainUntil(() -> ((FetchOperator) first.getOperator()).inFlightCount() == 4);
+        first.drainUntil(() -> ((FetchOperator) first.getOperator()).forTests().inFlightCount() == 4);
         OperatorSubtaskState snapshot = first.snapshot(1L, 1L);
         // Crash: the first instance goes away without finishing its work.
         first.crash("a crash after the snapshot: the restored instance finishes the work");
@@ -490,7 +490,7 @@ class FetchOperatorTest {
         var first = harness(chunked(2));
         first.processElement(request("resume", origin, "/resume.bin"), 0);
         // chunks 0..3 complete; 4 and 5 hang in flight (host limit 2), 6 and 7 wait
-        first.drainUntil(() -> route.requests.size() >= 6 && ((FetchOperator) first.getOperator()).inFlightCount() == 2);
+        first.drainUntil(() -> route.requests.size() >= 6 && ((FetchOperator) first.getOperator()).forTests().inFlightCount() == 2);
         first.drainFor(Duration.ofMillis(200));
         OperatorSubtaskState snapshot = first.snapshot(1L, 1L);
         first.crash("a crash after the snapshot: the restored instance finishes the work");

@@ -122,7 +122,7 @@ class HeadOfLineTest {
     private static int fillPausedHost(FetchHarness h, TestOrigin paused, int n) throws Exception {
         int before = h.extractOutputValues().size();
         h.submit(new FetchRequest("p0", paused.url("/p"), paused.host(), "p/0"));
-        h.drainUntil(() -> paused.totalRequests() >= 1 && h.getOperator().inFlightCount() == 0);
+        h.drainUntil(() -> paused.totalRequests() >= 1 && h.getOperator().forTests().inFlightCount() == 0);
         for (int i = 1; i < n; i++) {
             h.submit(new FetchRequest("p" + i, paused.url("/p"), paused.host(), "p/" + i));
         }

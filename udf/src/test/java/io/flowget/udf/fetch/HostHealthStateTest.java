@@ -55,7 +55,7 @@ class HostHealthStateTest {
         FetchHarness h = fetch.harness(conf, FetchHarness.Clock.MANUAL);
         h.setProcessingTime(1_000);
         h.submit(FetchOperatorTest.request("a", alive, "/a"), dead);
-        h.drainUntil(() -> result(h, "a").isPresent() && h.getOperator().inFlightCount() == 0);
+        h.drainUntil(() -> result(h, "a").isPresent() && h.getOperator().forTests().inFlightCount() == 0);
         // Host health is written behind: the snapshot's flush writes it, once per host.
         OperatorSubtaskState snapshot = h.snapshot(1L, 1L);
         HostHealth deadHealth = health(h, "127.0.0.42");
@@ -93,7 +93,7 @@ class HostHealthStateTest {
      * operator holds behind (as its next snapshot would).
      */
     static HostHealth health(FetchHarness h, String host) throws Exception {
-        h.getOperator().flushHostState();
+        h.getOperator().forTests().flushHostState();
         return h.keyedValue(host, HostPoliteness.healthDescriptor(FlowgetOptions.HOST_STATE_TTL.defaultValue()));
     }
 }

@@ -469,7 +469,7 @@ class HostPolitenessTest {
      * operator holds behind (as its next snapshot would).
      */
     static HostState hostState(FetchHarness h, String host) throws Exception {
-        h.getOperator().flushHostState();
+        h.getOperator().forTests().flushHostState();
         return h.keyedValue(host, HostPoliteness.stateDescriptor(FlowgetOptions.HOST_STATE_TTL.defaultValue()));
     }
 

@@ -221,13 +221,13 @@ class HostileOriginTest {
         conf.set(FlowgetOptions.HOST_MAX_CONCURRENCY, 2);
         FetchHarness first = fetch.harness(conf, FetchHarness.Clock.MANUAL);
         first.submit(request("A", origin, "/a.bin"));
-        first.drainUntil(() -> routeA.requests.size() >= 6 && first.getOperator().inFlightCount() == 2);
+        first.drainUntil(() -> routeA.requests.size() >= 6 && first.getOperator().forTests().inFlightCount() == 2);
         org.apache.flink.runtime.checkpoint.OperatorSubtaskState older = first.snapshot(1L, 1L);
         routeA.release();
         first.drainUntil(() -> first.extractOutputValues().size() == 1);
         assertOk(first, first.extractOutputValues().get(0), a);
         first.submit(request("B", origin, "/b.bin"));
-        first.drainUntil(() -> routeB.requests.size() >= 4 && first.getOperator().inFlightCount() == 2);
+        first.drainUntil(() -> routeB.requests.size() >= 4 && first.getOperator().forTests().inFlightCount() == 2);
         first.crash("fails while B is in flight; the older checkpoint (A in flight) is restored");
         routeB.release();
         Files.delete(first.out().resolve(request("A", origin, "/a.bin").path)); // so the restored A must publish

@@ -131,7 +131,7 @@ class InFlightHeapTest {
             long during = usedAfterGc();
             long pipelineHeap = BodyPipeline.liveHeapBytes();
             Map<String, long[]> histoDuring = histogram();
-            assertThat(((FetchOperator) h.harness.getOperator()).inFlightCount()).isEqualTo(DOWNLOADS);
+            assertThat(((FetchOperator) h.harness.getOperator()).forTests().inFlightCount()).isEqualTo(DOWNLOADS);
 
             double perDownload = (during - before) / (double) DOWNLOADS;
             report.add(

@@ -96,7 +96,7 @@ class SpreadHostTest {
         FetchHarness before = fetch.harness(conf, null, FetchHarness.Clock.MANUAL, MAX_PARALLELISM, 1, 0);
         before.setProcessingTime(1_000);
         before.submit(dead(address, port, "d"));
-        before.drainUntil(() -> before.getOperator().inFlightCount() == 0 && health(before, address) != null
+        before.drainUntil(() -> before.getOperator().forTests().inFlightCount() == 0 && health(before, address) != null
                 && health(before, address).openUntil > 0);
         HostHealth restored = health(before, address);
         assertThat(restored.openUntil).isEqualTo(1_000 + OPEN_MILLIS);
@@ -131,7 +131,7 @@ class SpreadHostTest {
         FetchHarness one = subtasks.get(shard1Subtask);
         drain(subtasks, () -> {
             HostHealth h = health(one, newShard);
-            return h != null && h.openUntil > 0 && one.getOperator().inFlightCount() == 0;
+            return h != null && h.openUntil > 0 && one.getOperator().forTests().inFlightCount() == 0;
         });
         drainFor(subtasks, Duration.ofMillis(300)); // room for anything shard 0 would send
 
@@ -140,7 +140,7 @@ class SpreadHostTest {
         assertThat(health(one, newShard).openUntil).as("shard 1 opened its own circuit after its first failure")
                 .isEqualTo(2_000 + OPEN_MILLIS);
         assertThat(results(subtasks)).as("every request waits behind an open circuit").isEmpty();
-        assertThat(zero.getOperator().backlog() + one.getOperator().backlog()).isEqualTo(21);
+        assertThat(zero.getOperator().forTests().backlog() + one.getOperator().forTests().backlog()).isEqualTo(21);
     }
 
     private static FetchRequest dead(String address, int port, String id) {

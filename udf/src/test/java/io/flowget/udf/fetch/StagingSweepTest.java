@@ -113,7 +113,7 @@ class StagingSweepTest {
         one.submit(FetchOperatorTest.request("A", originA, "/a.bin"),
                 FetchOperatorTest.request("B", originB, "/b.bin"));
         one.drainUntil(() -> routeA.requests.size() >= 6 && routeB.requests.size() >= 6
-                && one.getOperator().inFlightCount() == 4);
+                && one.getOperator().forTests().inFlightCount() == 4);
         OperatorSubtaskState snapshot = one.snapshot(1L, 1L);
         one.crash("rescaled to two subtasks below");
         int groupA = KeyGroupRangeAssignment.assignToKeyGroup(hostA, maxParallelism);
@@ -158,7 +158,7 @@ class StagingSweepTest {
         origin.route("/a.bin", route);
         FetchHarness first = fetch.harness(conf, FetchHarness.Clock.MANUAL);
         first.submit(FetchOperatorTest.request("A", origin, "/a.bin"));
-        first.drainUntil(() -> route.requests.size() >= 6 && first.getOperator().inFlightCount() == 2);
+        first.drainUntil(() -> route.requests.size() >= 6 && first.getOperator().forTests().inFlightCount() == 2);
         OperatorSubtaskState snapshot = first.snapshot(1L, 1L);
         first.crash("restored by the test");
         return snapshot;

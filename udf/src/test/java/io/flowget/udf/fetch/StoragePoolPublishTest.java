@@ -145,7 +145,7 @@ class StoragePoolPublishTest {
         b.snapshot(2L, 2L);
         b.notifyOfCompletedCheckpoint(2L); // the renames run on the pool, their end comes back as mail
         b.drainUntil(() -> ids.stream().allMatch(id -> Files.exists(file.apply(id)))
-                && b.getOperator().pendingPublishes() == 0);
+                && b.getOperator().forTests().pendingPublishes() == 0);
 
         List<FetchResult> all = new ArrayList<>(before);
         all.addAll(after);

@@ -1,0 +1,82 @@
+package io.flowget.udf.fetch;
+
+import io.flowget.udf.http.Attempt;
+import io.flowget.udf.http.FetchOutcome;
+import io.flowget.udf.http.HttpClientHolder;
+
+import org.apache.flink.util.function.ThrowingConsumer;
+
+import org.apache.hc.client5.http.impl.async.CloseableHttpAsyncClient;
+
+import java.nio.file.Path;
+
+/**
+ * The task thread's side of sending an attempt's hop ({@link #send}): it waits for the host name to answer from the
+ * DNS cache ({@link DnsGate}; a lookup's end comes back by mail to {@code resolved}), picks the client (a chunk's
+ * window reads in large buffers while {@code http.LargeBuffers} has a slot), lets a chunk hash its own BLAKE3 blocks
+ * ({@link StagingFiles#feeder}) and hands the request to {@link AttemptRequests}; the outcome and a probe's stored 206
+ * head come back by mail ({@link MailHandoffs#post}) to the operator's {@link Landing}s. It decides nothing about the
+ * download: whether an attempt is still current is the operator's question when its mail runs.
+ *
+ * <p>Not thread-safe: task thread only (the HTTP callbacks it installs only post mail and release the large buffer's
+ * slot).
+ */
+final class AttemptDispatch {
+
+    /** Where an attempt's outcome or head lands on the task thread (the operator's handler). */
+    @FunctionalInterface
+    interface Landing {
+        void land(Attempt a, FetchOutcome o) throws Exception;
+    }
+
+    private final DnsGate dns;
+    private final HttpClientHolder.Lease http;
+    private final AttemptRequests requests;
+    private final StagingFiles files;
+    private final MailHandoffs mail;
+    private final ThrowingConsumer<Attempt, Exception> resolved;
+    private final Landing outcome;
+    private final Landing head;
+
+    AttemptDispatch(
+            DnsGate dns,
+            HttpClientHolder.Lease http,
+            AttemptRequests requests,
+            StagingFiles files,
+            MailHandoffs mail,
+            ThrowingConsumer<Attempt, Exception> resolved,
+            Landing outcome,
+            Landing head) {
+        this.dns = dns;
+        this.http = http;
+        this.requests = requests;
+        this.files = files;
+        this.mail = mail;
+        this.resolved = resolved;
+        this.outcome = outcome;
+        this.head = head;
+    }
+
+    /** Sends the attempt's current hop once its host name answers from the DNS cache ({@link DnsGate}). */
+    void send(Attempt a, Scheduler.Active act) {
+        dns.sendWhenResolved(a, () -> sendNow(a, act), resolved);
+    }
+
+    /** Sends the current hop of an attempt. The completion comes back as mail. */
+    private void sendNow(Attempt a, Scheduler.Active act) {
+        Path staging = files.of(a.host, act, a.generation);
+        // A chunk's window reads in large buffers while the budget has a slot (LargeBuffers), else small ones. (Not
+        // a probe: on a second client, the probes of many small files would open connections beside the main
+        // client's, one per probe before ALPN shows an HTTP/2 origin.)
+        CloseableHttpAsyncClient large = a.range != null ? http.large().tryAcquire() : null;
+        if (a.range != null && a.blake3 == null) {
+            a.blake3 = files.feeder(staging, act.d); // the chunk hashes its own BLAKE3 blocks
+        }
+        requests.send(large != null ? large : http.client(), a, act.d, staging, o -> {
+            if (large != null) {
+                http.large().release();
+            }
+            mail.post("fetch-complete", () -> outcome.land(a, o));
+        }, h -> mail.post("fetch-probe-head", () -> head.land(a, h)));
+    }
+}
