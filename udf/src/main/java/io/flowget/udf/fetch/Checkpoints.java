@@ -24,7 +24,7 @@ import java.util.function.LongSupplier;
 
 /**
  * The fetch operator at the edges of a checkpoint, in the order they come: the restore (the in-memory view rebuilt
- * from keyed state: {@link #Checkpoints}; the files whose results were emitted but not committed handed back to the
+ * from keyed state, in the constructor; the files whose results were emitted but not committed handed back to the
  * store, and the staging files no restored download owns swept: {@link #open}), the barrier's group commit ({@link
  * #beforeBarrier}), the snapshot ({@link #snapshot}: what is written behind, then operator state) and the completion
  * ({@link #completed}: the committed files renamed on the storage pool). It owns the operator (union list) state

@@ -11,19 +11,13 @@ import io.flowget.udf.storage.OutputStore;
 
 import org.apache.flink.annotation.VisibleForTesting;
 import org.apache.flink.api.common.operators.MailboxExecutor;
-import org.apache.flink.api.common.typeutils.base.LongSerializer;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.runtime.state.StateInitializationContext;
 import org.apache.flink.runtime.state.StateSnapshotContext;
-import org.apache.flink.runtime.state.VoidNamespace;
-import org.apache.flink.runtime.state.VoidNamespaceSerializer;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
-import org.apache.flink.streaming.api.operators.InternalTimer;
-import org.apache.flink.streaming.api.operators.InternalTimerService;
 import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
 import org.apache.flink.streaming.api.operators.StreamOperatorParameters;
-import org.apache.flink.streaming.api.operators.Triggerable;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.util.IOUtils;
 
@@ -43,10 +37,10 @@ import java.util.SplittableRandom;
  * state), {@link Scheduler} (turns and permits), {@link HostPoliteness}, {@link DnsGate}, {@link AttemptRequests} and
  * {@link AttemptDispatch} (sending), {@link OutcomeRules} (typed {@link Decision}s), {@link ChunkedDownloads} and
  * {@link StagingFiles}, {@link Completions}, {@link RequestEnds} (the one result of a request), {@link Deadlines} and
- * {@link DeadlineTimers}, {@link Isolation}, {@link MailHandoffs} (every mail back onto the task thread),
+ * {@link FetchTimers}, {@link Isolation}, {@link MailHandoffs} (every mail back onto the task thread),
  * {@link Checkpoints} (restore, barrier, snapshot, commit), {@link StalledAttempts}, {@link Finalizer},
- * {@link Sweeper}, {@link Results} and {@link FetchMetrics}. It is the only class that registers timers and whose
- * callbacks set the current key; keyed state is written and results emitted only from its task-thread calls.
+ * {@link Sweeper}, {@link Results} and {@link FetchMetrics}. Only its callbacks set the current key, and keyed state is
+ * written, results emitted and timers registered only from its task-thread calls.
  *
  * <p><b>Durable state, per host (RocksDB):</b> {@code queue} (FIFO of waiting requests by sequence number) with
  * its {@code queue-cursor}, and {@code active} (requests that left the queue and are in flight or waiting for
@@ -55,8 +49,8 @@ import java.util.SplittableRandom;
  * request is issued again and none is reported twice. A host's state is cleared when it has no work left,
  * except {@code host-state}/{@code host-health} ({@link HostPoliteness}), which a TTL bounds. The operator (union
  * list) state {@code pending-publishes} ({@link Checkpoints}) holds the finished files whose results are emitted but whose checkpoint
- * has not completed yet ({@link io.flowget.udf.storage.PublishAtCommit}). Timers: {@code fetch-retries} (retries
- * and host wake-ups) and {@value Deadlines#TIMER_SERVICE} ({@link Deadlines}).
+ * has not completed yet ({@link io.flowget.udf.storage.PublishAtCommit}). Timers ({@link FetchTimers}):
+ * {@value FetchTimers#RETRIES} (retries and host wake-ups) and {@value Deadlines#TIMER_SERVICE} ({@link Deadlines}).
  *
  * <p><b>Flow of one request:</b> {@code processElement} admits it ({@link Admission}, never waiting), queues it
  * and pumps; the pump gives each host in the scheduler's ring a turn, and {@link #issueNext} starts the host's next
@@ -70,7 +64,7 @@ import java.util.SplittableRandom;
  * runs on the task thread, and those come back only through {@link MailHandoffs#post}.
  */
 public class FetchOperator extends AbstractStreamOperator<FetchResult>
-        implements OneInputStreamOperator<FetchRequest, FetchResult>, Triggerable<String, VoidNamespace> {
+        implements OneInputStreamOperator<FetchRequest, FetchResult> {
 
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LoggerFactory.getLogger(FetchOperator.class);
@@ -82,7 +76,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
     private transient FetchState state;
     private transient Scheduler scheduler;
     private transient HostPoliteness politeness;
-    private transient InternalTimerService<VoidNamespace> timers;
+    private transient FetchTimers timers;
     private transient Deadlines deadlines;
     private transient Isolation isolation;
     private transient DnsGate dns;
@@ -145,11 +139,13 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         chunks = new ChunkedDownloads(settings);
         sender = new AttemptSender(subtask); // execute() off the task thread
         requests = new AttemptRequests(settings, conditional, sender);
-        timers = getInternalTimerService("fetch-retries", VoidNamespaceSerializer.INSTANCE, this);
-        DeadlineTimers deadlineTimers = new DeadlineTimers(
+        timers = new FetchTimers(this::getInternalTimerService,
+                () -> isolation.survive("fetch-timer", () -> {
+                    promoteDue(ptNow());
+                    pump();
+                }),
                 (host, seq, at) -> isolation.survive("fetch-deadline", () -> onDeadline(host, seq, at)));
-        deadlineTimers.bind(getInternalTimerService(Deadlines.TIMER_SERVICE, LongSerializer.INSTANCE, deadlineTimers));
-        deadlines = new Deadlines(settings.noProgressBudgetMillis, deadlineTimers);
+        deadlines = new Deadlines(settings.noProgressBudgetMillis, timers);
         http = HttpClientHolder.acquire(HttpClientSettings.from(config));
         metrics = new FetchMetrics(getMetricGroup(), http, settings.topHosts);
         completions = new Completions(settings, store, conditional, metrics);
@@ -447,7 +443,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                         a.host, o, a.cancelReason, a.headersReceived, a.hostInFlight, h.inFlight + 1,
                         (System.currentTimeMillis() - a.hopStartedAt) * 1_000_000L, a.ttfbNanos(), ptNow());
         if (pausedUntil > 0) {
-            timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, pausedUntil);
+            timers.retryAt(pausedUntil);
         }
         metrics.attemptFinished(System.currentTimeMillis() - a.startedAt);
         long wallNow = System.currentTimeMillis();
@@ -582,7 +578,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         scheduler.waitUntil(h, act, due);
         state.putActive(act.seq, d);
         metrics.retry();
-        timers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, due);
+        timers.retryAt(due);
     }
 
     /**
@@ -623,17 +619,6 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     // ---- timers and the sweeper ----
 
-    @Override
-    public void onProcessingTime(InternalTimer<String, VoidNamespace> timer) throws Exception {
-        isolation.survive("fetch-timer", () -> {
-            promoteDue(ptNow());
-            pump();
-        });
-    }
-
-    @Override
-    public void onEventTime(InternalTimer<String, VoidNamespace> timer) {}
-
     /**
      * A request's deadline or no-progress budget timer fired (the current key is its host): it ends FAILED now,
      * whether it is queued, waiting for a retry, parked behind its host's pause, breaker or rate limit, or in flight.
@@ -661,13 +646,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
 
     /** Puts hosts whose pause ended back in the ring and moves due retries to their hosts' ready lists. */
     private void promoteDue(long now) {
-        for (String resumed : politeness.resumeDue(now)) {
-            Scheduler.Host h = scheduler.existing(resumed);
-            if (h != null) {
-                scheduler.enqueueIfReady(h);
-            }
-        }
-        scheduler.promoteDue(now);
+        scheduler.promoteDue(now, politeness.resumeDue(now));
     }
 
     /** The sweeper's mail: enforces attempt timeouts, refreshes metrics, promotes due retries, pumps. */

@@ -12,8 +12,8 @@ import org.slf4j.LoggerFactory;
  * timer ({@link #survive}) and every step of one request's handling ({@link #isolated}) so that an exception ends
  * at most that request — FAILED {@code internal error: <class>: <message>}, logged once with its id and URL,
  * counted in {@code internalErrors} — and the operator goes on. Only a broken runtime
- * ({@link InternalErrors#brokenRuntime}) is rethrown and fails the task. It decides and logs; the operator ends the
- * request through the {@link Ending}s it passes in (setting the key, emitting, dropping state stay there).
+ * ({@link InternalErrors#brokenRuntime}) is rethrown and fails the task. It decides and logs; the request is ended
+ * through the {@link Ending}s the operator passes in ({@link RequestEnds}: setting the key, emitting, dropping state).
  *
  * <p>Not thread-safe: task thread only (the operator's mails, timers and {@code processElement}).
  */

@@ -296,6 +296,20 @@ public final class Scheduler {
         waiting.add(new Waiting(due, h.host, act.seq));
     }
 
+    /**
+     * Puts the {@code resumed} hosts (their pause ended, {@code HostPoliteness.resumeDue}) back in the ring, then moves
+     * retries due by {@code now} to their hosts' ready lists.
+     */
+    public void promoteDue(long now, List<String> resumed) {
+        for (String host : resumed) {
+            Host h = existing(host);
+            if (h != null) {
+                enqueueIfReady(h);
+            }
+        }
+        promoteDue(now);
+    }
+
     /** Moves retries due by {@code now} to their hosts' ready lists. */
     public void promoteDue(long now) {
         while (!waiting.isEmpty() && waiting.peek().dueAt <= now) {

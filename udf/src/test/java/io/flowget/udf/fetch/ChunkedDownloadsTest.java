@@ -72,6 +72,62 @@ class ChunkedDownloadsTest {
         assertThat(chunks.nextRange(act)).containsExactly(100, 199);
     }
 
+    /** A probe whose download was planned from its head (bytes 0-99 of 1000, ETag "v1"), its body still streaming. */
+    private Scheduler.Active plannedFromHead(Attempt probe) {
+        Scheduler.Active act = active();
+        chunks.planFromHead(act, probe, new Decision.PlanChunks(1000, "\"v1\"", true, 99));
+        return act;
+    }
+
+    private static Attempt probe() {
+        Attempt a = new Attempt("h.test", 3, "http://h.test/f", 0, 60_000);
+        a.probe = true;
+        return a;
+    }
+
+    /** The probe's whole answer: {@code Content-Range: bytes 0-last/1000}, ETag "v1", stored. */
+    private static FetchOutcome probeAnswer(long last) {
+        FetchOutcome o = stored(0, last);
+        o.contentRange = new io.flowget.udf.http.ContentRange(0, last, 1000);
+        o.bytes = last + 1;
+        o.etag = "\"v1\"";
+        return o;
+    }
+
+    @Test
+    void aProbePlannedFromItsHeadThatStoredExactlyItsRangeIsTheFirstChunk() {
+        Attempt probe = probe();
+        Scheduler.Active act = plannedFromHead(probe);
+        assertThat(act.download().done).as("nothing done while the probe streams").isEmpty();
+
+        assertThat(chunks.firstChunkDone(act, probe, probeAnswer(99))).isTrue();
+
+        assertThat(act.download().done).containsExactly(0, 99);
+        assertThat(chunks.nextRange(act)).as("the probe's range is not planned again").containsExactly(100, 199);
+    }
+
+    @Test
+    void aFailedProbePlannedFromItsHeadPutsItsRangeBackFirst() {
+        Attempt probe = probe();
+        Scheduler.Active act = plannedFromHead(probe);
+
+        assertThat(chunks.firstChunkDone(act, probe, FetchOutcome.failure(new IOException("reset")))).isFalse();
+
+        assertThat(act.download().done).isEmpty();
+        assertThat(chunks.nextRange(act)).containsExactly(0, 99);
+    }
+
+    @Test
+    void aProbePlannedFromItsHeadWhoseBodyDiffersRecordsAndReplansNothing() {
+        Attempt probe = probe();
+        Scheduler.Active act = plannedFromHead(probe);
+
+        assertThat(chunks.firstChunkDone(act, probe, probeAnswer(49))).as("fewer bytes than announced").isFalse();
+
+        assertThat(act.download().done).isEmpty();
+        assertThat(chunks.nextRange(act)).as("the probe's range stays outside the plan").containsExactly(100, 199);
+    }
+
     @Test
     void largeFilesGetLargerChunksToStayWithinMaxChunks() {
         Download d = active().download();

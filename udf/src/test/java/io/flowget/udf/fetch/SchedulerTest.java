@@ -190,6 +190,19 @@ class SchedulerTest {
     }
 
     @Test
+    void aResumedHostRejoinsTheRingAndUnknownHostsAreSkipped() {
+        hostLimit.put("p", 0); // paused: its gate refuses
+        Scheduler s = new Scheduler(100, gate);
+        queue(s, "p", 1);
+        assertThat(s.nextTurn()).as("paused host is not in the ring").isNull();
+
+        hostLimit.remove("p");
+        s.promoteDue(0, List.of("gone", "p"));
+
+        assertThat(pump(s)).containsExactly("p");
+    }
+
+    @Test
     void aRetryOfARemovedDownloadIsNotPromoted() {
         Scheduler s = new Scheduler(100, gate);
         Scheduler.Host h = s.host("h");
