@@ -488,8 +488,9 @@ public final class FlowgetOptions {
                     .defaultValue(MemorySize.parse("8kb"))
                     .withDescription(
                             "Size of each of the three I/O buffers of an HTTP/1.1 connection (the heap cost of a"
-                                    + " download in flight is about three times this, plus 16 KiB while a"
-                                    + " Content-Encoding is decoded). Larger buffers mean fewer, bigger reads"
+                                    + " download in flight is about three times this; Content-Encoding decoders"
+                                    + " borrow their buffers from a shared pool only while they decode). Larger"
+                                    + " buffers mean fewer, bigger reads"
                                     + " for fast single transfers; smaller ones more downloads per GiB of heap.");
 
     public static final ConfigOption<MemorySize> HTTP_LARGE_BUFFER_SIZE =

@@ -29,7 +29,9 @@ import java.util.List;
  * receives one window, from {@code from}. Writing stops at {@link Attempt#rangeLimit} (lowered by the operator when
  * it splits a straggler, never below what the origin was already asked for), so two attempts never race over the
  * same tail. A window received in full ends with the body (the connection stays reusable); only bytes past the
- * limit abort the exchange. Runs on an I/O reactor thread; one instance per exchange.
+ * limit abort the exchange. Bytes reach the file through a {@link StagingWriter} (one pooled direct buffer, one
+ * positional write per {@value StagingWriter#BUFFER_SIZE} bytes); {@link Attempt#progress} and the outcome name only
+ * bytes that are in the file. Runs on an I/O reactor thread; one instance per exchange.
  */
 @Internal
 public final class RangeResponseConsumer implements AsyncResponseConsumer<FetchOutcome> {
@@ -46,6 +48,9 @@ public final class RangeResponseConsumer implements AsyncResponseConsumer<FetchO
     private FetchOutcome outcome;
     private FutureCallback<FetchOutcome> resultCallback;
     private FileChannel channel;
+    /** Writes this window's bytes into the file (null while nothing is to be stored). */
+    private StagingWriter writer;
+    /** The next offset a received byte goes to (bytes before it are in the file or in the writer's buffer). */
     private long position;
     /** Last byte the answer's Content-Range names: bytes beyond it are never written (they would land wrong). */
     private long rangeEnd;
@@ -104,6 +109,9 @@ public final class RangeResponseConsumer implements AsyncResponseConsumer<FetchO
                 channel = SafeFiles.openExisting(staging); // a link in its place fails the chunk
                 rangeEnd = o.contentRange.last();
                 position = o.contentRange.first();
+                var blake3 = attempt.blake3;
+                // this window's BLAKE3 blocks are hashed from the bytes written, on the thread that received them
+                writer = new StagingWriter(channel, position, true, blake3 == null ? null : blake3::wrote);
                 o.rangeFirst = position;
                 o.stored = true;
             }
@@ -144,17 +152,9 @@ public final class RangeResponseConsumer implements AsyncResponseConsumer<FetchO
         if (src.remaining() > room) {
             src.limit(src.position() + (int) room);
         }
-        var blake3 = attempt.blake3;
-        ByteBuffer written = blake3 != null ? src.duplicate() : null;
-        long at = position;
-        while (src.hasRemaining()) {
-            position += channel.write(src, position);
-        }
-        if (blake3 != null) {
-            blake3.wrote(at, written); // this window's blocks hashed here, on the thread that received them
-        }
-        outcome.bytes = position - outcome.rangeFirst;
-        attempt.progress = position;
+        position += src.remaining();
+        writer.write(src);
+        stored();
         if (position > limit && limit < rangeEnd) {
             complete(true); // cut by the operator: the rest of this answer is somebody else's
         }
@@ -170,15 +170,27 @@ public final class RangeResponseConsumer implements AsyncResponseConsumer<FetchO
      * Hands the outcome over; with {@code abort}, then fails the exchange so the connection drops the rest of the
      * body (the outcome is already delivered, so the failure that follows is not reported again).
      */
-    private void complete(boolean abort) throws IOException {
+    private synchronized void complete(boolean abort) throws IOException {
         FetchOutcome o = outcome;
+        if (writer != null && resultCallback != null) {
+            writer.flush(); // a failure here fails the exchange: the outcome names only what is in the file
+            stored();
+        }
+        long end = writer != null ? writer.position() : position;
         releaseResources();
         FutureCallback<FetchOutcome> cb = resultCallback;
         resultCallback = null;
         if (cb != null) {
-            o.rangeLast = o.stored ? position - 1 : -1;
+            o.rangeLast = o.stored ? end - 1 : -1;
         }
         handOver(cb, o, abort);
+    }
+
+    /** What is in the file so far becomes the window's outcome and the attempt's progress. */
+    private void stored() {
+        long inFile = writer.position();
+        outcome.bytes = inFile - outcome.rangeFirst;
+        attempt.progress = inFile;
     }
 
     /**
@@ -201,6 +213,9 @@ public final class RangeResponseConsumer implements AsyncResponseConsumer<FetchO
 
     @Override
     public synchronized void releaseResources() {
+        if (writer != null) {
+            writer.release(); // bytes not flushed are dropped: they were never counted as stored
+        }
         if (channel != null) {
             try {
                 channel.close();

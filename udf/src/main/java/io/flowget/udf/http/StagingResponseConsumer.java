@@ -44,6 +44,8 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
     private FetchOutcome outcome;
     private FutureCallback<FetchOutcome> resultCallback;
     private FileChannel channel;
+    /** Coalesces the body's writes into the staging file (null: nothing stored). */
+    private StagingWriter writer;
     private BodyPipeline pipeline;
     /** Released because the attempt was cancelled: a head that arrives later must open nothing. */
     private boolean cancelled;
@@ -110,12 +112,12 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
                 // Created exclusively, never through a link planted under the predictable staging name.
                 FileChannel ch = SafeFiles.createExclusive(staging);
                 channel = ch;
-                sink =
-                        decoded -> {
-                            while (decoded.hasRemaining()) {
-                                ch.write(decoded);
-                            }
-                        };
+                // A body of a few pieces is written as it comes; a larger (or unknown) one through a pooled buffer.
+                StagingWriter w =
+                        new StagingWriter(
+                                ch, 0, o.contentLength < 0 || o.contentLength >= StagingWriter.BUFFER_SIZE, null);
+                writer = w;
+                sink = w::write;
             }
             // Decoded bytes go straight from the decoder's bounded buffer (or the connection's, for identity)
             // to the file; SHA-256 is computed over the decoded bytes on the way.
@@ -168,6 +170,7 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
         FetchOutcome o = outcome;
         if (pipeline != null) {
             pipeline.finish();
+            flush();
             o.bytes = pipeline.decodedBytes();
             o.sha256 = pipeline.sha256Hex();
             o.blake3 = pipeline.blake3Hex();
@@ -188,6 +191,13 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
         }
     }
 
+    /** Writes what the writer still buffers: the body is complete only once all of it is in the file. */
+    private synchronized void flush() throws IOException {
+        if (writer != null && channel != null) {
+            writer.flush();
+        }
+    }
+
     @Override
     public void failed(Exception cause) {
         releaseResources();
@@ -201,6 +211,10 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
         if (pipeline != null) {
             pipeline.close();
             pipeline = null;
+        }
+        if (writer != null) {
+            writer.release(); // what it held is dropped with the failed or cancelled body
+            writer = null;
         }
         if (channel != null) {
             try {
