@@ -49,10 +49,10 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * <p>Runs are served one after the other; a second client is told that it waits, and is served when the first run
  * ends, if that comes within its {@code --wait-for-daemon} (default 1 min); else it gets the refusal of a state dir in
- * use (64), as a cold run would. A client that goes away (Ctrl-C, killed) aborts its run: the job is cancelled with its checkpoints retained,
- * so the state dir holds a resumable run, as after a killed cold run. The daemon ends on {@code stop}, after
- * {@code idleTimeout} without a client, or when killed; a killed daemon's socket refuses connections, so the next
- * run runs cold (and resumes what the daemon left).
+ * use (64), as a cold run would. A client that goes away (Ctrl-C, killed) aborts its run: the job is cancelled with
+ * its checkpoints retained, so the state dir holds a resumable run, as after a killed cold run. The daemon ends on
+ * {@code stop}, after {@code idleTimeout} without a client, or when killed; a killed daemon's socket refuses
+ * connections, so the next run runs cold (and resumes what the daemon left).
  *
  * <p>Threads: the caller of {@link #serve()} accepts connections; each connection has its own thread
  * ({@code flowget-daemon-client-N}) and a reader that notices the client leaving; runs take turns on a fair lock;
@@ -245,9 +245,9 @@ public final class Daemon implements AutoCloseable {
         if (!turn.tryLock()) {
             Duration bound = FlowgetCli.daemonWait(req.args);
             synchronized (out) {
-                DaemonProtocol.write(out, DaemonProtocol.ERR, "flowget: the daemon (pid " + ProcessHandle.current().pid()
-                        + ") is serving another run in " + services.stateDir() + "; this one waits up to " + bound
-                        + " for it to end (--wait-for-daemon)\n");
+                DaemonProtocol.write(out, DaemonProtocol.ERR, "flowget: the daemon (pid "
+                        + ProcessHandle.current().pid() + ") is serving another run in " + services.stateDir()
+                        + "; this one waits up to " + bound + " for it to end (--wait-for-daemon)\n");
             }
             boolean turnTaken;
             waiting.incrementAndGet();
