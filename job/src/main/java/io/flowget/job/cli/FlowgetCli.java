@@ -35,6 +35,7 @@ import java.util.stream.Stream;
  * <pre>
  * flowget run  --urls FILE|- --out DIR [--results FILE.jsonl] [--state-dir DIR] [--parallelism N]
  *              [--ca-cert FILE.pem] [--bootstrap-servers HOST:PORT] [--set key=value]... [--quiet] [--web-ui]
+ *              [--wait-for-daemon PT1M]
  * flowget demo [--files N] [--keep] [--quiet]
  * flowget job  --out DIR --bootstrap-servers HOST:PORT [--set key=value]...
  * flowget daemon start|stop|status [--state-dir DIR] [--parallelism N] [--set key=value]... [--idle-timeout D]
@@ -161,6 +162,30 @@ public final class FlowgetCli implements Callable<Integer> {
      */
     static final String LIGHT_CLIENT_PROPERTY = "flowget.client.light";
 
+    /** The {@code run} option that bounds a client's wait for a busy daemon ({@link #daemonWait}). */
+    static final String WAIT_FOR_DAEMON = "--wait-for-daemon";
+
+    static final String DEFAULT_WAIT_FOR_DAEMON = "PT1M";
+
+    /**
+     * How long the client whose {@code run} arguments are {@code args} waits for a busy daemon's current run to end:
+     * its {@code --wait-for-daemon}, else the default (also when the arguments do not parse: the run then reports
+     * them once it has its turn, or when its wait ends). Never negative.
+     */
+    public static Duration daemonWait(List<String> args) {
+        Duration wait = Duration.parse(DEFAULT_WAIT_FOR_DAEMON);
+        try {
+            CommandLine.ParseResult parsed = new CommandLine(new FlowgetCli()).parseArgs(args.toArray(String[]::new));
+            CommandLine.ParseResult run = parsed.subcommand();
+            if (run != null && run.hasMatchedOption(WAIT_FOR_DAEMON)) {
+                wait = run.matchedOptionValue(WAIT_FOR_DAEMON, wait);
+            }
+        } catch (CommandLine.ParameterException | IllegalArgumentException unparsable) {
+            // the default
+        }
+        return wait.isNegative() ? Duration.ZERO : wait;
+    }
+
     /** Options shared by the commands that build a configuration. */
     static class ConfigOptions {
         @Option(names = "--set", paramLabel = "key=value", description = "Override any configuration key (repeatable).")
@@ -205,6 +230,9 @@ public final class FlowgetCli implements Callable<Integer> {
 
         @Option(names = "--web-ui", description = "Serve the Flink Web UI on a loopback port and print its address.")
         boolean webUi;
+
+        @Option(names = WAIT_FOR_DAEMON, paramLabel = "DURATION", defaultValue = DEFAULT_WAIT_FOR_DAEMON, description = "When the daemon serving --state-dir is busy with another run, wait this ISO-8601 duration at most for it to end, then exit 64 as for a state dir in use (default: ${DEFAULT-VALUE}).")
+        Duration waitForDaemon;
 
         @CommandLine.Mixin ConfigOptionsMixin config;
 

@@ -47,8 +47,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * last result (the client gets its exit status as soon as every result is committed, the files are published and
  * {@code --results} is rewritten; the job is cancelled after that, before the next run).
  *
- * <p>Runs are served one after the other; a second client is told that it waits and is served when the first run
- * ends. A client that goes away (Ctrl-C, killed) aborts its run: the job is cancelled with its checkpoints retained,
+ * <p>Runs are served one after the other; a second client is told that it waits, and is served when the first run
+ * ends, if that comes within its {@code --wait-for-daemon} (default 1 min); else it gets the refusal of a state dir in
+ * use (64), as a cold run would. A client that goes away (Ctrl-C, killed) aborts its run: the job is cancelled with its checkpoints retained,
  * so the state dir holds a resumable run, as after a killed cold run. The daemon ends on {@code stop}, after
  * {@code idleTimeout} without a client, or when killed; a killed daemon's socket refuses connections, so the next
  * run runs cold (and resumes what the daemon left).
@@ -66,8 +67,11 @@ public final class Daemon implements AutoCloseable {
     private final Duration idleTimeout;
     private final long startedMillis = System.currentTimeMillis();
     private final ReentrantLock turn = new ReentrantLock(true);
+    /** How often a client waiting for its turn checks whether it left or the daemon stops. */
+    private static final long TURN_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
     private final AtomicInteger connections = new AtomicInteger();
     private final AtomicInteger served = new AtomicInteger();
+    private final AtomicInteger waiting = new AtomicInteger();
     private final CountDownLatch stopped = new CountDownLatch(1);
     private volatile long lastActiveNanos = System.nanoTime();
     private volatile boolean stopping;
@@ -122,6 +126,11 @@ public final class Daemon implements AutoCloseable {
     /** The services runs use (tests count their starts). */
     public RunServices services() {
         return services;
+    }
+
+    /** Clients waiting for their turn now (tests). */
+    public int clientsWaiting() {
+        return waiting.get();
     }
 
     /** Runs served so far (finished or not). */
@@ -234,11 +243,32 @@ public final class Daemon implements AutoCloseable {
     private void serveRun(Request req, DataInputStream in, DataOutputStream out) throws IOException {
         ClientWatch watch = new ClientWatch(in);
         if (!turn.tryLock()) {
+            Duration bound = FlowgetCli.daemonWait(req.args);
             synchronized (out) {
-                DaemonProtocol.write(out, DaemonProtocol.ERR,
-                        "flowget: the daemon is serving another run; this one starts when it ends\n");
+                DaemonProtocol.write(out, DaemonProtocol.ERR, "flowget: the daemon (pid " + ProcessHandle.current().pid()
+                        + ") is serving another run in " + services.stateDir() + "; this one waits up to " + bound
+                        + " for it to end (--wait-for-daemon)\n");
             }
-            turn.lock();
+            boolean turnTaken;
+            waiting.incrementAndGet();
+            try {
+                turnTaken = awaitTurn(bound, watch);
+            } finally {
+                waiting.decrementAndGet();
+            }
+            if (!turnTaken) {
+                if (watch.gone || stopping) {
+                    LOG.info("Client left (or the daemon stops) while waiting for its turn; not started");
+                    return;
+                }
+                LOG.info("A run waited {} for the current one and was refused", bound);
+                synchronized (out) {
+                    DaemonProtocol.write(out, DaemonProtocol.ERR, "flowget: " + StateDirLock.busyDaemonMessage(
+                            services.stateDir(), ProcessHandle.current().pid(), bound) + "\n");
+                    DaemonProtocol.writeExit(out, ExitCodes.USAGE);
+                }
+                return;
+            }
         }
         try {
             if (watch.gone || stopping) {
@@ -300,6 +330,32 @@ public final class Daemon implements AutoCloseable {
         } finally {
             turn.unlock();
         }
+    }
+
+    /**
+     * Waits at most {@code bound} for the turn (fair: clients are served in the order they came); gives up early when
+     * the client leaves or the daemon stops. True when the turn is taken.
+     */
+    private boolean awaitTurn(Duration bound, ClientWatch watch) {
+        long deadline = System.nanoTime() + bound.toNanos();
+        try {
+            while (!watch.gone && !stopping) {
+                long left = deadline - System.nanoTime();
+                if (turn.tryLock(Math.max(0, Math.min(left, TURN_POLL_NANOS)), TimeUnit.NANOSECONDS)) {
+                    if (watch.gone || stopping) {
+                        turn.unlock();
+                        return false;
+                    }
+                    return true;
+                }
+                if (left <= 0) {
+                    return false;
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return false;
     }
 
     /** Reads from the client after its request: the end of the stream means it left, and its run is aborted. */

@@ -9,6 +9,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.time.Duration;
 
 /**
  * One owner per {@code --state-dir}: an exclusive lock on {@code <state-dir>/lock}, held by a cold {@code flowget
@@ -117,6 +118,16 @@ public final class StateDirLock implements AutoCloseable {
         return "state dir " + stateDir + " is in use by " + who
                 + "; wait for it to end, or use another --state-dir"
                 + (h.kind() == Kind.DAEMON ? " (flowget daemon stop --state-dir " + stateDir + ")" : "");
+    }
+
+    /**
+     * The refusal text for a run that waited {@code waited} for the run a daemon is serving in {@code stateDir}: the
+     * cold refusal's, naming the daemon and the wait.
+     */
+    public static String busyDaemonMessage(Path stateDir, long daemonPid, Duration waited) {
+        return "state dir " + stateDir + " is in use by another flowget run (served by the daemon, pid " + daemonPid
+                + ", still running after " + waited + "); wait for it to end (a longer --wait-for-daemon), or use"
+                + " another --state-dir";
     }
 
     /** The state dir this lock holds (absolute). */

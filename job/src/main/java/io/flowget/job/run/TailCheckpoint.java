@@ -2,8 +2,6 @@ package io.flowget.job.run;
 
 import io.flowget.job.embedded.EmbeddedFlink;
 import io.flowget.job.kafka.KafkaClients;
-import io.flowget.udf.json.Json;
-import io.flowget.udf.model.FetchResult;
 
 import org.apache.flink.api.common.JobID;
 
@@ -25,7 +23,8 @@ import java.util.Properties;
  * sink's transaction; the operator writes each one into the open transaction at once, so a {@code
  * read_uncommitted} reader of the results topic sees it within milliseconds. When that reader has seen a result
  * for every expected request, one checkpoint is triggered, and its commit makes them all visible to the {@code
- * read_committed} {@link ResultCollector}.
+ * read_committed} {@link ResultCollector}. It counts results by their record key (the result's id, as the results
+ * sink writes it) and never parses their JSON.
  *
  * <p>Only a shortcut: a result it counts may belong to an aborted transaction of an earlier attempt (a resumed
  * run), which at worst triggers a checkpoint too early; the collector still waits for every committed result, and
@@ -89,9 +88,10 @@ final class TailCheckpoint implements AutoCloseable {
             KafkaClients.assignFromBeginning(consumer, topic);
             while (!stopped && count < total) {
                 for (ConsumerRecord<String, String> rec : consumer.poll(POLL)) {
-                    FetchResult r = Json.resultFromJson(rec.value());
-                    Integer want = r.id == null ? null : expected.get(r.id);
-                    if (want != null && seen.merge(r.id, 1, Integer::sum) <= want) {
+                    // The results sink keys each record by its result's id (FlowgetJob): no JSON to parse here.
+                    String id = rec.key();
+                    Integer want = id == null ? null : expected.get(id);
+                    if (want != null && seen.merge(id, 1, Integer::sum) <= want) {
                         count++;
                     }
                 }

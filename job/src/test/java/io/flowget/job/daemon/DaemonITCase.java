@@ -31,6 +31,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
@@ -159,6 +160,62 @@ class DaemonITCase {
             String path = "/" + dir.resolve("out").relativize(p).toString().replaceFirst("^[^/]+/", "");
             assertThat(origin.hits(path)).as("%s was published (committed) before the client left", path)
                     .isEqualTo(hitsAtLeave.get(path));
+        }
+    }
+
+    /**
+     * A client that finds the daemon busy is told so once and waits at most its {@code --wait-for-daemon}: past it, it
+     * is refused as a cold run is on a state dir in use (64, nothing started); a client with a longer bound is served
+     * when the current run ends. Real clients over the daemon's socket; the current run is held by its origin.
+     */
+    @Test
+    void aClientWaitsForABusyDaemonAtMostItsBoundThenIsRefusedAsAColdRunIs() throws Exception {
+        CountDownLatch fetching = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        byte[] body = TestOrigin.content("held", 1000);
+        origin.route("/busy/held.bin", (req, resp, cb, hit) -> {
+            fetching.countDown();
+            release.await(2, TimeUnit.MINUTES);
+            TestOrigin.send(resp, cb, 200, body);
+        });
+        Map<String, byte[]> held = Map.of("/busy/held.bin", body);
+        Path a = tmp.resolve("busy-a");
+        Files.createDirectories(a);
+        List<String> heldArgs = runArgs(urls(held, a), a);
+        CompletableFuture<Run> first = CompletableFuture.supplyAsync(() -> run(heldArgs));
+        try {
+            assertThat(fetching.await(2, TimeUnit.MINUTES)).as("the first run is under way").isTrue();
+
+            Path b = tmp.resolve("busy-b");
+            Run refused = run(files("busy-b", 2, 100), b, "--wait-for-daemon", "PT1S");
+            assertThat(refused.code).as(refused.err).isEqualTo(ExitCodes.USAGE);
+            assertThat(refused.err)
+                    .containsOnlyOnce("flowget: the daemon (pid " + ProcessHandle.current().pid()
+                            + ") is serving another run in " + state + "; this one waits up to PT1S for it to end")
+                    .contains("flowget: state dir " + state + " is in use by another flowget run (served by the"
+                            + " daemon, pid " + ProcessHandle.current().pid() + ", still running after PT1S)");
+            assertThat(Files.exists(b.resolve("out"))).as("nothing started").isFalse();
+            assertThat(first).as("the current run goes on").isNotDone();
+
+            Path c = tmp.resolve("busy-c");
+            Files.createDirectories(c);
+            Map<String, byte[]> later = files("busy-c", 3, 200);
+            List<String> laterArgs = runArgs(urls(later, c), c, "--wait-for-daemon", "PT2M");
+            CompletableFuture<Run> waiting = CompletableFuture.supplyAsync(() -> run(laterArgs));
+            long deadline = System.nanoTime() + WAIT.toNanos();
+            while (daemon.clientsWaiting() == 0 && System.nanoTime() < deadline) {
+                TimeUnit.MILLISECONDS.sleep(20);
+            }
+            assertThat(daemon.clientsWaiting()).as("the second client waits for its turn").isEqualTo(1);
+            release.countDown();
+            Run done = first.get(2, TimeUnit.MINUTES);
+            assertThat(done.code).as(done.err).isZero();
+            Run served = waiting.get(2, TimeUnit.MINUTES);
+            assertThat(served.code).as(served.err).isZero();
+            assertThat(served.err).containsOnlyOnce("this one waits up to PT2M for it to end");
+            assertExact(later, c);
+        } finally {
+            release.countDown();
         }
     }
 

@@ -31,8 +31,9 @@ import java.util.Arrays;
  * decoder is held until the tag is checked: a bad tag reports {@code decryption failed}, a good one the inner
  * decoder's own error.
  *
- * <p>Memory: an input, an output and a discard buffer of about {@code chunkSize} bytes each, and the two ciphers'
- * small state. Not thread-safe: owned by one {@link BodyPipeline}.
+ * <p>Memory: between calls, the held-back tag (16 bytes), the nonce and the two ciphers' small state; an input, an
+ * output and a discard buffer of about {@code chunkSize} bytes each are borrowed from {@link DecodeBuffers} for one
+ * call only. Not thread-safe: owned by one {@link BodyPipeline}.
  */
 final class AesGcmDecryptor implements Decoder {
     static final int NONCE_BYTES = 12;
@@ -45,10 +46,10 @@ final class AesGcmDecryptor implements Decoder {
     private final ChunkConsumer next;
     private final byte[] key;
     private final byte[] nonce = new byte[NONCE_BYTES];
-    /** The candidate tag (the last bytes seen) followed by new input; its first {@link #held} bytes are held. */
-    private final byte[] in;
-    private final byte[] out;
-    private final byte[] discard;
+    /** The candidate tag: the last {@link #held} bytes seen (at most {@link #TAG_BYTES}). */
+    private final byte[] tail = new byte[TAG_BYTES];
+    /** Most ciphertext bytes decrypted per step; the borrowed buffers hold this plus one or two tags. */
+    private final int chunkSize;
     private Cipher ctr;
     private Cipher tagger;
     private int nonceFill;
@@ -60,9 +61,10 @@ final class AesGcmDecryptor implements Decoder {
     AesGcmDecryptor(byte[] key, ChunkConsumer next, int chunkSize) {
         this.next = next;
         this.key = key.clone();
-        this.in = new byte[chunkSize + TAG_BYTES];
-        this.out = new byte[chunkSize + TAG_BYTES];
-        this.discard = new byte[chunkSize + 2 * TAG_BYTES];
+        if (chunkSize <= 0) {
+            throw new IllegalArgumentException("chunkSize must be > 0: " + chunkSize);
+        }
+        this.chunkSize = Math.min(chunkSize, DecodeBuffers.SIZE - 2 * TAG_BYTES);
     }
 
     @Override
@@ -76,19 +78,37 @@ final class AesGcmDecryptor implements Decoder {
             }
             initCiphers();
         }
-        while (coded.hasRemaining()) {
-            int n = Math.min(in.length - held, coded.remaining());
-            coded.get(in, held, n);
-            int filled = held + n;
-            // Everything but the last TAG_BYTES may be ciphertext; those stay as the candidate tag.
-            int ready = filled - TAG_BYTES;
-            if (ready <= 0) {
-                held = filled;
-                continue;
+        if (!coded.hasRemaining()) {
+            return;
+        }
+        // Working buffers for this call only: a download waiting for bytes holds just the tail.
+        ByteBuffer inBuf = DecodeBuffers.take();
+        ByteBuffer outBuf = DecodeBuffers.take();
+        ByteBuffer discardBuf = DecodeBuffers.take();
+        try {
+            // The candidate tag followed by new input; its first `held` bytes are held back.
+            byte[] in = inBuf.array();
+            System.arraycopy(tail, 0, in, 0, held);
+            int capacity = chunkSize + TAG_BYTES;
+            while (coded.hasRemaining()) {
+                int n = Math.min(capacity - held, coded.remaining());
+                coded.get(in, held, n);
+                int filled = held + n;
+                // Everything but the last TAG_BYTES may be ciphertext; those stay as the candidate tag.
+                int ready = filled - TAG_BYTES;
+                if (ready <= 0) {
+                    held = filled;
+                    continue;
+                }
+                decrypt(in, ready, outBuf.array(), discardBuf.array());
+                System.arraycopy(in, ready, in, 0, TAG_BYTES);
+                held = TAG_BYTES;
             }
-            decrypt(in, ready);
-            System.arraycopy(in, ready, in, 0, TAG_BYTES);
-            held = TAG_BYTES;
+            System.arraycopy(in, 0, tail, 0, held);
+        } finally {
+            DecodeBuffers.give(discardBuf);
+            DecodeBuffers.give(outBuf);
+            DecodeBuffers.give(inBuf);
         }
     }
 
@@ -108,7 +128,7 @@ final class AesGcmDecryptor implements Decoder {
         }
     }
 
-    private void decrypt(byte[] ciphertext, int len) throws IOException {
+    private void decrypt(byte[] ciphertext, int len, byte[] out, byte[] discard) throws IOException {
         plaintextBytes += len;
         if (plaintextBytes > MAX_PLAINTEXT_BYTES) {
             throw BodyException.decryptFailed("object larger than one AES-GCM message can be (64 GiB)", null);
@@ -120,10 +140,10 @@ final class AesGcmDecryptor implements Decoder {
         } catch (GeneralSecurityException e) {
             throw new IOException("AES-GCM cipher failed", e);
         }
-        emit(produced);
+        emit(out, produced);
     }
 
-    private void emit(int produced) throws IOException {
+    private void emit(byte[] out, int produced) throws IOException {
         if (produced == 0 || heldBack != null) {
             return; // after an inner CORRUPT verdict, plaintext is only decrypted to reach the tag
         }
@@ -144,18 +164,25 @@ final class AesGcmDecryptor implements Decoder {
                     "object shorter than the " + NONCE_BYTES + "-byte nonce and " + TAG_BYTES + "-byte tag", null);
         }
         byte[] computed;
+        ByteBuffer outBuf = DecodeBuffers.take();
+        ByteBuffer discardBuf = DecodeBuffers.take();
         try {
+            byte[] out = outBuf.array();
+            byte[] discard = discardBuf.array();
             int rest = ctr.doFinal(out, 0);
             if (rest > 0) {
                 tagger.update(out, 0, rest, discard, 0);
-                emit(rest);
+                emit(out, rest);
             }
             int n = tagger.doFinal(discard, 0);
             computed = Arrays.copyOfRange(discard, n - TAG_BYTES, n);
         } catch (GeneralSecurityException e) {
             throw new IOException("AES-GCM cipher failed", e);
+        } finally {
+            DecodeBuffers.give(discardBuf);
+            DecodeBuffers.give(outBuf);
         }
-        if (!MessageDigest.isEqual(computed, Arrays.copyOf(in, TAG_BYTES))) {
+        if (!MessageDigest.isEqual(computed, tail)) {
             throw BodyException.decryptFailed(
                     "AES-GCM tag mismatch (wrong key, or damaged, truncated or extended object)", null);
         }
@@ -166,7 +193,7 @@ final class AesGcmDecryptor implements Decoder {
 
     @Override
     public int heapBytes() {
-        return in.length + out.length + discard.length + NONCE_BYTES + CIPHER_STATE_BYTES;
+        return tail.length + NONCE_BYTES + CIPHER_STATE_BYTES; // working buffers are borrowed per call
     }
 
     @Override

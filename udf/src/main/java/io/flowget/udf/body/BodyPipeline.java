@@ -45,9 +45,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * would cross it is refused whole ({@link BodyException.Kind#LIMIT_EXCEEDED}); when a coding is present, decoded
  * bytes may not exceed {@code maxRatio} times the coded bytes received so far once past {@link
  * #RATIO_GRACE_BYTES} ({@link BodyException.Kind#RATIO_EXCEEDED}). Digests (SHA-256 always, BLAKE3 optional)
- * cover exactly the bytes given to the sink. Memory is fixed per transfer: one decode buffer of {@link
- * #CHUNK_SIZE} bytes per coding layer plus 8 KiB copy buffers once direct or read-only input needs them; nothing grows
- * with the body; decryption adds its buffers and cipher state (AES-GCM: three 8 KiB buffers and about 2 KiB) or one
+ * cover exactly the bytes given to the sink. Memory is fixed per transfer: decode buffers of {@link #CHUNK_SIZE} bytes
+ * (one per coding layer, and a copy buffer for direct or read-only input) are borrowed from the TaskManager's
+ * {@link DecodeBuffers} only while a call decodes, so a pipeline waiting for bytes holds none — only decoder
+ * state; nothing grows with the body; decryption adds its buffers and cipher state (AES-GCM: three 8 KiB buffers and about 2 KiB) or one
  * ciphertext and one plaintext segment (Tink: about 8 KiB for 4 KiB segments, 2 MiB for 1 MiB ones). Native decoder state (zlib 32 KiB window, zstd window at most 8 MiB, brotli window usually 4
  * MiB) lives outside the Java heap and is freed by {@link #close}. {@link #retainedHeapBytes()} and the static
  * {@link #liveHeapBytes()} report the Java buffers for measurement.
@@ -63,7 +64,7 @@ public final class BodyPipeline implements AutoCloseable {
     /** Decoded bytes below which the ratio guard is not applied: small, very compressible bodies are fine. */
     public static final long RATIO_GRACE_BYTES = 1L << 20;
 
-    /** Size of the copy buffer used to digest direct buffers. */
+    /** Size of the AES-GCM decryptor's buffers. */
     static final int SCRATCH_SIZE = 8 * 1024;
 
     private static final AtomicLong LIVE_PIPELINES = new AtomicLong();
@@ -96,7 +97,6 @@ public final class BodyPipeline implements AutoCloseable {
     private boolean closed;
     private long encodedBytes;
     private long decodedBytes;
-    private byte[] scratch;
     private long accountedHeap;
     private long accountedDirect;
     private String sha256Hex;
@@ -194,7 +194,7 @@ public final class BodyPipeline implements AutoCloseable {
             state = State.FAILED;
             throw e;
         } finally {
-            // Some buffers are allocated on first need (copy buffers for direct or read-only input).
+            // Some buffers are allocated on first need (decryption's).
             account();
         }
     }
@@ -270,18 +270,21 @@ public final class BodyPipeline implements AutoCloseable {
             }
             return;
         }
-        // Direct chunks (native decoder output, direct socket buffers) are copied through one small array:
+        // Direct chunks (native decoder output, direct socket buffers) are copied through one borrowed array:
         // BLAKE3 takes arrays only, and MessageDigest would otherwise allocate its own hidden copy buffer.
-        if (scratch == null) {
-            scratch = new byte[SCRATCH_SIZE];
-        }
-        while (chunk.hasRemaining()) {
-            int step = Math.min(scratch.length, chunk.remaining());
-            chunk.get(scratch, 0, step);
-            sha256.update(scratch, 0, step);
-            if (blake3 != null) {
-                blake3.update(scratch, 0, step);
+        ByteBuffer borrowed = DecodeBuffers.take();
+        try {
+            byte[] scratch = borrowed.array();
+            while (chunk.hasRemaining()) {
+                int step = Math.min(scratch.length, chunk.remaining());
+                chunk.get(scratch, 0, step);
+                sha256.update(scratch, 0, step);
+                if (blake3 != null) {
+                    blake3.update(scratch, 0, step);
+                }
             }
+        } finally {
+            DecodeBuffers.give(borrowed);
         }
         chunk.position(pos);
     }
@@ -351,9 +354,12 @@ public final class BodyPipeline implements AutoCloseable {
         return sniffer == null ? List.of() : sniffer.detected();
     }
 
-    /** Bytes of Java heap buffers this pipeline holds (decode buffers, copy buffer); fixed per transfer. */
+    /**
+     * Bytes of Java heap buffers this pipeline holds between calls (decryption buffers, a few header bytes); fixed
+     * per transfer. Decode and copy buffers are borrowed from {@link DecodeBuffers} per call and not counted.
+     */
     public long retainedHeapBytes() {
-        long sum = scratch == null ? 0 : scratch.length;
+        long sum = 0;
         for (Decoder decoder : decoders) {
             sum += decoder.heapBytes();
         }
@@ -410,7 +416,6 @@ public final class BodyPipeline implements AutoCloseable {
         for (Decoder decoder : decoders) {
             decoder.close();
         }
-        scratch = null;
         LIVE_HEAP_BYTES.addAndGet(-accountedHeap);
         LIVE_DIRECT_BYTES.addAndGet(-accountedDirect);
         accountedHeap = 0;

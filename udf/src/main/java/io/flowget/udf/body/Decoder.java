@@ -18,7 +18,7 @@ interface Decoder extends ChunkConsumer {
     /** End of the coded input: verifies the stream was complete. */
     void finish() throws IOException;
 
-    /** Bytes of Java heap buffers this decoder holds (its decode buffer). */
+    /** Bytes of Java heap buffers this decoder holds between calls (decode buffers are borrowed per call). */
     int heapBytes();
 
     /** Bytes of direct/native buffers this decoder allocated explicitly (not the codec's own state). */

@@ -84,8 +84,7 @@ final class DeflateDecoder implements Decoder {
 
     @Override
     public int heapBytes() {
-        // The decode buffer is allocated with the inflater, after the first two bytes.
-        return bufferSize + probe.length;
+        return probe.length; // the decode buffer is borrowed per call (DecodeBuffers)
     }
 
     @Override

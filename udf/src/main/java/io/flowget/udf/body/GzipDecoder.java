@@ -12,7 +12,8 @@ import java.util.zip.Inflater;
  * member's header (FEXTRA, FNAME, FCOMMENT and a verified FHCRC) and trailer (CRC32 and ISIZE, both verified),
  * and a raw {@link Inflater} decodes the deflate data in between. Bytes after a complete member must start
  * another member; anything else is {@code corrupt gzip stream}, as is a stream that ends inside a member. An
- * empty body is accepted as an empty representation. Not thread-safe.
+ * empty body is accepted as an empty representation. Between calls it holds the inflater's native state and a few
+ * bytes of header state, no decode buffer ({@link InflateStep}). Not thread-safe.
  */
 @NotThreadSafe
 final class GzipDecoder implements Decoder {
@@ -237,7 +238,7 @@ final class GzipDecoder implements Decoder {
 
     @Override
     public int heapBytes() {
-        return step.bufferBytes() + small.length;
+        return small.length; // the decode buffer is borrowed per call (DecodeBuffers)
     }
 
     @Override

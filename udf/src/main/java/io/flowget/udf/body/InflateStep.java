@@ -11,7 +11,9 @@ import java.util.zip.Inflater;
 /**
  * The inflate loop shared by the gzip and deflate decoders: feeds a buffer to an {@link Inflater} and hands the
  * output downstream one decode buffer at a time, so no more than one buffer is inflated before the size limits
- * are checked again (this is what stops a gzip bomb early). Not thread-safe: owned by one decoder.
+ * are checked again (this is what stops a gzip bomb early). The decode buffer is borrowed from {@link
+ * DecodeBuffers} for one {@link #run} only: between calls (a download waiting for bytes) this step holds no buffer,
+ * only the inflater's native state. Not thread-safe: owned by one decoder.
  */
 @NotThreadSafe
 final class InflateStep {
@@ -19,20 +21,18 @@ final class InflateStep {
 
     private final ContentCoding coding;
     private final Inflater inflater;
-    private final byte[] buf;
-    private final ByteBuffer view;
+    /** Most bytes inflated per step (at most {@link DecodeBuffers#SIZE}). */
+    private final int step;
     private final ChunkConsumer out;
 
     InflateStep(ContentCoding coding, Inflater inflater, int bufferSize, ChunkConsumer out) {
+        if (bufferSize <= 0) {
+            throw new IllegalArgumentException("bufferSize must be > 0: " + bufferSize);
+        }
         this.coding = coding;
         this.inflater = inflater;
-        this.buf = new byte[bufferSize];
-        this.view = ByteBuffer.wrap(buf);
+        this.step = Math.min(bufferSize, DecodeBuffers.SIZE);
         this.out = out;
-    }
-
-    int bufferBytes() {
-        return buf.length;
     }
 
     /**
@@ -44,13 +44,15 @@ final class InflateStep {
      */
     long run(ByteBuffer src, CRC32 crc) throws IOException {
         long produced = 0;
+        ByteBuffer view = DecodeBuffers.take();
+        byte[] buf = view.array();
         inflater.setInput(src);
         try {
             while (true) {
                 int before = src.position();
                 int n;
                 try {
-                    n = inflater.inflate(buf, 0, buf.length);
+                    n = inflater.inflate(buf, 0, step);
                 } catch (DataFormatException e) {
                     throw BodyException.corrupt(coding, e);
                 }
@@ -80,6 +82,7 @@ final class InflateStep {
         } finally {
             // Do not keep a reference to the caller's (reused) buffer.
             inflater.setInput(NO_INPUT);
+            DecodeBuffers.give(view);
         }
     }
 }

@@ -10,8 +10,8 @@ import java.nio.ByteBuffer;
 
 /**
  * Push decoder for the {@code zstd} coding (RFC 8878, RFC 9659) on zstd-jni's streaming context: each call
- * decompresses into one reused decode buffer and hands it downstream before decompressing more, so output is
- * produced in bounded steps whatever the input. Concatenated frames (and skippable frames) are accepted; a body
+ * decompresses into one decode buffer (borrowed from {@link DecodeBuffers} for the call) and hands it downstream
+ * before decompressing more, so output is produced in bounded steps whatever the input. Concatenated frames (and skippable frames) are accepted; a body
  * that ends inside a frame is {@code corrupt zstd stream}, as is anything zstd rejects. The window is capped at
  * 8 MiB as RFC 9659 section 3 asks of HTTP decoders, which also caps the native memory of one transfer; a frame
  * that needs more fails as corrupt with the reason in the cause. An empty body is an empty representation.
@@ -22,13 +22,10 @@ final class ZstdDecoder implements Decoder {
     /** log2 of the largest window accepted: 8 MiB (RFC 9659). */
     static final int WINDOW_LOG_MAX = 23;
 
-    /** Size of the copy buffer for read-only heap input, allocated only when such input arrives. */
-    static final int STAGE_SIZE = 8 * 1024;
-
     private final ChunkConsumer out;
     private final ZstdDecompressCtx ctx;
-    private final ByteBuffer buf;
-    private ByteBuffer stage;
+    /** Most bytes decompressed per step (at most {@link DecodeBuffers#SIZE}). */
+    private final int step;
     private boolean sawInput;
     private boolean frameComplete = true;
     private boolean closed;
@@ -42,7 +39,7 @@ final class ZstdDecoder implements Decoder {
             ctx.close();
             throw e;
         }
-        this.buf = ByteBuffer.allocate(bufferSize);
+        this.step = Math.min(bufferSize, DecodeBuffers.SIZE);
     }
 
     @Override
@@ -51,29 +48,35 @@ final class ZstdDecoder implements Decoder {
             return;
         }
         sawInput = true;
-        if (in.isDirect() || in.hasArray()) {
-            decode(in);
-            return;
-        }
-        // zstd-jni reads only direct or array-backed buffers; a read-only heap buffer (an HTTP/2 frame payload
-        // view, for instance) is staged through a small array.
-        if (stage == null) {
-            stage = ByteBuffer.allocate(STAGE_SIZE);
-        }
-        while (in.hasRemaining()) {
-            int n = Math.min(in.remaining(), stage.capacity());
-            stage.clear();
-            in.get(stage.array(), 0, n);
-            stage.limit(n);
-            decode(stage);
+        // Both buffers are borrowed for this call only: a download waiting for bytes holds none.
+        ByteBuffer buf = DecodeBuffers.take();
+        ByteBuffer stage = null;
+        try {
+            if (in.isDirect() || in.hasArray()) {
+                decode(in, buf);
+                return;
+            }
+            // zstd-jni reads only direct or array-backed buffers; a read-only heap buffer (an HTTP/2 frame
+            // payload view, for instance) is staged through a second borrowed array.
+            stage = DecodeBuffers.take();
+            while (in.hasRemaining()) {
+                int n = Math.min(in.remaining(), stage.capacity());
+                stage.clear();
+                in.get(stage.array(), 0, n);
+                stage.limit(n);
+                decode(stage, buf);
+            }
+        } finally {
+            DecodeBuffers.give(stage);
+            DecodeBuffers.give(buf);
         }
     }
 
-    private void decode(ByteBuffer in) throws IOException {
+    private void decode(ByteBuffer in, ByteBuffer buf) throws IOException {
         boolean outputFull = false;
         // A full decode buffer may mean zstd holds more output: call again even without new input.
         while (in.hasRemaining() || outputFull) {
-            buf.clear();
+            buf.clear().limit(step);
             int before = in.position();
             boolean flushedFrameEnd;
             try {
@@ -87,7 +90,7 @@ final class ZstdDecoder implements Decoder {
             if (produced > 0 || in.position() != before) {
                 frameComplete = flushedFrameEnd;
             }
-            outputFull = produced == buf.capacity();
+            outputFull = produced == step;
             if (produced > 0) {
                 buf.flip();
                 out.accept(buf);
@@ -106,7 +109,7 @@ final class ZstdDecoder implements Decoder {
 
     @Override
     public int heapBytes() {
-        return buf.capacity() + (stage == null ? 0 : stage.capacity());
+        return 0; // decode and staging buffers are borrowed per call (DecodeBuffers)
     }
 
     @Override

@@ -19,8 +19,8 @@ import java.nio.file.attribute.BasicFileAttributes;
  *
  * <ul>
  *   <li>{@link #createExclusive}: a staging file for a whole body is created anew ({@code O_CREAT|O_EXCL}, which
- *       fails on any existing entry, a link included) after removing what an earlier attempt left (the entry
- *       itself, never a link's target).
+ *       fails on any existing entry, a link included); when that finds what an earlier attempt left, the entry
+ *       itself (never a link's target) is removed and the create tried once more.
  *   <li>{@link #openExisting}: a chunk's writes go into the pre-sized staging file only when it is a regular file
  *       ({@code O_NOFOLLOW}).
  *   <li>{@link #realDirectories}: every directory from the output directory down to a final path's parent is a
@@ -43,13 +43,23 @@ public final class SafeFiles {
 
     /** Creates {@code file} anew for writing, replacing a regular file or link of that name, never following one. */
     public static FileChannel createExclusive(Path file) throws IOException {
-        Files.deleteIfExists(file); // removes a link itself, not its target
+        // The create comes first: nearly always nothing is there, and a delete first would cost every body a failing
+        // lstat and an exception (issue 16: no ENOENT probes on the hot path). What an earlier attempt left is
+        // removed only when the create finds it.
         try {
-            return FileChannel.open(
-                    file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS);
+            return createNew(file);
+        } catch (FileAlreadyExistsException leftOver) {
+            Files.deleteIfExists(file); // removes a link itself, not its target
+        }
+        try {
+            return createNew(file);
         } catch (FileAlreadyExistsException e) {
             throw new IOException("staging file " + file + " appeared while it was being created (refused)", e);
         }
+    }
+
+    private static FileChannel createNew(Path file) throws IOException {
+        return FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS);
     }
 
     /** Opens an existing regular file for writing; a symbolic link there fails ({@code ELOOP}). */

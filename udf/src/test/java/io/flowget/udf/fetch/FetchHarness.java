@@ -257,6 +257,11 @@ final class FetchHarness implements AutoCloseable {
         drain(harness, clock, done, WAIT, true);
     }
 
+    /** Runs mail under this harness's clock until {@code done}; fails after {@code bound}. */
+    void drainUntil(BooleanSupplier done, Duration bound) throws Exception {
+        drain(harness, clock, done, bound, true);
+    }
+
     /** Runs mail under this harness's clock for {@code d}. */
     void drainFor(Duration d) throws Exception {
         drain(harness, clock, () -> false, d, false);

@@ -40,6 +40,23 @@ class SafeFilesTest {
     }
 
     @Test
+    void aStagingFileAnEarlierAttemptLeftIsReplacedByANewOne() throws Exception {
+        Path staging = Files.createDirectories(tmp.resolve("staging")).resolve("abc-1-g0.part");
+        Files.writeString(staging, "the earlier attempt's longer body");
+
+        try (FileChannel ch = SafeFiles.createExclusive(staging)) {
+            ch.write(ByteBuffer.wrap("body".getBytes(StandardCharsets.UTF_8)));
+        }
+
+        assertThat(staging).as("nothing of the old body left").hasContent("body");
+        Path fresh = tmp.resolve("staging/fresh.part");
+        try (FileChannel ch = SafeFiles.createExclusive(fresh)) {
+            ch.write(ByteBuffer.wrap("new".getBytes(StandardCharsets.UTF_8)));
+        }
+        assertThat(fresh).hasContent("new");
+    }
+
+    @Test
     void chunkWritesAndPresizeRefuseALinkInPlaceOfTheStagingFile() throws Exception {
         Path victim = victim("precious");
         Path staging = Files.createDirectories(tmp.resolve("staging")).resolve("abc-1-g0.part");

@@ -1,5 +1,7 @@
 package io.flowget.udf.testing;
 
+import io.flowget.udf.body.Codecs;
+
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Request;
@@ -10,21 +12,19 @@ import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 
 import java.io.BufferedReader;
-import java.io.ByteArrayOutputStream;
-import java.io.IOException;
 import java.io.InputStreamReader;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.Map;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.zip.GZIPOutputStream;
 
 /**
  * A slow origin meant to run in its own JVM (so that its objects stay out of a heap measurement of the client):
- * {@code /hold/...} and {@code /hold-gz/...} answer with the head and the first 1 KiB of the body (gzip-coded for
- * {@code hold-gz}), then hold the response open until told to finish it; {@code /quick/...} answers at once. Every
+ * {@code /hold/...}, {@code /hold-gz/...}, {@code /hold-deflate/...}, {@code /hold-zstd/...} and {@code /hold-br/...}
+ * answer with the head and the first 1 KiB of the body (identity, or coded gzip, deflate, zstd, br), then hold the
+ * response open until told to finish it; {@code /quick/...} answers at once. Every
  * answer carries {@code Connection: close}, so the client keeps no idle connection afterwards. The body of every
  * path is {@link TestOrigin#content(String, int)} of {@code ("trickle", size)}.
  *
@@ -44,7 +44,11 @@ public final class TricklingOrigin {
     public static void main(String[] args) throws Exception {
         int size = Integer.parseInt(args[0]);
         byte[] plain = TestOrigin.content("trickle", size);
-        byte[] gzip = gzip(plain);
+        // path segment after "/hold" -> Content-Encoding
+        Map<String, String> codings =
+                Map.of("-gz", "gzip", "-deflate", "deflate", "-zstd", "zstd", "-br", "br");
+        Map<String, byte[]> coded = new java.util.HashMap<>();
+        codings.values().forEach(c -> coded.put(c, Codecs.encode(plain, c)));
         Queue<Held> held = new ConcurrentLinkedQueue<>();
         AtomicInteger heldCount = new AtomicInteger();
 
@@ -63,13 +67,16 @@ public final class TricklingOrigin {
                     @Override
                     public boolean handle(Request request, Response response, Callback callback) {
                         String path = request.getHttpURI().getPath();
-                        boolean coded = path.startsWith("/hold-gz/");
-                        byte[] body = coded ? gzip : plain;
+                        String coding = null;
+                        if (path.startsWith("/hold-")) {
+                            coding = codings.get(path.substring("/hold".length(), path.indexOf('/', 1)));
+                        }
+                        byte[] body = coding == null ? plain : coded.get(coding);
                         response.setStatus(200);
                         response.getHeaders().put(HttpHeader.CONTENT_LENGTH, body.length);
                         response.getHeaders().put(HttpHeader.CONNECTION, "close");
-                        if (coded) {
-                            response.getHeaders().put(HttpHeader.CONTENT_ENCODING, "gzip");
+                        if (coding != null) {
+                            response.getHeaders().put(HttpHeader.CONTENT_ENCODING, coding);
                         }
                         if (!path.startsWith("/hold")) {
                             response.write(true, ByteBuffer.wrap(body), callback);
@@ -114,15 +121,5 @@ public final class TricklingOrigin {
             System.out.flush();
         }
         server.stop();
-    }
-
-    static byte[] gzip(byte[] plain) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        try (GZIPOutputStream gz = new GZIPOutputStream(out)) {
-            gz.write(plain);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        return out.toByteArray();
     }
 }

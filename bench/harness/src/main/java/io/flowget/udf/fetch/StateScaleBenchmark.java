@@ -134,7 +134,7 @@ public final class StateScaleBenchmark {
             }
             ingest = seconds(t0);
             LOG.info("state scale {}: ingest seconds per tenth:{}", n, deciles);
-            assertThat(op(first).backlog() + op(first).inFlightCount()).isEqualTo(n);
+            assertThat(op(first).forTests().backlog() + op(first).forTests().inFlightCount()).isEqualTo(n);
 
             t0 = System.nanoTime();
             full = first.snapshot(1L, 1L);
@@ -169,7 +169,7 @@ public final class StateScaleBenchmark {
             t0 = System.nanoTime();
             second.open();
             openSeconds = seconds(t0);
-            assertThat(op(second).backlog() + op(second).inFlightCount())
+            assertThat(op(second).forTests().backlog() + op(second).forTests().inFlightCount())
                     .as("every tracked request is back after the restore")
                     .isEqualTo(n + extra);
         } finally {
