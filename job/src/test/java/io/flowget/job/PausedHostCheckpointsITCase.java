@@ -117,12 +117,12 @@ class PausedHostCheckpointsITCase {
                 // Every healthy request and every refused paused one gets its result through a checkpoint.
                 List<FetchResult> results = await(kafka.bootstrapServers(), flink, job, Duration.ofMinutes(4),
                         rs -> count(rs, "healthy-") >= HEALTHY && count(rs, "paused-") >= PAUSED_REFUSED);
-                long before = completedCheckpoints(flink, job);
+                long before = flink.completedCheckpoints(job);
                 long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
                 long after = before;
                 while (after < before + MORE_CHECKPOINTS && System.nanoTime() < deadline) {
                     Thread.sleep(200);
-                    after = completedCheckpoints(flink, job);
+                    after = flink.completedCheckpoints(job);
                 }
                 List<FetchResult> during = read(kafka.bootstrapServers());
                 int lookupsHeld = slowLookups.get();
@@ -200,9 +200,5 @@ class PausedHostCheckpointsITCase {
 
     private static int count(List<FetchResult> results, String prefix) {
         return (int) results.stream().filter(r -> r.id.startsWith(prefix)).count();
-    }
-
-    private static long completedCheckpoints(EmbeddedFlink flink, JobID job) throws Exception {
-        return flink.executionGraph(job).getCheckpointStatsSnapshot().getCounts().getNumberOfCompletedCheckpoints();
     }
 }

@@ -299,6 +299,11 @@ public final class EmbeddedFlink implements AutoCloseable {
         return get(miniCluster.getExecutionGraph(jobId), OPERATION_TIMEOUT);
     }
 
+    /** How many checkpoints of the job have completed so far (its checkpoint statistics), for experiments. */
+    public long completedCheckpoints(JobID jobId) throws Exception {
+        return executionGraph(jobId).getCheckpointStatsSnapshot().getCounts().getNumberOfCompletedCheckpoints();
+    }
+
     /**
      * The newest completed checkpoint under {@code checkpointDir}, across all job ids: the {@code <jobId>/chk-N}
      * directory holding a {@code _metadata} file, newest by that file's modification time, then by N. Use it as

@@ -16,7 +16,6 @@ import org.apache.flink.api.common.JobStatus;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.configuration.PipelineOptions;
-import org.apache.flink.runtime.executiongraph.AccessExecutionGraph;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -110,15 +109,14 @@ class BacklogVisibilityITCase {
                     for (ConsumerRecord<String, String> r : emitted.poll(Duration.ofMillis(50))) {
                         emittedCount++;
                         if (checkpointsAtFirstEmit < 0) {
-                            checkpointsAtFirstEmit = completedCheckpoints(flink.executionGraph(job));
+                            checkpointsAtFirstEmit = flink.completedCheckpoints(job);
                         }
                     }
                     for (ConsumerRecord<String, String> r : committed.poll(Duration.ofMillis(50))) {
                         firstCommitted.add(Json.resultFromJson(r.value()));
                     }
                 }
-                AccessExecutionGraph graph = flink.executionGraph(job);
-                long checkpointsAtFirstCommit = completedCheckpoints(graph);
+                long checkpointsAtFirstCommit = flink.completedCheckpoints(job);
                 System.out.printf("BacklogVisibilityITCase: first result emitted after %d completed checkpoints,"
                                 + " committed after %d; %d of %d requests answered, %d results emitted, %d committed"
                                 + " in the first read%n",
@@ -134,13 +132,11 @@ class BacklogVisibilityITCase {
                         .allSatisfy(r -> assertThat(r.status).as("%s", r.id).isEqualTo(ResultStatus.OK));
                 assertThat(asked.get()).as("requests the origin was asked: the rest wait in the job")
                         .isLessThan(REQUESTS);
-                assertThat(graph.getStatusTimestamp(JobStatus.RESTARTING)).as("never restarted").isZero();
+                assertThat(flink.executionGraph(job).getStatusTimestamp(JobStatus.RESTARTING))
+                        .as("never restarted")
+                        .isZero();
                 flink.cancel(job);
             }
         }
-    }
-
-    private static long completedCheckpoints(AccessExecutionGraph graph) {
-        return graph.getCheckpointStatsSnapshot().getCounts().getNumberOfCompletedCheckpoints();
     }
 }
