@@ -160,6 +160,15 @@ public final class KafkaClients {
             return this;
         }
 
+        /**
+         * At most {@code requests} unanswered produce requests per connection (Kafka's default: 5). With 1, a batch is
+         * sent only once the one before it is answered, so a retried batch can never land behind a later one.
+         */
+        public ProducerBuilder maxInFlightRequests(int requests) {
+            props.put(ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION, String.valueOf(requests));
+            return this;
+        }
+
         public KafkaProducer<String, String> build() {
             return new KafkaProducer<>(props);
         }

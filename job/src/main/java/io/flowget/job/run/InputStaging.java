@@ -99,6 +99,16 @@ final class InputStaging {
      * partition (end sequence 2453, as if the producer state of the earlier run's deleted partition were still there)
      * and its commit timed out after 60 s (bench pass of 2026-12-05 19:13 UTC, load ~20); that this was the cause is
      * not proven.
+     *
+     * <p>One produce request in flight at a time: the same failure came back three times with per-run ids (a
+     * daemon's second run, load 11-18, 2026-12-05 20:56-21:57 UTC), and each time the partition held exactly one
+     * batch fewer than the producer's end sequence (offset 959 / end sequence 1691, offset 1225 / 1730: 733 and 506
+     * records missing, the same gap at every later retry) while the refused batch was sequence 0. So the first batch
+     * on a new partition failed once (retriable, e.g. the partition not yet ready on the broker right after its topic
+     * was created) while a later batch, in flight beside it, was appended; a broker that has no state for a producer
+     * on a partition accepts any first sequence, so sequence 0's retry can never land after it, and the commit waits
+     * out its 60 s. With one request in flight a later batch is sent only after the one before it is in. Cost: one
+     * round trip per 256 KiB batch, before the fetching starts.
      */
     static void produce(String servers, Properties kafkaProps, String topic, List<Line> lines, String transactionalId) {
         try (KafkaProducer<String, String> producer =
@@ -106,6 +116,7 @@ final class InputStaging {
                         .properties(kafkaProps)
                         .transactionalId(transactionalId)
                         .batching(Duration.ofMillis(5), 256 * 1024)
+                        .maxInFlightRequests(1)
                         .build()) {
             producer.initTransactions();
             producer.beginTransaction();

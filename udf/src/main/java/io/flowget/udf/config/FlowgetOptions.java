@@ -62,8 +62,9 @@ public final class FlowgetOptions {
                     .defaultValue(4)
                     .withDescription(
                             "Limit a host starts with (clamped to min/max) once its first request has"
-                                    + " answered; the very first request to a host goes alone, so an HTTP/2"
-                                    + " origin gets one multiplexed connection. The limit then doubles per fast"
+                                    + " answered, or its HTTP/1.1 response head arrived; the very first request to"
+                                    + " a host goes alone, so an HTTP/2 origin gets one multiplexed connection. The"
+                                    + " limit then doubles per fast"
                                     + " answer or response head while the host is busy (`flowget.host.slow-start`)"
                                     + " until the first drop, then grows by one per success while the host is"
                                     + " busy (AIMD); it shrinks by 10% on 429/503,"

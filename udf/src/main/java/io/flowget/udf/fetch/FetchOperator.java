@@ -376,6 +376,12 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                 state.putActive(act.seq, act.d);
                 scheduler.markReady(h, act);
             }
+            if (!a.headersReported) {
+                // The head proves the host now, not at the next sweep (200 ms); over HTTP/1.1 it also ends the host's
+                // warm-up, so the chunks planned above go out while the probe's body streams.
+                a.headersReported = true;
+                politeness.answered(a.host, a.headHttp1, a.ttfbNanos(), a.hostInFlight, ptNow());
+            }
         });
     }
 

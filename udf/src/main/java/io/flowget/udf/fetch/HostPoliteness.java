@@ -228,8 +228,20 @@ public final class HostPoliteness {
      * @param inFlightAtSend requests in flight to the host when the attempt was sent, itself included
      */
     public boolean answered(String host, long ttfbNanos, int inFlightAtSend, long now) {
+        return answered(host, false, ttfbNanos, inFlightAtSend, now);
+    }
+
+    /**
+     * {@link #answered(String, long, int, long)} for a head that came over HTTP/1.1 ({@code http1} true) or HTTP/2:
+     * an HTTP/1.1 head also ends the host's warm-up ({@link WarmUp#onHead}), so a large file's other connections
+     * open while its first answer streams instead of after it.
+     */
+    public boolean answered(String host, boolean http1, long ttfbNanos, int inFlightAtSend, long now) {
         boolean changed = answered(host);
         HostGate g = gates.get(host);
+        if (http1 && g.warmUp().onHead(false)) {
+            changed = true;
+        }
         if (g.adaptiveLimit().onHead(ttfbNanos, inFlightAtSend, now)) {
             gates.save(g);
             changed = true;

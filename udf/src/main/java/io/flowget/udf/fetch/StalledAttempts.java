@@ -74,7 +74,7 @@ final class StalledAttempts {
         for (Attempt a : scheduler.inFlight()) {
             if (a.headersReceived && !a.headersReported) {
                 a.headersReported = true;
-                if (politeness.answered(a.host, a.ttfbNanos(), a.hostInFlight, now)) {
+                if (politeness.answered(a.host, a.headHttp1, a.ttfbNanos(), a.hostInFlight, now)) {
                     changed = changed == null ? new ArrayList<>() : changed;
                     changed.add(a.host);
                 }

@@ -30,6 +30,8 @@ public final class Attempt {
      * time to first byte, the host's latency signal (whole-body time would mostly measure the file's size).
      */
     public volatile long headersAt;
+    /** True when the current hop's response head came over HTTP/1.1 (set with {@link #headersReceived}). */
+    public volatile boolean headHttp1;
     /** System.nanoTime() when the current hop was sent. */
     public long hopSentNanos;
     /** Why the operator cancelled the attempt (timeout, shutdown), or null. */
@@ -146,12 +148,22 @@ public final class Attempt {
         hopSentNanos = System.nanoTime();
         headersAt = 0;
         headersReceived = false;
+        headHttp1 = false;
     }
 
     /** Called by the response consumers, on the I/O thread, when the current hop's response head arrives. */
     public void markHeaders() {
         headersAt = System.nanoTime();
         headersReceived = true;
+    }
+
+    /**
+     * {@link #markHeaders()} for a head whose protocol is known: {@code http1} true for HTTP/1.1 (a first answer's
+     * head then ends its host's warm-up).
+     */
+    public void markHeaders(boolean http1) {
+        headHttp1 = http1;
+        markHeaders();
     }
 
     /** Time to first byte (response head) of the current hop in ns, or -1 when no head arrived. */

@@ -84,7 +84,8 @@ public final class StagingResponseConsumer implements AsyncResponseConsumer<Fetc
             HttpContext context,
             FutureCallback<FetchOutcome> resultCallback)
             throws HttpException, IOException {
-        attempt.markHeaders();
+        var version = response.getVersion();
+        attempt.markHeaders(version != null && version.getMajor() == 1);
         FetchOutcome o = headersOf(response);
         this.outcome = o;
         this.resultCallback = resultCallback;

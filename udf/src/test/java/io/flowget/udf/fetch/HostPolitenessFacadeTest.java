@@ -76,6 +76,21 @@ class HostPolitenessFacadeTest {
     }
 
     @Test
+    void anHttp1HeadOfTheFirstRequestEndsTheWarmUpWhileItsBodyStreamsAnHttp2HeadDoesNot() {
+        HostPoliteness p = politeness();
+        p.onIssued(HOST, 0);
+        assertThat(p.mayIssue(HOST, 1, 0)).as("one request until the first answer").isFalse();
+        assertThat(p.answered(HOST, false, 1_000_000, 1, 0)).as("proven").isTrue();
+        assertThat(p.mayIssue(HOST, 1, 0)).as("an HTTP/2 head: the answer's grace still decides").isFalse();
+        assertThat(p.answered(HOST, true, 1_000_000, 1, 0)).as("the warm-up ended").isTrue();
+        assertThat(p.mayIssue(HOST, 3, 0)).as("the initial limit while the first body streams").isTrue();
+        assertThat(p.mayIssue(HOST, 4, 0)).isFalse();
+        clock.advanceTime(WarmUp.MAX_NANOS, TimeUnit.NANOSECONDS);
+        p.onIssued(HOST, 0);
+        assertThat(p.mayIssue(HOST, 3, 0)).as("no second warm-up").isTrue();
+    }
+
+    @Test
     void aFirstRequestWhoseHeadArrivedReleasesTheHostAfterTheCapAnUnansweredOneDoesNot() {
         HostPoliteness p = politeness();
         p.onIssued(HOST, 0);

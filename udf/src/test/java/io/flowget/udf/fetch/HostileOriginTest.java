@@ -138,7 +138,10 @@ class HostileOriginTest {
 
         assertOk(h, r, body);
         assertThat(r.httpStatus).isEqualTo(200);
-        assertThat(raw.hits("/f")).isEqualTo(2);
+        // The probe, then the plain GET; the probe's head (a 206 of a larger file) plans the other chunk and, over
+        // HTTP/1.1, ends the host's warm-up, so that chunk's request may go out before the short body is seen: it is
+        // dropped with its generation.
+        assertThat(raw.hits("/f")).isBetween(2, 3);
     }
 
     @Test

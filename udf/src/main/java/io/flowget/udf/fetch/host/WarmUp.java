@@ -8,12 +8,16 @@ import javax.annotation.concurrent.NotThreadSafe;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Limits one host to a single request in flight until its first attempt has finished, or for at most {@link
- * #MAX_NANOS} once that attempt is sent, and for a further {@link #GRACE_NANOS} after a first answer over HTTP/2.
+ * Limits one host to a single request in flight until its first attempt has finished or an HTTP/1.1 response head
+ * of it arrived, or for at most {@link #MAX_NANOS} once that attempt is sent, and for a further {@link #GRACE_NANOS}
+ * after a first answer over HTTP/2.
  *
  * <p>Why: an HTTP/2 origin then serves all later requests as streams of that one connection (HttpClient shares a
  * connection only once it knows the protocol), and an HTTP/1.1 origin resumes that connection's TLS session. The
- * cap keeps a host whose first file is large from waiting for all of it. The grace exists because HttpClient
+ * cap keeps a host whose first file is large from waiting for all of it; an HTTP/1.1 head ends it at once (issue 16:
+ * a large file's chunk connections open while its first answer streams), since that connection is busy with its
+ * body until the end and its TLS session is already established for the next ones to resume. The grace exists
+ * because HttpClient
  * reports the response before it puts the connection back in its pool; leases made in that window would open new
  * connections.
  *
@@ -37,6 +41,8 @@ public final class WarmUp {
     private final WakeUps wakeUps;
     /** True once an attempt to the host has finished (answer or failure). */
     private boolean answered;
+    /** True once an HTTP/1.1 response head of the host arrived: the warm-up is over. */
+    private boolean headSeen;
     /** Clock nanos before which the host still warms up; 0 when it has not started or ended without grace. */
     private long warmAtNanos;
 
@@ -51,12 +57,12 @@ public final class WarmUp {
         if (warmAtNanos != 0 && clock.relativeTimeNanos() - warmAtNanos < 0) {
             return true; // warming up: the first request (or the first HTTP/2 answer's grace)
         }
-        return !answered && warmAtNanos == 0; // nothing sent yet
+        return !answered && !headSeen && warmAtNanos == 0; // nothing sent yet
     }
 
     /** A request to the host is being sent: the first one starts the warm-up. */
     public void onIssued() {
-        if (!answered && warmAtNanos == 0) {
+        if (!answered && !headSeen && warmAtNanos == 0) {
             // The warm-up lasts until the first answer, but no longer than MAX_NANOS: a host whose first file is
             // large must not wait for all of it.
             warmAtNanos = clock.relativeTimeNanos() + MAX_NANOS;
@@ -66,13 +72,27 @@ public final class WarmUp {
 
     /** An attempt to the host finished; the first one ends the warm-up, or starts the grace if it was HTTP/2. */
     public void onFinished(boolean http2) {
-        if (!answered) {
+        if (!answered && !headSeen) {
             warmAtNanos = http2 ? clock.relativeTimeNanos() + GRACE_NANOS : 0;
             if (http2) {
                 wakeUps.whenWarm(host);
             }
         }
         answered = true;
+    }
+
+    /**
+     * A response head of the host arrived while its body still streams. Over HTTP/1.1 this ends the warm-up (no
+     * connection to share: this one carries the body to its end); over HTTP/2 it changes nothing (the later requests
+     * are to share this connection, which the answer's grace waits for). Returns true when the warm-up ended.
+     */
+    public boolean onHead(boolean http2) {
+        if (http2 || answered || headSeen) {
+            return false;
+        }
+        headSeen = true;
+        warmAtNanos = 0;
+        return true;
     }
 
     /** True when the warm-up's time (cap or grace) has passed: the sweep may wake the host. */

@@ -67,6 +67,32 @@ class WarmUpTest {
     }
 
     @Test
+    void anHttp1HeadEndsTheWarmUpWhileItsBodyStreams() {
+        warmUp.onIssued();
+        clock.advanceTime(20, TimeUnit.MILLISECONDS);
+        assertThat(warmUp.onHead(false)).as("ended now").isTrue();
+        assertThat(warmUp.pinsToOne()).as("the body still streams, the host is warm").isFalse();
+        assertThat(warmUp.answered()).as("no attempt finished yet").isFalse();
+        assertThat(swept()).containsExactly("new.example");
+
+        warmUp.onIssued(); // the chunks that follow start no second warm-up
+        assertThat(warmUp.pinsToOne()).isFalse();
+        assertThat(warmUp.onHead(false)).as("once").isFalse();
+        warmUp.onFinished(true); // nor does the first answer's end
+        assertThat(warmUp.pinsToOne()).isFalse();
+    }
+
+    @Test
+    void anHttp2HeadLeavesTheWarmUpToTheAnswer() {
+        warmUp.onIssued();
+        assertThat(warmUp.onHead(true)).isFalse();
+        assertThat(warmUp.pinsToOne()).isTrue();
+        warmUp.onFinished(true);
+        assertThat(warmUp.onHead(false)).as("answered already").isFalse();
+        assertThat(warmUp.pinsToOne()).as("the grace").isTrue();
+    }
+
+    @Test
     void aFailedFirstAttemptEndsTheWarmUpToo() {
         warmUp.onIssued();
         warmUp.onFinished(false); // e.g. connect refused: finished, no HTTP/2 connection to share
