@@ -57,6 +57,8 @@ public final class OutputStore {
     private PublishAtCommit atCommit;
     /** False: {@link #publish} renames at once (no checkpoints, so no commit to wait for). */
     private boolean stageOnPublish;
+    /** Without checkpoints: the final paths whose file work is on the pool (with checkpoints, atCommit's). */
+    private final PathReservations publishing = new PathReservations();
 
     /** Creates {@code outDir} and {@code stagingDir} if needed. */
     public OutputStore(Path outDir, Path stagingDir, OnConflict onConflict, Durability durability)
@@ -159,7 +161,9 @@ public final class OutputStore {
         if (stageOnPublish) {
             return atCommit.begin(staging, relative, url, meta);
         }
-        return new Publish(staging, relative, url, meta, publisher.resolve(relative), null);
+        Path target = publisher.resolve(relative);
+        publishing.take(target, relative, url, onConflict, "whose file is being moved into place");
+        return new Publish(staging, relative, url, meta, target, null);
     }
 
     /**
@@ -195,6 +199,7 @@ public final class OutputStore {
         if (p.ready != null) {
             atCommit.register(p);
         } else {
+            publishing.release(p.target);
             p.dirty.forEach(commit::markDirty);
             if (p.failure != null) {
                 throw p.failure;
@@ -211,6 +216,7 @@ public final class OutputStore {
         if (p.ready != null) {
             atCommit.abandon(p);
         } else {
+            publishing.release(p.target);
             p.dirty.forEach(commit::markDirty);
         }
     }

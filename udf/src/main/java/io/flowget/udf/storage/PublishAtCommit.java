@@ -17,10 +17,8 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.NavigableMap;
 import java.util.Set;
 import java.util.TreeMap;
@@ -87,7 +85,7 @@ public final class PublishAtCommit {
 
     private List<PendingPublish> open = new ArrayList<>();
     private final TreeMap<Long, List<PendingPublish>> sealed = new TreeMap<>();
-    private final Map<Path, Reservation> reservations = new HashMap<>();
+    private final PathReservations reservations = new PathReservations();
     /** Committed batches whose renames run on the pool; still in the operator state until {@link #applied}. */
     private final List<Batch> applying = new ArrayList<>();
     /** The last batch's renames: the next runs after it. */
@@ -136,12 +134,7 @@ public final class PublishAtCommit {
      */
     OutputStore.Publish begin(Path staging, String relative, String url, FileMeta meta) throws IOException {
         Path target = publisher.resolve(relative);
-        Reservation r = reservations.get(target);
-        if (r != null && !r.url.equals(url) && onConflict == OnConflict.FAIL) {
-            throw new PathConflictException(
-                    relative, "it is reserved for " + r.url + ", whose file appears with the next checkpoint");
-        }
-        reservations.computeIfAbsent(target, t -> new Reservation(url)).count++;
+        reservations.take(target, relative, url, onConflict, "whose file appears with the next checkpoint");
         Path ready = readyDir.resolve(namePrefix + "-" + counter++ + ".ready");
         return new OutputStore.Publish(staging, relative, url, meta, target, ready);
     }
@@ -200,7 +193,7 @@ public final class PublishAtCommit {
 
     /** Whether a staged file waits for {@code target} (resolved): what is there now is about to be replaced. */
     boolean reserved(Path target) {
-        return reservations.containsKey(target);
+        return reservations.contains(target);
     }
 
     /**
@@ -380,10 +373,7 @@ public final class PublishAtCommit {
     }
 
     private void release(Path target) {
-        Reservation r = target == null ? null : reservations.get(target);
-        if (r != null && --r.count <= 0) {
-            reservations.remove(target);
-        }
+        reservations.release(target);
     }
 
     /** Deletes unreferenced ready files of other incarnations, and their folders once empty. */
@@ -430,15 +420,6 @@ public final class PublishAtCommit {
             for (PendingPublish p : entries) {
                 PublishAtCommit.this.apply(p, dirty::add);
             }
-        }
-    }
-
-    private static final class Reservation {
-        final String url;
-        int count;
-
-        Reservation(String url) {
-            this.url = url;
         }
     }
 }
