@@ -14,8 +14,10 @@ import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -25,7 +27,6 @@ import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.function.Consumer;
-import java.util.stream.Stream;
 
 /**
  * Publish with the commit (issue 15): a finished file becomes visible at its path only once the checkpoint that
@@ -314,13 +315,26 @@ public final class PublishAtCommit {
 
     /** Whether any ready file waits under {@code stagingDir} (for {@code flowget run}'s end: all applied). */
     public static boolean anyReady(Path stagingDir) throws IOException {
-        Path root = stagingDir.resolve(READY_DIR);
-        if (!Files.isDirectory(root)) {
+        return anyFileUnder(stagingDir.resolve(READY_DIR));
+    }
+
+    /**
+     * Whether a regular file is in {@code dir} or below. The commit's renames empty these folders while this looks,
+     * so an entry gone between the listing and its lstat, or a folder gone before it is listed, waits for nothing
+     * ({@code Files.walk} threw {@code NoSuchFileException} for it, and a completed run ended with an internal error).
+     */
+    private static boolean anyFileUnder(Path dir) throws IOException {
+        try (DirectoryStream<Path> entries = Files.newDirectoryStream(dir)) {
+            for (Path p : entries) {
+                BasicFileAttributes at = SafeFiles.attributes(p); // null: gone meanwhile
+                if (at != null && (at.isRegularFile() || (at.isDirectory() && anyFileUnder(p)))) {
+                    return true;
+                }
+            }
+        } catch (NoSuchFileException | NotDirectoryException gone) {
             return false;
         }
-        try (Stream<Path> s = Files.walk(root)) {
-            return s.anyMatch(Files::isRegularFile);
-        }
+        return false;
     }
 
     /** Deletes the ready folders under {@code stagingDir} that are empty (after a run that applied everything). */

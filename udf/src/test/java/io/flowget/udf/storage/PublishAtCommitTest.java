@@ -9,10 +9,13 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -203,6 +206,47 @@ class PublishAtCommitTest {
 
     private Path out() {
         return tmp.resolve("out");
+    }
+
+    /**
+     * {@code flowget run}'s end polls {@link PublishAtCommit#anyReady} while the commit's renames empty the ready
+     * folders: a file or folder that goes between the listing and its lstat must count as gone, not fail the run
+     * (it did: {@code Files.walk}'s NoSuchFileException ended a completed run with exit 70).
+     */
+    @Test
+    void anyReadyLooksWhileTheCommitEmptiesTheReadyFolders() throws Exception {
+        Path ready = staging().resolve(PublishAtCommit.READY_DIR);
+        AtomicBoolean stop = new AtomicBoolean();
+        AtomicInteger rounds = new AtomicInteger();
+        Thread committer = new Thread(() -> {
+            try {
+                for (int i = 0; i < 3_000 && !stop.get(); i++) { // bounded: a few seconds at most
+                    Path incarnation = Files.createDirectories(ready.resolve("job-" + (i % 3)));
+                    List<Path> files = new ArrayList<>();
+                    for (int f = 0; f < 8; f++) {
+                        files.add(Files.writeString(incarnation.resolve("s0-a0-" + i + "-" + f + ".ready"), "x"));
+                    }
+                    for (Path f : files) {
+                        Files.delete(f);
+                    }
+                    Files.delete(incarnation);
+                    rounds.incrementAndGet();
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        });
+        committer.start();
+        try {
+            while (committer.isAlive()) {
+                PublishAtCommit.anyReady(staging()); // must not throw while entries come and go
+            }
+        } finally {
+            stop.set(true);
+            committer.join();
+        }
+        assertThat(rounds.get()).as("the committer ran to its end").isEqualTo(3_000);
+        assertThat(PublishAtCommit.anyReady(staging())).isFalse();
     }
 
     private Path staging() throws IOException {
