@@ -381,7 +381,9 @@ class FetchOperatorTest {
 
         assertThat(byId(results, "first").status).isEqualTo(ResultStatus.OK);
         assertThat(byId(results, "second").error).startsWith("path conflict: " + first.path);
-        assertThat(byId(results, "again").status).as("same URL again replaces its own file").isEqualTo(ResultStatus.OK);
+        assertThat(byId(results, "again").status)
+                .as("same URL again replaces its own file (%s)", byId(results, "again").error)
+                .isEqualTo(ResultStatus.OK);
         assertThat(Files.readString(out().resolve(first.path))).isEqualTo("one");
         h.close();
     }
