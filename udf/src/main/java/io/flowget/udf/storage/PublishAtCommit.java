@@ -168,7 +168,7 @@ public final class PublishAtCommit {
     PendingPublish register(OutputStore.Publish p) throws IOException {
         p.dirty.forEach(commit::markDirty);
         if (p.failure != null || !p.moved) {
-            release(p.target); // failed, or no staging file to publish (nothing is kept then)
+            reservations.release(p.target); // failed, or no staging file to publish (nothing is kept then)
             if (p.failure != null) {
                 throw p.failure;
             }
@@ -182,7 +182,7 @@ public final class PublishAtCommit {
     /** The request ended while its file was prepared: the reservation is released and the ready file deleted. */
     void abandon(OutputStore.Publish p) {
         p.dirty.forEach(commit::markDirty);
-        release(p.target);
+        reservations.release(p.target);
         if (p.moved) {
             try {
                 Files.deleteIfExists(p.ready);
@@ -266,7 +266,7 @@ public final class PublishAtCommit {
         b.dirty.forEach(commit::markDirty);
         for (PendingPublish p : b.entries) {
             try {
-                release(publisher.resolve(p.path));
+                reservations.release(publisher.resolve(p.path));
             } catch (IOException e) {
                 // a path that does not resolve was never reserved
             }
@@ -287,7 +287,7 @@ public final class PublishAtCommit {
                 apply(p, commit::markDirty);
                 applied++;
                 try {
-                    release(publisher.resolve(p.path));
+                    reservations.release(publisher.resolve(p.path));
                 } catch (IOException e) {
                     // never reserved
                 }
@@ -384,10 +384,6 @@ public final class PublishAtCommit {
     /** The ready file of an entry: its path is relative to the staging directory, so state moves with it. */
     private Path readyFile(PendingPublish p) {
         return stagingDir.resolve(p.ready).normalize();
-    }
-
-    private void release(Path target) {
-        reservations.release(target);
     }
 
     /** Deletes unreferenced ready files of other incarnations, and their folders once empty. */

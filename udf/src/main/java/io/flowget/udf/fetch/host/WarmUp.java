@@ -17,9 +17,8 @@ import java.util.concurrent.TimeUnit;
  * cap keeps a host whose first file is large from waiting for all of it; an HTTP/1.1 head ends it at once (issue 16:
  * a large file's chunk connections open while its first answer streams), since that connection is busy with its
  * body until the end and its TLS session is already established for the next ones to resume. The grace exists
- * because HttpClient
- * reports the response before it puts the connection back in its pool; leases made in that window would open new
- * connections.
+ * because HttpClient reports the response before it puts the connection back in its pool; leases made in that
+ * window would open new connections.
  *
  * <p>Time is the injected {@link Clock}'s {@link Clock#relativeTimeNanos() relative nanoseconds} (the wall
  * clock, not the operator's processing time). When a warm-up starts, the host is posted to {@link
