@@ -152,31 +152,40 @@ public final class OutputStore {
 
     /**
      * The task thread's first step of a publish: decides what needs no file (the path resolves inside {@code --out};
-     * with checkpoints, the reservations, see {@link PublishAtCommit#begin}) and returns the publish to {@link
-     * #prepare} off the task thread. Touches no file.
+     * its place among the publishes on that path, see {@link PathReservations}; with checkpoints, a file of another
+     * URL staged there, see {@link PublishAtCommit#begin}) and returns the publish to {@link #prepare} off the task
+     * thread. Touches no file.
      *
-     * @throws PathConflictException when the path is reserved for another URL
+     * @throws PathConflictException with checkpoints, when a file of another URL is staged for the path
      */
     public Publish beginPublish(Path staging, String relative, String url, FileMeta meta) throws IOException {
         if (stageOnPublish) {
             return atCommit.begin(staging, relative, url, meta);
         }
-        Path target = publisher.resolve(relative);
-        publishing.take(target, relative, url, onConflict, "whose file is being moved into place");
-        return new Publish(staging, relative, url, meta, target, null);
+        Publish p = new Publish(staging, relative, url, meta, publisher.resolve(relative), null);
+        publishing.take(p, onConflict, "whose file is being moved into place"); // nothing is staged: no conflict yet
+        return p;
     }
 
     /**
      * The file work of a publish on the {@link StoragePool}: the ownership check (an lstat per directory on the way,
      * creating missing ones), the metadata attribute, and the rename (into the ready folder, or with no checkpoints
-     * into place). The future completes, never exceptionally, when that work has ended; then {@link
+     * into place). It starts when the file work of the publishes that began before it on its path has ended (see
+     * {@link PathReservations}). The future completes, never exceptionally, when that work has ended; then {@link
      * #completePublish} or {@link #abandonPublish} must follow on the task thread.
      */
     public CompletableFuture<Publish> prepare(Publish p) {
-        return CompletableFuture.supplyAsync(() -> {
+        CompletableFuture<Void> before = p.after == null ? CompletableFuture.completedFuture(null) : p.after;
+        return before.handleAsync((ignored, never) -> {
             prepareNow(p);
             return p;
-        }, StoragePool.executor());
+        }, StoragePool.executor()).handle((done, error) -> {
+            if (error != null && p.failure == null) { // the pool refused the work: nothing was moved
+                p.failure = new IOException("the storage pool refused the publish: " + error, error);
+            }
+            p.done.complete(null);
+            return p;
+        });
     }
 
     /** {@link #prepare}'s work on the calling thread. */
@@ -196,10 +205,11 @@ public final class OutputStore {
      * @throws IOException when the file work failed
      */
     public Path completePublish(Publish p) throws IOException {
+        p.done.complete(null); // already, unless the file work ran on the calling thread (prepareNow)
         if (p.ready != null) {
             atCommit.register(p);
         } else {
-            publishing.release(p.target);
+            publishing.drop(p);
             p.dirty.forEach(commit::markDirty);
             if (p.failure != null) {
                 throw p.failure;
@@ -213,10 +223,11 @@ public final class OutputStore {
      * its path and deletes its ready file. Without checkpoints a file already renamed into place stays there.
      */
     public void abandonPublish(Publish p) {
+        p.done.complete(null); // also when its file work never started: the next publish on its path goes on
         if (p.ready != null) {
             atCommit.abandon(p);
         } else {
-            publishing.release(p.target);
+            publishing.drop(p);
             p.dirty.forEach(commit::markDirty);
         }
     }
@@ -339,6 +350,23 @@ public final class OutputStore {
         boolean moved;
         /** Why the file work failed; null if it did not. */
         IOException failure;
+        /**
+         * Completes when this publish's file work has ended, or it ended without any; the next publish on its path
+         * starts its file work then (see {@link PathReservations}).
+         */
+        final CompletableFuture<Void> done = new CompletableFuture<>();
+        /** The {@link #done} of the publish before this one on its path, if not done when this one began. */
+        CompletableFuture<Void> after;
+        /**
+         * Publishes of other URLs on the same path whose file work had not ended when this one began; they are done
+         * before this one's file work starts. With checkpoints, one of them that staged its file wins the path.
+         */
+        List<Publish> rivals = List.of();
+        /**
+         * Its request ended while the file work ran, so its ready file is deleted (with checkpoints). A later
+         * publish that reads it only after it decided on the pool takes the conservative side: a conflict.
+         */
+        volatile boolean abandoned;
 
         Publish(Path staging, String relative, String url, FileMeta meta, Path target, Path ready) {
             this.staging = staging;

@@ -48,10 +48,12 @@ import java.util.function.Consumer;
  * files of earlier incarnations that no entry references belong to results a crash took back (their requests are
  * fetched again) and are deleted.
  *
- * <p><b>Reservations.</b> A staged path is reserved for its URL until its rename: a second request of another URL
- * for the same path inside one checkpoint interval FAILs with {@code path conflict} (as it would once the file is
- * there), decided by the reservation, not by which rename comes last; one of the same URL replaces it (later wins),
- * and {@link #reserved} tells conditional re-fetch not to trust the old file at that path. Reservations are per
+ * <p><b>Reservations</b> ({@link PathReservations}). A staged path is reserved for its URL until its rename: a second
+ * request of another URL for the same path inside one checkpoint interval FAILs with {@code path conflict} (as it
+ * would once the file is there), decided by the reservation, not by which rename comes last; one of the same URL
+ * replaces it (later wins), and {@link #reserved} tells conditional re-fetch not to trust the old file at that path.
+ * Publishes on one path prepare one after another in the order they began, and one of another URL still being
+ * prepared decides a later one only if it stages its file. Reservations are per
  * subtask; requests of different hosts may meet on one explicit {@code path} in different subtasks, which the
  * rename re-checks (a conflict found then is logged as an ERROR and the ready file kept, see {@link #apply}).
  *
@@ -72,6 +74,8 @@ public final class PublishAtCommit {
     private static final Logger LOG = LoggerFactory.getLogger(PublishAtCommit.class);
     /** Folder under the staging directory that holds ready files, one subfolder per incarnation of the job. */
     public static final String READY_DIR = "ready";
+    /** Why a staged file holds its path, for a conflict's message. */
+    private static final String STAGED_HOLDS = "whose file appears with the next checkpoint";
 
     private final FilePublisher publisher;
     private final GroupCommit commit;
@@ -127,17 +131,19 @@ public final class PublishAtCommit {
     }
 
     /**
-     * The task thread's first step of a stage: the reservations (a path reserved for another URL is a conflict at
-     * once; else the path is reserved for {@code url} now, so two publishes in flight on the pool are decided here,
-     * not by the order they end in) and the ready file's unique name. Touches no file.
+     * The task thread's first step of a stage: the reservations (a file of another URL staged for the path is a
+     * conflict at once; else the publish joins the path's queue, see {@link PathReservations}, so two publishes in
+     * flight on the pool are decided in the order they began, not by the order they end in) and the ready file's
+     * unique name. Touches no file.
      *
-     * @throws PathConflictException when the path is reserved for another URL
+     * @throws PathConflictException when a file of another URL is staged for the path
      */
     OutputStore.Publish begin(Path staging, String relative, String url, FileMeta meta) throws IOException {
         Path target = publisher.resolve(relative);
-        reservations.take(target, relative, url, onConflict, "whose file appears with the next checkpoint");
         Path ready = readyDir.resolve(namePrefix + "-" + counter++ + ".ready");
-        return new OutputStore.Publish(staging, relative, url, meta, target, ready);
+        OutputStore.Publish p = new OutputStore.Publish(staging, relative, url, meta, target, ready);
+        reservations.take(p, onConflict, STAGED_HOLDS);
+        return p;
     }
 
     /**
@@ -146,6 +152,15 @@ public final class PublishAtCommit {
      * #register}; the directories and files it changed are collected in {@code p} for the group commit.
      */
     void prepare(OutputStore.Publish p) {
+        if (onConflict == OnConflict.FAIL) {
+            for (OutputStore.Publish rival : p.rivals) { // their file work has ended (PathReservations)
+                if (rival.moved && rival.failure == null && !rival.abandoned) {
+                    p.failure = new PathConflictException(p.relative, "it is reserved for " + rival.url + ", "
+                            + STAGED_HOLDS);
+                    return;
+                }
+            }
+        }
         p.run(publisher, () -> {
             if (!readyDirCreated) {
                 Files.createDirectories(readyDir); // idempotent: two pool threads may both get here first
@@ -168,12 +183,13 @@ public final class PublishAtCommit {
     PendingPublish register(OutputStore.Publish p) throws IOException {
         p.dirty.forEach(commit::markDirty);
         if (p.failure != null || !p.moved) {
-            reservations.release(p.target); // failed, or no staging file to publish (nothing is kept then)
+            reservations.drop(p); // failed, or no staging file to publish (nothing is kept then)
             if (p.failure != null) {
                 throw p.failure;
             }
             return null;
         }
+        reservations.staged(p);
         PendingPublish entry = new PendingPublish(stagingDir.relativize(p.ready).toString(), p.relative, p.url);
         open.add(entry);
         return entry;
@@ -181,8 +197,9 @@ public final class PublishAtCommit {
 
     /** The request ended while its file was prepared: the reservation is released and the ready file deleted. */
     void abandon(OutputStore.Publish p) {
+        p.abandoned = true; // before its ready file goes: a later publish that sees it may take the path
         p.dirty.forEach(commit::markDirty);
-        reservations.release(p.target);
+        reservations.drop(p);
         if (p.moved) {
             try {
                 Files.deleteIfExists(p.ready);
@@ -266,7 +283,7 @@ public final class PublishAtCommit {
         b.dirty.forEach(commit::markDirty);
         for (PendingPublish p : b.entries) {
             try {
-                reservations.release(publisher.resolve(p.path));
+                reservations.release(publisher.resolve(p.path), p.url);
             } catch (IOException e) {
                 // a path that does not resolve was never reserved
             }
@@ -286,11 +303,6 @@ public final class PublishAtCommit {
             if (Math.floorMod(p.ready.hashCode(), parallelism) == subtask) {
                 apply(p, commit::markDirty);
                 applied++;
-                try {
-                    reservations.release(publisher.resolve(p.path));
-                } catch (IOException e) {
-                    // never reserved
-                }
             }
         }
         int orphans = deleteOrphans(referenced);

@@ -163,16 +163,22 @@ class PublishAtCommitTest {
     void aPublishPreparedOffTheTaskThreadForARequestThatEndedIsDropped() throws Exception {
         PublishAtCommit p = instance("job-0", "s0-a0");
         OutputStore.Publish publish = p.begin(staged("late"), "late.txt", URL, FileMeta.NONE);
-        assertThatThrownBy(() -> p.begin(staged("other"), "late.txt", OTHER, FileMeta.NONE))
-                .as("reserved from the first step on, before any file work")
-                .isInstanceOf(PathConflictException.class);
+        OutputStore.Publish other = p.begin(staged("other"), "late.txt", OTHER, FileMeta.NONE);
+        assertThat(other.rivals).as("queued behind the first, which decides it if it stages").containsExactly(publish);
         p.prepare(publish);
         assertThat(PublishAtCommit.anyReady(staging())).isTrue();
 
         p.abandon(publish); // its request ended (a deadline) while the pool prepared it
         assertThat(PublishAtCommit.anyReady(staging())).isFalse();
-        assertThat(p.reserved(out().resolve("late.txt"))).isFalse();
+        assertThat(p.reserved(out().resolve("late.txt"))).as("the other URL's publish is on its way").isTrue();
         assertThat(p.seal(1)).isEmpty();
+
+        p.prepare(other);
+        p.register(other);
+        p.seal(2);
+        assertThat(p.committed(2)).as("an abandoned file does not hold its path").isEqualTo(1);
+        assertThat(out().resolve("late.txt")).hasContent("other");
+        assertThat(p.reserved(out().resolve("late.txt"))).isFalse();
     }
 
     private static void runAll(List<Runnable> queue) {
