@@ -142,10 +142,7 @@ class OutputStoreTest {
      */
     @Test
     void withCheckpointsARivalDecidesOnlyIfItStagesItsFile() throws Exception {
-        assumeTrue(UserXattrs.supported(tmp), "the file system of @TempDir does not take user xattrs");
-        OutputStore store =
-                new OutputStore(tmp.resolve("out"), tmp.resolve("staging"), OnConflict.FAIL, Durability.NONE);
-        store.publishAtCommit("job-0", "s0-a0", true);
+        OutputStore store = withCheckpoints();
         Path doomed = Files.createDirectories(store.stagingFile("example.com", 1, 0)); // not a regular file
         Publish failing = store.beginPublish(doomed, "example.com/a.bin", URL, FileMeta.NONE);
         Publish taker = store.beginPublish(staged(store, 2, "two"), "example.com/a.bin", OTHER, FileMeta.NONE);
@@ -173,10 +170,7 @@ class OutputStoreTest {
 
     @Test
     void anAbandonedPublishGivesItsPathBack() throws Exception {
-        assumeTrue(UserXattrs.supported(tmp), "the file system of @TempDir does not take user xattrs");
-        OutputStore store =
-                new OutputStore(tmp.resolve("out"), tmp.resolve("staging"), OnConflict.FAIL, Durability.NONE);
-        store.publishAtCommit("job-0", "s0-a0", true);
+        OutputStore store = withCheckpoints();
         Publish abandoned = store.beginPublish(staged(store, 1, "x"), "example.com/b.bin", URL, FileMeta.NONE);
         Publish next = store.beginPublish(staged(store, 2, "y"), "example.com/b.bin", OTHER, FileMeta.NONE);
         store.abandonPublish(abandoned); // its file work never started
@@ -185,6 +179,14 @@ class OutputStoreTest {
         store.sealPublishes(1);
         store.committed(1);
         assertThat(store.outDir().resolve("example.com/b.bin")).hasContent("y");
+    }
+
+    private OutputStore withCheckpoints() throws Exception {
+        assumeTrue(UserXattrs.supported(tmp), "the file system of @TempDir does not take user xattrs");
+        OutputStore store =
+                new OutputStore(tmp.resolve("out"), tmp.resolve("staging"), OnConflict.FAIL, Durability.NONE);
+        store.publishAtCommit("job-0", "s0-a0", true);
+        return store;
     }
 
     private static Path staged(OutputStore store, long seq, String content) throws Exception {
