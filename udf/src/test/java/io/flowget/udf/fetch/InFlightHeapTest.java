@@ -111,6 +111,10 @@ class InFlightHeapTest {
         conf.set(FlowgetOptions.HTTP_POOL_MAX_PER_ROUTE, DOWNLOADS + 100);
         conf.set(FlowgetOptions.HTTP_IDLE_TIMEOUT, Duration.ofMinutes(10));
         conf.set(FlowgetOptions.HTTP_RESPONSE_TIMEOUT, Duration.ofMinutes(10));
+        // The held bodies crawl on purpose: without this the low-speed guard ends them once the stepped clock has
+        // passed 30 s, which it can before all 2,000 are held (it did twice at load 3-6, "below 1024 bytes/s for 30s")
+        conf.set(FlowgetOptions.FETCH_LOW_SPEED_LIMIT, MemorySize.ZERO);
+        conf.set(FlowgetOptions.FETCH_NO_PROGRESS_BUDGET, Duration.ofMinutes(10));
         conf.set(FlowgetOptions.FETCH_MAX_BACKLOG, 10 * DOWNLOADS);
         String base = "http://127.0.0.1:" + port;
         byte[] plain = TestOrigin.content("trickle", BODY);
@@ -141,8 +145,18 @@ class InFlightHeapTest {
                 h.submit(request(kind + "-" + bufferSize + "-" + i, base + "/" + kind + "/" + i));
             }
             // 2,000 connections open slowly on a loaded 2-core machine: the harness's 1-minute bound is too short
-            h.drainUntil(
-                    () -> heldAtOrigin() == DOWNLOADS && BodyPipeline.livePipelines() == DOWNLOADS, WAIT);
+            try {
+                h.drainUntil(
+                        () -> heldAtOrigin() == DOWNLOADS && BodyPipeline.livePipelines() == DOWNLOADS, WAIT);
+            } catch (AssertionError e) {
+                // Say why: how many are held, and what the downloads that ended already ended with
+                List<FetchResult> ended = h.harness.extractOutputValues();
+                throw new AssertionError(
+                        String.format(Locale.ROOT, "%s: %d of %d held at the origin, %d pipelines, %d ended early: %s",
+                                coding, heldAtOrigin(), DOWNLOADS, BodyPipeline.livePipelines(), ended.size() - done,
+                                ended.subList(done, Math.min(ended.size(), done + 3))),
+                        e);
+            }
             h.drainUntil(settled()); // let the first KiB of the last responses reach the consumers
             long during = usedAfterGc();
             long pipelineHeap = BodyPipeline.liveHeapBytes();
