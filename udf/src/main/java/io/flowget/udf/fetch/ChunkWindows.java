@@ -5,16 +5,21 @@ import io.flowget.udf.http.Attempt;
 /**
  * How many bytes a chunk attempt's next window asks for. The base window is a quarter chunk (at least {@code
  * flowget.chunk.min-split}): the most a straggler still owes the origin when the plan runs dry, since a split never
- * takes over what was already asked for ({@link ChunkedDownloads#splitStraggler}). A window grows past it only while
- * the download has much more left than its connections can fetch in that window, and only for an attempt whose
- * measured rate says it will finish the window early: with {@code B} the bytes the download still lacks (the plan's
- * untaken ranges plus what each attempt in flight has not written yet), {@code R} the sum of its attempts' rates and
- * {@code r} this attempt's, the window is {@code r * B / R - base} — at that attempt's rate it ends one base window's
- * time before the whole download would end if every connection kept its rate. So a large file needs fewer requests
- * (each costs a round trip, a mail, a send and the client's per-exchange work), the windows shrink back to the base as
- * the download nears its end, and a slow connection (a low {@code r}) keeps the base window: the tail, which is what
- * the unsplittable windows in flight still owe, is no longer than with fixed windows while the rates hold. An attempt's
- * first window, before it has a rate, is the base.
+ * takes over what was already asked for ({@link ChunkedDownloads#splitStraggler}). An attempt's first window is the
+ * base; a later one grows only while the download has much more left than its connections fetch in that window: with
+ * {@code B} the bytes the download still lacks (the plan's untaken ranges plus what each attempt in flight has not
+ * written yet), {@code R} the sum of its attempts' rates and {@code r} this attempt's, the window is {@code r * B / R -
+ * base} (at most a chunk; never below the base) — at rate {@code r} it ends one base window's time before the whole
+ * download would if every connection kept its rate. So a large file needs fewer requests (each costs a round trip, a
+ * mail, a send and the client's per-exchange work), the windows shrink back to the base as the download nears its end,
+ * and a slow connection keeps the base window: what the unsplittable windows in flight owe when the plan runs dry is
+ * then no more than with fixed base windows.
+ *
+ * <p>An attempt's rate is that of all its windows so far, each timed from its send to its answer on the I/O thread.
+ * One of at least half the download's mean counts as the mean: windows sent in one burst share the client's I/O threads
+ * and finish in any order, so single rates scatter that much on a busy client. (The price: a connection truly between
+ * half and all of the mean's speed may end a grown window up to that factor later than planned.) One below half the
+ * mean counts as measured, which keeps a straggler at the base window.
  *
  * <p>Immutable settings; {@link #next} runs on the task thread that owns the download and its attempts.
  */
@@ -35,7 +40,9 @@ final class ChunkWindows {
         long answered = a.windowAnsweredNanos;
         long took = answered - a.windowSentNanos;
         if (a.windowSentNanos != 0 && answered != 0 && took > 0 && bytes > 0) {
-            a.windowRate = bytes * 1e9 / took;
+            a.windowBytesTotal += bytes;
+            a.windowNanosTotal += took;
+            a.windowRate = a.windowBytesTotal * 1e9 / a.windowNanosTotal;
         }
     }
 
@@ -67,8 +74,13 @@ final class ChunkWindows {
         if (knownCount == 0) {
             return base;
         }
-        double total = known + unknownCount * (known / knownCount); // an attempt with no rate yet: the mean
-        double grown = a.windowRate * lacking / total - base;
+        double mean = known / knownCount;
+        double total = known + unknownCount * mean; // an attempt with no rate yet: the mean
+        // Within a factor of two of the mean an attempt counts as a normal connection (windows sent in one burst
+        // share the client's I/O threads and finish in any order, so single rates scatter that much); below it, as
+        // slow as measured.
+        double rate = a.windowRate >= mean / 2 ? mean : a.windowRate;
+        double grown = rate * lacking / total - base;
         return grown > base ? Math.min((long) grown, settings.chunkSizeFor(d.length)) : base;
     }
 }

@@ -85,10 +85,14 @@ public final class Attempt {
      */
     public volatile long windowAnsweredNanos;
     /**
-     * For a chunk attempt: bytes per second its last whole window arrived at, measured from send to answer (task
-     * thread); 0 before its first window ended.
+     * For a chunk attempt: bytes per second its windows so far arrived at (their bytes over their times, each from
+     * send to answer; task thread); 0 before its first window ended.
      */
     public double windowRate;
+    /** For a chunk attempt: the bytes and nanoseconds behind {@link #windowRate} (task thread). */
+    public long windowBytesTotal;
+
+    public long windowNanosTotal;
     /** Epoch millis when the current hop was sent. */
     public long hopStartedAt;
     /** Requests in flight to the host when this attempt was issued, itself included (for the host's limiter). */

@@ -21,6 +21,7 @@ import org.slf4j.LoggerFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.function.Predicate;
 
 import static io.flowget.udf.fetch.FetchOperatorTest.request;
 import static io.flowget.udf.fetch.FetchOperatorTest.sha256;
@@ -123,7 +124,7 @@ class ChunkTransfersTest {
      * connection that once served a range starting where {@code slow} matches, at a {@code divisor}-th of that) and
      * checks the file and that each byte was sent once.
      */
-    private RangeRoute pacedDownload(String name, java.util.function.Predicate<Long> slow, int divisor) throws Exception {
+    private RangeRoute pacedDownload(String name, Predicate<Long> slow, int divisor) throws Exception {
         TestOrigin origin = fetch.track(TestOrigin.start("127.0.0.1"));
         byte[] body = TestOrigin.content(name, 16 * CHUNK);
         RangeRoute route = RangeRoute.of(body, "\"" + name + "\"").pace(2L << 20, slow, divisor);

@@ -49,7 +49,7 @@ public final class RangeRoute implements TestOrigin.Route {
         public final boolean slow;
         /**
          * When this 206 arrived: the longest any paced 206 (this one included) still had to send, in bytes at the full
-         * rate (a straggling connection's bytes count {@code divisor} times) — the time the tail still owed, in bytes.
+         * rate (a straggling connection's bytes count {@code divisor} times): the time the tail still owed, in bytes.
          */
         public final long owedAtArrival;
         private final java.util.concurrent.atomic.AtomicLong sent = new java.util.concurrent.atomic.AtomicLong();
