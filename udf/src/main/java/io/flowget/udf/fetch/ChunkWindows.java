@@ -2,6 +2,8 @@ package io.flowget.udf.fetch;
 
 import io.flowget.udf.http.Attempt;
 
+import java.util.Arrays;
+
 /**
  * How many bytes a chunk attempt's next window asks for. The base window is a quarter chunk (at least {@code
  * flowget.chunk.min-split}): the most a straggler still owes the origin when the plan runs dry, since a split never
@@ -16,10 +18,11 @@ import io.flowget.udf.http.Attempt;
  * then no more than with fixed base windows.
  *
  * <p>An attempt's rate is that of all its windows so far, each timed from its send to its answer on the I/O thread.
- * One of at least half the download's mean counts as the mean: windows sent in one burst share the client's I/O threads
- * and finish in any order, so single rates scatter that much on a busy client. (The price: a connection truly between
- * half and all of the mean's speed may end a grown window up to that factor later than planned.) One below half the
- * mean counts as measured, which keeps a straggler at the base window.
+ * One of at least half the download's typical rate (the median of its attempts') counts as the typical one: windows
+ * sent in one burst share the client's I/O threads and finish in any order, so single rates scatter widely on a busy
+ * client (the mean was pulled up by the few windows that found their bytes waiting). The price: a connection truly
+ * between half and all of the typical speed may end a grown window up to twice as late as planned. One below half of
+ * it counts as measured, which keeps a straggler at the base window.
  *
  * <p>Immutable settings; {@link #next} runs on the task thread that owns the download and its attempts.
  */
@@ -54,33 +57,39 @@ final class ChunkWindows {
             return base;
         }
         long lacking = act.plan.pendingBytes();
-        double known = 0;
-        int knownCount = 0;
-        int unknownCount = 0;
+        double[] rates = new double[act.attempts.size()];
+        int known = 0;
+        int unknown = 0;
         for (Attempt o : act.attempts) {
             if (o.range != null) {
                 lacking += Math.max(0, o.rangeLimit - Math.max(o.progress, o.rangeStart) + 1);
                 if (o.windowRate > 0) {
-                    known += o.windowRate;
-                    knownCount++;
+                    rates[known++] = o.windowRate;
                 } else {
-                    unknownCount++;
+                    unknown++;
                 }
             } else if (o.plannedFromHead()) {
                 lacking += Math.max(0, o.plannedFirstChunkLast + 1 - o.received); // the probe's own first chunk
-                unknownCount++;
+                unknown++;
             }
         }
-        if (knownCount == 0) {
+        if (known == 0) {
             return base;
         }
-        double mean = known / knownCount;
-        double total = known + unknownCount * mean; // an attempt with no rate yet: the mean
-        // Within a factor of two of the mean an attempt counts as a normal connection (windows sent in one burst
-        // share the client's I/O threads and finish in any order, so single rates scatter that much); below it, as
-        // slow as measured.
-        double rate = a.windowRate >= mean / 2 ? mean : a.windowRate;
-        double grown = rate * lacking / total - base;
+        Arrays.sort(rates, 0, known);
+        double typical = rates[known / 2];
+        // The download's rate: each attempt at its own rate counted as the typical one (see the class comment), an
+        // attempt with no rate yet at the typical one.
+        double total = unknown * typical;
+        for (int i = 0; i < known; i++) {
+            total += effective(rates[i], typical);
+        }
+        double grown = effective(a.windowRate, typical) * lacking / total - base;
         return grown > base ? Math.min((long) grown, settings.chunkSizeFor(d.length)) : base;
+    }
+
+    /** An attempt's rate for the window's size: the typical one from half of it on, else as measured. */
+    private static double effective(double rate, double typical) {
+        return rate >= typical / 2 ? typical : rate;
     }
 }
