@@ -74,6 +74,104 @@ IVS = {"small": "00000000000000000000000000000001",
        "large": "00000000000000000000000000000003"}
 
 
+class JarPin:
+    """The one flowget jar a pass measures (issue 16: a source edit during a pass made the launcher rebuild its jar
+    mid-run, and the runs after it measured another build).
+
+    pin() first has the launcher build its jar when it is stale (`flowget --version`, only when FLOWGET_JAR is not
+    given), then copies the jar, with its mtime, into $BENCH_WORK/jars/<sha256 prefix>/ as a read-only file, with the
+    class-data-sharing archives of that jar (the launcher keys them by the jar's size and mtime, so they stay valid
+    for the copy), and points FLOWGET_JAR at the copy: the launcher runs a FLOWGET_JAR as it is, never rebuilding,
+    so whatever happens in the working tree the pass measures this copy. check() refuses (raises JarChanged) when the
+    copy is not the pinned file any more: before every flowget command (size, mtime, inode) and at the end of the
+    pass (SHA-256). describe() says which jar and which commit was measured."""
+
+    def __init__(self, launcher, jar, work, explicit_jar):
+        self.launcher = Path(launcher)
+        self.source = Path(jar)
+        self.dir = Path(work) / "jars"
+        self.explicit_jar = explicit_jar
+        self.copy = None
+        self.info = {}
+
+    def pin(self, timeout=1800):
+        """Returns None when pinned, else why flowget cannot be measured."""
+        if not self.explicit_jar and os.access(self.launcher, os.X_OK):
+            env = {k: v for k, v in os.environ.items() if k != "FLOWGET_JAR"}
+            try:
+                proc = subprocess.run([str(self.launcher), "--version"], capture_output=True, text=True, env=env,
+                                      timeout=timeout, stdin=subprocess.DEVNULL)
+            except (subprocess.SubprocessError, OSError) as e:
+                return f"{self.launcher} --version (builds a stale jar) failed: {e}"
+            if proc.returncode != 0:
+                return f"{self.launcher} --version (builds a stale jar) exited {proc.returncode}: {proc.stderr[-300:]}"
+            self.info["version"] = proc.stdout.strip()
+        if not self.source.exists():
+            return f"{self.source} missing (build: mvn -q -DskipTests package)"
+        st = self.source.stat()
+        sha = sha256_file(self.source)
+        if self.source.stat().st_mtime_ns != st.st_mtime_ns:
+            return f"{self.source} changed while it was read (a build is running?)"
+        target_dir = self.dir / sha[:16]
+        target_dir.mkdir(parents=True, exist_ok=True)
+        copy = target_dir / "flowget.jar"
+        if not (copy.exists() and copy.stat().st_size == st.st_size and sha256_file(copy) == sha):
+            tmp = target_dir / f"flowget.jar.{os.getpid()}.tmp"
+            shutil.copy2(self.source, tmp)
+            if sha256_file(tmp) != sha:
+                tmp.unlink()
+                return f"{self.source} changed while it was copied (a build is running?)"
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, copy)
+        for archive in [*self.source.parent.glob("flowget-cds-*.jsa"), *self.source.parent.glob("flowget-aot-*.aot")]:
+            if archive.stat().st_mtime_ns >= st.st_mtime_ns and not (target_dir / archive.name).exists():
+                shutil.copy2(archive, target_dir / archive.name)
+        cst = copy.stat()
+        self.copy = copy
+        self.pinned = (cst.st_size, cst.st_mtime_ns, cst.st_ino)
+        self.info.update(jar=str(self.source), copy=str(copy), sha256=sha, size=cst.st_size,
+                         built_utc=datetime.fromtimestamp(cst.st_mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                         **self.commit())
+        os.environ["FLOWGET_JAR"] = str(copy)
+        return None
+
+    def commit(self):
+        """The commit of the launcher's working tree (the jar of a stale-checked launcher is built from it)."""
+        if self.explicit_jar:
+            return {"commit": "unknown (FLOWGET_JAR given)"}
+        repo = shlex.quote(str(self.launcher.resolve().parent))
+        head = sh(f"git -C {repo} rev-parse --short=12 HEAD")
+        dirty = sh(f"git -C {repo} status --porcelain -uno -- udf job pom.xml conf")
+        return {"commit": head or "unknown (no git)", "uncommitted_changes": bool(dirty)}
+
+    def check(self, full=False):
+        """Raises JarChanged when the pinned copy is not the file it was (full: its SHA-256 too)."""
+        if self.copy is None:
+            return
+        try:
+            st = self.copy.stat()
+        except OSError as e:
+            raise JarChanged(f"the measured jar {self.copy} is gone: {e}")
+        if (st.st_size, st.st_mtime_ns, st.st_ino) != self.pinned:
+            raise JarChanged(f"the measured jar {self.copy} changed during the pass (size/mtime/inode)")
+        if os.environ.get("FLOWGET_JAR") != str(self.copy):
+            raise JarChanged(f"FLOWGET_JAR is {os.environ.get('FLOWGET_JAR')}, not the pinned {self.copy}")
+        if full and sha256_file(self.copy) != self.info["sha256"]:
+            raise JarChanged(f"the measured jar {self.copy} changed during the pass (SHA-256)")
+
+    def describe(self):
+        i = self.info
+        if not i.get("sha256"):
+            return "flowget jar: not pinned"
+        tree = i["commit"] + (" + uncommitted changes" if i.get("uncommitted_changes") else "")
+        return (f"flowget jar: {i['jar']} (sha256 {i['sha256'][:16]}, {i['size']} bytes, built {i['built_utc']}) "
+                f"of commit {tree}, measured as the read-only copy {i['copy']}")
+
+
+class JarChanged(Exception):
+    """The pinned jar changed during a pass: the figures would mix two builds, so the pass stops."""
+
+
 def env_int(name, default):
     value = os.environ.get(name, "")
     return int(value) if value.strip() else default
@@ -117,7 +215,9 @@ class Config:
         self.inode_goal = env_int("BENCH_INODE_GOAL", 1) == 1
         self.verify = os.environ.get("BENCH_VERIFY", "all")
         self.flowget = Path(os.environ.get("FLOWGET", str(REPO / "flowget")))
-        self.flowget_jar = Path(os.environ.get("FLOWGET_JAR", str(REPO / "job" / "target" / "flowget.jar")))
+        self.flowget_jar_given = bool(os.environ.get("FLOWGET_JAR"))
+        self.flowget_jar = Path(os.environ.get("FLOWGET_JAR") or
+                                str(self.flowget.resolve().parent / "job" / "target" / "flowget.jar"))
         self.flowget_args = shlex.split(os.environ.get("FLOWGET_ARGS", ""))
         self.logs = self.work / "logs" / self.stamp
         self.runs_dir = self.work / "runs"
@@ -619,6 +719,7 @@ class Bench:
         self.hz = os.sysconf("SC_CLK_TCK")
         self.inode_goal = None
         self.run_seq = 0
+        self.jar = JarPin(cfg.flowget, cfg.flowget_jar, cfg.work, cfg.flowget_jar_given)
 
     # ----- set-up -----
     def prepare_data(self):
@@ -657,17 +758,16 @@ class Bench:
         if any(t in self.cfg.tools for t in FLOWGET_TOOLS) and "flowget" not in self.skipped:
             # flowget gets no warm-up run of its own: read its jar once so that no run pays the
             # first read of it from disk
-            with open(self.cfg.flowget_jar, "rb") as f:
+            with open(self.jar.copy, "rb") as f:
                 while f.read(4 * MIB):
                     pass
         log(f"page cache: data set read in {time.monotonic() - t0:.1f} s")
 
     def flowget_available(self):
+        """None when flowget can be measured: the launcher is there and its jar is pinned (JarPin)."""
         if not os.access(self.cfg.flowget, os.X_OK):
             return f"{self.cfg.flowget} missing"
-        if not self.cfg.flowget_jar.exists():
-            return f"{self.cfg.flowget_jar} missing (build: mvn -q -DskipTests package)"
-        return None
+        return self.jar.pin()
 
     # ----- one run -----
     def fresh_dir(self, label):
@@ -691,6 +791,8 @@ class Bench:
         (utime + stime from /proc/<pid>/stat, before and after) is added to the run's, and its peak RSS (VmHWM) to
         the client's."""
         name = f"{workload}-{tool}-{'w' if round_no < 0 else round_no}"
+        if tool in FLOWGET_TOOLS:
+            self.jar.check()
         d0 = proc_cpu_ticks(daemon_pid) if daemon_pid else None
         c0, n0, s0 = self.origin.counters(), self.origin.cpu_ticks(), cpu_snapshot()
         log0 = self.origin.log_offset()
@@ -871,6 +973,7 @@ class Bench:
     def start_daemon(self, workload):
         state = self.daemon_state(workload)
         shutil.rmtree(state, ignore_errors=True)
+        self.jar.check()
         cmd = [str(self.cfg.flowget), "daemon", "start", "--state-dir", str(state), *self.daemon_args()]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
         pointer = state / "daemon.json"
@@ -954,6 +1057,9 @@ class Bench:
                 for t in FLOWGET_TOOLS:
                     self.skipped[t] = why
                 log(f"flowget SKIPPED: {why}")
+            else:
+                log(self.jar.describe())
+                self.env["flowget_jar"] = self.jar.info
         self.inode_goal = InodeGoal(cfg, int(self.cfg.profile["small_n"] * 1.25) + 4096)
         log(f"ext4 guard: {self.inode_goal.reason}")
         self.env["ext4_guard"] = self.inode_goal.reason
@@ -974,6 +1080,7 @@ class Bench:
                 else:
                     self.download_workload(w)
             self.env["measure_s"] = round(time.monotonic() - t0, 1)
+            self.jar.check(full=True)
         finally:
             self.origin.stop()
             self.inode_goal.reset()
@@ -1033,6 +1140,15 @@ def fmt(x):
     if x >= 10:
         return f"{x:.1f}"
     return f"{x:.2f}"
+
+
+def flowget_build(env):
+    """The measured build in a few words: the pinned jar's commit and digest, else the bench's own commit."""
+    j = env.get("flowget_jar")
+    if not j:
+        return env.get("flowget_commit")
+    return (f"{j['commit']}{' + uncommitted changes' if j.get('uncommitted_changes') else ''} "
+            f"(jar sha256 {j['sha256'][:16]})")
 
 
 def summarize(bench):
@@ -1132,7 +1248,7 @@ def summarize(bench):
     p = cfg.profile
     lines = [
         f"flowget bench ({cfg.profile_name}), {env.get('date_utc')}, {env.get('cpu')}, {env.get('nproc')} cores, "
-        f"{env.get('mem_gib')} GiB, {env.get('os')}, kernel {env.get('kernel')}, flowget {env.get('flowget_commit')}",
+        f"{env.get('mem_gib')} GiB, {env.get('os')}, kernel {env.get('kernel')}, flowget {flowget_build(env)}",
         f"data: small {p['small_n']} x 16 KiB over {HOSTS} hosts, medium {p['medium_n']} x 1 MiB, "
         f"large 1 x {p['large_bytes'] // MIB} MiB; {cfg.runs} timed runs per tool, alternated, after "
         f"{cfg.warmup} warm-up run(s) with {cfg.warmup_tool}; concurrency {cfg.conc}; MB = 10^6 bytes; ext4 guard: {env.get('ext4_guard')}; "
@@ -1176,6 +1292,8 @@ def summarize(bench):
             f"{r['cpu_s']:.2f}" if "cpu_s" in r else "–",
             f"{r['wall_s']:.2f}" if r.get("wall_s") else "–",
             "; ".join(notes)))
+    if bench.env.get("flowget_jar"):
+        lines.append("\n" + bench.jar.describe())
     for tool, why in bench.skipped.items():
         lines.append(f"\n{tool} skipped: {why}")
     failed = [r for r in bench.runs if not r["ok"]]
@@ -1185,7 +1303,12 @@ def summarize(bench):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="flowget loopback benchmark (see bench/README.md)")
+    ap = argparse.ArgumentParser(
+        description="flowget loopback benchmark (see bench/README.md)",
+        epilog="flowget's jar is fixed at the start of a pass: the launcher builds it when it is older than the "
+               "sources, then the pass measures a read-only copy (under $BENCH_WORK/jars/, through FLOWGET_JAR), "
+               "so an edit or a rebuild during the pass changes nothing; the header and table.md name the jar's "
+               "SHA-256 and commit. FLOWGET_JAR=path measures that jar as it is (no build).")
     ap.add_argument("--quick", action="store_true", help="smaller data set (whole run < 10 min on 2 cores)")
     ap.add_argument("--only", nargs="+", metavar="WORKLOAD", help=f"subset of: {' '.join(WORKLOADS)}")
     ap.add_argument("--tools", nargs="+", metavar="TOOL", help=f"subset of: {' '.join(TOOLS)}")
@@ -1200,6 +1323,10 @@ def main():
     bench = Bench(cfg)
     try:
         table = bench.run()
+    except JarChanged as e:
+        print(f"\nrefused: {e}; the runs would mix two builds. Partial raw data in {cfg.results}/raw.json",
+              file=sys.stderr)
+        return 3
     except (Interrupted, KeyboardInterrupt) as e:
         print(f"\ninterrupted ({e or 'SIGINT'}); origin stopped, partial raw data in {cfg.results}/raw.json",
               file=sys.stderr)

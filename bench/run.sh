@@ -4,11 +4,13 @@
 #
 #   bench/run.sh [--quick] [--only WORKLOAD...] [--tools TOOL...]
 #       WORKLOAD: ceilings small medium large      (default: all)
-#       TOOL:     flowget aria2c curl wget2        (default: all)
+#       TOOL:     flowget flowget-daemon aria2c curl wget2   (default: all but flowget-daemon)
 #
 # This wrapper only makes a fresh Debian 12 machine ready (missing packages, quietly and
 # idempotently) and clears proxy settings; bench/harness.py does the work: data, origin,
 # alternated runs, checks and the table. Knobs (environment) are listed in bench/README.md.
+# flowget's jar is fixed at the start: built when stale, then a read-only copy is measured, so
+# an edit in the working tree during the pass changes nothing (bench/README.md, "Which build").
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)

@@ -13,6 +13,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
+import java.io.PrintStream;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -31,15 +32,18 @@ import java.util.concurrent.TimeUnit;
  * flowget daemon start  [--state-dir DIR] [--parallelism N] [--set key=value]... [--idle-timeout PT30M]
  *                       [--warm-up PT2M]
  * flowget daemon status [--state-dir DIR]
- * flowget daemon stop   [--state-dir DIR]
+ * flowget daemon stop   [--state-dir DIR] [--wait-for-run PT10M]
  * flowget daemon serve  ... (as start, in the foreground: what start runs in the background)
  * </pre>
  *
  * Exit status: 0 done (start: the daemon answers; stop: it stopped; status: one answers); 1 status/stop found no
- * daemon; 64 usage (a per-run option given to the daemon, the state dir held by a cold run); 70 internal (the
- * daemon did not come up, see {@code <state-dir>/daemon.log}).
+ * daemon; 64 usage (a per-run option given to the daemon, the state dir held by a cold run, a negative
+ * {@code --wait-for-run}); 70 internal (the daemon did not come up, see {@code <state-dir>/daemon.log}; a stopped
+ * daemon's process still there 3 min later); 75 stop: the daemon's current run did not end within
+ * {@code --wait-for-run}, so it was not stopped ({@link ExitCodes#DAEMON_BUSY}).
  *
- * <p>Each subcommand runs on the thread that called {@link FlowgetCli#execute}.
+ * <p>Each subcommand runs on the thread that called {@link FlowgetCli#execute} and writes to that invocation's
+ * streams.
  */
 @Command(
         name = "daemon",
@@ -65,11 +69,14 @@ final class DaemonCommand implements Callable<Integer> {
         return ExitCodes.USAGE;
     }
 
-    /** The state dir option every subcommand has. */
+    /** The state dir option every subcommand has, and the invocation's streams (set by {@link FlowgetCli}). */
     static class StateDirOption {
         @Option(names = "--state-dir", paramLabel = "DIR", defaultValue = ".flowget",
                 description = "The state dir the daemon serves (default: ${DEFAULT-VALUE}).")
         Path stateDir;
+
+        PrintStream out = System.out;
+        PrintStream err = System.err;
 
         Path abs() {
             return stateDir.toAbsolutePath().normalize();
@@ -79,7 +86,7 @@ final class DaemonCommand implements Callable<Integer> {
         Optional<DaemonClient> connectOrSay() {
             Optional<DaemonClient> c = DaemonClient.connect(abs());
             if (c.isEmpty()) {
-                System.out.println("flowget daemon: none serves " + abs());
+                out.println("flowget daemon: none serves " + abs());
             }
             return c;
         }
@@ -173,10 +180,10 @@ final class DaemonCommand implements Callable<Integer> {
                 }
             }, "flowget-daemon-shutdown");
             Runtime.getRuntime().addShutdownHook(hook);
-            System.out.println("flowget daemon: serving " + abs() + " on " + daemon.socket() + " (pid "
+            out.println("flowget daemon: serving " + abs() + " on " + daemon.socket() + " (pid "
                     + ProcessHandle.current().pid() + ", parallelism " + parallelism() + ", idle timeout "
                     + idleTimeout + ")");
-            System.out.flush();
+            out.flush();
             daemon.serve();
             daemon.close();
             try {
@@ -197,8 +204,8 @@ final class DaemonCommand implements Callable<Integer> {
             Optional<DaemonClient> running = DaemonClient.connect(dir);
             if (running.isPresent()) {
                 try (DaemonClient c = running.get()) {
-                    System.out.print("flowget: already running: ");
-                    return c.request("status", System.out, System.err);
+                    out.print("flowget: already running: ");
+                    return c.request("status", List.of(), out, err);
                 }
             }
             settings(); // refuse bad options here, not in the background
@@ -233,8 +240,8 @@ final class DaemonCommand implements Callable<Integer> {
             long deadline = System.nanoTime() + START_WAIT.toNanos();
             while (System.nanoTime() < deadline) {
                 if (!child.isAlive()) {
-                    System.err.println("flowget: the daemon ended with status " + child.exitValue() + " at start:");
-                    System.err.print(tail(log));
+                    err.println("flowget: the daemon ended with status " + child.exitValue() + " at start:");
+                    err.print(tail(log));
                     return child.exitValue() == ExitCodes.USAGE ? ExitCodes.USAGE : ExitCodes.INTERNAL;
                 }
                 Optional<DaemonClient> c = DaemonClient.connect(dir);
@@ -242,14 +249,14 @@ final class DaemonCommand implements Callable<Integer> {
                     try (DaemonClient client = c.get()) {
                         if (client.pointer().pid() == child.pid()
                                 || ProcessHandle.of(client.pointer().pid()).isPresent()) {
-                            return client.request("status", System.out, System.err);
+                            return client.request("status", List.of(), out, err);
                         }
                     }
                 }
                 TimeUnit.MILLISECONDS.sleep(100);
             }
             child.destroy();
-            System.err.println("flowget: the daemon did not answer within " + START_WAIT + "; see " + log);
+            err.println("flowget: the daemon did not answer within " + START_WAIT + "; see " + log);
             return ExitCodes.INTERNAL;
         }
 
@@ -272,16 +279,24 @@ final class DaemonCommand implements Callable<Integer> {
                 return NOT_RUNNING;
             }
             try (DaemonClient client = c.get()) {
-                return client.request("status", System.out, System.err);
+                return client.request("status", List.of(), out, err);
             }
         }
     }
 
     @Command(name = "stop", mixinStandardHelpOptions = true,
-            description = "Stop the daemon of the state dir (after its current run); returns once it is gone.")
+            description = "Stop the daemon of the state dir after its current run; returns once it is gone.")
     static final class Stop extends StateDirOption implements Callable<Integer> {
+        @Option(names = Daemon.WAIT_FOR_RUN, paramLabel = "DURATION", defaultValue = Daemon.DEFAULT_WAIT_FOR_RUN,
+                description = "How long the daemon waits for its current run to end before it stops (ISO-8601,"
+                        + " default: ${DEFAULT-VALUE}); past it the daemon is not stopped and this exits 75.")
+        Duration waitForRun;
+
         @Override
         public Integer call() throws Exception {
+            if (waitForRun.isNegative()) {
+                throw new UsageException(Daemon.WAIT_FOR_RUN + " must not be negative: " + waitForRun);
+            }
             Optional<DaemonClient> c = connectOrSay();
             if (c.isEmpty()) {
                 return NOT_RUNNING;
@@ -290,15 +305,18 @@ final class DaemonCommand implements Callable<Integer> {
             int code;
             try (DaemonClient client = c.get()) {
                 pid = client.pointer().pid();
-                code = client.request("stop", System.out, System.err);
+                code = client.request("stop", List.of(Daemon.WAIT_FOR_RUN, waitForRun.toString()), out, err);
+            }
+            if (code != ExitCodes.OK) {
+                return code; // not stopped (the run went on past the bound): nothing to wait for
             }
             // The daemon answers, then stops its cluster and broker and releases the state dir: wait for that.
             Optional<ProcessHandle> p = ProcessHandle.of(pid);
-            if (p.isPresent()) {
+            if (p.isPresent() && p.get().pid() != ProcessHandle.current().pid()) {
                 try {
                     p.get().onExit().get(START_WAIT.toSeconds(), TimeUnit.SECONDS);
                 } catch (java.util.concurrent.TimeoutException e) {
-                    System.err.println("flowget: the daemon (pid " + pid + ") is still stopping");
+                    err.println("flowget: the daemon (pid " + pid + ") is still stopping");
                     return ExitCodes.INTERNAL;
                 }
             }

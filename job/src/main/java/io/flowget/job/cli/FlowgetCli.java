@@ -132,6 +132,10 @@ public final class FlowgetCli implements Callable<Integer> {
                 if (k instanceof Run r) {
                     r.inv = inv;
                 }
+                if (k instanceof DaemonCommand.StateDirOption d) {
+                    d.out = out;
+                    d.err = err;
+                }
                 return k;
             }
         });

@@ -51,7 +51,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * ends, if that comes within its {@code --wait-for-daemon} (default 1 min); else it gets the refusal of a state dir in
  * use (64), as a cold run would. A client that goes away (Ctrl-C, killed) aborts its run: the job is cancelled with
  * its checkpoints retained, so the state dir holds a resumable run, as after a killed cold run. The daemon ends on
- * {@code stop}, after {@code idleTimeout} without a client, or when killed; a killed daemon's socket refuses
+ * {@code stop} (after the current run, if that ends within the stop's {@code --wait-for-run}, default 10 min; else
+ * the stop is withdrawn and its client exits 75), after {@code idleTimeout} without a client, or when killed; a killed daemon's socket refuses
  * connections, so the next run runs cold (and resumes what the daemon left).
  *
  * <p>Threads: the caller of {@link #serve()} accepts connections; each connection has its own thread
@@ -60,6 +61,11 @@ import java.util.concurrent.locks.ReentrantLock;
  */
 public final class Daemon implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Daemon.class);
+
+    /** The {@code flowget daemon stop} option that bounds its wait for the current run ({@link #stopWait}). */
+    public static final String WAIT_FOR_RUN = "--wait-for-run";
+    /** Its default: a run through the daemon usually ends sooner; one that does not is not cut short by a stop. */
+    public static final String DEFAULT_WAIT_FOR_RUN = "PT10M";
 
     private final RunServices services;
     private final Path socket;
@@ -225,19 +231,7 @@ public final class Daemon implements AutoCloseable {
                             DaemonProtocol.writeExit(out, ExitCodes.OK);
                         }
                     }
-                    case "stop" -> {
-                        turn.lock(); // after the current run
-                        try {
-                            synchronized (out) {
-                                DaemonProtocol.write(out, DaemonProtocol.OUT, "flowget daemon: stopping (pid "
-                                        + ProcessHandle.current().pid() + ")\n");
-                                DaemonProtocol.writeExit(out, ExitCodes.OK);
-                            }
-                            stop();
-                        } finally {
-                            turn.unlock();
-                        }
-                    }
+                    case "stop" -> serveStop(req, in, out);
                     case "run" -> serveRun(req, in, out);
                     default -> {
                         synchronized (out) {
@@ -256,6 +250,67 @@ public final class Daemon implements AutoCloseable {
         } finally {
             lastActiveNanos = System.nanoTime();
         }
+    }
+
+    /**
+     * A {@code stop}: after the current run, if that ends within the client's {@code --wait-for-run}; else the stop is
+     * withdrawn (the daemon goes on serving) and the client gets {@link ExitCodes#DAEMON_BUSY}. A client that leaves
+     * while it waits withdraws it as well.
+     */
+    private void serveStop(Request req, DataInputStream in, DataOutputStream out) throws IOException {
+        Duration bound = stopWait(req.args);
+        boolean turnTaken = turn.tryLock();
+        if (!turnTaken) {
+            ClientWatch watch = new ClientWatch(in);
+            synchronized (out) {
+                DaemonProtocol.write(out, DaemonProtocol.ERR, "flowget: the daemon (pid "
+                        + ProcessHandle.current().pid() + ") is serving a run in " + services.stateDir()
+                        + "; it stops when that run ends, if within " + bound + " (" + WAIT_FOR_RUN + ")\n");
+            }
+            turnTaken = awaitTurn(bound, watch);
+            if (!turnTaken && !stopping) {
+                if (watch.gone) {
+                    LOG.info("The client of a stop left while it waited for the current run; not stopping");
+                    return;
+                }
+                LOG.info("A stop waited {} for the current run; withdrawn, serving on", bound);
+                synchronized (out) {
+                    DaemonProtocol.write(out, DaemonProtocol.ERR, "flowget: the daemon (pid "
+                            + ProcessHandle.current().pid() + ") is still serving a run in " + services.stateDir()
+                            + " after " + bound + "; it was not stopped: let the run end (or give a longer "
+                            + WAIT_FOR_RUN + ") and stop it again\n");
+                    DaemonProtocol.writeExit(out, ExitCodes.DAEMON_BUSY);
+                }
+                return;
+            }
+        }
+        try {
+            synchronized (out) {
+                DaemonProtocol.write(out, DaemonProtocol.OUT, "flowget daemon: stopping (pid "
+                        + ProcessHandle.current().pid() + ")\n");
+                DaemonProtocol.writeExit(out, ExitCodes.OK);
+            }
+            stop();
+        } finally {
+            if (turnTaken) {
+                turn.unlock();
+            }
+        }
+    }
+
+    /** The {@code --wait-for-run} of a stop request's arguments, else the default; never negative. */
+    static Duration stopWait(List<String> args) {
+        int i = args.indexOf(WAIT_FOR_RUN);
+        if (i >= 0 && i + 1 < args.size()) {
+            try {
+                Duration d = Duration.parse(args.get(i + 1));
+                return d.isNegative() ? Duration.ZERO : d;
+            } catch (java.time.format.DateTimeParseException unparsable) {
+                LOG.warn("A stop with an unreadable {} {}: the default {}", WAIT_FOR_RUN, args.get(i + 1),
+                        DEFAULT_WAIT_FOR_RUN);
+            }
+        }
+        return Duration.parse(DEFAULT_WAIT_FOR_RUN);
     }
 
     private void serveRun(Request req, DataInputStream in, DataOutputStream out) throws IOException {

@@ -94,9 +94,15 @@ public final class DaemonClient implements AutoCloseable {
         return follow(stdout, stderr);
     }
 
-    /** Sends a {@code status} or {@code stop} request and copies the answer; returns the daemon's status. */
-    public int request(String kind, OutputStream stdout, OutputStream stderr) throws IOException {
+    /**
+     * Sends a {@code status} or {@code stop} request with its arguments (stop: {@code --wait-for-run DURATION}) and
+     * copies the answer; returns the daemon's status.
+     */
+    public int request(String kind, List<String> args, OutputStream stdout, OutputStream stderr) throws IOException {
         DaemonProtocol.write(out, DaemonProtocol.KIND, kind);
+        for (String a : args) {
+            DaemonProtocol.write(out, DaemonProtocol.ARG, a);
+        }
         DaemonProtocol.write(out, DaemonProtocol.GO, "");
         return follow(stdout, stderr);
     }

@@ -8,7 +8,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.nio.file.attribute.FileTime;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -30,6 +32,7 @@ class LauncherTest {
               exit-3) exit 3 ;;
               die) kill -KILL $$ ;;
               cat) cat ;;
+              args) echo "$*" ;;
               light-or-111) case " $* " in
                   *" -Dflowget.client.light=true "*) echo light; exit 111 ;;
                   *) echo full ;;
@@ -61,6 +64,10 @@ class LauncherTest {
     }
 
     private Ended launch(String stdin, String... args) throws Exception {
+        return launch(Map.of(), stdin, args);
+    }
+
+    private Ended launch(Map<String, String> env, String stdin, String... args) throws Exception {
         ProcessBuilder pb = new ProcessBuilder();
         pb.command().add("bash");
         pb.command().add(launcher.toString());
@@ -70,6 +77,8 @@ class LauncherTest {
         pb.environment().put("TMPDIR", tempDir.toString());
         pb.environment().remove(ProcessExit.STATUS_FILE_ENV);
         pb.environment().remove("FLOWGET_JAVA_OPTS");
+        pb.environment().remove("FLOWGET_JAR");
+        pb.environment().putAll(env);
         Path out = tmp.resolve("out.txt");
         Path err = tmp.resolve("err.txt");
         pb.redirectOutput(out.toFile()).redirectError(err.toFile());
@@ -137,6 +146,42 @@ class LauncherTest {
             Files.writeString(state.resolve("daemon.json"), "pid=999999999\nsocket=" + socket + "\n");
             assertThat(launch("", "run", "--state-dir", state.toString(), "light-or-111").stdout()).isEqualTo("full\n");
         }
+    }
+
+    /**
+     * FLOWGET_JAR (what bench/run.sh measures): that jar runs as it is, never built, even when the sources are newer
+     * than the default jar, and a run's class-data-sharing archive is written beside it; without FLOWGET_JAR the same
+     * stale tree is rebuilt (the fake mvn leaves a mark). A FLOWGET_JAR that does not exist is exit 70.
+     */
+    @Test
+    void aFlowgetJarRunsAsItIsWithoutABuild() throws Exception {
+        Path home = launcher.getParent();
+        Path defaultJar = home.resolve("job/target/flowget.jar");
+        Files.setLastModifiedTime(defaultJar, FileTime.fromMillis(System.currentTimeMillis() - 60_000));
+        Files.writeString(Files.createDirectories(home.resolve("udf/src")).resolve("A.java"), "class A {}");
+        Path bin = Files.createDirectories(tmp.resolve("bin"));
+        Path mark = tmp.resolve("mvn-ran");
+        Files.writeString(bin.resolve("mvn"), "#!/usr/bin/env bash\necho \"$*\" >> '" + mark + "'\n"
+                + "touch job/target/flowget.jar\n");
+        Files.setPosixFilePermissions(bin.resolve("mvn"), PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path pinned = Files.createDirectories(tmp.resolve("pinned")).resolve("flowget.jar");
+        Files.write(pinned, new byte[0]);
+        String path = bin + ":" + System.getenv("PATH");
+
+        Ended e = launch(Map.of("FLOWGET_JAR", pinned.toString(), "PATH", path, "FLOWGET_CDS", "1"), "", "run", "args");
+
+        assertThat(e.exit()).isZero();
+        assertThat(e.stdout()).contains("-jar " + pinned + " run args")
+                .contains("-XX:ArchiveClassesAtExit=" + pinned.getParent().resolve("flowget-cds-"));
+        assertThat(mark).as("no build for a FLOWGET_JAR").doesNotExist();
+
+        Ended missing = launch(Map.of("FLOWGET_JAR", tmp.resolve("none.jar").toString(), "PATH", path), "", "demo");
+        assertThat(missing.exit()).isEqualTo(70);
+        assertThat(missing.stderr()).contains("FLOWGET_JAR=" + tmp.resolve("none.jar") + ": no such file");
+
+        Ended stale = launch(Map.of("PATH", path), "", "demo", "args");
+        assertThat(mark).as("the default jar is rebuilt when stale").exists();
+        assertThat(stale.stdout()).contains("-jar " + defaultJar + " demo args");
     }
 
     /** The repository root: the nearest ancestor of the working directory holding pom.xml and the launcher. */

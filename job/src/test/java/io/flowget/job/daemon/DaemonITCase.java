@@ -180,18 +180,12 @@ class DaemonITCase {
      */
     @Test
     void aClientWaitsForABusyDaemonAtMostItsBoundThenIsRefusedAsAColdRunIs() throws Exception {
-        CountDownLatch fetching = new CountDownLatch(1);
-        CountDownLatch release = new CountDownLatch(1);
-        byte[] body = TestOrigin.content("held", 1000);
-        origin.route("/busy/held.bin", (req, resp, cb, hit) -> {
-            fetching.countDown();
-            release.await(2, TimeUnit.MINUTES);
-            TestOrigin.send(resp, cb, 200, body);
-        });
-        Map<String, byte[]> held = Map.of("/busy/held.bin", body);
+        HeldFile held = hold("busy");
+        CountDownLatch fetching = held.fetching();
+        CountDownLatch release = held.release();
         Path a = tmp.resolve("busy-a");
         Files.createDirectories(a);
-        List<String> heldArgs = runArgs(urls(held, a), a);
+        List<String> heldArgs = runArgs(urls(held.data(), a), a);
         CompletableFuture<Run> first = CompletableFuture.supplyAsync(() -> run(heldArgs));
         try {
             assertThat(fetching.await(2, TimeUnit.MINUTES)).as("the first run is under way").isTrue();
@@ -227,6 +221,73 @@ class DaemonITCase {
         } finally {
             release.countDown();
         }
+    }
+
+    /**
+     * {@code flowget daemon stop} waits at most its {@code --wait-for-run} for the current run: past it the stop is
+     * withdrawn (75, and the message says what to do) while the run goes on to its exact end; a stop with a longer
+     * bound is told it waits, and stops the daemon once the run has ended; a negative bound is a usage error. Its own
+     * in-process daemon (the shared one must keep serving), real clients through the CLI, the run held by its origin.
+     */
+    @Test
+    void aStopWaitsAtMostItsBoundForTheCurrentRunThenIsWithdrawn() throws Exception {
+        Path stopState = tmp.resolve("stop-state");
+        Daemon own = Daemon.start(stopState, new Configuration(), 1, Duration.ofMinutes(30));
+        Thread ownServing = new Thread(own::serve, "test-daemon-stop");
+        ownServing.start();
+        HeldFile heldFile = hold("stop");
+        CountDownLatch fetching = heldFile.fetching();
+        CountDownLatch release = heldFile.release();
+        try {
+            Map<String, byte[]> held = heldFile.data();
+            Path a = tmp.resolve("stop-a");
+            Files.createDirectories(a);
+            List<String> heldArgs = new ArrayList<>(runArgs(urls(held, a), a));
+            heldArgs.set(heldArgs.indexOf("--state-dir") + 1, stopState.toString());
+            CompletableFuture<Run> first = CompletableFuture.supplyAsync(() -> run(heldArgs));
+            assertThat(fetching.await(2, TimeUnit.MINUTES)).as("the run is under way").isTrue();
+            String pid = "the daemon (pid " + ProcessHandle.current().pid() + ")";
+
+            Run negative = run(List.of("daemon", "stop", "--state-dir", stopState.toString(), "--wait-for-run", "-PT1S"));
+            assertThat(negative.code).as(negative.err).isEqualTo(ExitCodes.USAGE);
+            assertThat(negative.err).contains("flowget: --wait-for-run must not be negative: PT-1S");
+
+            Run withdrawn = run(List.of("daemon", "stop", "--state-dir", stopState.toString(), "--wait-for-run", "PT1S"));
+            assertThat(withdrawn.code).as(withdrawn.err).isEqualTo(ExitCodes.DAEMON_BUSY).isEqualTo(75);
+            assertThat(withdrawn.err)
+                    .containsOnlyOnce("flowget: " + pid + " is serving a run in " + stopState
+                            + "; it stops when that run ends, if within PT1S (--wait-for-run)")
+                    .contains("flowget: " + pid + " is still serving a run in " + stopState + " after PT1S; it was not"
+                            + " stopped: let the run end (or give a longer --wait-for-run) and stop it again");
+            assertThat(first).as("the run goes on").isNotDone();
+            assertThat(ownServing.isAlive()).as("the daemon serves on").isTrue();
+
+            ByteArrayOutputStream stopOut = new ByteArrayOutputStream();
+            ByteArrayOutputStream stopErr = new ByteArrayOutputStream();
+            CompletableFuture<Integer> stop = CompletableFuture.supplyAsync(() -> FlowgetCli.execute(
+                    new String[] {"daemon", "stop", "--state-dir", stopState.toString(), "--wait-for-run", "PT2M"},
+                    new PrintStream(stopOut, true, StandardCharsets.UTF_8),
+                    new PrintStream(stopErr, true, StandardCharsets.UTF_8)));
+            long deadline = System.nanoTime() + WAIT.toNanos();
+            while (!stopErr.toString(StandardCharsets.UTF_8).contains("if within PT2M")) {
+                assertThat(System.nanoTime()).as("the stop says it waits, in time: %s", stopErr).isLessThan(deadline);
+                TimeUnit.MILLISECONDS.sleep(20);
+            }
+            assertThat(stop).as("the stop waits for the run").isNotDone();
+            release.countDown();
+            Run done = first.get(2, TimeUnit.MINUTES);
+            assertThat(done.code).as(done.err).isZero();
+            assertExact(held, a);
+            assertThat(stop.get(2, TimeUnit.MINUTES)).as(stopErr.toString(StandardCharsets.UTF_8)).isZero();
+            assertThat(stopOut.toString(StandardCharsets.UTF_8)).contains("flowget daemon: stopping (pid ");
+            ownServing.join(TimeUnit.MINUTES.toMillis(1));
+            assertThat(ownServing.isAlive()).as("the daemon stopped serving").isFalse();
+        } finally {
+            release.countDown();
+            own.close();
+            ownServing.join(TimeUnit.MINUTES.toMillis(1));
+        }
+        assertThat(stopState.resolve(DaemonFiles.POINTER)).as("the stopped daemon's pointer is gone").doesNotExist();
     }
 
     /** A daemon killed with SIGKILL mid-run: its socket refuses, so the next run runs cold and resumes. */
@@ -282,6 +343,21 @@ class DaemonITCase {
     // ---- helpers -----------------------------------------------------------------------------
 
     private record Run(int code, String out, String err) {}
+
+    /** One file ({@code /<name>/held.bin}) the origin answers only once released (at most 2 min later). */
+    private record HeldFile(Map<String, byte[]> data, CountDownLatch fetching, CountDownLatch release) {}
+
+    private static HeldFile hold(String name) {
+        HeldFile h = new HeldFile(Map.of("/" + name + "/held.bin", TestOrigin.content(name + "-held", 1000)),
+                new CountDownLatch(1), new CountDownLatch(1));
+        byte[] body = h.data().values().iterator().next();
+        origin.route("/" + name + "/held.bin", (req, resp, cb, hit) -> {
+            h.fetching().countDown();
+            h.release().await(2, TimeUnit.MINUTES);
+            TestOrigin.send(resp, cb, 200, body);
+        });
+        return h;
+    }
 
     private Run run(Map<String, byte[]> data, Path dir, String... extra) throws Exception {
         Files.createDirectories(dir);
