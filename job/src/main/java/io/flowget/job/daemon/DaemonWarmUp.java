@@ -224,6 +224,7 @@ public final class DaemonWarmUp implements AutoCloseable {
 
     private void warm() {
         String end = "done";
+        Duration cpu0 = processCpu();
         try {
             while (true) {
                 int round;
@@ -300,19 +301,26 @@ public final class DaemonWarmUp implements AutoCloseable {
         } finally {
             WarmUpOrigin o = origin;
             if (o != null) {
+                long t0 = System.nanoTime();
                 try {
                     o.close();
                 } catch (Exception e) {
                     LOG.debug("Closing the warm-up origin", e);
                 }
+                LOG.info("Warm-up origin closed in {} ms", TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
             }
             deleteTree(dir);
             synchronized (this) {
                 ended = end;
                 notifyAll();
             }
-            LOG.info("Warm-up {}: {}", end, status());
+            LOG.info("Warm-up {}: {}; the daemon's CPU meanwhile {} s (runs served in between included)", end,
+                    status(), processCpu().minus(cpu0).toMillis() / 1000.0);
         }
+    }
+
+    private static Duration processCpu() {
+        return ProcessHandle.current().info().totalCpuDuration().orElse(Duration.ZERO);
     }
 
     /** Waits (holding the monitor's wait) until no run is active and the last one ended long enough ago. */
@@ -348,6 +356,8 @@ public final class DaemonWarmUp implements AutoCloseable {
 
     /** Deletes a round's topics (an aborted round leaves them) and its dir. */
     private void tidy(Path roundDir) {
+        long t0 = System.nanoTime();
+        long topicsNanos = 0;
         try {
             List<String> topics = LocalRun.kafkaTopics(roundDir.resolve("state"));
             if (!topics.isEmpty() && services.embeddedBroker()) {
@@ -359,10 +369,13 @@ public final class DaemonWarmUp implements AutoCloseable {
                     }
                 }
             }
+            topicsNanos = System.nanoTime() - t0;
         } catch (Exception e) {
             LOG.warn("Could not delete a warm-up round's topics: {}", e.toString());
         }
         deleteTree(roundDir);
+        LOG.info("Warm-up round tidied in {} ms (topics {} ms)", TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0),
+                TimeUnit.NANOSECONDS.toMillis(topicsNanos));
     }
 
     /**
