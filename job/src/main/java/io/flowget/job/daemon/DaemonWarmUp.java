@@ -23,6 +23,7 @@ import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
@@ -41,7 +42,9 @@ import java.util.concurrent.TimeUnit;
  * not a user's topics, not {@code --out}.
  *
  * <p>Bounds: at most {@link Plan#rounds()} rounds and {@link Plan#budget()} of warm-up time in all (a round that
- * reaches it is aborted); its CPU is at most that time on the cluster's slots. A user's run never waits for it
+ * reaches it is aborted); its CPU is at most that time on the cluster's slots. It stops earlier when a round (from
+ * the {@link #MIN_ROUNDS}th on) kept the JIT compiler threads below {@link #WARM_COMPILER_SHARE} of the daemon's CPU
+ * ({@link CompilerCpu}); between rounds it waits (at most {@link #DRAIN_WAIT}) until the compilers are idle. A user's run never waits for it
  * beyond {@link #YIELD_WAIT}: the run's thread calls {@link #yieldTo()} when it takes its turn, which aborts the
  * round in progress (its job is cancelled) and waits for the round's job to end, then the run proceeds. The warm-up
  * resumes only once the daemon has been without a run for {@link #IDLE_BEFORE_RESUME}. {@link Plan#off()}: nothing
@@ -60,15 +63,26 @@ public final class DaemonWarmUp implements AutoCloseable {
     public static final Duration YIELD_WAIT = Duration.ofSeconds(10);
     /** How long the daemon must have been without a run before an interrupted warm-up goes on. */
     static final Duration IDLE_BEFORE_RESUME = Duration.ofSeconds(5);
+    /**
+     * A round whose compiler threads took less than this share of the daemon's CPU found the fetch path compiled: no
+     * further round (after at least {@link #MIN_ROUNDS}). A warm daemon's measured runs show 20-25 %, a fresh one's
+     * 35-45 % (issue 16).
+     */
+    static final double WARM_COMPILER_SHARE = 0.2;
+    /** Rounds run before {@link #WARM_COMPILER_SHARE} may end the warm-up. */
+    static final int MIN_ROUNDS = 2;
+    /** Longest wait after a round for the compilers to finish what it queued (their CPU stops growing). */
+    static final Duration DRAIN_WAIT = Duration.ofSeconds(10);
 
     /**
-     * How much warming: {@code rounds} runs of {@code smallPerRound} 16 KiB files over {@code hosts} loopback hosts
-     * plus one {@code largeBytes} file in chunks, within {@code budget} of warm-up time in all.
+     * How much warming: at most {@code rounds} runs of {@code smallPerRound} 16 KiB files over {@code hosts} loopback
+     * hosts plus one {@code largeBytes} file in chunks, within {@code budget} of warm-up time in all; fewer rounds when
+     * one finds the path compiled ({@link #WARM_COMPILER_SHARE}).
      */
     public record Plan(Duration budget, int rounds, int smallPerRound, int largeBytes, int hosts) {
-        /** The daemon's default: three rounds of 4,000 small files and a 32 MiB file, within {@code budget}. */
+        /** The daemon's default: up to four rounds of 4,000 small files and a 32 MiB file, within {@code budget}. */
         public static Plan of(Duration budget) {
-            return new Plan(budget, 3, 4000, 32 << 20, 8);
+            return new Plan(budget, 4, 4000, 32 << 20, 8);
         }
 
         /** No warm-up. */
@@ -89,6 +103,7 @@ public final class DaemonWarmUp implements AutoCloseable {
     private int roundsDone;
     private int roundsStarted;
     private int yields;
+    private boolean warm;
     private long requestsDone;
     private long okDone;
     private Duration lastYield = Duration.ZERO;
@@ -235,7 +250,7 @@ public final class DaemonWarmUp implements AutoCloseable {
                         end = "stopped";
                         return;
                     }
-                    if (roundsDone >= plan.rounds()) {
+                    if (roundsDone >= plan.rounds() || warm) {
                         return;
                     }
                     if (usedNanos >= plan.budget().toNanos()) {
@@ -247,6 +262,8 @@ public final class DaemonWarmUp implements AutoCloseable {
                     roundRunning = true;
                 }
                 long t0 = System.nanoTime();
+                Optional<Duration> jit0 = CompilerCpu.used();
+                Duration cpuRound0 = processCpu();
                 try {
                     if (origin == null) {
                         origin = WarmUpOrigin.start(plan.hosts(), plan.largeBytes());
@@ -263,13 +280,19 @@ public final class DaemonWarmUp implements AutoCloseable {
                     Watchdog watchdog = Watchdog.start(run, left);
                     try {
                         RunSummary s = run.execute();
+                        Optional<Duration> jit1 = CompilerCpu.used();
+                        Duration cpu = processCpu().minus(cpuRound0);
+                        double share = jit0.isPresent() && jit1.isPresent() && cpu.toMillis() > 0
+                                ? (double) jit1.get().minus(jit0.get()).toMillis() / cpu.toMillis() : 1.0;
                         synchronized (this) {
                             roundsDone++;
                             requestsDone += s.requests();
                             okDone += s.ok();
+                            warm = roundsDone >= MIN_ROUNDS && share < WARM_COMPILER_SHARE;
                         }
-                        LOG.info("Warm-up round {} done: {} in {} ms", round, s.line(),
-                                TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
+                        LOG.info("Warm-up round {} done: {} in {} ms; compilers {} % of the daemon's {} s of CPU", round,
+                                s.line(), TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0),
+                                Math.round(share * 100), cpu.toMillis() / 1000.0);
                     } finally {
                         watchdog.cancel();
                     }
@@ -294,6 +317,7 @@ public final class DaemonWarmUp implements AutoCloseable {
                     }
                     tidy(roundDir);
                 }
+                awaitCompilers();
             }
         } catch (RuntimeException | Error e) {
             LOG.warn("Warm-up ended: {}", e.toString());
@@ -321,6 +345,33 @@ public final class DaemonWarmUp implements AutoCloseable {
 
     private static Duration processCpu() {
         return ProcessHandle.current().info().totalCpuDuration().orElse(Duration.ZERO);
+    }
+
+    /**
+     * Waits until the compiler threads are idle (their CPU grew by less than 20 ms in 500 ms), at most
+     * {@link #DRAIN_WAIT}: what a round queued is compiled before the next starts, and a method that reaches its
+     * threshold then meets a short queue (HotSpot raises the thresholds with the queue's length).
+     */
+    private void awaitCompilers() {
+        long deadline = System.nanoTime() + DRAIN_WAIT.toNanos();
+        Optional<Duration> before = CompilerCpu.used();
+        try {
+            while (before.isPresent() && System.nanoTime() < deadline) {
+                synchronized (this) {
+                    if (runActive || closed) {
+                        return;
+                    }
+                    wait(500);
+                }
+                Optional<Duration> now = CompilerCpu.used();
+                if (now.isEmpty() || now.get().minus(before.get()).toMillis() < 20) {
+                    return;
+                }
+                before = now;
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     /** Waits (holding the monitor's wait) until no run is active and the last one ended long enough ago. */

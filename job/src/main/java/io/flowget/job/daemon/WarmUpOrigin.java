@@ -34,6 +34,7 @@ final class WarmUpOrigin implements AutoCloseable {
     static final int VARIANTS = 8;
     private static final Pattern RANGE = Pattern.compile("bytes=(\\d+)-(\\d*)");
     private static final String ETAG = "\"flowget-warm-up-1\"";
+    private static final String LAST_MODIFIED = "Sat, 05 Dec 2026 00:00:00 GMT";
 
     private final List<Server> servers = new ArrayList<>();
     private final List<String> bases = new ArrayList<>();
@@ -102,6 +103,10 @@ final class WarmUpOrigin implements AutoCloseable {
                     } else {
                         response.setStatus(200);
                         response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/octet-stream");
+                        // the validators and range support a static file server sends (flowget keeps them)
+                        response.getHeaders().put(HttpHeader.LAST_MODIFIED, LAST_MODIFIED);
+                        response.getHeaders().put(HttpHeader.ETAG, "\"s" + n % VARIANTS + "\"");
+                        response.getHeaders().put(HttpHeader.ACCEPT_RANGES, "bytes");
                         response.getHeaders().put(HttpHeader.CONTENT_LENGTH, SMALL_SIZE);
                         response.write(true, ByteBuffer.wrap(small[n % VARIANTS]).asReadOnlyBuffer(), callback);
                     }
@@ -119,6 +124,7 @@ final class WarmUpOrigin implements AutoCloseable {
         response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/octet-stream");
         response.getHeaders().put(HttpHeader.ACCEPT_RANGES, "bytes");
         response.getHeaders().put(HttpHeader.ETAG, ETAG);
+        response.getHeaders().put(HttpHeader.LAST_MODIFIED, LAST_MODIFIED);
         String range = request.getHeaders().get(HttpHeader.RANGE);
         Matcher m = range == null ? null : RANGE.matcher(range.trim());
         if (m == null || !m.matches()) {
