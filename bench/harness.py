@@ -984,7 +984,26 @@ class Bench:
         if not pid:
             raise SystemExit(f"flowget daemon start failed ({proc.returncode}): {proc.stderr[-500:]} {proc.stdout[-300:]}")
         log(f"  {workload:8s} flowget daemon started (pid {pid}): {proc.stdout.strip()}")
+        self.await_warm_up(workload, state)
         return pid
+
+    def await_warm_up(self, workload, state):
+        """A daemon that warms up in the background (`daemon start --warm-up`, default on) is measured once that has
+        ended, as a daemon started a while before its runs would be: a run that arrived earlier would interrupt it,
+        and a warm-up still going between two measured runs would take CPU from the other tools' runs.
+        DAEMON_WARM_UP_WAIT=0 measures at once; the wait and its end are logged."""
+        limit = env_int("DAEMON_WARM_UP_WAIT", 300)
+        t0 = time.time()
+        status = ""
+        while time.time() - t0 < limit:
+            status = subprocess.run([str(self.cfg.flowget), "daemon", "status", "--state-dir", str(state)],
+                                    capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL).stdout
+            if "warm-up running" not in status and "warm-up waiting" not in status:
+                break
+            time.sleep(1)
+        m = re.search(r"warm-up [^,]*,[^,]*,[^)]*\)|warm-up off", status)
+        if m:
+            log(f"  {workload:8s} flowget daemon: {m.group(0)} (waited {time.time() - t0:.1f} s)")
 
     def stop_daemon(self, workload):
         state = self.daemon_state(workload)

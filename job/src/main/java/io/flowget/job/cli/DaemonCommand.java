@@ -2,6 +2,7 @@ package io.flowget.job.cli;
 
 import io.flowget.job.daemon.Daemon;
 import io.flowget.job.daemon.DaemonClient;
+import io.flowget.job.daemon.DaemonWarmUp;
 import io.flowget.job.run.RunServices;
 import io.flowget.job.run.StateDirLock;
 
@@ -29,6 +30,7 @@ import java.util.concurrent.TimeUnit;
  *
  * <pre>
  * flowget daemon start  [--state-dir DIR] [--parallelism N] [--set key=value]... [--idle-timeout PT30M]
+ *                       [--warm-up PT2M]
  * flowget daemon status [--state-dir DIR]
  * flowget daemon stop   [--state-dir DIR] [--wait-for-run PT10M]
  * flowget daemon serve  ... (as start, in the foreground: what start runs in the background)
@@ -99,6 +101,13 @@ final class DaemonCommand implements Callable<Integer> {
                 description = "Stop after this long without a client (default: ${DEFAULT-VALUE}).")
         Duration idleTimeout;
 
+        @Option(names = "--warm-up", paramLabel = "DURATION", defaultValue = "PT2M",
+                description = "Warm the fetch path up in the background while no run is served: real downloads"
+                        + " from a loopback origin through the run's pipeline, in a scratch dir that is deleted,"
+                        + " at most this long in all; a run that arrives interrupts it (PT0S: off; default:"
+                        + " ${DEFAULT-VALUE}).")
+        Duration warmUp;
+
         @Mixin FlowgetCli.ConfigOptionsMixin config;
 
         int parallelism() {
@@ -107,6 +116,13 @@ final class DaemonCommand implements Callable<Integer> {
                 throw new UsageException("--parallelism must be at least 1");
             }
             return p;
+        }
+
+        Duration warmUp() {
+            if (warmUp.isNegative()) {
+                throw new UsageException("--warm-up must not be negative (PT0S turns it off)");
+            }
+            return warmUp;
         }
 
         /** The cluster's settings: per-run keys refused on the command line, dropped from the config file. */
@@ -130,7 +146,8 @@ final class DaemonCommand implements Callable<Integer> {
 
         List<String> asArgs() {
             List<String> a = new ArrayList<>(List.of("--state-dir", abs().toString(), "--idle-timeout",
-                    idleTimeout.toString(), "--parallelism", Integer.toString(parallelism())));
+                    idleTimeout.toString(), "--parallelism", Integer.toString(parallelism()), "--warm-up",
+                    warmUp().toString()));
             for (String s : config.sets) {
                 a.add("--set");
                 a.add(s);
@@ -151,7 +168,7 @@ final class DaemonCommand implements Callable<Integer> {
             Configuration settings = settings();
             Daemon daemon;
             try {
-                daemon = Daemon.start(abs(), settings, parallelism(), idleTimeout);
+                daemon = Daemon.start(abs(), settings, parallelism(), idleTimeout, DaemonWarmUp.Plan.of(warmUp()));
             } catch (StateDirLock.InUse e) {
                 throw new UsageException(e.getMessage());
             }
@@ -193,6 +210,7 @@ final class DaemonCommand implements Callable<Integer> {
             }
             settings(); // refuse bad options here, not in the background
             parallelism();
+            warmUp();
             Files.createDirectories(dir);
             Path log = dir.resolve(LOG_FILE);
             List<String> cmd = new ArrayList<>();

@@ -71,6 +71,7 @@ public final class Daemon implements AutoCloseable {
     private final Path socket;
     private final ServerSocketChannel server;
     private final Duration idleTimeout;
+    private DaemonWarmUp warmUp;
     private final long startedMillis = System.currentTimeMillis();
     private final ReentrantLock turn = new ReentrantLock(true);
     /** How often a client waiting for its turn checks whether it left or the daemon stops. */
@@ -99,6 +100,16 @@ public final class Daemon implements AutoCloseable {
      */
     public static Daemon start(Path stateDir, Configuration settings, int parallelism, Duration idleTimeout)
             throws Exception {
+        return start(stateDir, settings, parallelism, idleTimeout, DaemonWarmUp.Plan.of(Duration.ZERO));
+    }
+
+    /**
+     * As {@link #start(Path, Configuration, int, Duration)}, and warms the fetch path up in the background by
+     * {@code warmUp} ({@link DaemonWarmUp}; {@link DaemonWarmUp.Plan#off()}: not at all).
+     */
+    public static Daemon start(
+            Path stateDir, Configuration settings, int parallelism, Duration idleTimeout, DaemonWarmUp.Plan warmUp)
+            throws Exception {
         Path dir = stateDir.toAbsolutePath().normalize();
         StateDirLock lock = StateDirLock.acquire(dir, StateDirLock.Kind.DAEMON);
         RunServices services;
@@ -117,7 +128,9 @@ public final class Daemon implements AutoCloseable {
             DaemonFiles.write(dir, new DaemonFiles.Pointer(ProcessHandle.current().pid(), socket, parallelism));
             LOG.info("flowget daemon serving {} on {} (parallelism {}, idle timeout {})", dir, socket, parallelism,
                     idleTimeout);
-            return new Daemon(services, socket, server, idleTimeout);
+            Daemon d = new Daemon(services, socket, server, idleTimeout);
+            d.warmUp = DaemonWarmUp.start(services, warmUp);
+            return d;
         } catch (Exception | Error e) {
             services.close();
             throw e;
@@ -132,6 +145,11 @@ public final class Daemon implements AutoCloseable {
     /** The services runs use (tests count their starts). */
     public RunServices services() {
         return services;
+    }
+
+    /** The background warm-up (tests). */
+    public DaemonWarmUp warmUp() {
+        return warmUp;
     }
 
     /** Clients waiting for their turn now (tests). */
@@ -331,6 +349,7 @@ public final class Daemon implements AutoCloseable {
                 return;
             }
             served.incrementAndGet();
+            warmUp.yieldTo(); // a warm-up round in progress gives way (bounded: DaemonWarmUp.YIELD_WAIT)
             PrintStream o = new PrintStream(DaemonProtocol.framing(out, DaemonProtocol.OUT), true, StandardCharsets.UTF_8);
             PrintStream e = new PrintStream(DaemonProtocol.framing(out, DaemonProtocol.ERR), true, StandardCharsets.UTF_8);
             boolean[] replied = {false};
@@ -383,6 +402,7 @@ public final class Daemon implements AutoCloseable {
                 }
             }
         } finally {
+            warmUp.runEnded();
             turn.unlock();
         }
     }
@@ -444,7 +464,8 @@ public final class Daemon implements AutoCloseable {
         long up = (System.currentTimeMillis() - startedMillis) / 1000;
         return "flowget daemon: pid " + ProcessHandle.current().pid() + ", state dir " + services.stateDir()
                 + ", parallelism " + services.parallelism() + ", up " + up + " s, runs served " + served.get()
-                + (turn.isLocked() ? ", running" : ", idle") + ", idle timeout " + idleTimeout + ", socket " + socket;
+                + (turn.isLocked() ? ", running" : ", idle") + ", idle timeout " + idleTimeout + ", " + warmUp.status()
+                + ", socket " + socket;
     }
 
     private static final class Request {
@@ -511,6 +532,11 @@ public final class Daemon implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         try {
+            try {
+                warmUp.close();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
             Files.deleteIfExists(services.stateDir().resolve(DaemonFiles.POINTER));
             Files.deleteIfExists(socket);
             services.close(true);

@@ -111,6 +111,8 @@ public final class LocalRun {
     private final long startedNanos = System.nanoTime();
     /** A daemon's services this run uses and leaves running; null: a cold run starts its own. */
     private final RunServices shared;
+    /** A run on shared services in a state dir of its own ({@link #inScratch}). */
+    private final boolean scratch;
     private boolean exitFollows;
     /** Called once every result is in (daemon: the client's answer goes out before the job is cancelled). */
     private Consumer<RunSummary> beforeStop;
@@ -130,9 +132,33 @@ public final class LocalRun {
      * read.
      */
     public LocalRun(Request req, PrintStream stdout, RunServices shared) {
+        this(req, stdout, shared, false);
+    }
+
+    private LocalRun(Request req, PrintStream stdout, RunServices shared, boolean scratch) {
         this.req = req;
         this.stdout = stdout;
         this.shared = shared;
+        this.scratch = scratch;
+    }
+
+    /**
+     * A run on {@code shared} services whose state dir ({@code req.stateDir()}) is not the services' one: a scratch
+     * dir its caller owns and deletes (the daemon's warm-up, {@code io.flowget.job.daemon.DaemonWarmUp}). Everything
+     * a run keeps stays in that dir: {@code run.json}, the input copy, the staging dir and the job's checkpoints (the
+     * job is told to checkpoint under {@code <req.stateDir()>/checkpoints}, not the cluster's dir, so a user's
+     * resume never finds them). Its Kafka names are its own ({@link KafkaNames#forRun}) as for any run on the
+     * embedded broker; a completed run deletes its topics, an aborted one leaves them to the caller
+     * ({@link #kafkaTopics(Path)}).
+     */
+    public static LocalRun inScratch(Request req, PrintStream stdout, RunServices shared) {
+        return new LocalRun(req, stdout, java.util.Objects.requireNonNull(shared), true);
+    }
+
+    /** The topics of the run recorded in {@code stateDir} ({@code run.json}); empty when none is recorded. */
+    public static List<String> kafkaTopics(Path stateDir) throws IOException {
+        RunState s = RunState.read(stateDir);
+        return s == null || s.names() == null ? List.of() : s.names().topics();
     }
 
     /**
@@ -204,7 +230,7 @@ public final class LocalRun {
         if (stateDirInsideOut(stateDir, out)) {
             throw new IllegalArgumentException(STATE_DIR_INSIDE_OUT);
         }
-        if (shared != null && !shared.stateDir().equals(stateDir)) {
+        if (shared != null && !scratch && !shared.stateDir().equals(stateDir)) {
             throw new IllegalArgumentException("these services hold " + shared.stateDir() + ", not " + stateDir);
         }
         // the lock first: a refused run leaves no trace, not even --out
@@ -310,7 +336,11 @@ public final class LocalRun {
                 jobConf.set(StateRecoveryOptions.SAVEPOINT_PATH, chk.toUri().toString());
                 LOG.info("Restoring from checkpoint {}", chk);
             });
-            jobConf.set(PipelineOptions.NAME, "flowget run");
+            if (scratch) {
+                // the scratch dir's own checkpoints: never under the cluster's dir, where a user's run resumes from
+                jobConf.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, checkpoints.toUri().toString());
+            }
+            jobConf.set(PipelineOptions.NAME, scratch ? "flowget daemon warm-up" : "flowget run");
             String servers = prep.await();
             jobConf.set(JobOptions.KAFKA_BOOTSTRAP_SERVERS, servers);
             StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(jobConf);

@@ -173,7 +173,7 @@ final class RunState {
         return out.resolve(".flowget-partial");
     }
 
-    private static RunState read(Path dir) throws IOException {
+    static RunState read(Path dir) throws IOException {
         Path f = dir.resolve(RUN_FILE);
         if (!Files.exists(f)) {
             return null;

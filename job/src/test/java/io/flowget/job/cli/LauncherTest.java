@@ -89,14 +89,20 @@ class LauncherTest {
         return new Ended(p.exitValue(), Files.readString(out), Files.readString(err));
     }
 
+    /**
+     * Repeated: bash printed its "Killed" job notice when the JVM had itself killed before the launcher reached
+     * {@code wait} (1-2 % of runs on a loaded machine), so one launch rarely showed it.
+     */
     @Test
     void aRunThatLeftItsStatusAndWasKilledExitsWithThatStatus() throws Exception {
-        Ended e = launch("", "run", "leave-2-and-die");
+        for (int i = 0; i < 40; i++) {
+            Ended e = launch("", "run", "leave-2-and-die");
 
-        assertThat(e.exit()).isEqualTo(2);
-        assertThat(e.stderr()).as("no job notice from bash").doesNotContain("Killed");
-        try (var files = Files.list(tempDir)) {
-            assertThat(files).as("the status file is removed").isEmpty();
+            assertThat(e.exit()).isEqualTo(2);
+            assertThat(e.stderr()).as("no job notice from bash (launch %s)", i).doesNotContain("Killed");
+            try (var files = Files.list(tempDir)) {
+                assertThat(files).as("the status file is removed").isEmpty();
+            }
         }
     }
 

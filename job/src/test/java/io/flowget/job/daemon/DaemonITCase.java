@@ -106,6 +106,16 @@ class DaemonITCase {
         }
     }
 
+    /** A daemon started without a warm-up (the API's default; the command line's {@code --warm-up PT0S}) starts none. */
+    @Test
+    void aDaemonWithoutWarmUpStartsNoneAndSaysSo() throws Exception {
+        assertThat(daemon.warmUp().ended()).isTrue();
+        assertThat(daemon.warmUp().status()).isEqualTo("warm-up off");
+        assertThat(daemon.warmUp().originResponses()).isZero();
+        assertThat(state.resolve(DaemonWarmUp.DIR)).doesNotExist();
+        assertThat(Thread.getAllStackTraces().keySet()).noneMatch(t -> t.getName().startsWith("flowget-daemon-warm-up"));
+    }
+
     /** A run that asks for another cluster is refused by the daemon; a cold run on its state dir by the lock. */
     @Test
     void runsThatDoNotFitTheDaemonAreRefusedWithWhatToDo() throws Exception {

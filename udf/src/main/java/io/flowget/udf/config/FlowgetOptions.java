@@ -380,8 +380,9 @@ public final class FlowgetOptions {
                             "Slow tail: when a file has nothing left to plan, the in-flight chunk that can give"
                                     + " away the most is split in two (its second half fetched on another"
                                     + " connection) while at least twice this much is left. Chunks are asked for in"
-                                    + " windows of a quarter chunk (at least this much), and a split takes over only"
-                                    + " bytes not asked for yet: the origin sends no byte twice.");
+                                    + " windows of a quarter chunk (at least this much; a chunk's later windows grow"
+                                    + " while much of the file is left), and a split takes over only bytes not asked"
+                                    + " for yet: the origin sends no byte twice.");
 
     // ---- retries ---------------------------------------------------------------------------------
 

@@ -16,13 +16,14 @@ import java.util.Map;
  * The task thread's side of sending an attempt's hop ({@link #send}): it waits for the host name to answer from the
  * DNS cache ({@link DnsGate}; a lookup's end comes back by mail to {@code resolved}), picks the client (a chunk's
  * window, and any request to a host whose last HTTP/1.1 answer was a large body, reads in large buffers while
- * {@code http.LargeBuffers} has a slot), lets a chunk hash its own BLAKE3 blocks
- * ({@link StagingFiles#feeder}) and hands the request to {@link AttemptRequests}; the outcome and a probe's stored 206
- * head come back by mail ({@link MailHandoffs#post}) to the operator's {@link Landing}s. It decides nothing about the
- * download: whether an attempt is still current is the operator's question when its mail runs.
+ * {@code http.LargeBuffers} has a slot), lets a chunk hash its own BLAKE3 blocks ({@link StagingFiles#feeder}), sizes
+ * a chunk's next window ({@link ChunkWindows}) and hands the request to {@link AttemptRequests}; the outcome and a
+ * probe's stored 206 head come back by mail ({@link MailHandoffs#post}) to the operator's {@link Landing}s. It
+ * decides nothing about the download: whether an attempt is still current is the operator's question when its mail
+ * runs.
  *
- * <p>Not thread-safe: task thread only (the HTTP callbacks it installs only post mail and release the large buffer's
- * slot).
+ * <p>Not thread-safe: task thread only (the HTTP callbacks it installs only post mail, stamp the window's answer time
+ * and release the large buffer's slot).
  */
 final class AttemptDispatch {
     /**
@@ -43,6 +44,7 @@ final class AttemptDispatch {
     private final DnsGate dns;
     private final HttpClientHolder.Lease http;
     private final AttemptRequests requests;
+    private final ChunkWindows windows;
     private final StagingFiles files;
     private final MailHandoffs mail;
     private final ThrowingConsumer<Attempt, Exception> resolved;
@@ -61,6 +63,7 @@ final class AttemptDispatch {
             DnsGate dns,
             HttpClientHolder.Lease http,
             AttemptRequests requests,
+            ChunkWindows windows,
             StagingFiles files,
             MailHandoffs mail,
             ThrowingConsumer<Attempt, Exception> resolved,
@@ -69,6 +72,7 @@ final class AttemptDispatch {
         this.dns = dns;
         this.http = http;
         this.requests = requests;
+        this.windows = windows;
         this.files = files;
         this.mail = mail;
         this.resolved = resolved;
@@ -93,7 +97,11 @@ final class AttemptDispatch {
         if (a.range != null && a.blake3 == null) {
             a.blake3 = files.feeder(staging, act.d); // the chunk hashes its own BLAKE3 blocks
         }
+        if (a.range != null) {
+            a.nextWindowBytes = windows.next(act, a); // larger while the download has much left (ChunkWindows)
+        }
         requests.send(large != null ? large : http.client(), a, act.d, staging, o -> {
+            a.windowAnsweredNanos = System.nanoTime(); // the window's time, without the wait in the mailbox
             if (large != null) {
                 http.large().release();
             }

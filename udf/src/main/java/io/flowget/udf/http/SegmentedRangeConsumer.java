@@ -21,16 +21,20 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
+import java.util.ArrayDeque;
 import java.util.List;
 
 /**
  * Receives one Range chunk of a Tink-segmented encrypted object ({@link SegmentGeometry}) and stores its
  * plaintext: every whole segment the answer carries is decrypted and authenticated on its own ({@link
- * SegmentDecrypter}, Tink's segment decrypter initialised with the object's header) and written with positional
- * writes at its plaintext offset in the pre-sized staging file. So chunks of one object are fetched and decrypted in
+ * SegmentDecrypter}, Tink's segment decrypter initialised with the object's header) and its plaintext goes to its
+ * offset in the pre-sized staging file through a {@link StagingWriter} (the segments of one answer are contiguous
+ * in the plaintext, so 4 KiB segments are coalesced into one positional write per {@value
+ * StagingWriter#BUFFER_SIZE} bytes instead of one each). So chunks of one object are fetched and decrypted in
  * parallel, in any order, and a chunk fetched twice rewrites the same plaintext. Progress ({@link Attempt#progress},
- * {@link FetchOutcome#rangeLast}) only ever advances to segment ends: a chunk cut short, or split by the operator
- * at a segment boundary, leaves whole segments behind and its partial segment is fetched again.
+ * {@link FetchOutcome#rangeLast}) only ever advances to the ends of segments whose plaintext is in the file: a chunk
+ * cut short, failed, or split by the operator at a segment boundary, leaves whole segments behind and the rest is
+ * fetched again.
  *
  * <p>Two roles. A <b>chunk</b> ({@code header} known, persisted with the download) must answer 206 at exactly its
  * segment-aligned start, for the planned total length and validator (else nothing is written, as with {@link
@@ -42,7 +46,8 @@ import java.util.List;
  * FetchOutcome#compressedInside}): compressed plaintext cannot be stored at offsets.
  *
  * <p>A segment that does not authenticate fails the exchange with {@code decryption failed: …}. Runs on an I/O
- * reactor thread; one instance per exchange; memory: one ciphertext and one plaintext segment.
+ * reactor thread; one instance per exchange; memory: one ciphertext and one plaintext segment on the heap, and a
+ * pooled direct buffer of the writer's while the pool has one.
  */
 @Internal
 public final class SegmentedRangeConsumer implements AsyncResponseConsumer<FetchOutcome> {
@@ -65,6 +70,13 @@ public final class SegmentedRangeConsumer implements AsyncResponseConsumer<Fetch
     private SegmentDecrypter decrypter;
     private ByteBuffer ciphertext;
     private ByteBuffer plaintext;
+    /** Writes the segments' plaintext, coalesced; null until the first segment is stored. */
+    private StagingWriter writer;
+    /**
+     * Segments handed to the writer whose plaintext may still be in its buffer, in order: {plaintext end, ciphertext
+     * end}. Progress moves past one only once the writer's position (what is in the file) reaches its end.
+     */
+    private final ArrayDeque<long[]> unflushed = new ArrayDeque<>();
     /** Total ciphertext length, from the answer's Content-Range. */
     private long total;
     /** Next ciphertext offset the body delivers. */
@@ -256,12 +268,25 @@ public final class SegmentedRangeConsumer implements AsyncResponseConsumer<Fetch
             return;
         }
         long at = geometry.plaintextStart(segment);
-        while (plaintext.hasRemaining()) {
-            at += channel.write(plaintext, at);
+        if (writer == null) {
+            writer = new StagingWriter(channel, at, true, null);
         }
+        // the segments of one answer follow each other in the plaintext: the writer's offset is this segment's
+        unflushed.add(new long[] {at + plaintext.remaining(), position});
+        writer.write(plaintext);
         ciphertext.clear();
         segment++;
-        stored = position;
+        advance();
+    }
+
+    /** Progress moves to the end of the last segment whose plaintext is wholly in the file. */
+    private void advance() {
+        long inFile = writer.position();
+        long[] s;
+        while ((s = unflushed.peek()) != null && s[0] <= inFile) {
+            unflushed.poll();
+            stored = s[1];
+        }
         outcome.bytes = stored - outcome.rangeFirst;
         attempt.progress = stored;
     }
@@ -288,8 +313,12 @@ public final class SegmentedRangeConsumer implements AsyncResponseConsumer<Fetch
      * Hands the outcome over; with {@code abort}, then fails the exchange so the connection drops the rest of the
      * body (the outcome is already delivered, so the failure that follows is not reported again).
      */
-    private void complete(boolean abort) throws IOException {
+    private synchronized void complete(boolean abort) throws IOException {
         FetchOutcome o = outcome;
+        if (writer != null && resultCallback != null) {
+            writer.flush(); // a failure here fails the exchange: the outcome names only what is in the file
+            advance();
+        }
         releaseResources();
         FutureCallback<FetchOutcome> cb = resultCallback;
         resultCallback = null;
@@ -311,6 +340,10 @@ public final class SegmentedRangeConsumer implements AsyncResponseConsumer<Fetch
     public synchronized void releaseResources() {
         if (delegate != null) {
             delegate.releaseResources();
+        }
+        if (writer != null) {
+            writer.release(); // plaintext not flushed is dropped: its segments were never counted as stored
+            writer = null;
         }
         if (channel != null) {
             try {

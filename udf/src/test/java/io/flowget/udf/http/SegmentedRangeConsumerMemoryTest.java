@@ -79,7 +79,9 @@ class SegmentedRangeConsumerMemoryTest {
                         head, new BasicEntityDetails(cipher.length - chunkStart, ContentType.APPLICATION_OCTET_STREAM),
                         null, ignore);
                 open[i].consume(ByteBuffer.wrap(cipher, (int) chunkStart, fed));
-                assertThat(a.progress).as("one segment stored").isEqualTo(2L * s);
+                // one segment decrypted: in the file, or (4 KiB segments, while the pool has a buffer) still in the
+                // staging writer's buffer, which is direct memory, not heap
+                assertThat(a.progress).as("one segment stored").isIn(2L * s, (long) s);
             }
             long perChunk = (Heap.usedAfterGc() - baseline) / count;
             LOG.info("heap per in-flight chunk of {}: {} bytes (two segment buffers: {} bytes)", token, perChunk,
