@@ -513,11 +513,11 @@ public final class FlowgetOptions {
     public static final ConfigOption<MemorySize> HTTP_LARGE_BUFFER_BUDGET =
             ConfigOptions.key("flowget.http.large-buffer-budget")
                     .memoryType()
-                    .defaultValue(MemorySize.parse("2mb"))
+                    .defaultValue(MemorySize.parse("4mb"))
                     .withDescription(
                             "Heap the large buffers of all large-buffer connections of the TaskManager may"
                                     + " hold together (each connection holds three of"
-                                    + " `flowget.http.large-buffer-size`; 2 MiB pays for 10 connections of 64 KiB"
+                                    + " `flowget.http.large-buffer-size`; 4 MiB pays for 21 connections of 64 KiB"
                                     + " buffers). Requests beyond it use the small buffers, as every request to a"
                                     + " host of small bodies always does, so heap per in-flight download does not"
                                     + " grow with the count. 0: off.");

@@ -55,7 +55,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * io.flowget.udf.body.DecodeBuffers} per call (before: 49.0 gzip, 49.3 deflate, 48.9 zstd, 41.0 br, with a 16 KiB
  * decode buffer each, or brotli's 8 KiB digest copy buffer). These bodies (64 KiB) are below {@code
  * AttemptDispatch.LARGE_BODY}, so every download here reads in the main client's small buffers; large bodies take
- * the large-buffer client's fixed budget ({@code flowget.http.large-buffer-budget}, 2 MiB per TaskManager) while
+ * the large-buffer client's fixed budget ({@code flowget.http.large-buffer-budget}, 4 MiB per TaskManager) while
  * it has a slot, whatever the number of downloads.
  *
  * <p>Tagged {@code slow}: {@code mvn -o -pl udf test -Pslow -Dtest=InFlightHeapTest}.
