@@ -380,8 +380,9 @@ public final class FlowgetOptions {
                             "Slow tail: when a file has nothing left to plan, the in-flight chunk that can give"
                                     + " away the most is split in two (its second half fetched on another"
                                     + " connection) while at least twice this much is left. Chunks are asked for in"
-                                    + " windows of a quarter chunk (at least this much), and a split takes over only"
-                                    + " bytes not asked for yet: the origin sends no byte twice.");
+                                    + " windows of a quarter chunk (at least this much; a chunk's later windows grow"
+                                    + " while much of the file is left), and a split takes over only bytes not asked"
+                                    + " for yet: the origin sends no byte twice.");
 
     // ---- retries ---------------------------------------------------------------------------------
 
@@ -486,15 +487,17 @@ public final class FlowgetOptions {
     public static final ConfigOption<MemorySize> HTTP_BUFFER_SIZE =
             ConfigOptions.key("flowget.http.buffer-size")
                     .memoryType()
-                    .defaultValue(MemorySize.parse("8kb"))
+                    .defaultValue(MemorySize.parse("6kb"))
                     .withDescription(
                             "Size of each of the three I/O buffers of an HTTP/1.1 connection. The heap cost of a"
                                     + " download in flight is about three times this plus 8 KiB, whatever its"
                                     + " Content-Encoding (decoders borrow their buffers from a shared pool only"
-                                    + " while they decode): measured 32-33 KiB with 8 KiB buffers, 21-22 KiB with"
-                                    + " 4 KiB. Larger buffers mean fewer, bigger reads for fast single transfers"
-                                    + " (4 KiB gave 0.79x the throughput of 8 KiB on 1 MiB files, 6 KiB 0.9x);"
-                                    + " smaller ones more downloads per GiB of heap.");
+                                    + " while they decode): measured 27 KiB with the default 6 KiB, 32-33 KiB"
+                                    + " with 8 KiB, 21-22 KiB with 4 KiB. Large bodies read in"
+                                    + " `flowget.http.large-buffer-size` buffers while their budget has room (chunks,"
+                                    + " and every request to a host whose last HTTP/1.1 answer was 256 KiB or"
+                                    + " more); beyond it, smaller buffers mean more, smaller reads (on 1 MiB files"
+                                    + " 4 KiB gave 0.79x the throughput of 8 KiB, 6 KiB 0.9x).");
 
     public static final ConfigOption<MemorySize> HTTP_LARGE_BUFFER_SIZE =
             ConfigOptions.key("flowget.http.large-buffer-size")
@@ -502,20 +505,22 @@ public final class FlowgetOptions {
                     .defaultValue(MemorySize.parse("64kb"))
                     .withDescription(
                             "Size of each of the three I/O buffers of the HTTP/1.1 connections that Range chunks"
-                                    + " of large files use while `flowget.http.large-buffer-budget` has room: fewer,"
-                                    + " bigger reads and writes for large bodies (64 KiB: about 41 syscalls per MiB,"
-                                    + " 8 KiB: about 300). Not larger than `flowget.http.buffer-size`: off.");
+                                    + " of large files, and requests to a host whose last HTTP/1.1 answer was a body"
+                                    + " of 256 KiB or more, use while `flowget.http.large-buffer-budget` has room:"
+                                    + " fewer, bigger reads and writes for large bodies (64 KiB: about 41 syscalls"
+                                    + " per MiB, 8 KiB: about 300). Not larger than `flowget.http.buffer-size`: off.");
 
     public static final ConfigOption<MemorySize> HTTP_LARGE_BUFFER_BUDGET =
             ConfigOptions.key("flowget.http.large-buffer-budget")
                     .memoryType()
                     .defaultValue(MemorySize.parse("2mb"))
                     .withDescription(
-                            "Heap the large buffers of all chunk connections of the TaskManager may hold"
-                                    + " together (each connection holds three of"
+                            "Heap the large buffers of all large-buffer connections of the TaskManager may"
+                                    + " hold together (each connection holds three of"
                                     + " `flowget.http.large-buffer-size`; 2 MiB pays for 10 connections of 64 KiB"
-                                    + " buffers). Chunks beyond it use the small buffers; every other request always"
-                                    + " does, so heap per in-flight download does not grow with the count. 0: off.");
+                                    + " buffers). Requests beyond it use the small buffers, as every request to a"
+                                    + " host of small bodies always does, so heap per in-flight download does not"
+                                    + " grow with the count. 0: off.");
 
     public static final ConfigOption<Integer> HTTP_MAX_REDIRECTS =
             ConfigOptions.key("flowget.http.max-redirects")

@@ -122,7 +122,7 @@ final class AttemptRequests {
             // The chunk in windows: the origin is asked only for the next window, so a split of this attempt
             // takes over bytes nobody asked for yet (none is sent twice).
             long from = a.progress;
-            long end = a.requestWindow(from, window(d));
+            long end = a.requestWindow(from, a.nextWindowBytes > 0 ? a.nextWindowBytes : window(d));
             if (end < 0) {
                 // cut below this window meanwhile: the windows so far are the outcome
                 done.accept(a.windows != null ? a.windows : FetchOutcome.failure(new IllegalStateException("empty window")));
@@ -132,6 +132,8 @@ final class AttemptRequests {
             // answer 200 (whole new body) instead of a 206 of the new version.
             rb.addHeader("Range", "bytes=" + from + "-" + end);
             rb.addHeader("If-Range", d.validator);
+            a.windowSentNanos = System.nanoTime();
+            a.windowAnsweredNanos = 0;
             rb.addHeader("Accept-Encoding", "identity");
             consumer =
                     new RangeResponseConsumer(
@@ -220,12 +222,13 @@ final class AttemptRequests {
     }
 
     /**
-     * Bytes a chunk attempt asks for per request: a quarter of the download's chunk size, at least {@code
-     * flowget.chunk.min-split}. Smaller windows let a split take over more of a slow chunk; each costs one more
-     * request round trip on the attempt's connection.
+     * The base window of a chunk attempt ({@link ChunkWindows#base}): a quarter of the download's chunk size, at least
+     * {@code flowget.chunk.min-split}; an attempt's first window and every window near the download's end. Smaller
+     * windows let a split take over more of a slow chunk; each costs one more request round trip on the attempt's
+     * connection. A later window may be larger ({@link Attempt#nextWindowBytes}, chosen by {@link ChunkWindows}).
      */
     long window(Download d) {
-        return Math.max(settings.minSplit, settings.chunkSizeFor(d.length) / 4);
+        return ChunkWindows.base(settings, d);
     }
 
     /**
@@ -243,6 +246,7 @@ final class AttemptRequests {
         if (!part) {
             return o;
         }
+        ChunkWindows.windowEnded(a, o.rangeLast - o.rangeFirst + 1);
         if (merged == null) {
             merged = o;
             a.windows = o;

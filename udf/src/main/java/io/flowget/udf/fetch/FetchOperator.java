@@ -158,7 +158,8 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         handoffs = new MailHandoffs(mailbox, isolation, scheduler, this::setCurrentKey, this::afterStep);
         dns = new DnsGate(http.dns(), handoffs::post);
         dispatch = new AttemptDispatch(
-                dns, http, requests, files, handoffs, this::onResolved, this::onOutcome, this::onProbeHead);
+                dns, http, requests, new ChunkWindows(settings), files, handoffs, this::onResolved, this::onOutcome,
+                this::onProbeHead);
         metrics.operatorGauges(() -> scheduler.inFlight().size(), scheduler::backlog, scheduler::hostCount);
         sweeper = new Sweeper(subtask, () -> handoffs.post("fetch-sweep", this::sweep));
         scheduler.enqueueAll(); // restored hosts that have only queued requests join the ring here

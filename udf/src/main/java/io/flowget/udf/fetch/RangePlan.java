@@ -30,6 +30,15 @@ final class RangePlan {
         return !pending.isEmpty();
     }
 
+    /** Bytes of the ranges still to fetch that no attempt has taken yet. */
+    long pendingBytes() {
+        long sum = 0;
+        for (long[] r : pending) {
+            sum += r[1] - r[0] + 1;
+        }
+        return sum;
+    }
+
     /** Takes the next range to fetch and counts it in flight. */
     long[] next() {
         long[] r = pending.pollFirst();

@@ -72,6 +72,27 @@ public final class Attempt {
     public volatile io.flowget.udf.body.Blake3Tree.Feeder blake3;
     /** For a chunk attempt fetched in windows: what its windows delivered so far, merged (task thread). */
     public FetchOutcome windows;
+    /**
+     * For a chunk attempt: the size of the window its next request asks for, chosen by the operator before it sends
+     * the window ({@code fetch.ChunkWindows}; task thread); 0 asks for the download's base window.
+     */
+    public long nextWindowBytes;
+    /** For a chunk attempt: System.nanoTime() when its current window was handed to the client (task thread). */
+    public long windowSentNanos;
+    /**
+     * For a chunk attempt: System.nanoTime() when its current window's outcome reached the client's callback (an I/O
+     * thread, before the outcome's mail waits in the task thread's mailbox), 0 before.
+     */
+    public volatile long windowAnsweredNanos;
+    /**
+     * For a chunk attempt: bytes per second its windows so far arrived at (their bytes over their times, each from
+     * send to answer; task thread); 0 before its first window ended.
+     */
+    public double windowRate;
+    /** For a chunk attempt: the bytes and nanoseconds behind {@link #windowRate} (task thread). */
+    public long windowBytesTotal;
+
+    public long windowNanosTotal;
     /** Epoch millis when the current hop was sent. */
     public long hopStartedAt;
     /** Requests in flight to the host when this attempt was issued, itself included (for the host's limiter). */

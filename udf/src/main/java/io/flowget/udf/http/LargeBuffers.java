@@ -15,7 +15,8 @@ import java.util.function.Supplier;
  * read and write in {@code flowget.http.large-buffer-size} buffers (64 KiB: about 41 syscalls per MiB instead of
  * about 300 with the default 8 KiB), with at most {@link #slots()} connections, so that all of them together hold
  * at most {@code flowget.http.large-buffer-budget} of heap (each connection holds three buffers: session in,
- * session out, content). A chunk attempt takes a slot for one exchange ({@link #tryAcquire}) and gives it back
+ * session out, content). A chunk attempt, or any attempt to a host whose last HTTP/1.1 answer was a large body
+ * ({@code fetch.AttemptDispatch} decides), takes a slot for one exchange ({@link #tryAcquire}) and gives it back
  * when the exchange ended ({@link #release}); with no slot free it goes over the main client's small buffers.
  * Every other request keeps the main client, so heap per in-flight download stays that of the small buffers
  * however many downloads are in flight, plus this fixed budget.

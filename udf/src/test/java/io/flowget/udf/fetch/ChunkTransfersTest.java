@@ -21,6 +21,7 @@ import org.slf4j.LoggerFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.function.Predicate;
 
 import static io.flowget.udf.fetch.FetchOperatorTest.request;
 import static io.flowget.udf.fetch.FetchOperatorTest.sha256;
@@ -74,6 +75,77 @@ class ChunkTransfersTest {
                 .anySatisfy(range -> assertThat(start(range)).isStrictlyBetween(CHUNK + 64L * KIB, 2L * CHUNK));
         assertThat(route.bytesServed()).as("bytes the origin was asked for and sent: each once").isEqualTo(body.length);
         h.close();
+    }
+
+    /**
+     * Over a slow link (every response paced at 2 MiB/s) a large file asks for fewer, larger windows while much of it
+     * is left, and for base windows (a quarter chunk) at its end: when the file's last request reached the origin,
+     * no response in flight (that request included) owed more than one base window — what fixed quarter-chunk windows
+     * allow — so the tail is no longer. Each byte is sent once.
+     */
+    @Test
+    void aSlowLinkGetsLargerWindowsWhileMuchIsLeftAndBaseWindowsAtTheTail() throws Exception {
+        RangeRoute route = pacedDownload("paced", start -> false, 1);
+        long base = 64L * KIB;
+        long windows = 15 * (CHUNK / base); // the file's chunks after the probe's, in base windows
+        assertThat(route.requests.size() - 1)
+                .as("chunk requests (%s in base windows)", windows)
+                .isLessThan((int) (windows * 3 / 4));
+        assertThat(lastTail(route)).as("bytes owed when the last request arrived").isLessThanOrEqualTo(base + 8 * KIB);
+    }
+
+    /**
+     * One straggling connection (an eighth of the others' rate) among fast ones: its windows do not grow the way the
+     * fast connections' do, and when the file's last request reached the origin the tail owed (the straggler's bytes
+     * counted at its rate) no more than fixed quarter-chunk windows can leave on such a connection.
+     */
+    @Test
+    void aStragglingConnectionKeepsSmallWindowsSoTheTailIsNoLonger() throws Exception {
+        int divisor = 8;
+        RangeRoute route = pacedDownload("straggling", start -> start == 3L * CHUNK, divisor);
+        long base = 64L * KIB;
+        long slowLargest = 0;
+        long fastLargest = 0;
+        for (RangeRoute.Served s : route.served206) {
+            if (s.slow) {
+                slowLargest = Math.max(slowLargest, s.length());
+            } else if (s.start > 0) {
+                fastLargest = Math.max(fastLargest, s.length());
+            }
+        }
+        assertThat(slowLargest).as("the straggler's largest window").isLessThan(fastLargest);
+        assertThat(lastTail(route))
+                .as("bytes owed when the last request arrived, at the full rate")
+                .isLessThanOrEqualTo(divisor * (base + 8 * KIB));
+    }
+
+    /**
+     * Fetches a 16-chunk file (4 MiB) over 4 connections from an origin that paces every response at 2 MiB/s (a
+     * connection that once served a range starting where {@code slow} matches, at a {@code divisor}-th of that) and
+     * checks the file and that each byte was sent once.
+     */
+    private RangeRoute pacedDownload(String name, Predicate<Long> slow, int divisor) throws Exception {
+        TestOrigin origin = fetch.track(TestOrigin.start("127.0.0.1"));
+        byte[] body = TestOrigin.content(name, 16 * CHUNK);
+        RangeRoute route = RangeRoute.of(body, "\"" + name + "\"").pace(2L << 20, slow, divisor);
+        origin.route("/" + name + ".bin", route);
+        var h = fetch.harness(chunked(4), FetchHarness.Clock.STEPPED);
+        h.processElement(request(name, origin, "/" + name + ".bin"), 0);
+        FetchResult r = h.results(1).get(0);
+
+        assertThat(r.status).as("%s", r).isEqualTo(ResultStatus.OK);
+        assertThat(Files.readAllBytes(h.out().resolve(r.path))).isEqualTo(body);
+        assertThat(route.bytesServed()).as("each byte sent once").isEqualTo(body.length);
+        LOG.info("{}: {} requests, tail owed {} KiB at the last one; windows (KiB, * = straggling connection) {}", name,
+                route.requests.size(), lastTail(route) / KIB, route.served206.stream()
+                        .map(s -> s.start / KIB + "+" + s.length() / KIB + (s.slow ? "*" : "")).toList());
+        h.close();
+        return route;
+    }
+
+    /** What the tail still owed when the file's last request reached the origin ({@link RangeRoute.Served}). */
+    private static long lastTail(RangeRoute route) {
+        return route.served206.get(route.served206.size() - 1).owedAtArrival;
     }
 
     /** True once a range inside the stalled chunk, past its first window, was asked for: a split-off part. */

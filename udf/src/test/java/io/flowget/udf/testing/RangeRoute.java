@@ -34,6 +34,43 @@ public final class RangeRoute implements TestOrigin.Route {
     private final java.util.concurrent.atomic.AtomicBoolean cutDone = new java.util.concurrent.atomic.AtomicBoolean();
     /** Every request as "start-end" (or "whole"), in arrival order. */
     public final List<String> requests = new CopyOnWriteArrayList<>();
+    private long paceBytesPerSecond;
+    private Predicate<Long> slowFrom = start -> false;
+    private int slowDivisor = 1;
+    private final java.util.Set<String> slowConnections = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    /** With {@link #pace}: every 206 as it is served, in arrival order (its bytes sent so far move as it streams). */
+    public final List<Served> served206 = new CopyOnWriteArrayList<>();
+
+    /** One paced 206: its range, the connection it went out on, and how many of its bytes were sent so far. */
+    public static final class Served {
+        public final long start;
+        public final long end;
+        public final String connection;
+        public final boolean slow;
+        /**
+         * When this 206 arrived: the longest any paced 206 (this one included) still had to send, in bytes at the full
+         * rate (a straggling connection's bytes count {@code divisor} times): the time the tail still owed, in bytes.
+         */
+        public final long owedAtArrival;
+        private final java.util.concurrent.atomic.AtomicLong sent = new java.util.concurrent.atomic.AtomicLong();
+
+        Served(long start, long end, String connection, boolean slow, long owedAtArrival) {
+            this.start = start;
+            this.end = end;
+            this.connection = connection;
+            this.slow = slow;
+            this.owedAtArrival = owedAtArrival;
+        }
+
+        public long length() {
+            return end - start + 1;
+        }
+
+        /** Body bytes handed to the connection so far. */
+        public long sent() {
+            return sent.get();
+        }
+    }
 
     /** @param versionForRequest the version served to the n-th request (1-based) */
     public RangeRoute(IntFunction<Version> versionForRequest) {
@@ -89,6 +126,56 @@ public final class RangeRoute implements TestOrigin.Route {
     public RangeRoute delayPerRange(java.time.Duration delay) {
         this.delayMillis = delay.toMillis();
         return this;
+    }
+
+    /**
+     * A slow link: every 206 is sent in 8 KiB pieces at {@code bytesPerSecond} (each response on its own, as a
+     * per-connection bottleneck would), and a connection that once served a range starting where {@code slow}
+     * matches sends at a {@code divisor}-th of that from then on (a straggling connection). The 206s are recorded
+     * in {@link #served206}.
+     */
+    public RangeRoute pace(long bytesPerSecond, Predicate<Long> slow, int divisor) {
+        this.paceBytesPerSecond = bytesPerSecond;
+        this.slowFrom = slow;
+        this.slowDivisor = divisor;
+        return this;
+    }
+
+    /** Sends {@code [start, start + len)} in 8 KiB pieces at the paced rate, blocking this Jetty thread. */
+    private void paced(Request request, Response response, Callback callback, byte[] body, long start, long end)
+            throws Exception {
+        String connection = request.getConnectionMetaData().getId();
+        if (slowFrom.test(start)) {
+            slowConnections.add(connection);
+        }
+        boolean slow = slowConnections.contains(connection);
+        long rate = slow ? paceBytesPerSecond / slowDivisor : paceBytesPerSecond;
+        int len = (int) (end - start + 1);
+        long owed = (long) len * (slow ? slowDivisor : 1);
+        for (Served other : served206) {
+            owed = Math.max(owed, (other.length() - other.sent()) * (other.slow ? slowDivisor : 1));
+        }
+        Served s = new Served(start, end, connection, slow, owed);
+        served206.add(s);
+        long began = System.nanoTime();
+        try {
+            for (int off = 0; off < len; ) {
+                int n = Math.min(8192, len - off);
+                org.eclipse.jetty.util.FutureCallback piece = new org.eclipse.jetty.util.FutureCallback();
+                response.write(off + n == len, ByteBuffer.wrap(body, (int) start + off, n), piece);
+                piece.get(60, java.util.concurrent.TimeUnit.SECONDS);
+                off += n;
+                s.sent.addAndGet(n);
+                long due = began + (long) (off * 1e9 / rate);
+                long wait = due - System.nanoTime();
+                if (wait > 0 && off < len) {
+                    Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
+                }
+            }
+            callback.succeeded();
+        } catch (Exception e) {
+            callback.failed(e);
+        }
     }
 
     /** Body bytes handed to the server so far (whole answers and ranges). */
@@ -150,6 +237,10 @@ public final class RangeRoute implements TestOrigin.Route {
             response.write(false, ByteBuffer.wrap(body, (int) start, (int) cutAfter), Callback.from(
                     () -> callback.failed(new java.io.IOException("connection cut by the test origin")),
                     callback::failed));
+            return;
+        }
+        if (paceBytesPerSecond > 0) {
+            paced(request, response, callback, body, start, end);
             return;
         }
         if (stall.test(start) && stallAfter < len) {
