@@ -1,5 +1,7 @@
 package io.flowget.job.embedded;
 
+import io.flowget.job.FileTrees;
+
 import org.apache.flink.api.common.JobID;
 import org.apache.flink.api.common.JobStatus;
 import org.apache.flink.configuration.CheckpointingOptions;
@@ -46,7 +48,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import java.util.stream.Stream;
 
 /**
  * A local Flink 2.2 MiniCluster for {@code flowget run} and {@code demo}: one TaskManager with {@code parallelism}
@@ -431,7 +432,7 @@ public final class EmbeddedFlink implements AutoCloseable {
                     continue;
                 }
                 LOG.info("Deleting temp dir {} left by an earlier run", dir);
-                deleteRecursively(dir);
+                FileTrees.delete(dir);
             }
         }
     }
@@ -463,20 +464,9 @@ public final class EmbeddedFlink implements AutoCloseable {
             LOG.debug("Could not release {}", dir, e);
         }
         try {
-            deleteRecursively(dir);
+            FileTrees.delete(dir);
         } catch (IOException e) {
             LOG.warn("Could not delete temp dir {}: {}", dir, e.toString());
-        }
-    }
-
-    private static void deleteRecursively(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> paths = Files.walk(dir)) {
-            for (Path p : (Iterable<Path>) paths.sorted(Comparator.reverseOrder())::iterator) {
-                Files.deleteIfExists(p);
-            }
         }
     }
 

@@ -1,5 +1,6 @@
 package io.flowget.job.run;
 
+import io.flowget.job.FileTrees;
 import io.flowget.udf.json.Json;
 
 import org.apache.flink.configuration.Configuration;
@@ -12,11 +13,9 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
-import java.util.stream.Stream;
 
 /**
  * The resume protocol of {@code --state-dir}: {@code run.json} records the input's SHA-256, how far the run got
@@ -95,10 +94,10 @@ final class RunState {
             LOG.info("Starting afresh in {} ({})", dir, previous.complete ? "previous run finished" : "different input");
         }
         if (deleteBrokerData) {
-            deleteTree(dir.resolve("kafka"));
+            FileTrees.delete(dir.resolve("kafka"));
         }
-        deleteTree(dir.resolve("checkpoints"));
-        deleteTree(dir.resolve("partial"));
+        FileTrees.delete(dir.resolve("checkpoints"));
+        FileTrees.delete(dir.resolve("partial"));
         Files.move(staged.file(), dir.resolve(INPUT), StandardCopyOption.REPLACE_EXISTING);
         RunState s = new RunState(dir, false, staged.sha256(), 0, false, false);
         s.names = perRunNames ? configured.forRun(KafkaNames.newRunId()) : configured;
@@ -208,16 +207,5 @@ final class RunState {
         Path tmp = dir.resolve(RUN_FILE + ".tmp");
         Files.writeString(tmp, Json.writer().writeValueAsString(n));
         Files.move(tmp, f, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> s = Files.walk(dir)) {
-            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
     }
 }
