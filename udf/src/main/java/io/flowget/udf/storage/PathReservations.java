@@ -97,11 +97,6 @@ final class PathReservations {
         return held.containsKey(target);
     }
 
-    /** Paths with publishes on their way or files staged (for tests: nothing is left behind). */
-    int size() {
-        return held.size();
-    }
-
     private void forgetIfEmpty(Path target, Claims c) {
         // Every publish's file work has ended when it leaves (its end comes by mail after it), so the tail is done.
         if (c.preparing.isEmpty() && c.staged.isEmpty()) {
