@@ -5,6 +5,7 @@ import io.flowget.job.kafka.KafkaClients;
 import io.flowget.job.run.LocalRun;
 import io.flowget.job.run.RunServices;
 import io.flowget.job.run.RunSummary;
+import io.flowget.udf.config.FlowgetOptions;
 
 import org.apache.flink.configuration.Configuration;
 
@@ -266,7 +267,7 @@ public final class DaemonWarmUp implements AutoCloseable {
                         origin = WarmUpOrigin.start(plan.hosts(), plan.largeBytes());
                     }
                     Duration left = plan.budget().minusNanos(usedNanos);
-                    run = LocalRun.inScratch(request(roundDir, left), new PrintStream(OutputStream.nullOutputStream()),
+                    run = LocalRun.inScratch(request(roundDir, round, left), new PrintStream(OutputStream.nullOutputStream()),
                             services);
                     synchronized (this) {
                         current = run;
@@ -388,7 +389,22 @@ public final class DaemonWarmUp implements AutoCloseable {
         return false;
     }
 
-    private LocalRun.Request request(Path roundDir, Duration timeout) throws IOException {
+    /**
+     * A round's job settings: the daemon's, and in every second round ({@code round} even, counted from 1) a
+     * per-host concurrency of the connection pool's per-route limit ({@code flowget.http.pool.max-per-route}), so
+     * leases queue in the pool as they do for a list with many files per host at a high
+     * {@code flowget.host.max-concurrency}. Rounds of only the default concurrency left C2 code compiled without
+     * the pool's pending-lease path, which the first such run deoptimized (issue 16).
+     */
+    static Configuration roundSettings(Configuration daemon, int round) {
+        Configuration c = new Configuration(daemon);
+        if (round % 2 == 0) {
+            c.set(FlowgetOptions.HOST_MAX_CONCURRENCY, c.get(FlowgetOptions.HTTP_POOL_MAX_PER_ROUTE));
+        }
+        return c;
+    }
+
+    private LocalRun.Request request(Path roundDir, int round, Duration timeout) throws IOException {
         WarmUpOrigin o = origin;
         Files.createDirectories(roundDir.resolve("state"));
         List<String> urls = new ArrayList<>(plan.smallPerRound() + 1);
@@ -397,7 +413,7 @@ public final class DaemonWarmUp implements AutoCloseable {
             urls.add(o.smallUrl(i));
         }
         Path list = Files.write(roundDir.resolve("urls.txt"), urls);
-        Configuration settings = services.settings();
+        Configuration settings = roundSettings(services.settings(), round);
         return new LocalRun.Request(list, null, roundDir.resolve("out"), roundDir.resolve("results.jsonl"),
                 roundDir.resolve("state"), services.parallelism(), null, settings, true, false, timeout);
     }
