@@ -100,9 +100,13 @@ class DaemonWarmUpITCase {
 
             // nothing left behind where a user's run looks
             assertThat(state.resolve(DaemonWarmUp.DIR)).doesNotExist();
-            try (Stream<Path> s = Files.list(state.resolve("checkpoints"))) {
-                List<Path> jobs = s.toList();
-                assertThat(jobs).as("only the user's job checkpoints under the state dir").hasSizeLessThanOrEqualTo(1);
+            // (the user's completed run deleted its own checkpoints after its answer; the warm-up's never come here)
+            if (Files.exists(state.resolve("checkpoints"))) {
+                try (Stream<Path> s = Files.list(state.resolve("checkpoints"))) {
+                    List<Path> jobs = s.toList();
+                    assertThat(jobs).as("only the user's job checkpoints under the state dir")
+                            .hasSizeLessThanOrEqualTo(1);
+                }
             }
             String userInput = Json.readTree(Files.readString(state.resolve("run.json"))).path("input_sha256").asText();
             assertThat(userInput).as("run.json is the user's run's")
