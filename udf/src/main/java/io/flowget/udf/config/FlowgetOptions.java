@@ -619,7 +619,9 @@ public final class FlowgetOptions {
                                     + " one of the record size, 16 KiB). DYNAMIC: only while a read or write"
                                     + " needs them, released when empty (an allocation per read event). STATIC:"
                                     + " for the connection's whole life, ~49 KiB more heap per connection that"
-                                    + " waits for bytes.");
+                                    + " waits for bytes (an HTTPS download in flight: 43 KiB DYNAMIC, 93 KiB"
+                                    + " STATIC). The large-buffer connections (`flowget.http.large-buffer-budget`),"
+                                    + " few and moving large bodies, always keep theirs.");
 
     public static final ConfigOption<HttpVersion> HTTP_VERSION =
             ConfigOptions.key("flowget.http.version")
