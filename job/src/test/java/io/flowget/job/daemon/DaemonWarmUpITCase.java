@@ -93,6 +93,9 @@ class DaemonWarmUpITCase {
 
             assertThat(warmUp.awaitEnd(WAIT)).as(warmUp.status()).isTrue();
             assertThat(warmUp.status()).startsWith("warm-up done (2 of 2 rounds");
+            // it ended on an idle daemon: the heap it grew was given back (HeapTrimTest: how far)
+            assertThat(warmUp.trimmed()).as(warmUp.status()).isPresent();
+            assertThat(warmUp.status()).contains("; heap committed ");
             assertThat(warmUp.roundsDone()).isEqualTo(2);
             assertThat(warmUp.okResults()).as("every warm-up file fetched OK").isEqualTo(2 * 1501);
             assertThat(warmUp.originResponses()).as("real requests to its origin")
