@@ -94,8 +94,9 @@ public final class FlowgetCli implements Callable<Integer> {
     public static void main(String[] args) {
         if (Boolean.getBoolean(LIGHT_CLIENT_PROPERTY)) {
             // The launcher's small client JVM for a run a daemon serves: a shell is its parent, no Flink client, and
-            // nothing of Flink (nor the logging it brings) is loaded before the request is on its way.
-            System.exit(execute(args, System.out, System.err));
+            // nothing of Flink (nor the logging it brings) is loaded before the request is on its way. The launcher
+            // starts LightClient itself; this is for a JVM started with the property and -jar.
+            LightClient.main(args);
         }
         exitFollows = !ClusterSettings.insideFlinkClient();
         if (exitFollows) {
@@ -171,6 +172,9 @@ public final class FlowgetCli implements Callable<Integer> {
 
     static final String DEFAULT_WAIT_FOR_DAEMON = "PT1M";
 
+    /** {@code run}'s {@code --state-dir} when none is given. */
+    static final String DEFAULT_STATE_DIR = ".flowget";
+
     /**
      * How long the client whose {@code run} arguments are {@code args} waits for a busy daemon's current run to end:
      * its {@code --wait-for-daemon}, else the default (also when the arguments do not parse: the run then reports
@@ -214,7 +218,7 @@ public final class FlowgetCli implements Callable<Integer> {
         @Option(names = "--results", paramLabel = "FILE.jsonl", description = "Write one JSON result per request here.")
         Path results;
 
-        @Option(names = "--state-dir", paramLabel = "DIR", defaultValue = ".flowget", description = "Broker data, checkpoints and partial files (default: ${DEFAULT-VALUE}).")
+        @Option(names = "--state-dir", paramLabel = "DIR", defaultValue = DEFAULT_STATE_DIR, description = "Broker data, checkpoints and partial files (default: ${DEFAULT-VALUE}).")
         Path stateDir;
 
         @Option(names = "--parallelism", paramLabel = "N", description = "Fetch subtasks (default: number of cores).")

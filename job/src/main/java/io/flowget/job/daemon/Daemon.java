@@ -225,7 +225,9 @@ public final class Daemon implements AutoCloseable {
         try (ch) {
             DataInputStream in = new DataInputStream(new BufferedInputStream(DaemonProtocol.inputStream(ch)));
             DataOutputStream out = new DataOutputStream(new BufferedOutputStream(DaemonProtocol.outputStream(ch)));
+            long accepted = System.nanoTime();
             Request req = readRequest(in);
+            LOG.debug("Request {} read in {} ms", req.kind, (System.nanoTime() - accepted) / 1_000_000);
             try {
                 switch (req.kind) {
                     case "status" -> {
@@ -353,6 +355,7 @@ public final class Daemon implements AutoCloseable {
             }
             served.incrementAndGet();
             warmUp.yieldTo(); // a warm-up round in progress gives way (bounded: DaemonWarmUp.YIELD_WAIT)
+            LOG.debug("Run {} starts", served.get());
             PrintStream o = new PrintStream(DaemonProtocol.framing(out, DaemonProtocol.OUT), true, StandardCharsets.UTF_8);
             PrintStream e = new PrintStream(DaemonProtocol.framing(out, DaemonProtocol.ERR), true, StandardCharsets.UTF_8);
             boolean[] replied = {false};

@@ -13,6 +13,7 @@ import io.flowget.udf.storage.PublishAtCommit;
 import org.apache.flink.api.common.JobID;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.ExecutionOptions;
 import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.configuration.StateRecoveryOptions;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
@@ -102,6 +103,9 @@ public final class LocalRun {
 
     /** Longest wait for the last files to be renamed into place once every result has committed. */
     private static final Duration PUBLISH_WAIT = Duration.ofSeconds(30);
+
+    /** {@code execution.buffer-timeout.interval} of a run's job unless set (see {@link #runConfiguration}). */
+    static final Duration RUN_BUFFER_TIMEOUT = Duration.ofMillis(10);
 
     /** How long files may wait for a commit notification before one more checkpoint is triggered for them. */
     private static final Duration NOTIFY_GRACE = Duration.ofMillis(500);
@@ -225,6 +229,7 @@ public final class LocalRun {
      * @throws IllegalStateException if the job failed, or the results did not all arrive in time (rerun to resume)
      */
     public RunSummary execute() throws Exception {
+        step("started");
         Path stateDir = req.stateDir().toAbsolutePath().normalize();
         Path out = req.out().toAbsolutePath().normalize();
         if (stateDirInsideOut(stateDir, out)) {
@@ -249,6 +254,7 @@ public final class LocalRun {
                     KafkaNames.configured(req.settings()), embedded, shared == null);
             List<InputStaging.Line> lines = InputStaging.read(state.input());
             state.begin(lines.size());
+            step("input staged, run state open");
             Configuration conf = runConfiguration(req.settings(), state.names(), stateDir, out, lines.size());
             // busy hosts over several Fetch subtasks, unless set (the job runs at the services' parallelism)
             BusyHosts.spread(conf, lines, shared != null ? shared.parallelism() : req.parallelism());
@@ -268,7 +274,7 @@ public final class LocalRun {
     }
 
     /** The run's configuration: the request's settings plus what {@code run} decides for a local batch. */
-    private static Configuration runConfiguration(
+    static Configuration runConfiguration(
             Configuration settings, KafkaNames names, Path stateDir, Path out, int requests) throws IOException {
         Configuration conf = new Configuration(settings);
         conf.set(FlowgetOptions.STORAGE_OUT_DIR, out.toString());
@@ -284,6 +290,13 @@ public final class LocalRun {
             // go into the checkpoint and are replayed on restore. first_result_s in the summary line shows the
             // effect per run.
             conf.set(CheckpointingOptions.ENABLE_UNALIGNED, true);
+        }
+        if (!conf.contains(ExecutionOptions.BUFFER_TIMEOUT)) {
+            // Flink sends a partly filled network buffer after at most this long (default 100 ms). A run's first
+            // requests and its last results are a few records each, which then waited up to that long on each of the
+            // two network edges (source -> Fetch, Fetch -> results sink): at the start before the first request, at
+            // the end before the tail checkpoint could be triggered (issue 16).
+            conf.set(ExecutionOptions.BUFFER_TIMEOUT, RUN_BUFFER_TIMEOUT);
         }
         if (!conf.contains(FlowgetOptions.NET_POSTURE)) {
             // One user's own downloads: local origins are what `run` and `demo` are often for. The service
@@ -341,15 +354,23 @@ public final class LocalRun {
                 jobConf.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, checkpoints.toUri().toString());
             }
             jobConf.set(PipelineOptions.NAME, scratch ? "flowget daemon warm-up" : "flowget run");
-            String servers = prep.await();
+            // The job graph is built while the topics are created (its broker check needs only the broker), and the
+            // job is submitted as soon as they exist: its deployment overlaps the input's produce, whose records the
+            // source reads once their transaction commits (read_committed). Issue 16: topics, produce and graph one
+            // after the other were 0.3-0.8 s of a daemon run's start.
+            String servers = services.servers();
             jobConf.set(JobOptions.KAFKA_BOOTSTRAP_SERVERS, servers);
             StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(jobConf);
             // Unbounded: see the class comment. A checkpoint restored here was written by an unbounded job too.
             FlowgetJob.kafka(jobConf, false).build(env);
+            step("job graph built");
+            prep.awaitTopics();
+            step("topics on the broker");
             if (aborted) {
                 throw new IllegalStateException("the run was aborted before its job started; rerun to resume");
             }
             job = flink.submit(env);
+            step("job submitted");
             abortCluster = flink;
             abortJob = job;
             if (aborted) {
@@ -359,6 +380,8 @@ public final class LocalRun {
             Progress.Mode mode = req.quiet()
                     ? Progress.Mode.OFF
                     : req.interactive() ? Progress.Mode.LIVE : Progress.Mode.PERIODIC;
+            prep.await(); // the input is committed on the requests topic (or its produce failed: the job is cancelled)
+            step("input on the broker");
             ResultCollector collector = new ResultCollector(lines, mode, stdout, req.timeout(), gauges::totals);
             collector.appendTo(req.results(), state.resumed());
             String resultsTopic = conf.get(JobOptions.KAFKA_RESULTS_TOPIC);
@@ -366,17 +389,19 @@ public final class LocalRun {
             try (TailCheckpoint tail = TailCheckpoint.start(lines, servers, kafkaProps, resultsTopic, flink, job)) {
                 results = collector.collect(servers, kafkaProps, resultsTopic, flink, job);
             }
+            step("all results committed");
             if (conf.get(JobOptions.RUN_MEMORY_REPORT)) {
                 stdout.println(MemoryReport.take()); // while broker, cluster and job still hold their memory
             }
             boolean disposable = shared == null && exitFollows && services.embeddedBroker();
-            if (!disposable) {
+            if (deadLettersOutliveRun(shared != null, services.embeddedBroker(), disposable)) {
                 // Every result is committed. One more completed checkpoint lets the dead-letter sink commit its
                 // transaction of the same checkpoint too (its commit notification precedes this trigger).
                 flink.triggerCheckpoint(job);
             }
             Path staging = Path.of(conf.get(FlowgetOptions.STORAGE_STAGING_DIR));
             awaitPublished(flink, job, staging);
+            step("files published");
             if (beforeStop != null) {
                 // A daemon's client gets its answer now; the job's cancel and the tidying follow, before the next run.
                 state.markComplete();
@@ -384,6 +409,7 @@ public final class LocalRun {
                 LOG.debug("Results file written");
                 beforeStop.accept(RunSummary.of(
                         results, startedNanos, collector.runningNanos(), collector.doneNanos(), collector.firstNanos()));
+                step("client answered");
             }
             if (disposable && exitByKill) {
                 LOG.info("All files published; the job ends with the process");
@@ -426,6 +452,25 @@ public final class LocalRun {
         }
     }
 
+    /**
+     * Whether anything can read the run's dead-letter topic after it, so that the run waits for one more checkpoint to
+     * commit the dead-letter sink's last transaction before it answers. Not when the topic goes with the run: a
+     * daemon's run on its embedded broker deletes its topics right after the client's answer, and a cold run on the
+     * embedded broker whose process ends at once ({@link #exitFollows}) leaves them to the next run, which starts
+     * afresh. Issue 16: that checkpoint was 0.06-0.34 s of a daemon run's tail, before the client's answer, for a
+     * topic deleted 0.1 s later.
+     */
+    static boolean deadLettersOutliveRun(boolean sharedServices, boolean embeddedBroker, boolean disposable) {
+        return !disposable && !(sharedServices && embeddedBroker);
+    }
+
+    /** Logs a step of the run with the time since it started (issue 16: where a run's fixed overhead goes). */
+    private void step(String what) {
+        if (LOG.isDebugEnabled()) {
+            LOG.debug("Run step: {} at +{} ms", what, (System.nanoTime() - startedNanos) / 1_000_000);
+        }
+    }
+
     private static void cancelQuietly(EmbeddedFlink flink, JobID job) {
         try {
             if (!flink.status(job).isGloballyTerminalState()) {
@@ -438,10 +483,11 @@ public final class LocalRun {
 
     /**
      * The run's side of the broker, on its own thread: waits for the broker, deletes a replaced run's topics (on a
-     * daemon's broker), creates this run's topics and produces the input to the requests topic (once per run, see
-     * {@link RunState}). {@link #await()} hands over the bootstrap servers.
+     * daemon's broker), creates this run's topics ({@link #awaitTopics()}) and then produces the input to the requests
+     * topic (once per run, see {@link RunState}; {@link #await()}).
      */
     private static final class InputPrep {
+        private final CompletableFuture<String> topics = new CompletableFuture<>();
         private final CompletableFuture<String> ready = new CompletableFuture<>();
 
         static InputPrep begin(
@@ -465,23 +511,38 @@ public final class LocalRun {
                 if (state.staleNames().isPresent()) {
                     deleteTopics(bootstrap, kafkaProps, state.staleNames().get().topics());
                 }
+                long t0 = System.nanoTime();
                 createTopics(bootstrap, kafkaProps, conf, services.parallelism());
+                LOG.debug("Topics created in {} ms", (System.nanoTime() - t0) / 1_000_000);
+                topics.complete(bootstrap);
                 if (!state.produced()) {
+                    long t1 = System.nanoTime();
                     InputStaging.produce(
                             bootstrap, kafkaProps, conf.get(JobOptions.KAFKA_REQUESTS_TOPIC), lines,
                             state.names().transactionalIdPrefix() + "-run-input-" + state.inputSha256().substring(0, 16));
                     state.markProduced();
+                    LOG.debug("Input of {} requests produced in {} ms", lines.size(), (System.nanoTime() - t1) / 1_000_000);
                 }
                 ready.complete(bootstrap);
             } catch (Throwable e) {
+                topics.completeExceptionally(e); // no-op once the topics are there
                 ready.completeExceptionally(e);
             }
         }
 
+        /** Waits for the broker and the run's topics; returns the bootstrap servers. */
+        String awaitTopics() throws Exception {
+            return get(topics);
+        }
+
         /** Waits for the broker, its topics and the produced input; returns the bootstrap servers. */
         String await() throws Exception {
+            return get(ready);
+        }
+
+        private static String get(CompletableFuture<String> f) throws Exception {
             try {
-                return ready.get();
+                return f.get();
             } catch (ExecutionException e) {
                 Throwable cause = e.getCause();
                 if (cause instanceof Exception ex) {

@@ -34,7 +34,7 @@ class LauncherTest {
               cat) cat ;;
               args) echo "$*" ;;
               light-or-111) case " $* " in
-                  *" -Dflowget.client.light=true "*) echo light; exit 111 ;;
+                  *" -Dflowget.client.light=true "*" -cp "*" io.flowget.job.cli.LightClient run "*) echo light; exit 111 ;;
                   *) echo full ;;
                 esac ;;
               env) echo "status_file=${FLOWGET_EXIT_STATUS_FILE:-none}"
@@ -133,7 +133,8 @@ class LauncherTest {
     }
 
     /**
-     * A run whose state dir names a live daemon (live pid, existing socket) gets the small client JVM; when that client
+     * A run whose state dir names a live daemon (live pid, existing socket) gets the small client JVM with its own entry
+     * point ({@link LightClient}, without the command line's parser); when that client
      * exits 111 (the daemon did not answer after all) the launcher runs the command again with the full JVM. A pointer
      * whose pid is gone is ignored.
      */

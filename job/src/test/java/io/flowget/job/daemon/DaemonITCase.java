@@ -2,6 +2,7 @@ package io.flowget.job.daemon;
 
 import io.flowget.job.cli.ExitCodes;
 import io.flowget.job.cli.FlowgetCli;
+import io.flowget.job.cli.LightClient;
 import io.flowget.job.embedded.EmbeddedFlink;
 import io.flowget.job.kafka.KafkaClients;
 import io.flowget.udf.json.Json;
@@ -17,6 +18,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -104,6 +106,30 @@ class DaemonITCase {
             assertThat(topics).as("a completed run's topics are deleted once it has answered")
                     .doesNotContain(firstTopic, resultsTopic());
         }
+    }
+
+    /**
+     * The launcher's client entry point ({@link LightClient}, no command-line parser) finds the daemon by a state dir
+     * relative to its working directory and streams a run whose URLs come from stdin: exact files and results.
+     */
+    @Test
+    void theLightClientStreamsARunFromStdinThroughTheDaemon() throws Exception {
+        int servedBefore = daemon.runsServed();
+        Map<String, byte[]> data = files("light", 7, 2000);
+        Path dir = Files.createDirectories(tmp.resolve("light"));
+        byte[] urls = Files.readAllBytes(urls(data, dir));
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int code = LightClient.run(
+                List.of("run", "--urls", "-", "--out", dir.resolve("out").toString(), "--results",
+                        dir.resolve("results.jsonl").toString(), "--state-dir", shared.relativize(state).toString(),
+                        "--quiet"),
+                shared, null, new ByteArrayInputStream(urls), new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8), false);
+        assertThat(code).as(err.toString(StandardCharsets.UTF_8)).isZero();
+        assertThat(out.toString(StandardCharsets.UTF_8)).contains("flowget: 7 requests: 7 OK");
+        assertThat(daemon.runsServed()).as("served by the daemon").isEqualTo(servedBefore + 1);
+        assertExact(data, dir);
     }
 
     /** A daemon started without a warm-up (the API's default; the command line's {@code --warm-up PT0S}) starts none. */
