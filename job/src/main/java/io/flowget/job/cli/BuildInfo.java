@@ -15,9 +15,9 @@ import java.util.jar.Manifest;
 
 /**
  * The build a running flowget comes from: its version and the commit its jar was packaged from, as the manifest
- * names it ({@code Flowget-Commit}, {@code Flowget-Commit-Dirty}, written by the job module's
- * git-commit-id-maven-plugin at package time). Without such a manifest (classes run from {@code target/classes},
- * or a jar built where there was no git or no repository) the commit is {@code unknown}.
+ * names it ({@code Flowget-Commit}, {@code Flowget-Commit-Dirty}, written at package time by the job module's antrun
+ * step, which asks git). Without such a manifest (classes run from {@code target/classes}), or from a jar built where
+ * there was no git or no repository, the commit is {@code unknown}.
  *
  * <p>{@code flowget --version} prints {@link #describe()}: {@code flowget 0.1.0 (commit 0123456789ab)}, with
  * {@code + uncommitted changes} when the tree it was built from had any. Stateless; any thread.
