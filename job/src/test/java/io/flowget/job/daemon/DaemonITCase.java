@@ -106,6 +106,14 @@ class DaemonITCase {
             assertThat(topics).as("a completed run's topics are deleted once it has answered")
                     .doesNotContain(firstTopic, resultsTopic());
         }
+        // and its checkpoints, which the next run would delete before it starts (off the next run's start)
+        Path checkpoints = state.resolve("checkpoints");
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        while (hasFiles(checkpoints) && System.nanoTime() < deadline) {
+            TimeUnit.MILLISECONDS.sleep(100);
+        }
+        assertThat(hasFiles(checkpoints)).as("a completed run's checkpoints are deleted once it has answered")
+                .isFalse();
     }
 
     /**
@@ -440,7 +448,18 @@ class DaemonITCase {
         return Files.write(dir.resolve("urls.txt"), lines);
     }
 
-    private static void assertExact(Map<String, byte[]> data, Path dir) throws IOException {
+    private static boolean hasFiles(Path dir) throws IOException {
+        if (!Files.exists(dir)) {
+            return false;
+        }
+        try (Stream<Path> all = Files.walk(dir)) {
+            return all.anyMatch(Files::isRegularFile);
+        } catch (java.io.UncheckedIOException | java.nio.file.NoSuchFileException beingDeleted) {
+            return true; // ask again
+        }
+    }
+
+        private static void assertExact(Map<String, byte[]> data, Path dir) throws IOException {
         List<String> lines = Files.readAllLines(dir.resolve("results.jsonl"));
         assertThat(lines).hasSize(data.size());
         Set<String> ids = new HashSet<>();
