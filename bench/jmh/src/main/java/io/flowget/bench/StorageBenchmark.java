@@ -52,6 +52,9 @@ import java.util.stream.Stream;
  *       OutputStore#completePublish} for each, as the operator does across its mails; durability NONE. The score is
  *       the batch's time per file; the aux counters {@code taskThreadCpuNanos} and {@code files} give the CPU the
  *       benchmark thread (the operator's task thread) spent per file, the staging-file writes excluded.
+ *   <li>{@code stageAndCommit} (issue 16): publish with the commit, as a checkpointed run does: the lookup and the
+ *       stage of {@value #BATCH} files, then the checkpoint's seal and commit that put them into place; the aux
+ *       counters give the CPU per file of all that file work.
  * </ul>
  *
  * Files go to a fresh directory under {@code java.io.tmpdir} (use a disk, not tmpfs, for the fsync figures),
@@ -74,6 +77,8 @@ public class StorageBenchmark {
     private Path root;
     private OutputStore plain;
     private OutputStore durable;
+    private OutputStore atCommit;
+    private long checkpoints;
     private ByteBuffer body;
     private long seq;
 
@@ -83,6 +88,9 @@ public class StorageBenchmark {
         plain = new OutputStore(root.resolve("out"), root.resolve("staging"), OnConflict.FAIL, Durability.NONE);
         durable = new OutputStore(
                 root.resolve("out-durable"), root.resolve("staging-durable"), OnConflict.FAIL, Durability.CHECKPOINT);
+        atCommit = new OutputStore(
+                root.resolve("out-at-commit"), root.resolve("staging-at-commit"), OnConflict.FAIL, Durability.NONE);
+        atCommit.publishAtCommit("bench-0", "s0-a0", true);
         byte[] data = new byte[bytes];
         new java.util.Random(1).nextBytes(data);
         body = ByteBuffer.wrap(data);
@@ -162,6 +170,54 @@ public class StorageBenchmark {
         long t3 = threads.getCurrentThreadCpuTime();
         cpu.taskThreadCpuNanos += (t1 - t0) + (t3 - t2);
         cpu.files += BATCH;
+    }
+
+    /** CPU of the benchmark thread in {@code stageAndCommit}, and the files it handled. */
+    @State(Scope.Thread)
+    @AuxCounters(AuxCounters.Type.EVENTS)
+    public static class StageAndCommit {
+        public long stageAndCommitCpuNanos;
+        public long committedFiles;
+
+        @Setup(Level.Iteration)
+        public void reset() {
+            stageAndCommitCpuNanos = 0;
+            committedFiles = 0;
+        }
+    }
+
+    /**
+     * Issue 16, publish with the commit (what a checkpointed run does): the lookup and the stage of {@value #BATCH}
+     * files (ownership check, label, rename into the ready folder), then the checkpoint's seal and its commit
+     * (every file put into place), all on the benchmark thread; durability NONE. The aux counters give the thread's
+     * CPU per file ({@code stageAndCommitCpuNanos} ÷ {@code committedFiles}), the staging-file writes excluded.
+     */
+    @Benchmark
+    @OperationsPerInvocation(BATCH)
+    public void stageAndCommit(StageAndCommit cpu) throws Exception {
+        Path[] staged = new Path[BATCH];
+        long first = seq;
+        for (int i = 0; i < BATCH; i++) {
+            staged[i] = write(atCommit, first + i);
+        }
+        seq += BATCH;
+        ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+        long t0 = threads.getCurrentThreadCpuTime();
+        for (int i = 0; i < BATCH; i++) {
+            long n = first + i;
+            String rel = relative(n);
+            if (atCommit.recorded(rel, url(n)) != null) {
+                throw new IllegalStateException("a fresh path answered as recorded: " + rel);
+            }
+            atCommit.publish(staged[i], rel, url(n), new OutputStore.FileMeta(ETAG, null, SHA, null));
+        }
+        long checkpoint = ++checkpoints;
+        atCommit.sealPublishes(checkpoint);
+        if (atCommit.committed(checkpoint) != BATCH) {
+            throw new IllegalStateException("checkpoint " + checkpoint + " did not commit " + BATCH + " files");
+        }
+        cpu.stageAndCommitCpuNanos += threads.getCurrentThreadCpuTime() - t0;
+        cpu.committedFiles += BATCH;
     }
 
     private Path write(OutputStore store, long n) throws IOException {

@@ -89,12 +89,12 @@ final class AttemptRequests {
         if (!nextWindow) {
             a.startHop(); // hop clocks: response timeout and the host's time to first byte
         }
-        String blockedPort = settings.addressPolicy.portRefusal(port(a.url));
+        String blockedPort = settings.addressPolicy.portRefusal(port(a));
         if (blockedPort != null) {
             done.accept(FetchOutcome.failure(new BlockedAddressException(blockedPort))); // nothing sent
             return;
         }
-        AsyncRequestBuilder rb = AsyncRequestBuilder.get(a.url);
+        AsyncRequestBuilder rb = AsyncRequestBuilder.get(a.uri());
         // Credentials go only to the request's own origin (RedirectSecurity), not to a redirect's other host;
         // secret references are resolved only for the headers that are sent, and only here (Secrets).
         Map<String, String> headers;
@@ -259,9 +259,9 @@ final class AttemptRequests {
     }
 
     /** The port a URL connects to (its scheme's default when it names none); -1 when it cannot tell. */
-    private static int port(String url) {
+    private static int port(Attempt a) {
         try {
-            URI u = URI.create(url);
+            URI u = a.uri();
             return u.getPort() >= 0 ? u.getPort() : "https".equalsIgnoreCase(u.getScheme()) ? 443 : 80;
         } catch (IllegalArgumentException e) {
             return -1;

@@ -6,7 +6,6 @@ import io.flowget.udf.http.CachingDnsResolver;
 import org.apache.flink.util.function.ThrowingConsumer;
 import org.apache.flink.util.function.ThrowingRunnable;
 
-import java.net.URI;
 import java.util.HashSet;
 import java.util.Set;
 
@@ -62,7 +61,7 @@ final class DnsGate {
      * still bound the wait (a redirect to a new name waits the same way).
      */
     void sendWhenResolved(Attempt a, Runnable send, ThrowingConsumer<Attempt, ? extends Exception> resolved) {
-        String name = URI.create(a.url).getHost();
+        String name = a.uri().getHost();
         if (name == null || a.cancelReason != null || dns.answersAtOnce(name)) {
             send.run();
             return;

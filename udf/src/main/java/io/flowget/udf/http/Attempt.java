@@ -2,6 +2,7 @@ package io.flowget.udf.http;
 
 import org.apache.flink.annotation.Internal;
 
+import java.net.URI;
 import java.util.HashSet;
 import java.util.Set;
 import java.util.concurrent.Future;
@@ -115,6 +116,11 @@ public final class Attempt {
     /** {@link #received} at {@link #paceFrom}. */
     public long paceBytes;
 
+    /** {@link #url} parsed by {@link #uri()}, and the string it was parsed from. */
+    private URI uri;
+
+    private String uriOf;
+
     public Attempt(String host, long seq, String url, long startedAt, long deadlineAt) {
         this.host = host;
         this.seq = seq;
@@ -124,6 +130,21 @@ public final class Attempt {
         this.hopStartedAt = startedAt;
         this.progressMark = startedAt;
         visited.add(url);
+    }
+
+    /**
+     * The current hop's {@link #url} parsed, once per hop: the DNS gate, the port check and the request all need it
+     * (three parses per request, about 5 µs of the task thread per small file, before). Task thread.
+     *
+     * @throws IllegalArgumentException when the URL does not parse (as {@link URI#create})
+     */
+    public URI uri() {
+        String u = url;
+        if (uri == null || !u.equals(uriOf)) {
+            uri = URI.create(u);
+            uriOf = u;
+        }
+        return uri;
     }
 
     /**

@@ -12,6 +12,7 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.BasicFileAttributes;
@@ -84,14 +85,7 @@ final class FilePublisher {
      * @throws PathConflictException as {@link #publish}
      */
     Path check(String relative, String url, Consumer<Path> dirty) throws IOException {
-        Path target = resolve(relative);
-        Path parent = target.getParent();
-        try {
-            // Every directory on the way is a real one inside outDir: a planted link would move the file out.
-            SafeFiles.realDirectories(outDir, parent, relative, dirty);
-        } catch (FileAlreadyExistsException e) {
-            throw new PathConflictException(relative, "a parent of it is a file");
-        }
+        Path target = directories(relative, dirty);
         // One lstat answers all three questions (it was three, each building an exception for a missing file:
         // the common case, for every published file).
         BasicFileAttributes at = SafeFiles.attributes(target);
@@ -111,6 +105,74 @@ final class FilePublisher {
             }
         }
         return target;
+    }
+
+    /**
+     * Resolves {@code relative} and makes sure every directory on the way to it is a real directory inside the
+     * output directory (creating missing ones; see {@link #check} for {@code dirty}); returns the final path.
+     *
+     * @throws PathConflictException when a parent of the path is a file or a symbolic link
+     */
+    private Path directories(String relative, Consumer<Path> dirty) throws IOException {
+        Path target = resolve(relative);
+        try {
+            // Every directory on the way is a real one inside outDir: a planted link would move the file out.
+            SafeFiles.realDirectories(outDir, target.getParent(), relative, dirty);
+        } catch (FileAlreadyExistsException e) {
+            throw new PathConflictException(relative, "a parent of it is a file");
+        }
+        return target;
+    }
+
+    /**
+     * Publishes a labelled {@code file} (a ready file, checked when it was staged) at {@code relative} if nothing
+     * is there, with no probe of the path: a hard link to it ({@code link(2)}, which fails on any entry at the path,
+     * a dangling symbolic link included, and never follows one), then {@code file}'s own name removed. Returns the
+     * final path, or null when the path holds an entry or the file system makes no hard links: then {@link #check}
+     * and {@link #move} decide, as before. An entry that is {@code file} itself (an earlier link whose name removal a
+     * crash cut off) counts as published.
+     *
+     * <p>Why: the commit's ownership check cost every small file an {@code lstat} of its missing final path and the
+     * {@code NoSuchFileException} NIO builds for it (issue 16: no ENOENT probes or exceptions on the hot path).
+     *
+     * @throws NoSuchFileException when {@code file} is gone (published before)
+     * @throws PathConflictException when a parent of the path is a file or a symbolic link
+     */
+    Path linkIfAbsent(Path file, String relative, Consumer<Path> dirty) throws IOException {
+        Path target = directories(relative, dirty);
+        try {
+            Files.createLink(target, file);
+        } catch (FileAlreadyExistsException taken) {
+            if (!sameFile(target, file)) {
+                return null;
+            }
+        } catch (NoSuchFileException e) {
+            if (SafeFiles.attributes(file) == null) {
+                throw e;
+            }
+            return null; // the path's directory went away meanwhile: check and move say what is wrong
+        } catch (IOException | UnsupportedOperationException noHardLinks) {
+            return null;
+        }
+        dirty.accept(target);
+        dirty.accept(target.getParent());
+        try {
+            Files.delete(file);
+        } catch (NoSuchFileException gone) {
+            // removed meanwhile: the file is published all the same
+        } catch (IOException e) {
+            // The file is published; a name left in the ready folder is deleted with its incarnation's folder.
+            LOG.warn("Published {} but could not remove its ready name {}: {}", target, file, e.toString());
+        }
+        return target;
+    }
+
+    /** True when {@code a} (not followed if a link) is the same regular file as {@code b}. */
+    private static boolean sameFile(Path a, Path b) {
+        BasicFileAttributes at = SafeFiles.attributes(a);
+        BasicFileAttributes bt = SafeFiles.attributes(b);
+        return at != null && bt != null && at.isRegularFile() && at.fileKey() != null
+                && at.fileKey().equals(bt.fileKey());
     }
 
     /**

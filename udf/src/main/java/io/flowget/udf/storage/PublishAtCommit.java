@@ -372,7 +372,9 @@ public final class PublishAtCommit {
     }
 
     /**
-     * Renames one committed entry into place; what it changed goes to {@code dirty}. Never throws: a checkpoint's
+     * Puts one committed entry into place; what it changed goes to {@code dirty}. Nearly always nothing is at its
+     * path: a hard link then its ready name's removal ({@link FilePublisher#linkIfAbsent}), with no lstat of the
+     * missing path; else the ownership check and a rename, as at the stage. Never throws: a checkpoint's
      * notification that failed would restore the same state and fail the same way. A ready file that is gone was
      * applied before (a restore re-applies); a path that now holds another URL's file (a different subtask, or a
      * user, put it there since the stage) is logged as an ERROR and the ready file kept, so the bytes are not lost.
@@ -381,13 +383,17 @@ public final class PublishAtCommit {
     private void apply(PendingPublish p, Consumer<Path> dirty) {
         Path ready = readyFile(p);
         try {
-            if (!Files.exists(ready, LinkOption.NOFOLLOW_LINKS)) {
-                return; // applied before the restore
+            // Nearly always nothing is at the path: published by a hard link, without probing the missing path.
+            if (publisher.linkIfAbsent(ready, p.path, dirty) != null) {
+                return;
             }
             publisher.move(ready, publisher.check(p.path, p.url, dirty), dirty);
         } catch (NoSuchFileException gone) {
-            // raced with another subtask applying the same restored entry
+            // applied before the restore, or raced with another subtask applying the same restored entry
         } catch (IOException | RuntimeException e) {
+            if (SafeFiles.attributes(ready) == null) {
+                return; // applied before the restore: whatever is at the path now is not this entry's concern
+            }
             LOG.error("The result of {} has committed but its file could not be published at {}: {}; it stays at {}",
                     p.url, p.path, e.getMessage(), ready);
         }

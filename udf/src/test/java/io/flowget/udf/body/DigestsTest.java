@@ -36,6 +36,22 @@ class DigestsTest {
     }
 
     @Test
+    void everyNewSha256StartsEmptyAndIsNobodyElses() throws Exception {
+        // newSha256 copies one shared initial digest: a copy that shared its state with the others (or with the
+        // prototype) would carry one body's bytes into the next one's digest.
+        MessageDigest a = Digests.newSha256();
+        MessageDigest b = Digests.newSha256();
+        a.update(LogText.bytes(1, 100_000));
+
+        assertThat(a).isNotSameAs(b);
+        assertThat(HexFormat.of().formatHex(b.digest()))
+                .isEqualTo("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assertThat(HexFormat.of().formatHex(Digests.newSha256().digest()))
+                .isEqualTo("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assertThat(a.digest()).isEqualTo(MessageDigest.getInstance("SHA-256").digest(LogText.bytes(1, 100_000)));
+    }
+
+    @Test
     void knownAnswers() throws Exception {
         Path empty = Files.write(dir.resolve("empty"), new byte[0]);
         assertThat(Digests.sha256Hex(empty))

@@ -91,6 +91,45 @@ class PublishAtCommitTest {
         assertThat(staging().resolve(PublishAtCommit.READY_DIR)).doesNotExist();
     }
 
+    /**
+     * A committed file goes into place by a hard link, then its ready name is removed (no probe of the missing path,
+     * issue 16). A crash between the two leaves the file at its path under both names: the restore must finish the
+     * publish, not rename the file onto itself, which rename(2) does by doing nothing (the ready name stayed, and
+     * {@code flowget run}'s end waits for the ready folders to empty).
+     */
+    @Test
+    void aRestoreAfterACrashBetweenTheLinkAndTheReadyNamesRemovalLeavesNothingReady() throws Exception {
+        PublishAtCommit before = instance("job-0", "s0-a0");
+        before.stage(staged("linked"), "d/l.txt", URL, FileMeta.NONE);
+        List<PendingPublish> checkpoint1 = List.copyOf(before.seal(1));
+        Path ready = staging().resolve(checkpoint1.get(0).ready);
+        Path target = out().resolve("d/l.txt");
+        Files.createLink(target, ready); // the crash came right after the link
+
+        assertThat(instance("job-1", "s0-a0").restore(checkpoint1, 0, 1)).isEqualTo(1);
+
+        assertThat(target).hasContent("linked");
+        assertThat(ready).doesNotExist();
+        assertThat(PublishAtCommit.anyReady(staging())).isFalse();
+    }
+
+    /** The commit's link never follows nor replaces a symbolic link planted at the path after the stage. */
+    @Test
+    void aDanglingLinkPlantedAtThePathBeforeTheCommitIsNeitherFollowedNorReplaced() throws Exception {
+        PublishAtCommit p = instance("job-0", "s0-a0");
+        p.stage(staged("mine"), "d/x.txt", URL, FileMeta.NONE);
+        Path elsewhere = tmp.resolve("elsewhere.txt");
+        Path target = out().resolve("d/x.txt");
+        Files.createSymbolicLink(target, elsewhere); // dangling: nothing at elsewhere.txt
+        Path ready = staging().resolve(p.seal(1).get(0).ready);
+
+        p.committed(1);
+
+        assertThat(Files.isSymbolicLink(target)).isTrue();
+        assertThat(elsewhere).doesNotExist();
+        assertThat(ready).as("kept, with an ERROR, as any conflict the commit finds").hasContent("mine");
+    }
+
     @Test
     void aRestoreAtAnotherParallelismSplitsTheWorkAndKeepsEveryReferencedFile() throws Exception {
         PublishAtCommit before = instance("job-0", "s0-a0");
