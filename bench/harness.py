@@ -21,6 +21,7 @@ Only the Python standard library is used, so a fresh Debian 12 python3 runs it.
 """
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -34,6 +35,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -84,7 +86,14 @@ class JarPin:
     for the copy), and points FLOWGET_JAR at the copy: the launcher runs a FLOWGET_JAR as it is, never rebuilding,
     so whatever happens in the working tree the pass measures this copy. check() refuses (raises JarChanged) when the
     copy is not the pinned file any more: before every flowget command (size, mtime, inode) and at the end of the
-    pass (SHA-256). describe() says which jar and which commit was measured."""
+    pass (SHA-256). describe() says which jar and which commit was measured: the commit the jar's manifest names
+    (Flowget-Commit, written at package time), else, for a jar built before that entry, the launcher's working tree.
+
+    Disk: each copy is ~310 MiB. A pass holds a shared lock on its jar's directory (`.in-use`, released when the
+    process ends), and each pin keeps the KEEP_JARS most recently pinned directories ($BENCH_KEEP_JARS, default 3,
+    the current one included) and deletes the others that no running pass holds."""
+
+    KEEP_JARS = 3
 
     def __init__(self, launcher, jar, work, explicit_jar):
         self.launcher = Path(launcher)
@@ -93,6 +102,7 @@ class JarPin:
         self.explicit_jar = explicit_jar
         self.copy = None
         self.info = {}
+        self.lock = None
 
     def pin(self, timeout=1800):
         """Returns None when pinned, else why flowget cannot be measured."""
@@ -113,7 +123,7 @@ class JarPin:
         if self.source.stat().st_mtime_ns != st.st_mtime_ns:
             return f"{self.source} changed while it was read (a build is running?)"
         target_dir = self.dir / sha[:16]
-        target_dir.mkdir(parents=True, exist_ok=True)
+        self.hold(target_dir)
         copy = target_dir / "flowget.jar"
         if not (copy.exists() and copy.stat().st_size == st.st_size and sha256_file(copy) == sha):
             tmp = target_dir / f"flowget.jar.{os.getpid()}.tmp"
@@ -133,10 +143,84 @@ class JarPin:
                          built_utc=datetime.fromtimestamp(cst.st_mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                          **self.commit())
         os.environ["FLOWGET_JAR"] = str(copy)
+        os.utime(target_dir / ".in-use")  # the directory's last pin: what prune() keeps the newest of
+        self.prune(env_int("BENCH_KEEP_JARS", self.KEEP_JARS))
         return None
 
+    def hold(self, target_dir):
+        """Creates target_dir and holds a shared lock on it for the life of this process (prune() of any pass
+        skips a held directory); retries when a prune removed the directory while this pass waited for the lock."""
+        for _ in range(5):
+            target_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(target_dir / ".in-use", os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            try:
+                if os.fstat(fd).st_ino == os.stat(target_dir / ".in-use").st_ino:
+                    if self.lock is not None:
+                        os.close(self.lock)
+                    self.lock = fd
+                    return
+            except FileNotFoundError:
+                pass
+            os.close(fd)  # the directory was deleted under us: make it again
+        raise OSError(f"cannot hold {target_dir}: deleted again and again")
+
+    def release(self):
+        """Lets a prune of another pass delete this pass's jar (the end of the process does the same)."""
+        if self.lock is not None:
+            os.close(self.lock)
+            self.lock = None
+
+    def prune(self, keep):
+        """Deletes the pinned-jar directories beyond the `keep` most recently pinned ones, except those a running
+        pass holds. Returns the deleted directories."""
+        dirs = [d for d in self.dir.iterdir() if d.is_dir()]
+        def last_pin(d):
+            try:
+                return (d / ".in-use").stat().st_mtime_ns
+            except OSError:
+                return d.stat().st_mtime_ns
+        dirs.sort(key=last_pin, reverse=True)
+        current = self.copy.parent if self.copy else None
+        kept = 1 if current is not None else 0
+        deleted = []
+        for d in dirs:
+            if d == current:
+                continue
+            if kept < keep:
+                kept += 1
+                continue
+            try:
+                fd = os.open(d / ".in-use", os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)  # a running pass measures this jar
+                continue
+            try:
+                for p in d.rglob("*"):
+                    if p.is_file() and not p.is_symlink():
+                        os.chmod(p, 0o644)  # the copy is read-only
+                shutil.rmtree(d)
+                deleted.append(d)
+            except OSError as e:
+                print(f"bench: could not delete the old pinned jar {d}: {e}", file=sys.stderr)
+            finally:
+                os.close(fd)
+        return deleted
+
     def commit(self):
-        """The commit of the launcher's working tree (the jar of a stale-checked launcher is built from it)."""
+        """The commit the jar's manifest names (Flowget-Commit/Flowget-Commit-Dirty, written at package time); for a
+        jar without that entry, the commit of the launcher's working tree (a stale-checked launcher builds from it)."""
+        manifest = jar_manifest(self.copy or self.source)
+        named = manifest.get("Flowget-Commit")
+        if named is not None:
+            if not named.strip() or "${" in named:
+                return {"commit": "unknown (built without git)", "commit_from": "manifest"}
+            return {"commit": named.strip(), "uncommitted_changes": manifest.get("Flowget-Commit-Dirty") == "true",
+                    "commit_from": "manifest"}
         if self.explicit_jar:
             return {"commit": "unknown (FLOWGET_JAR given)"}
         repo = shlex.quote(str(self.launcher.resolve().parent))
@@ -166,6 +250,27 @@ class JarPin:
         tree = i["commit"] + (" + uncommitted changes" if i.get("uncommitted_changes") else "")
         return (f"flowget jar: {i['jar']} (sha256 {i['sha256'][:16]}, {i['size']} bytes, built {i['built_utc']}) "
                 f"of commit {tree}, measured as the read-only copy {i['copy']}")
+
+
+def jar_manifest(path):
+    """The main attributes of a jar's META-INF/MANIFEST.MF as a dict ({} when it is not a jar or has none)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            text = z.read("META-INF/MANIFEST.MF").decode("utf-8", "replace")
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return {}
+    attrs, last = {}, None
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if not line:
+            if attrs:
+                break  # the main section ends at the first blank line
+            continue
+        if line.startswith(" ") and last:
+            attrs[last] += line[1:]  # continuation line
+        elif ":" in line:
+            last, value = line.split(":", 1)
+            attrs[last] = value.strip()
+    return attrs
 
 
 class JarChanged(Exception):
@@ -689,6 +794,17 @@ def proc_status_kb(pid, key):
         return None
 
 
+def reset_peak_rss(pid):
+    """Sets a process's VmHWM (peak RSS) to its current RSS (Linux 4.0+: "5" to /proc/PID/clear_refs), so that the
+    peak read after a run is that run's, not the daemon's warm-up's. Returns False where that is not possible."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def cpu_snapshot():
     with open("/proc/stat") as f:
         return [int(x) for x in f.readline().split()[1:]]
@@ -788,11 +904,14 @@ class Bench:
         """Runs one command with counters around it and appends the record to self.runs.
 
         With daemon_pid (a run through `flowget daemon`), /usr/bin/time sees only the client: the daemon's CPU
-        (utime + stime from /proc/<pid>/stat, before and after) is added to the run's, and its peak RSS (VmHWM) to
-        the client's."""
+        (utime + stime from /proc/<pid>/stat, before and after) is added to the run's, and its peak RSS (VmHWM, reset
+        to its RSS when the run starts, so the run's own peak) to the client's."""
         name = f"{workload}-{tool}-{'w' if round_no < 0 else round_no}"
         if tool in FLOWGET_TOOLS:
             self.jar.check()
+        # the daemon's peak RSS is the run's: its warm-up (before any run) grew the heap beyond what runs need
+        hwm_reset = reset_peak_rss(daemon_pid) if daemon_pid else False
+        rss0 = proc_status_kb(daemon_pid, "VmRSS") if daemon_pid else None
         d0 = proc_cpu_ticks(daemon_pid) if daemon_pid else None
         c0, n0, s0 = self.origin.counters(), self.origin.cpu_ticks(), cpu_snapshot()
         log0 = self.origin.log_offset()
@@ -803,7 +922,7 @@ class Bench:
             hwm = proc_status_kb(daemon_pid, "VmHWM")
             res["daemon"] = {"pid": daemon_pid, "client_cpu_s": res.get("cpu_s"),
                              "client_max_rss_kb": res.get("max_rss_kb"), "rss_kb": proc_status_kb(daemon_pid, "VmRSS"),
-                             "hwm_kb": hwm}
+                             "rss_before_kb": rss0, "hwm_kb": hwm, "hwm_since_run_start": hwm_reset}
             if d0 is not None and d1 is not None:
                 res["daemon"]["cpu_s"] = round((d1 - d0) / self.hz, 3)
                 if "cpu_s" in res:

@@ -29,7 +29,9 @@ echo "flowget 0.1.0-test"
 """
 
 
-class JarPinTest(unittest.TestCase):
+class JarPinFixture(unittest.TestCase):
+    """A repository with the fake launcher, a work directory, FLOWGET_JAR restored afterwards."""
+
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         root = Path(self.tmp.name)
@@ -68,6 +70,9 @@ class JarPinTest(unittest.TestCase):
         f = self.home / "builds"
         return len(f.read_text().splitlines()) if f.exists() else 0
 
+
+
+class JarPinTest(JarPinFixture):
     def test_a_stale_jar_is_built_then_a_read_only_copy_is_measured(self):
         self.jar.write_text("old build")
         os.utime(self.jar, (1_000_000, 1_000_000))
@@ -154,6 +159,122 @@ class JarPinTest(unittest.TestCase):
         pin = harness.JarPin(self.launcher, self.home / "nothing.jar", self.work, explicit_jar=True)
         self.assertIn("missing", pin.pin())
         pin.check()  # nothing pinned: nothing to refuse
+
+
+def write_jar(path, text, manifest=None):
+    """A real jar (zip) holding a file of `text` and, when given, a manifest with these main attributes."""
+    import zipfile
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("A.class", text)
+        if manifest is not None:
+            z.writestr("META-INF/MANIFEST.MF",
+                       "Manifest-Version: 1.0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in manifest.items()) + "\r\n")
+
+
+class JarCommitTest(JarPinFixture):
+    """The commit of the measured jar comes from its manifest, not from whatever the working tree is at pin time."""
+
+    def test_the_commit_is_the_one_the_jars_manifest_names(self):
+        self.edit_source("version 1")
+        self.git("init", "-q")
+        self.git("add", "udf")
+        self.git("commit", "-q", "-m", "version 1")
+        given = Path(self.tmp.name) / "given.jar"
+        write_jar(given, "a build", {"Flowget-Commit": "0123456789ab", "Flowget-Commit-Dirty": "true"})
+        os.environ["FLOWGET_JAR"] = str(given)
+        pin = harness.JarPin(self.launcher, given, self.work, explicit_jar=True)
+
+        self.assertIsNone(pin.pin())
+
+        self.assertEqual(pin.info["commit"], "0123456789ab")
+        self.assertIn("of commit 0123456789ab + uncommitted changes, measured as", pin.describe())
+        self.assertNotIn(self.git("rev-parse", "--short=12", "HEAD"), pin.describe())
+
+    def test_a_jar_built_without_git_says_so(self):
+        given = Path(self.tmp.name) / "given.jar"
+        write_jar(given, "a build", {"Flowget-Commit": "${git.commit.id.abbrev}",
+                                     "Flowget-Commit-Dirty": "${git.dirty}"})
+        os.environ["FLOWGET_JAR"] = str(given)
+        pin = harness.JarPin(self.launcher, given, self.work, explicit_jar=True)
+
+        self.assertIsNone(pin.pin())
+
+        self.assertIn("of commit unknown (built without git), measured as", pin.describe())
+
+
+class JarPruneTest(JarPinFixture):
+    """Each distinct jar a pass measures is a ~310 MiB copy under $BENCH_WORK/jars/: a pin keeps the few most
+    recently pinned and deletes the rest, never one that a running pass holds."""
+
+    def pin_jar(self, name, keep=None):
+        jar = Path(self.tmp.name) / f"{name}.jar"
+        write_jar(jar, f"build {name}")
+        os.environ["FLOWGET_JAR"] = str(jar)
+        pin = harness.JarPin(self.launcher, jar, self.work, explicit_jar=True)
+        if keep is not None:
+            pin.KEEP_JARS = keep
+        self.assertIsNone(pin.pin())
+        time.sleep(0.02)  # distinct pin times, whatever the file system's granularity
+        return pin
+
+    def pinned_builds(self):
+        return sorted(d.name for d in (self.work / "jars").iterdir())
+
+    def test_only_the_newest_pinned_jars_are_kept(self):
+        pins = []
+        for name in ["a", "b", "c", "d"]:
+            p = self.pin_jar(name)
+            p.release()  # that pass ended
+            pins.append(p)
+        self.assertEqual(len(self.pinned_builds()), 3)
+        self.assertFalse(pins[0].copy.exists(), "the oldest jar was deleted")
+        for p in pins[1:]:
+            self.assertTrue(p.copy.exists())
+
+        again = self.pin_jar("b")  # pinned again: the most recent now, "c" is the oldest
+        again.release()
+        self.pin_jar("e").release()
+        self.assertFalse(pins[2].copy.exists())
+        self.assertTrue(again.copy.exists())
+        self.assertTrue(pins[3].copy.exists())
+
+    def test_a_jar_a_running_pass_measures_is_never_deleted(self):
+        running = self.pin_jar("a")  # its pass is still running: it holds its directory
+        for name in ["b", "c", "d", "e"]:
+            self.pin_jar(name, keep=1).release()
+        self.assertTrue(running.copy.exists())
+        self.assertEqual(running.copy.read_bytes()[:2], b"PK")
+        self.assertEqual(len(self.pinned_builds()), 2, "the running pass's jar and the newest")
+        self.assertEqual(harness.sha256_file(running.copy), running.info["sha256"])
+
+        running.release()
+        self.pin_jar("f", keep=1).release()
+        self.assertFalse(running.copy.exists(), "deleted once its pass ended")
+        self.assertEqual(len(self.pinned_builds()), 1)
+
+    def test_keep_comes_from_the_environment(self):
+        os.environ["BENCH_KEEP_JARS"] = "2"
+        try:
+            for name in ["a", "b", "c"]:
+                self.pin_jar(name).release()
+        finally:
+            os.environ.pop("BENCH_KEEP_JARS")
+        self.assertEqual(len(self.pinned_builds()), 2)
+
+
+class PeakRssTest(unittest.TestCase):
+    def test_a_daemons_peak_is_reset_to_its_rss_before_a_run(self):
+        big = bytearray(200 * 1024 * 1024)  # touched: resident; freed with munmap below
+        big[::4096] = b"x" * len(big[::4096])
+        del big
+        pid = os.getpid()
+        before = harness.proc_status_kb(pid, "VmHWM")
+
+        self.assertTrue(harness.reset_peak_rss(pid))
+
+        after = harness.proc_status_kb(pid, "VmHWM")
+        self.assertLess(after, before - 150 * 1024, "the 200 MiB peak before the reset no longer counts")
+        self.assertFalse(harness.reset_peak_rss(2 ** 22 + 12345), "no such process")
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ import java.util.stream.Stream;
 @Command(
         name = "flowget",
         mixinStandardHelpOptions = true,
-        version = "flowget " + FlowgetOptions.VERSION,
+        versionProvider = BuildInfo.class,
         description = "Streaming downloader on Apache Flink.",
         subcommands = {
             FlowgetCli.Run.class,

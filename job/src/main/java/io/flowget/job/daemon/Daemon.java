@@ -4,6 +4,7 @@ import io.flowget.job.cli.ExitCodes;
 import io.flowget.job.cli.FlowgetCli;
 import io.flowget.job.cli.Invocation;
 import io.flowget.job.run.LocalRun;
+import io.flowget.job.run.MemoryReport;
 import io.flowget.job.run.RunServices;
 import io.flowget.job.run.StateDirLock;
 
@@ -21,6 +22,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.channels.ClosedChannelException;
@@ -32,6 +34,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -468,7 +471,15 @@ public final class Daemon implements AutoCloseable {
         return "flowget daemon: pid " + ProcessHandle.current().pid() + ", state dir " + services.stateDir()
                 + ", parallelism " + services.parallelism() + ", up " + up + " s, runs served " + served.get()
                 + (turn.isLocked() ? ", running" : ", idle") + ", idle timeout " + idleTimeout + ", " + warmUp.status()
-                + ", socket " + socket;
+                + ", " + memory() + ", socket " + socket;
+    }
+
+    /** {@code RSS N MiB (peak N), heap N MiB committed}: what the daemon holds now. */
+    private static String memory() {
+        Map<String, Long> proc = MemoryReport.procStatus();
+        long committed = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getCommitted();
+        return "RSS " + proc.getOrDefault("VmRSS", 0L) / 1024 + " MiB (peak " + proc.getOrDefault("VmHWM", 0L) / 1024
+                + "), heap " + (committed >> 20) + " MiB committed";
     }
 
     private static final class Request {

@@ -46,7 +46,8 @@ import java.util.concurrent.TimeUnit;
  * beyond {@link #YIELD_WAIT}: the run's thread calls {@link #yieldTo()} when it takes its turn, which aborts the
  * round in progress (its job is cancelled) and waits for the round's job to end, then the run proceeds. The warm-up
  * resumes only once the daemon has been without a run for {@link #IDLE_BEFORE_RESUME}. {@link Plan#off()}: nothing
- * starts at all.
+ * starts at all. When the warm-up ends and no run is being served, it gives the heap it grew back to the system
+ * ({@link HeapTrim}, once).
  *
  * <p>Threads: one thread {@code flowget-daemon-warm-up} runs the rounds; {@link #yieldTo()}, {@link #runEnded()},
  * {@link #status()} and {@link #close()} are called from the daemon's client threads and are synchronized on this
@@ -108,6 +109,7 @@ public final class DaemonWarmUp implements AutoCloseable {
     private volatile WarmUpOrigin origin;
     private long usedNanos;
     private String ended;
+    private HeapTrim.Result trimmed;
 
     private DaemonWarmUp(RunServices services, Plan plan) {
         this.services = services;
@@ -186,7 +188,9 @@ public final class DaemonWarmUp implements AutoCloseable {
         String done = roundsDone + " of " + plan.rounds() + " rounds, " + requestsDone + " requests, "
                 + TimeUnit.NANOSECONDS.toMillis(usedNanos) / 1000.0 + " s";
         if (ended != null) {
-            return ended.equals("off") ? "warm-up off" : "warm-up " + ended + " (" + done + ")";
+            return ended.equals("off")
+                    ? "warm-up off"
+                    : "warm-up " + ended + " (" + done + (trimmed == null ? "" : "; " + trimmed.line()) + ")";
         }
         return (roundRunning ? "warm-up running (" : "warm-up waiting for an idle daemon (") + done + ")";
     }
@@ -332,6 +336,7 @@ public final class DaemonWarmUp implements AutoCloseable {
                 LOG.info("Warm-up origin closed in {} ms", TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
             }
             deleteTree(dir);
+            trimHeapIfIdle();
             synchronized (this) {
                 ended = end;
                 notifyAll();
@@ -339,6 +344,28 @@ public final class DaemonWarmUp implements AutoCloseable {
             LOG.info("Warm-up {}: {}; the daemon's CPU meanwhile {} s (runs served in between included)", end,
                     status(), processCpu().minus(cpu0).toMillis() / 1000.0);
         }
+    }
+
+    /**
+     * The warm-up grew the heap (40-160 MiB more committed) and G1 keeps it: give it back once, now, unless a run is
+     * being served or the daemon is closing ({@link HeapTrim}: one full collection).
+     */
+    private void trimHeapIfIdle() {
+        synchronized (this) {
+            if (runActive || closed) {
+                return;
+            }
+        }
+        HeapTrim.Result r = HeapTrim.trim();
+        synchronized (this) {
+            trimmed = r;
+        }
+        LOG.info("Warm-up ended on an idle daemon: {}", r.line());
+    }
+
+    /** What the heap trim at the warm-up's end did, if it ran. */
+    synchronized Optional<HeapTrim.Result> trimmed() {
+        return Optional.ofNullable(trimmed);
     }
 
     private static Duration processCpu() {

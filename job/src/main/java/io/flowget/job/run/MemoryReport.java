@@ -158,7 +158,7 @@ public final class MemoryReport {
     }
 
     /** {@code /proc/self/status} sizes in KiB by field name; empty where there is no procfs. */
-    static Map<String, Long> procStatus() {
+    public static Map<String, Long> procStatus() {
         Map<String, Long> m = new LinkedHashMap<>();
         try {
             for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {

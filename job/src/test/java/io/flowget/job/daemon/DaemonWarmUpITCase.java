@@ -93,6 +93,9 @@ class DaemonWarmUpITCase {
 
             assertThat(warmUp.awaitEnd(WAIT)).as(warmUp.status()).isTrue();
             assertThat(warmUp.status()).startsWith("warm-up done (2 of 2 rounds");
+            // it ended on an idle daemon: the heap it grew was given back (HeapTrimTest: how far)
+            assertThat(warmUp.trimmed()).as(warmUp.status()).isPresent();
+            assertThat(warmUp.status()).contains("; heap committed ");
             assertThat(warmUp.roundsDone()).isEqualTo(2);
             assertThat(warmUp.okResults()).as("every warm-up file fetched OK").isEqualTo(2 * 1501);
             assertThat(warmUp.originResponses()).as("real requests to its origin")
@@ -100,9 +103,13 @@ class DaemonWarmUpITCase {
 
             // nothing left behind where a user's run looks
             assertThat(state.resolve(DaemonWarmUp.DIR)).doesNotExist();
-            try (Stream<Path> s = Files.list(state.resolve("checkpoints"))) {
-                List<Path> jobs = s.toList();
-                assertThat(jobs).as("only the user's job checkpoints under the state dir").hasSizeLessThanOrEqualTo(1);
+            // a daemon's completed run deletes its own checkpoints after the answer (5bc8f40): the dir may be gone
+            if (Files.exists(state.resolve("checkpoints"))) {
+                try (Stream<Path> s = Files.list(state.resolve("checkpoints"))) {
+                    List<Path> jobs = s.toList();
+                    assertThat(jobs).as("only the user's job checkpoints under the state dir")
+                            .hasSizeLessThanOrEqualTo(1);
+                }
             }
             String userInput = Json.readTree(Files.readString(state.resolve("run.json"))).path("input_sha256").asText();
             assertThat(userInput).as("run.json is the user's run's")

@@ -610,6 +610,19 @@ public final class FlowgetOptions {
                                     + " logs a WARN when the client is created with it on. Prefer"
                                     + " `flowget.tls.ca-cert`.");
 
+    public static final ConfigOption<TlsBufferMode> TLS_BUFFER_MODE =
+            ConfigOptions.key("flowget.tls.buffer-mode")
+                    .enumType(TlsBufferMode.class)
+                    .defaultValue(TlsBufferMode.DYNAMIC)
+                    .withDescription(
+                            "How an HTTPS connection holds its TLS buffers (two of the packet size, ~16.7 KiB,"
+                                    + " one of the record size, 16 KiB). DYNAMIC: only while a read or write"
+                                    + " needs them, released when empty (an allocation per read event). STATIC:"
+                                    + " for the connection's whole life, ~49 KiB more heap per connection that"
+                                    + " waits for bytes (an HTTPS download in flight: 43 KiB DYNAMIC, 93 KiB"
+                                    + " STATIC). The large-buffer connections (`flowget.http.large-buffer-budget`),"
+                                    + " few and moving large bodies, always keep theirs.");
+
     public static final ConfigOption<HttpVersion> HTTP_VERSION =
             ConfigOptions.key("flowget.http.version")
                     .enumType(HttpVersion.class)
@@ -762,6 +775,12 @@ public final class FlowgetOptions {
                             "FILES: store bodies under the output directory. DIGEST_ONLY (`digest-only`): fetch,"
                                     + " decode and digest every body but store nothing; results carry bytes and"
                                     + " sha256 as usual (for a shadow pipeline that verifies a candidate build).");
+
+    /** When an HTTPS connection holds its TLS buffers (HttpCore's {@code SSLBufferMode}). */
+    public enum TlsBufferMode {
+        DYNAMIC,
+        STATIC
+    }
 
     /** Which HTTP versions the client speaks. */
     public enum HttpVersion {

@@ -29,6 +29,7 @@ import org.apache.hc.core5.ssl.SSLContexts;
 import org.apache.hc.core5.io.CloseMode;
 import org.apache.hc.core5.pool.PoolConcurrencyPolicy;
 import org.apache.hc.core5.pool.PoolReusePolicy;
+import org.apache.hc.core5.reactor.ssl.SSLBufferMode;
 import org.apache.hc.core5.reactor.IOReactorConfig;
 import org.apache.hc.core5.util.TimeValue;
 import org.apache.hc.core5.util.Timeout;
@@ -155,25 +156,35 @@ public final class HttpClientHolder {
                         : new CachingDnsResolver(lookup, com.github.benmanes.caffeine.cache.Ticker.systemTicker(),
                                 s.dnsTtl(), s.dnsNegativeTtl(), s.dnsTimeout(), DNS_CACHE_NAMES);
         ConnectionStats stats = new ConnectionStats();
-        Built main = build(s, dns, stats, s.bufferSize(), s.maxTotal(), s.maxPerRoute());
+        Built main = build(s, dns, stats, s.bufferSize(), tlsBuffers(s), s.maxTotal(), s.maxPerRoute());
         int slots = LargeBuffers.slots(s.largeBufferBudget(), s.largeBufferSize(), s.bufferSize());
+        // The large-buffer client's connections are few (its budget's slots) and move large bodies: they keep
+        // their TLS buffers (STATIC, ~49 KiB each, at most ~1 MiB for 21 slots) rather than allocate them per read
         LargeBuffers large =
                 new LargeBuffers(
-                        slots, () -> build(s, dns, stats, s.largeBufferSize(), slots, slots).client());
+                        slots,
+                        () -> build(s, dns, stats, s.largeBufferSize(), SSLBufferMode.STATIC, slots, slots).client());
         return new Lease(s, main.client(), main.pool(), stats, dns, large);
     }
 
     private record Built(CloseableHttpAsyncClient client, PoolingAsyncClientConnectionManager pool) {}
 
+    /** The main client's TLS buffer mode ({@code flowget.tls.buffer-mode}). */
+    private static SSLBufferMode tlsBuffers(HttpClientSettings s) {
+        return s.tlsBufferMode() == FlowgetOptions.TlsBufferMode.STATIC ? SSLBufferMode.STATIC : SSLBufferMode.DYNAMIC;
+    }
+
     /**
      * A started client over the shared resolver and connection statistics, whose HTTP/1.1 connections have I/O
-     * buffers of {@code bufferSize} bytes, at most {@code maxTotal} of them ({@code maxPerRoute} per origin).
+     * buffers of {@code bufferSize} bytes and TLS buffers held as {@code tlsBuffers} says, at most {@code maxTotal}
+     * of them ({@code maxPerRoute} per origin).
      */
     private static Built build(
             HttpClientSettings s,
             CachingDnsResolver dns,
             ConnectionStats stats,
             int bufferSize,
+            SSLBufferMode tlsBuffers,
             int maxTotal,
             int maxPerRoute) {
         AddressPolicy policy = s.addressPolicy();
@@ -192,7 +203,7 @@ public final class HttpClientHolder {
                         .build();
         PoolingAsyncClientConnectionManager pool =
                 PoolingAsyncClientConnectionManagerBuilder.create()
-                        .setTlsStrategy(tlsStrategy(s))
+                        .setTlsStrategy(tlsStrategy(s, tlsBuffers))
                         .setDefaultTlsConfig(tlsConfig)
                         .setDnsResolver(new GuardedDnsResolver(dns, policy, s.proxy().proxyHosts()))
                         .setMaxConnTotal(maxTotal)
@@ -307,8 +318,14 @@ public final class HttpClientHolder {
     }
 
     /** TLS 1.3/1.2 with ALPN (h2, http/1.1 per the version policy); JVM trust plus --ca-cert, or none at all. */
-    private static TlsStrategy tlsStrategy(HttpClientSettings s) {
-        ClientTlsStrategyBuilder b = ClientTlsStrategyBuilder.create().setTlsVersions(TLS.V_1_3, TLS.V_1_2);
+    private static TlsStrategy tlsStrategy(HttpClientSettings s, SSLBufferMode tlsBuffers) {
+        ClientTlsStrategyBuilder b =
+                ClientTlsStrategyBuilder.create()
+                        .setTlsVersions(TLS.V_1_3, TLS.V_1_2)
+                        // HttpClient's default, STATIC, holds three ~16 KiB buffers per connection for its whole
+                        // life: ~49 KiB of heap for every HTTPS download waiting for bytes. DYNAMIC releases
+                        // them whenever they are empty (InFlightHeapTest measures both).
+                        .setSslBufferMode(tlsBuffers);
         if (s.tlsInsecure()) {
             LOG.warn(
                     "!!! {}=true: TLS certificates and host names are NOT verified. Anyone on the path can"

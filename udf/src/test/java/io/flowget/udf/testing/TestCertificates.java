@@ -33,6 +33,11 @@ public final class TestCertificates {
         return shared;
     }
 
+    /** The test PKI another JVM made with {@link #get} in {@code dir} (the directory of its {@link #caPem}). */
+    public static TestCertificates in(Path dir) {
+        return new TestCertificates(dir);
+    }
+
     /** The CA certificate (PEM), to trust on the client side. */
     public Path caPem() {
         return dir.resolve("ca.pem");

@@ -14,6 +14,7 @@ import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.ByteBuffer;
+import java.nio.file.Path;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.Queue;
@@ -28,13 +29,19 @@ import java.util.concurrent.atomic.AtomicInteger;
  * answer carries {@code Connection: close}, so the client keeps no idle connection afterwards. The body of every
  * path is {@link TestOrigin#content(String, int)} of {@code ("trickle", size)}.
  *
+ * <p>Optional arguments: the bytes sent before holding (default 1 KiB), then {@code tls} (HTTPS offering HTTP/1.1
+ * only in ALPN) or {@code tls-h2} (HTTPS offering {@code h2} as well, 4,096 concurrent streams per connection) and
+ * the directory of a {@link TestCertificates} PKI the parent JVM made (its clients trust that CA).
+ *
  * <p>Protocol on stdin/stdout, one line each: prints {@code port N} when listening; then {@code count} is answered
  * with {@code held N} (responses whose first KiB was flushed and that wait), {@code release} finishes all held
  * responses and answers {@code released N}; end of input stops the server and the JVM.
  *
- * <p>Usage: {@code java -cp <test classpath> io.flowget.udf.testing.TricklingOrigin <body-size>}
+ * <p>Usage: {@code java -cp <test classpath> io.flowget.udf.testing.TricklingOrigin <body-size> [<first-bytes>
+ * [tls|tls-h2 <pki-dir>]]}
  */
 public final class TricklingOrigin {
+    /** Bytes of each held body sent before holding it, unless the second argument says otherwise. */
     static final int FIRST = 1024;
 
     private record Held(Response response, Callback callback, byte[] body) {}
@@ -43,6 +50,8 @@ public final class TricklingOrigin {
 
     public static void main(String[] args) throws Exception {
         int size = Integer.parseInt(args[0]);
+        int first = args.length > 1 ? Integer.parseInt(args[1]) : FIRST;
+        String tls = args.length > 2 ? args[2] : null;
         byte[] plain = TestOrigin.content("trickle", size);
         // path segment after "/hold" -> Content-Encoding
         Map<String, String> codings =
@@ -56,7 +65,11 @@ public final class TricklingOrigin {
         threads.setDaemon(true);
         threads.setName("trickle");
         Server server = new Server(threads);
-        ServerConnector connector = new ServerConnector(server, 1, 2);
+        TestCertificates certs = tls == null ? null : TestCertificates.in(Path.of(args[3]));
+        ServerConnector connector =
+                certs == null
+                        ? new ServerConnector(server, 1, 2)
+                        : TlsConnectors.tls(server, certs, tls.equals("tls-h2"), 4096);
         connector.setHost("127.0.0.1");
         connector.setPort(0);
         connector.setAcceptQueueSize(4096);
@@ -84,7 +97,7 @@ public final class TricklingOrigin {
                         }
                         response.write(
                                 false,
-                                ByteBuffer.wrap(body, 0, FIRST),
+                                ByteBuffer.wrap(body, 0, first),
                                 Callback.from(
                                         () -> {
                                             held.add(new Held(response, callback, body));
@@ -110,7 +123,7 @@ public final class TricklingOrigin {
                     Held h;
                     while ((h = held.poll()) != null) {
                         heldCount.decrementAndGet();
-                        h.response.write(true, ByteBuffer.wrap(h.body, FIRST, h.body.length - FIRST), h.callback);
+                        h.response.write(true, ByteBuffer.wrap(h.body, first, h.body.length - first), h.callback);
                         n++;
                     }
                     System.out.println("released " + n);
