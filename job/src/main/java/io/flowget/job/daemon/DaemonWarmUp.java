@@ -108,6 +108,8 @@ public final class DaemonWarmUp implements AutoCloseable {
     private Duration lastYield = Duration.ZERO;
     private volatile WarmUpOrigin origin;
     private long usedNanos;
+    /** Set by the budget's watchdog before it aborts a round: that round's end is "out of time", not a failure. */
+    private volatile boolean budgetSpent;
     private String ended;
     private HeapTrim.Result trimmed;
 
@@ -279,7 +281,7 @@ public final class DaemonWarmUp implements AutoCloseable {
                             run.abort(); // arrived while this round was being set up: it never starts its job
                         }
                     }
-                    Watchdog watchdog = Watchdog.start(run, left);
+                    Watchdog watchdog = Watchdog.start(run, left, () -> budgetSpent = true);
                     try {
                         RunSummary s = run.execute();
                         Optional<Duration> jit1 = CompilerCpu.used();
@@ -300,14 +302,18 @@ public final class DaemonWarmUp implements AutoCloseable {
                     }
                 } catch (Exception e) {
                     synchronized (this) {
-                        if (!runActive && !closed) {
+                        if (runActive || closed) {
+                            LOG.info("Warm-up round {} gave way to a run", round);
+                        } else if (budgetSpent) {
+                            // the watchdog aborted it: the warm-up used its time, nothing went wrong
+                            LOG.info("Warm-up round {} ended at the warm-up's time budget", round);
+                            end = "out of time";
+                        } else {
                             LOG.warn("Warm-up round {} failed: {}", round, e.toString());
                             end = "failed";
-                        } else {
-                            LOG.info("Warm-up round {} gave way to a run", round);
                         }
                     }
-                    if ("failed".equals(end)) {
+                    if (!"done".equals(end)) {
                         return;
                     }
                 } finally {
@@ -496,11 +502,13 @@ public final class DaemonWarmUp implements AutoCloseable {
             this.thread = thread;
         }
 
-        static Watchdog start(LocalRun run, Duration left) {
+        /** Aborts {@code run} once {@code left} has passed, after telling {@code spent}, unless cancelled first. */
+        static Watchdog start(LocalRun run, Duration left, Runnable spent) {
             Thread t = new Thread(() -> {
                 try {
                     Thread.sleep(Math.max(1, left.toMillis()));
                     LOG.info("The warm-up reached its time budget: aborting its round");
+                    spent.run();
                     run.abort();
                 } catch (InterruptedException cancelled) {
                     // the round ended first

@@ -132,6 +132,29 @@ class DaemonWarmUpITCase {
         assertThat(state.resolve(DaemonWarmUp.DIR)).doesNotExist();
     }
 
+    /**
+     * A round the warm-up's time budget cuts off ends the warm-up "out of time", not "failed" (the budget's watchdog
+     * aborts the round's job, which then fails as an aborted run does), and leaves nothing behind.
+     */
+    @Test
+    void aWarmUpCutOffByItsBudgetSaysOutOfTimeNotFailed() throws Exception {
+        Path state = tmp.resolve("state");
+        // a round of 50,000 files does not end within a 3 s budget
+        DaemonWarmUp.Plan plan = new DaemonWarmUp.Plan(Duration.ofSeconds(3), 2, 50_000, 1 << 20, 2);
+        Daemon daemon = Daemon.start(state, new Configuration(), 1, Duration.ofMinutes(30), plan);
+        Thread serving = new Thread(daemon::serve, "test-daemon");
+        serving.start();
+        try {
+            DaemonWarmUp warmUp = daemon.warmUp();
+            assertThat(warmUp.awaitEnd(WAIT)).as(warmUp.status()).isTrue();
+            assertThat(warmUp.status()).startsWith("warm-up out of time (0 of 2 rounds");
+            assertThat(state.resolve(DaemonWarmUp.DIR)).doesNotExist();
+        } finally {
+            daemon.close();
+            serving.join(TimeUnit.MINUTES.toMillis(1));
+        }
+    }
+
     /** {@code --warm-up} refuses a negative duration; {@code PT0S} is off. */
     @Test
     void aNegativeWarmUpIsRefusedAndZeroIsOff() {
