@@ -78,9 +78,17 @@ class EmbeddedFlinkITCase {
             assertThat(abandoned.getParent()).doesNotExist();
             assertThat(flink.restAddress().getHost()).isEqualTo("127.0.0.1");
             // flink-runtime-web is in the local jar: the REST port serves the Web UI (`flowget run --web-ui`).
-            HttpResponse<String> ui = HttpClient.newHttpClient().send(
-                    HttpRequest.newBuilder(flink.restAddress().resolve("/")).timeout(Duration.ofSeconds(30)).build(),
-                    HttpResponse.BodyHandlers.ofString());
+            // Flink's REST handlers answer 503 until the dispatcher's leader is retrieved, which may come a moment
+            // after the cluster has started (seen once in CI): ask again, within a bound.
+            HttpClient http = HttpClient.newHttpClient();
+            HttpRequest home = HttpRequest.newBuilder(flink.restAddress().resolve("/"))
+                    .timeout(Duration.ofSeconds(30)).build();
+            long until = System.nanoTime() + DEADLINE.toNanos();
+            HttpResponse<String> ui = http.send(home, HttpResponse.BodyHandlers.ofString());
+            while (ui.statusCode() == 503 && System.nanoTime() < until) {
+                Thread.sleep(100);
+                ui = http.send(home, HttpResponse.BodyHandlers.ofString());
+            }
             assertThat(ui.statusCode()).isEqualTo(200);
             assertThat(ui.body()).contains("Apache Flink Web Dashboard");
             assertThat(LoopbackCheck.nonLoopbackListeners()).as("listening sockets not on loopback").isEmpty();
