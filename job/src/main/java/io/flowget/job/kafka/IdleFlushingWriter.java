@@ -5,6 +5,9 @@ import org.apache.flink.api.common.eventtime.Watermark;
 import org.apache.flink.api.common.operators.ProcessingTimeService;
 import org.apache.flink.connector.kafka.sink.TwoPhaseCommittingStatefulSink.PrecommittingStatefulSinkWriter;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 import java.io.IOException;
 import java.time.Duration;
 import java.util.Collection;
@@ -19,22 +22,26 @@ import java.util.List;
  * the broker's CPU per result, and a run's tail waits for its last results to reach the results topic ({@code
  * TailCheckpoint} triggers the committing checkpoint when a {@code read_uncommitted} reader has seen every one).
  * Under a steady stream the writer never pauses for {@code idle} and the producer batches as configured; at the end
- * of a run, or between bursts, the last records leave after {@code idle} instead of after the linger. A flush waits
- * for the broker's acknowledgement of what it sends (one round trip, the same flush the writer does before every
- * checkpoint's commit); it happens at most once per pause.
+ * of a run, or after a burst, the last records leave after {@code idle} instead of after the linger. {@code idle}
+ * must be longer than the gaps of a steady stream: records reach the sink in network buffers, which upstream sends
+ * at least every {@code execution.buffer-timeout.interval}, so a slow stream arrives in bursts that far apart
+ * ({@code FlowgetJob.sinkIdleFlush}). A flush waits for the broker's acknowledgement of what it sends (one round
+ * trip, the same flush the writer does before every checkpoint's commit); it happens at most once per pause.
  *
  * <p>Owned by the sink's task thread: {@link #write}, the writer's other calls and the idle timer (a processing-time
  * timer, whose callback Flink runs in the task's mailbox) all run there, so nothing here is shared.
  */
 @Internal
 final class IdleFlushingWriter<IN, S, C> implements PrecommittingStatefulSinkWriter<IN, S, C> {
+    private static final Logger LOG = LoggerFactory.getLogger(IdleFlushingWriter.class);
+
     private final PrecommittingStatefulSinkWriter<IN, S, C> delegate;
     private final ProcessingTimeService time;
     private final long idleMillis;
     /** Processing time of the last record written. */
     private long lastWrite;
-    /** Whether records were written since the last flush (ours or the checkpoint's). */
-    private boolean unflushed;
+    /** Records written since the last flush (ours or the checkpoint's). */
+    private long unflushed;
     private boolean timerSet;
     private boolean closed;
 
@@ -48,7 +55,7 @@ final class IdleFlushingWriter<IN, S, C> implements PrecommittingStatefulSinkWri
     public void write(IN element, Context context) throws IOException, InterruptedException {
         delegate.write(element, context);
         lastWrite = time.getCurrentProcessingTime();
-        unflushed = true;
+        unflushed++;
         if (!timerSet) {
             timerSet = true;
             time.registerTimer(lastWrite + idleMillis, this::onTimer);
@@ -57,10 +64,11 @@ final class IdleFlushingWriter<IN, S, C> implements PrecommittingStatefulSinkWri
 
     private void onTimer(long now) throws IOException, InterruptedException {
         timerSet = false;
-        if (closed || !unflushed) {
+        if (closed || unflushed == 0) {
             return;
         }
         if (now - lastWrite >= idleMillis) {
+            LOG.debug("No record for {} ms: flushing the last {}", idleMillis, unflushed);
             flush(false);
         } else {
             timerSet = true; // records came meanwhile: look again one idle period after the last one
@@ -70,7 +78,7 @@ final class IdleFlushingWriter<IN, S, C> implements PrecommittingStatefulSinkWri
 
     @Override
     public void flush(boolean endOfInput) throws IOException, InterruptedException {
-        unflushed = false;
+        unflushed = 0;
         delegate.flush(endOfInput);
     }
 
