@@ -142,21 +142,14 @@ public class StorageBenchmark {
     @Benchmark
     @OperationsPerInvocation(BATCH)
     public void publishOnPool(TaskThread cpu) throws Exception {
-        Path[] staged = new Path[BATCH];
         long first = seq;
-        for (int i = 0; i < BATCH; i++) {
-            staged[i] = write(plain, first + i);
-        }
-        seq += BATCH;
+        Path[] staged = stageBatch(plain);
         ThreadMXBean threads = ManagementFactory.getThreadMXBean();
         long t0 = threads.getCurrentThreadCpuTime();
         List<CompletableFuture<OutputStore.Publish>> prepared = new ArrayList<>(BATCH);
         for (int i = 0; i < BATCH; i++) {
             long n = first + i;
-            String rel = relative(n);
-            if (plain.recorded(rel, url(n)) != null) {
-                throw new IllegalStateException("a fresh path answered as recorded: " + rel);
-            }
+            String rel = requireFresh(plain, n);
             OutputStore.Publish p =
                     plain.beginPublish(staged[i], rel, url(n), new OutputStore.FileMeta(ETAG, null, SHA, null));
             prepared.add(plain.prepare(p));
@@ -195,20 +188,13 @@ public class StorageBenchmark {
     @Benchmark
     @OperationsPerInvocation(BATCH)
     public void stageAndCommit(StageAndCommit cpu) throws Exception {
-        Path[] staged = new Path[BATCH];
         long first = seq;
-        for (int i = 0; i < BATCH; i++) {
-            staged[i] = write(atCommit, first + i);
-        }
-        seq += BATCH;
+        Path[] staged = stageBatch(atCommit);
         ThreadMXBean threads = ManagementFactory.getThreadMXBean();
         long t0 = threads.getCurrentThreadCpuTime();
         for (int i = 0; i < BATCH; i++) {
             long n = first + i;
-            String rel = relative(n);
-            if (atCommit.recorded(rel, url(n)) != null) {
-                throw new IllegalStateException("a fresh path answered as recorded: " + rel);
-            }
+            String rel = requireFresh(atCommit, n);
             atCommit.publish(staged[i], rel, url(n), new OutputStore.FileMeta(ETAG, null, SHA, null));
         }
         long checkpoint = ++checkpoints;
@@ -233,13 +219,28 @@ public class StorageBenchmark {
     }
 
     private Path publishOne(OutputStore store, long n) throws IOException {
+        String rel = requireFresh(store, n);
+        Path staging = write(store, n);
+        return store.publish(staging, rel, url(n), new OutputStore.FileMeta(ETAG, null, SHA, null));
+    }
+
+    /** Writes the staging files of the next {@value #BATCH} files (outside every measured step) and advances seq. */
+    private Path[] stageBatch(OutputStore store) throws IOException {
+        Path[] staged = new Path[BATCH];
+        for (int i = 0; i < BATCH; i++) {
+            staged[i] = write(store, seq + i);
+        }
+        seq += BATCH;
+        return staged;
+    }
+
+    /** The conditional-fetch lookup every request of a fresh run makes; returns file n's relative path. */
+    private static String requireFresh(OutputStore store, long n) {
         String rel = relative(n);
-        String url = url(n);
-        if (store.recorded(rel, url) != null) {
+        if (store.recorded(rel, url(n)) != null) {
             throw new IllegalStateException("a fresh path answered as recorded: " + rel);
         }
-        Path staging = write(store, n);
-        return store.publish(staging, rel, url, new OutputStore.FileMeta(ETAG, null, SHA, null));
+        return rel;
     }
 
     private static String relative(long n) {

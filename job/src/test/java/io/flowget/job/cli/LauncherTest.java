@@ -21,7 +21,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * status file, a JVM that left its status there and was killed makes the launcher exit with that status (without
  * bash's "Killed" notice), a JVM killed without one stays 137, a normal exit status passes through, stdin reaches the
  * JVM, SIGINT is not left ignored (bash ignores it in background jobs), the temp file is removed; other commands are
- * exec'ed as before, without the file.
+ * exec'ed as before, without the file. And which runtime it picks (FLOWGET_JAVA_HOME over JAVA_HOME).
  */
 class LauncherTest {
     private static final String FAKE_JAVA = """
@@ -189,6 +189,35 @@ class LauncherTest {
         Ended stale = launch(Map.of("PATH", path), "", "demo", "args");
         assertThat(mark).as("the default jar is rebuilt when stale").exists();
         assertThat(stale.stdout()).contains("-jar " + defaultJar + " demo args");
+    }
+
+    /**
+     * FLOWGET_JAVA_HOME names the runtime flowget runs on, over JAVA_HOME (which stays the user's, e.g. for the build):
+     * a Java 25 one there gets the JDK's AOT cache and the newer runtimes' options; JAVA_HOME's runtime runs flowget
+     * only without it; a FLOWGET_JAVA_HOME without bin/java is exit 70, never a silent fall-back.
+     */
+    @Test
+    void flowgetJavaHomeIsTheRuntimeOverJavaHome() throws Exception {
+        Path jdk25 = Files.createDirectories(tmp.resolve("jdk25/bin"));
+        Files.writeString(jdk25.resolve("java"), "#!/usr/bin/env bash\necho \"java25 $*\"\n");
+        Files.setPosixFilePermissions(jdk25.resolve("java"), PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.writeString(jdk25.getParent().resolve("release"), "JAVA_VERSION=\"25.0.3\"\n");
+        Map<String, String> env = Map.of("FLOWGET_JAVA_HOME", jdk25.getParent().toString(), "FLOWGET_CDS", "1");
+
+        Ended e = launch(env, "", "demo", "args");
+
+        assertThat(e.exit()).isZero();
+        assertThat(e.stdout()).startsWith("java25 ").contains("--enable-native-access=ALL-UNNAMED")
+                .endsWith(" demo args\n");
+        Ended run = launch(env, "", "run", "args");
+        assertThat(run.stdout()).startsWith("java25 ").contains("-XX:AOTCacheOutput=")
+                .doesNotContain("-XX:ArchiveClassesAtExit");
+        assertThat(launch("", "demo", "args").stdout()).as("JAVA_HOME's runtime without it")
+                .doesNotContain("java25").contains("-jar ");
+
+        Ended missing = launch(Map.of("FLOWGET_JAVA_HOME", tmp.resolve("nojdk").toString()), "", "demo", "args");
+        assertThat(missing.exit()).isEqualTo(70);
+        assertThat(missing.stderr()).contains("FLOWGET_JAVA_HOME=" + tmp.resolve("nojdk") + ": no ");
     }
 
     /** The repository root: the nearest ancestor of the working directory holding pom.xml and the launcher. */

@@ -8,7 +8,6 @@ import org.apache.flink.configuration.MemorySize;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
@@ -64,7 +63,7 @@ public final class BufferSizeBench {
                     System.out.printf(
                             Locale.ROOT,
                             "round %d buffer %s: %d x 1 MiB in %.2f s: %.1f MB/s, %.2f CPU ms per MiB, load %s%n",
-                            round, size, FILES, seconds, rate, cpuMsPerMiB, load());
+                            round, size, FILES, seconds, rate, cpuMsPerMiB, BenchStats.load());
                     if (round > 0) {
                         mbs.computeIfAbsent(size, k -> new ArrayList<>()).add(rate);
                         cpu.computeIfAbsent(size, k -> new ArrayList<>()).add(cpuMsPerMiB);
@@ -76,19 +75,9 @@ public final class BufferSizeBench {
                 System.out.printf(
                         Locale.ROOT,
                         "buffer %s: median %.1f MB/s (%.3f x %s), %.2f CPU ms per MiB (%.3f x %s)%n",
-                        size, median(mbs.get(size)), median(mbs.get(size)) / median(mbs.get(first)), first,
-                        median(cpu.get(size)), median(cpu.get(size)) / median(cpu.get(first)), first);
+                        size, BenchStats.median(mbs.get(size)), BenchStats.median(mbs.get(size)) / BenchStats.median(mbs.get(first)), first,
+                        BenchStats.median(cpu.get(size)), BenchStats.median(cpu.get(size)) / BenchStats.median(cpu.get(first)), first);
             }
         }
-    }
-
-    private static String load() {
-        return String.format(Locale.ROOT, "%.1f", ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
-    }
-
-    private static double median(List<Double> values) {
-        double[] sorted = values.stream().mapToDouble(Double::doubleValue).toArray();
-        Arrays.sort(sorted);
-        return sorted[sorted.length / 2];
     }
 }

@@ -13,7 +13,6 @@ import org.apache.flink.configuration.Configuration;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -86,10 +85,10 @@ public final class HarnessThroughputBench {
                         "large round %d: 1 x %d MiB in %.2f s (%d requests): %.1f MB/s%n",
                         round + 1, LARGE >> 20, seconds, ranges.requests.size() - rangesBefore, largeMBs[round]);
             }
-            double medianFiles = median(filesPerSecond);
+            double medianFiles = BenchStats.median(filesPerSecond);
             System.out.printf(
                     "harness throughput medians of %d rounds: small %.0f files/s (%.1f MB/s), large %.1f MB/s%n",
-                    ROUNDS, medianFiles, mb(medianFiles * SMALL), median(largeMBs));
+                    ROUNDS, medianFiles, mb(medianFiles * SMALL), BenchStats.median(largeMBs));
         } finally {
             for (TestOrigin o : origins) {
                 o.close();
@@ -156,11 +155,5 @@ public final class HarnessThroughputBench {
 
     private static double mb(double bytes) {
         return bytes / 1e6;
-    }
-
-    private static double median(double[] values) {
-        double[] sorted = values.clone();
-        Arrays.sort(sorted);
-        return sorted[sorted.length / 2];
     }
 }

@@ -5,7 +5,6 @@ import io.flowget.udf.testing.TestOrigin;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -72,7 +71,7 @@ public final class LargeBodyBench {
             }
             System.out.printf(
                     "large-body medians of %d rounds: large %.1f MB/s (served %.3f x), medium %.1f MB/s%n",
-                    ROUNDS, median(largeMBs), median(served), median(mediumMBs));
+                    ROUNDS, BenchStats.median(largeMBs), BenchStats.median(served), BenchStats.median(mediumMBs));
         }
     }
 
@@ -84,11 +83,5 @@ public final class LargeBodyBench {
             expected.put(paths.get(i), shas.get(i));
         }
         return HarnessThroughputBench.run(tmp, List.of(origin), expected, tag, c -> {});
-    }
-
-    private static double median(double[] values) {
-        double[] sorted = values.clone();
-        Arrays.sort(sorted);
-        return sorted[sorted.length / 2];
     }
 }

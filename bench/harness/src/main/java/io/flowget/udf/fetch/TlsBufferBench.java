@@ -9,7 +9,6 @@ import java.lang.management.GarbageCollectorMXBean;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -95,7 +94,7 @@ public final class TlsBufferBench {
                             System.out.printf(
                                     Locale.ROOT,
                                     "round %d %s: %.2f s, %.1f MB/s, %.2f CPU ms per MiB, GC %d ms, load %s%n",
-                                    round, key, seconds, rate, cpuMsPerMiB, gcMillis() - gc0, load());
+                                    round, key, seconds, rate, cpuMsPerMiB, gcMillis() - gc0, BenchStats.load());
                             if (round > 0) {
                                 mbs.computeIfAbsent(key, k -> new ArrayList<>()).add(rate);
                                 cpu.computeIfAbsent(key, k -> new ArrayList<>()).add(cpuMsPerMiB);
@@ -109,8 +108,8 @@ public final class TlsBufferBench {
                 System.out.printf(
                         Locale.ROOT,
                         "%s: median %.1f MB/s (%.3f x STATIC), %.2f CPU ms per MiB (%.3f x STATIC)%n",
-                        key, median(mbs.get(key)), median(mbs.get(key)) / median(mbs.get(staticKey)),
-                        median(cpu.get(key)), median(cpu.get(key)) / median(cpu.get(staticKey)));
+                        key, BenchStats.median(mbs.get(key)), BenchStats.median(mbs.get(key)) / BenchStats.median(mbs.get(staticKey)),
+                        BenchStats.median(cpu.get(key)), BenchStats.median(cpu.get(key)) / BenchStats.median(cpu.get(staticKey)));
             }
         }
     }
@@ -129,15 +128,5 @@ public final class TlsBufferBench {
             ms += Math.max(0, gc.getCollectionTime());
         }
         return ms;
-    }
-
-    private static String load() {
-        return String.format(Locale.ROOT, "%.1f", ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
-    }
-
-    private static double median(List<Double> values) {
-        double[] sorted = values.stream().mapToDouble(Double::doubleValue).toArray();
-        Arrays.sort(sorted);
-        return sorted[sorted.length / 2];
     }
 }
