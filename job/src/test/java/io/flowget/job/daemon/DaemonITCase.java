@@ -144,7 +144,6 @@ class DaemonITCase {
             Run first = run(runArgs(urls.get(0), tmp.resolve("keep0")));
             assertThat(first.code).as(first.err).isZero();
             assertThat(own.connectionsOpened()).as("the first run's connection").isEqualTo(1);
-            assertThat(HttpClientHolder.keptClients()).as("kept after the run").isPositive();
 
             Run second = run(runArgs(urls.get(1), tmp.resolve("keep1")));
             assertThat(second.code).as(second.err).isZero();
@@ -157,7 +156,9 @@ class DaemonITCase {
             assertThat(own.connectionsOpened()).as("another User-Agent: a client and a connection of its own")
                     .isEqualTo(2);
             assertThat(agents).hasSize(3).endsWith("flowget-keep-test/3").first().asString().startsWith("flowget/");
-            assertThat(HttpClientHolder.keptClients()).as("both kept").isGreaterThanOrEqualTo(2);
+            // the first client kept, the third run's kept or still held (its answer comes before its job's end)
+            assertThat(HttpClientHolder.liveClients()).isGreaterThanOrEqualTo(2);
+            assertThat(HttpClientHolder.keptClients()).isPositive();
         }
     }
 
