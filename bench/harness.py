@@ -145,7 +145,32 @@ class JarPin:
         os.environ["FLOWGET_JAR"] = str(copy)
         os.utime(target_dir / ".in-use")  # the directory's last pin: what prune() keeps the newest of
         self.prune(env_int("BENCH_KEEP_JARS", self.KEEP_JARS))
+        self.info["runtime"] = self.runtime()
         return None
+
+    def runtime(self):
+        """The Java runtime the launcher runs flowget on (FLOWGET_JAVA_HOME, else JAVA_HOME, else the PATH's java), as
+        the pinned jar's `--version` names it on its `runtime:` line (`Java 25.0.3+9-LTS (Eclipse Adoptium) at
+        /usr/lib/jvm/...`); for a jar whose --version has no such line, the first line of that java's `-version`."""
+        out = self.info.get("version")
+        if out is None or "runtime: " not in out:
+            try:
+                proc = subprocess.run([str(self.launcher), "--version"], capture_output=True, text=True,
+                                      timeout=300, stdin=subprocess.DEVNULL)
+                out = proc.stdout if proc.returncode == 0 else ""
+            except (subprocess.SubprocessError, OSError):
+                out = ""
+        for line in out.splitlines():
+            if line.startswith("runtime: "):
+                return line[len("runtime: "):].strip()
+        home = os.environ.get("FLOWGET_JAVA_HOME") or os.environ.get("JAVA_HOME")
+        java = shlex.quote(str(Path(home) / "bin" / "java")) if home else "java"
+        return (sh(f"{java} -version 2>&1 | head -1") or "unknown") + " (java -version; the jar's --version names none)"
+
+    def runtime_label(self):
+        """`Java 25.0.3+9-LTS`: the runtime's version, for each flowget row of the table."""
+        r = self.info.get("runtime") or ""
+        return r.split(" (", 1)[0] if r.startswith("Java ") else r
 
     def hold(self, target_dir):
         """Creates target_dir and holds a shared lock on it for the life of this process (prune() of any pass
@@ -249,7 +274,7 @@ class JarPin:
             return "flowget jar: not pinned"
         tree = i["commit"] + (" + uncommitted changes" if i.get("uncommitted_changes") else "")
         return (f"flowget jar: {i['jar']} (sha256 {i['sha256'][:16]}, {i['size']} bytes, built {i['built_utc']}) "
-                f"of commit {tree}, measured as the read-only copy {i['copy']}")
+                f"of commit {tree}, measured as the read-only copy {i['copy']}; runtime {i.get('runtime', 'unknown')}")
 
 
 def jar_manifest(path):
@@ -1079,8 +1104,9 @@ class Bench:
         return self.cfg.work / f"daemon-{workload}"
 
     def daemon_args(self):
-        """--parallelism and the cluster-shaping --set pairs of FLOWGET_ARGS (a run's job options stay the run's)."""
-        a, out, i = self.cfg.flowget_args, [], 0
+        """--parallelism and the cluster-shaping --set pairs of FLOWGET_ARGS (a run's job options stay the run's), then
+        BENCH_DAEMON_ARGS (the daemon's own options, e.g. `--warm-up PT0S`)."""
+        a, out, i = self.cfg.flowget_args, shlex.split(os.environ.get("BENCH_DAEMON_ARGS", "")), 0
         while i < len(a):
             if a[i] == "--parallelism" and i + 1 < len(a):
                 out += a[i:i + 2]
@@ -1322,6 +1348,8 @@ def summarize(bench):
             row["label"] = tool
             wrows.append(row)
             if tool in FLOWGET_TOOLS:
+                # which Java ran it (a pass on Java 25 is labelled as such): the launcher's runtime for the pinned jar
+                row["runtime"] = bench.jar.runtime_label()
                 # the fetch window: first request to last response at the origin (nginx access log)
                 wins = [r["window"] for r in rs if r["ok"] and "value" in r.get("window", {})]
                 wrow = {"workload": w, "tool": f"{tool}-window", "label": f"{tool} fetch window",
@@ -1367,7 +1395,8 @@ def summarize(bench):
     p = cfg.profile
     lines = [
         f"flowget bench ({cfg.profile_name}), {env.get('date_utc')}, {env.get('cpu')}, {env.get('nproc')} cores, "
-        f"{env.get('mem_gib')} GiB, {env.get('os')}, kernel {env.get('kernel')}, flowget {flowget_build(env)}",
+        f"{env.get('mem_gib')} GiB, {env.get('os')}, kernel {env.get('kernel')}, flowget {flowget_build(env)}"
+        + (f" on {env['flowget_jar']['runtime']}" if env.get("flowget_jar", {}).get("runtime") else ""),
         f"data: small {p['small_n']} x 16 KiB over {HOSTS} hosts, medium {p['medium_n']} x 1 MiB, "
         f"large 1 x {p['large_bytes'] // MIB} MiB; {cfg.runs} timed runs per tool, alternated, after "
         f"{cfg.warmup} warm-up run(s) with {cfg.warmup_tool}; concurrency {cfg.conc}; MB = 10^6 bytes; ext4 guard: {env.get('ext4_guard')}; "
@@ -1382,6 +1411,8 @@ def summarize(bench):
         notes = []
         if r.get("best_ref"):
             notes.append("best reference")
+        if r.get("runtime"):
+            notes.append(f"on {r['runtime']}")
         if r["ok"] < r["runs"] and not r["tool"].endswith(("-steady", "-window")):
             notes.append(f"{r['runs'] - r['ok']}/{r['runs']} failed")
         if "tcp_conns" in r and r["workload"] != "ceilings":

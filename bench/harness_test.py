@@ -3,7 +3,8 @@
 job's BenchHarnessTest in `mvn verify`, or by hand: `python3 -m unittest -v bench/harness_test.py`).
 
 A fake launcher stands in for ./flowget: on `--version` it "builds" (writes the sources' text into the jar) when a
-source is newer than the jar, as the real launcher does, and counts its builds."""
+source is newer than the jar and no FLOWGET_JAR is given, as the real launcher does, counts its builds, and names a
+runtime."""
 
 import os
 import stat
@@ -21,11 +22,13 @@ FAKE_LAUNCHER = """#!/usr/bin/env bash
 home="$(cd "$(dirname "$0")" && pwd)"
 jar="$home/job/target/flowget.jar"
 [ "$1" = --version ] || exit 64
-if [ ! -f "$jar" ] || [ -n "$(find "$home/udf/src" -newer "$jar" -print -quit)" ]; then
+# like the real launcher, a FLOWGET_JAR runs as it is, never built
+if [ -z "${FLOWGET_JAR:-}" ] && { [ ! -f "$jar" ] || [ -n "$(find "$home/udf/src" -newer "$jar" -print -quit)" ]; }; then
   cat "$home"/udf/src/* > "$jar"
   echo build >> "$home/builds"
 fi
 echo "flowget 0.1.0-test"
+echo "runtime: Java 99.0.1+2-LTS (Fake Vendor) at $home/jdk"
 """
 
 
@@ -154,6 +157,22 @@ class JarPinTest(JarPinFixture):
         self.assertEqual(self.builds(), 0, "no build for a given jar")
         self.assertEqual(pin.copy.read_text(), "someone's build")
         self.assertIn("commit unknown (FLOWGET_JAR given)", pin.describe())
+
+    def test_the_runtime_the_launcher_runs_the_jar_on_is_named(self):
+        """A pass on another Java (FLOWGET_JAVA_HOME, JAVA_HOME) is labelled with it: the jar's --version names its
+        runtime, for a given jar too (asked after the pin)."""
+        for explicit in (False, True):
+            with self.subTest(explicit_jar=explicit):
+                self.edit_source("version 1")
+                if explicit:
+                    os.environ["FLOWGET_JAR"] = str(self.jar)
+                pin = harness.JarPin(self.launcher, self.jar, self.work, explicit_jar=explicit)
+
+                self.assertIsNone(pin.pin())
+
+                self.assertEqual(pin.info["runtime"], f"Java 99.0.1+2-LTS (Fake Vendor) at {self.home}/jdk")
+                self.assertEqual(pin.runtime_label(), "Java 99.0.1+2-LTS")
+                self.assertTrue(pin.describe().endswith(f"; runtime Java 99.0.1+2-LTS (Fake Vendor) at {self.home}/jdk"))
 
     def test_a_missing_jar_is_why_flowget_is_skipped(self):
         pin = harness.JarPin(self.launcher, self.home / "nothing.jar", self.work, explicit_jar=True)

@@ -20,7 +20,10 @@ import java.util.jar.Manifest;
  * there was no git or no repository, the commit is {@code unknown}.
  *
  * <p>{@code flowget --version} prints {@link #describe()}: {@code flowget 0.1.0 (commit 0123456789ab)}, with
- * {@code + uncommitted changes} when the tree it was built from had any. Stateless; any thread.
+ * {@code + uncommitted changes} when the tree it was built from had any; and on a second line the runtime this JVM is
+ * ({@link #runtime()}: {@code runtime: Java 25.0.3+9-LTS (Eclipse Adoptium) at /usr/lib/jvm/...}), which the
+ * launcher picks from {@code FLOWGET_JAVA_HOME}, {@code JAVA_HOME} or the PATH, and the bench labels a pass with.
+ * Stateless; any thread.
  */
 @Internal
 public final class BuildInfo implements CommandLine.IVersionProvider {
@@ -30,7 +33,13 @@ public final class BuildInfo implements CommandLine.IVersionProvider {
     /** What {@code --version} prints. */
     @Override
     public String[] getVersion() {
-        return new String[] {describe()};
+        return new String[] {describe(), runtime()};
+    }
+
+    /** {@code runtime: Java <version> (<vendor>) at <java.home>}: the JVM that runs this flowget. */
+    public static String runtime() {
+        String vendor = System.getProperty("java.vendor", "unknown vendor");
+        return "runtime: Java " + Runtime.version() + " (" + vendor + ") at " + System.getProperty("java.home");
     }
 
     /** {@code flowget <version> (commit <abbrev>[ + uncommitted changes])}, or {@code (commit unknown)}. */

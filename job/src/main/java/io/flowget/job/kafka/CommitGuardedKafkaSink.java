@@ -18,13 +18,16 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
 
 /**
- * A {@link KafkaSink} whose failed commits fail the job instead of being counted (issue 15). Everything else — the
- * writer, its state, the committable serializer, the writer/committer co-location — is the wrapped sink's.
+ * A {@link KafkaSink} whose failed commits fail the job instead of being counted (issue 15), and whose writer may
+ * flush its producer when the stream pauses ({@link IdleFlushingWriter}, issue 16). Everything else — the writer's
+ * records and transactions, its state, the committable serializer, the writer/committer co-location — is the
+ * wrapped sink's.
  *
  * <p>The connector's committer ends a commit that the broker refuses ({@code InvalidTxnStateException}: the
  * transaction was aborted, typically because it outlived {@code transaction.timeout.ms};
@@ -49,21 +52,39 @@ public final class CommitGuardedKafkaSink<IN>
     private static final long serialVersionUID = 1L;
 
     private final KafkaSink<IN> delegate;
+    /** Flush the producer after this long without a record; null: only when the wrapped writer does. */
+    private final Duration idleFlush;
 
     public CommitGuardedKafkaSink(KafkaSink<IN> delegate) {
+        this(delegate, null);
+    }
+
+    /**
+     * @param idleFlush flush the writer's producer once no record has come for this long (see {@link
+     *     IdleFlushingWriter}); null for only the wrapped writer's own flushes
+     */
+    public CommitGuardedKafkaSink(KafkaSink<IN> delegate, Duration idleFlush) {
         this.delegate = delegate;
+        this.idleFlush = idleFlush;
     }
 
     @Override
     public PrecommittingStatefulSinkWriter<IN, KafkaWriterState, KafkaCommittable> createWriter(
             WriterInitContext context) throws IOException {
-        return delegate.createWriter(context);
+        return idleFlushing(delegate.createWriter(context), context);
     }
 
     @Override
     public PrecommittingStatefulSinkWriter<IN, KafkaWriterState, KafkaCommittable> restoreWriter(
             WriterInitContext context, Collection<KafkaWriterState> recoveredState) throws IOException {
-        return delegate.restoreWriter(context, recoveredState);
+        return idleFlushing(delegate.restoreWriter(context, recoveredState), context);
+    }
+
+    private PrecommittingStatefulSinkWriter<IN, KafkaWriterState, KafkaCommittable> idleFlushing(
+            PrecommittingStatefulSinkWriter<IN, KafkaWriterState, KafkaCommittable> writer, WriterInitContext context) {
+        return idleFlush == null
+                ? writer
+                : new IdleFlushingWriter<>(writer, context.getProcessingTimeService(), idleFlush);
     }
 
     @Override

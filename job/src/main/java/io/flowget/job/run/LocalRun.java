@@ -110,6 +110,9 @@ public final class LocalRun {
     /** {@code execution.buffer-timeout.interval} of a run's job unless set (see {@link #runConfiguration}). */
     static final Duration RUN_BUFFER_TIMEOUT = Duration.ofMillis(10);
 
+    /** How long a daemon's HTTP client outlives a run unless {@code flowget.http.client-linger} is set. */
+    public static final Duration DAEMON_CLIENT_LINGER = Duration.ofMinutes(5);
+
     /** How long files may wait for a commit notification before one more checkpoint is triggered for them. */
     private static final Duration NOTIFY_GRACE = Duration.ofMillis(500);
 
@@ -316,6 +319,19 @@ public final class LocalRun {
         return conf;
     }
 
+    /**
+     * A daemon's run keeps its HTTP client and idle connections for the next run ({@code flowget.http.client-linger}
+     * {@link #DAEMON_CLIENT_LINGER} unless set; issue 16: a 5,000-file run opened ~600 connections); its warm-up's
+     * rounds close theirs (their connections go to the warm-up's own origin, which ends with the round).
+     */
+    static void keepHttpClient(Configuration jobConf, boolean warmUp) {
+        if (warmUp) {
+            jobConf.set(FlowgetOptions.HTTP_CLIENT_LINGER, Duration.ZERO);
+        } else if (!jobConf.contains(FlowgetOptions.HTTP_CLIENT_LINGER)) {
+            jobConf.set(FlowgetOptions.HTTP_CLIENT_LINGER, DAEMON_CLIENT_LINGER);
+        }
+    }
+
     /** The per-run steps on started (or starting) services. */
     private RunSummary execute(
             RunServices services, RunState state, List<InputStaging.Line> lines, Configuration conf, Path stateDir)
@@ -345,6 +361,7 @@ public final class LocalRun {
             Configuration jobConf = flink.configuration();
             if (shared != null) {
                 jobConf.addAll(conf); // the run's own job-level settings (cluster-shaping ones match, see Daemon)
+                keepHttpClient(jobConf, scratch);
             }
             Optional<Path> restore =
                     state.resumed() ? EmbeddedFlink.latestCheckpoint(checkpoints) : Optional.empty();

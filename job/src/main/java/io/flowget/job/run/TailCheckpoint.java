@@ -20,9 +20,14 @@ import java.util.Properties;
 /**
  * The tail of a run: triggers the committing checkpoint as soon as the last result is <em>emitted</em>, instead of
  * waiting for the next periodic one. Results reach {@code --results} only when a checkpoint commits the results
- * sink's transaction; the operator writes each one into the open transaction at once, so a {@code
- * read_uncommitted} reader of the results topic sees it within milliseconds. When that reader has seen a result
- * for every expected request, one checkpoint is triggered, and its commit makes them all visible to the {@code
+ * sink's transaction. The sink writes each result into the open transaction as it comes, but its producer batches
+ * (up to {@code FlowgetJob.SINK_LINGER}, 100 ms), so a {@code read_uncommitted} reader of the results topic sees a
+ * result once its batch is sent: at once under a steady stream of results (the batch fills or lingers while more
+ * come), and for the last ones of a run when the sink's writer flushes after a pause without a record ({@code
+ * IdleFlushingWriter}; {@code FlowgetJob.sinkIdleFlush}, 25 ms for a run's job). This trigger depends on that
+ * flush: without it the last results waited in the producer for the whole linger, and so did the run's tail (issue
+ * 16: 0.35 -> 0.50 s). When the reader has seen a result for every expected request, one checkpoint is triggered;
+ * its barrier follows every emitted result through the job, and its commit makes them all visible to the {@code
  * read_committed} {@link ResultCollector}. It counts results by their record key (the result's id, as the results
  * sink writes it) and never parses their JSON.
  *

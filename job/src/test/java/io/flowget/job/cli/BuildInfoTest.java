@@ -46,8 +46,17 @@ class BuildInfoTest {
                         new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
         assertThat(exit).isZero();
         // Classes from target/classes: no flowget manifest on the class path
-        assertThat(out.toString(StandardCharsets.UTF_8).trim()).isEqualTo(BuildInfo.describe());
+        assertThat(out.toString(StandardCharsets.UTF_8).trim()).isEqualTo(BuildInfo.describe() + "\n"
+                + BuildInfo.runtime());
         assertThat(out.toString(StandardCharsets.UTF_8)).startsWith("flowget " + FlowgetOptions.VERSION + " (commit ");
+    }
+
+    /** The second line names the JVM that runs flowget: its feature version, vendor and home (the bench reads it). */
+    @Test
+    void theRuntimeLineNamesThisJvm() {
+        assertThat(BuildInfo.runtime())
+                .startsWith("runtime: Java " + Runtime.version().feature() + ".")
+                .endsWith(") at " + System.getProperty("java.home"));
     }
 
     private static Manifest manifest(String commit, String dirty) {

@@ -21,7 +21,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * status file, a JVM that left its status there and was killed makes the launcher exit with that status (without
  * bash's "Killed" notice), a JVM killed without one stays 137, a normal exit status passes through, stdin reaches the
  * JVM, SIGINT is not left ignored (bash ignores it in background jobs), the temp file is removed; other commands are
- * exec'ed as before, without the file.
+ * exec'ed as before, without the file. And which runtime it picks (FLOWGET_JAVA_HOME over JAVA_HOME).
  */
 class LauncherTest {
     private static final String FAKE_JAVA = """
@@ -36,6 +36,12 @@ class LauncherTest {
               light-or-111) case " $* " in
                   *" -Dflowget.client.light=true "*" -cp "*" io.flowget.job.cli.LightClient run "*) echo light; exit 111 ;;
                   *) echo full ;;
+                esac ;;
+              dump) for a; do case "$a" in -XX:ArchiveClassesAtExit=* | -XX:AOTCacheOutput=*) echo x > "${a#*=}" ;; esac; done ;;
+              archive-or-111) case " $* " in *" -XX:SharedArchiveFile="* | *" -XX:AOTCache="*) archive=archive ;; *) archive=none ;; esac
+                  case " $* " in
+                  *" io.flowget.job.cli.LightClient run "*) echo "light $archive"; exit 111 ;;
+                  *) echo "full $archive" ;;
                 esac ;;
               env) echo "status_file=${FLOWGET_EXIT_STATUS_FILE:-none}"
                    awk '/^SigIgn/ {print "sigign=" $2}' /proc/self/status ;;
@@ -156,6 +162,30 @@ class LauncherTest {
     }
 
     /**
+     * The small client JVM maps no archive of flowget's (the JDK's own only: a whole run's archive or AOT cache costs
+     * its few classes more than it saves), while the full JVM of the fallback maps the one the first run wrote.
+     */
+    @Test
+    void theClientJvmMapsNoArchiveOfFlowgetsTheFullOneDoes() throws Exception {
+        Path state = Files.createDirectories(tmp.resolve("state"));
+        Path socket = tmp.resolve("d.sock");
+        Map<String, String> cds = Map.of("FLOWGET_CDS", "1");
+        assertThat(launch(cds, "", "run", "dump").exit()).isZero(); // writes the archive, renamed into place
+        try (var files = Files.list(launcher.getParent().resolve("job/target"))) {
+            assertThat(files.map(p -> p.getFileName().toString())).anyMatch(n -> n.startsWith("flowget-cds-"));
+        }
+        try (var server = java.nio.channels.ServerSocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+            server.bind(java.net.UnixDomainSocketAddress.of(socket));
+            Files.writeString(state.resolve("daemon.json"),
+                    "pid=" + ProcessHandle.current().pid() + "\nsocket=" + socket + "\nparallelism=2\n");
+
+            Ended e = launch(cds, "", "run", "--state-dir", state.toString(), "archive-or-111");
+
+            assertThat(e.stdout()).isEqualTo("light none\nfull archive\n");
+        }
+    }
+
+    /**
      * FLOWGET_JAR (what bench/run.sh measures): that jar runs as it is, never built, even when the sources are newer
      * than the default jar, and a run's class-data-sharing archive is written beside it; without FLOWGET_JAR the same
      * stale tree is rebuilt (the fake mvn leaves a mark). A FLOWGET_JAR that does not exist is exit 70.
@@ -189,6 +219,35 @@ class LauncherTest {
         Ended stale = launch(Map.of("PATH", path), "", "demo", "args");
         assertThat(mark).as("the default jar is rebuilt when stale").exists();
         assertThat(stale.stdout()).contains("-jar " + defaultJar + " demo args");
+    }
+
+    /**
+     * FLOWGET_JAVA_HOME names the runtime flowget runs on, over JAVA_HOME (which stays the user's, e.g. for the build):
+     * a Java 25 one there gets the JDK's AOT cache and the newer runtimes' options; JAVA_HOME's runtime runs flowget
+     * only without it; a FLOWGET_JAVA_HOME without bin/java is exit 70, never a silent fall-back.
+     */
+    @Test
+    void flowgetJavaHomeIsTheRuntimeOverJavaHome() throws Exception {
+        Path jdk25 = Files.createDirectories(tmp.resolve("jdk25/bin"));
+        Files.writeString(jdk25.resolve("java"), "#!/usr/bin/env bash\necho \"java25 $*\"\n");
+        Files.setPosixFilePermissions(jdk25.resolve("java"), PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.writeString(jdk25.getParent().resolve("release"), "JAVA_VERSION=\"25.0.3\"\n");
+        Map<String, String> env = Map.of("FLOWGET_JAVA_HOME", jdk25.getParent().toString(), "FLOWGET_CDS", "1");
+
+        Ended e = launch(env, "", "demo", "args");
+
+        assertThat(e.exit()).isZero();
+        assertThat(e.stdout()).startsWith("java25 ").contains("--enable-native-access=ALL-UNNAMED")
+                .endsWith(" demo args\n");
+        Ended run = launch(env, "", "run", "args");
+        assertThat(run.stdout()).startsWith("java25 ").contains("-XX:AOTCacheOutput=")
+                .doesNotContain("-XX:ArchiveClassesAtExit");
+        assertThat(launch("", "demo", "args").stdout()).as("JAVA_HOME's runtime without it")
+                .doesNotContain("java25").contains("-jar ");
+
+        Ended missing = launch(Map.of("FLOWGET_JAVA_HOME", tmp.resolve("nojdk").toString()), "", "demo", "args");
+        assertThat(missing.exit()).isEqualTo(70);
+        assertThat(missing.stderr()).contains("FLOWGET_JAVA_HOME=" + tmp.resolve("nojdk") + ": no ");
     }
 
     /** The repository root: the nearest ancestor of the working directory holding pom.xml and the launcher. */

@@ -25,6 +25,9 @@ import static org.assertj.core.api.Assertions.assertThat;
  * its 2-minute timeout, so the tail must have counted every result as emitted. It counts them by their record key
  * (the result's id, as the results sink writes it), without parsing the JSON; a sink that stopped keying by id, or a
  * count that missed a result, makes the run time out here.
+ *
+ * <p>The same with the results producer lingering for 10 minutes: the tail must not depend on the producer's
+ * batching, so the sink's writer has to flush its last results when they stop coming ({@code IdleFlushingWriter}).
  */
 class TailCheckpointITCase {
     private static final Duration NO_PERIODIC_CHECKPOINT_BEFORE = Duration.ofMinutes(20);
@@ -33,6 +36,19 @@ class TailCheckpointITCase {
 
     @Test
     void theTailCommitsTheResultsWhenNoPeriodicCheckpointComes() throws Exception {
+        runFiveFiles(new Configuration());
+    }
+
+    @Test
+    void theTailDoesNotWaitForTheResultsProducersLinger() throws Exception {
+        Configuration settings = new Configuration();
+        // Far beyond the run's 2-minute timeout: a result held by the producer until its batch lingers out is seen
+        // by neither the tail's reader nor, without a checkpoint, the collector.
+        settings.setString("flowget.kafka.properties.linger.ms", String.valueOf(Duration.ofMinutes(10).toMillis()));
+        runFiveFiles(settings);
+    }
+
+    private void runFiveFiles(Configuration settings) throws Exception {
         try (TestOrigin origin = TestOrigin.start("127.0.0.1");
                 EmbeddedKafka kafka = EmbeddedKafka.start(tmp.resolve("kafka"))) {
             List<String> lines = new ArrayList<>();
@@ -43,7 +59,6 @@ class TailCheckpointITCase {
             Path urls = tmp.resolve("urls.jsonl");
             Files.write(urls, lines);
 
-            Configuration settings = new Configuration();
             settings.set(FlowgetOptions.NET_POSTURE, FlowgetOptions.NetPosture.LOCAL);
             settings.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, NO_PERIODIC_CHECKPOINT_BEFORE);
             settings.set(CheckpointingOptions.MIN_PAUSE_BETWEEN_CHECKPOINTS, NO_PERIODIC_CHECKPOINT_BEFORE);

@@ -471,6 +471,17 @@ public final class FlowgetOptions {
                     .defaultValue(Duration.ofSeconds(60))
                     .withDescription("Idle connections are closed after this long.");
 
+    public static final ConfigOption<Duration> HTTP_CLIENT_LINGER =
+            ConfigOptions.key("flowget.http.client-linger")
+                    .durationType()
+                    .defaultValue(Duration.ZERO)
+                    .withDescription(
+                            "How long the shared HTTP client (its I/O threads, TLS sessions and idle connections,"
+                                    + " each still closed after `flowget.http.pool.idle-eviction`) outlives the last"
+                                    + " run that used it, for the next run in the same JVM with the same HTTP"
+                                    + " settings. 0 closes it with the run (a cold run); a daemon's runs keep it 5 min"
+                                    + " unless set (its warm-up's rounds never).");
+
     public static final ConfigOption<Duration> HTTP_POOL_VALIDATE_AFTER_INACTIVITY =
             ConfigOptions.key("flowget.http.pool.validate-after-inactivity")
                     .durationType()

@@ -1,6 +1,7 @@
 package io.flowget.udf.fetch;
 
 import io.flowget.udf.body.Digests;
+import io.flowget.udf.config.FlowgetOptions;
 import io.flowget.udf.http.Attempt;
 import io.flowget.udf.http.FetchOutcome;
 import io.flowget.udf.http.HttpClientHolder;
@@ -146,7 +147,8 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                 }),
                 (host, seq, at) -> isolation.survive("fetch-deadline", () -> onDeadline(host, seq, at)));
         deadlines = new Deadlines(settings.noProgressBudgetMillis, timers);
-        http = HttpClientHolder.acquire(HttpClientSettings.from(config));
+        http = HttpClientHolder.acquire(
+                HttpClientSettings.from(config), config.get(FlowgetOptions.HTTP_CLIENT_LINGER)); // a daemon keeps it
         metrics = new FetchMetrics(getMetricGroup(), http, settings.topHosts);
         completions = new Completions(settings, store, conditional, metrics);
         finalizer = new Finalizer(subtask, settings.blake3);
