@@ -21,6 +21,7 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.common.config.TopicConfig;
 import org.apache.kafka.common.errors.TopicExistsException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -33,6 +34,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
@@ -626,13 +628,19 @@ public final class LocalRun {
         try (Admin admin = KafkaClients.admin(servers, kafkaProps)) {
             Set<String> existing = admin.listTopics().names().get();
             List<NewTopic> topics = new ArrayList<>();
+            String requests = conf.get(JobOptions.KAFKA_REQUESTS_TOPIC);
             for (String t :
                     List.of(
-                            conf.get(JobOptions.KAFKA_REQUESTS_TOPIC),
+                            requests,
                             conf.get(JobOptions.KAFKA_RESULTS_TOPIC),
                             conf.get(JobOptions.KAFKA_DEAD_LETTER_TOPIC))) {
                 if (!existing.contains(t)) {
-                    topics.add(new NewTopic(t, partitions, (short) 1));
+                    NewTopic topic = new NewTopic(t, partitions, (short) 1);
+                    if (t.equals(requests)) { // every input line fits, however long (InputStaging.read bounds it)
+                        topic.configs(Map.of(
+                                TopicConfig.MAX_MESSAGE_BYTES_CONFIG, String.valueOf(InputStaging.MAX_RECORD_BYTES)));
+                    }
+                    topics.add(topic);
                 }
             }
             if (!topics.isEmpty()) {

@@ -40,7 +40,7 @@ enum Blame {
      */
     static Blame of(FetchOutcome o, String cancelReason, boolean headersReceived) {
         if (o.error == null && cancelReason == null) {
-            if (o.status == 429 || o.status == 503) {
+            if (RetryPolicy.isRefusal(o.status)) {
                 return OVERLOAD;
             }
             if (RetryPolicy.isRetryableStatus(o.status)) {

@@ -428,6 +428,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             return;
         }
         Download d = act.d;
+        boolean refusedBefore = RetryPolicy.isRefusal(d.lastHttpStatus); // by its previous attempt, for politeness
         if (o.status > 0) {
             d.lastHttpStatus = o.status;
         }
@@ -449,7 +450,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         // timer wakes it.
         long pausedUntil =
                 politeness.onOutcome(
-                        a.host, o, a.cancelReason, a.headersReceived, a.hostInFlight, h.inFlight + 1,
+                        a.host, o, a.cancelReason, a.headersReceived, refusedBefore, a.hostInFlight, h.inFlight + 1,
                         (System.currentTimeMillis() - a.hopStartedAt) * 1_000_000L, a.ttfbNanos(), ptNow());
         if (pausedUntil > 0) {
             timers.retryAt(pausedUntil);
