@@ -18,6 +18,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -33,6 +34,17 @@ import static org.assertj.core.api.Assertions.assertThat;
  * five loopback addresses, and the {@code run} command's driver.
  */
 class EndToEndITCase {
+    /** A URL line with bytes that are not UTF-8 (a lone continuation byte, an overlong NUL). */
+    private static final byte[] BAD_UTF8 = "http://127.0.0.1:1/\u0001\u0002\u0003".getBytes(StandardCharsets.ISO_8859_1);
+
+    private static final String BAD_UTF8_MARKER = "<the line of BAD_UTF8>";
+
+    static {
+        BAD_UTF8[BAD_UTF8.length - 3] = (byte) 0x80;
+        BAD_UTF8[BAD_UTF8.length - 2] = (byte) 0xC0;
+        BAD_UTF8[BAD_UTF8.length - 1] = (byte) 0x80;
+    }
+
     @TempDir Path tmp;
 
     @Test
@@ -72,8 +84,22 @@ class EndToEndITCase {
             int ftp = lines.size();
             lines.add("  javascript:alert(1)  \r");
             int js = lines.size();
+            // Lines that once failed the whole run (exit 70) before any request was fetched: bytes that are not
+            // UTF-8, and lines whose records exceeded Kafka's default 1 MiB (2 MiB; 1.4 MB of two-byte characters,
+            // which the parser reads, being under its character bound).
+            lines.add(BAD_UTF8_MARKER);
+            int badUtf8 = lines.size();
+            lines.add(first.url("/huge?q=") + "x".repeat(2 << 20));
+            int huge = lines.size();
+            lines.add(first.url("/wide?q=") + "\u00e9".repeat(700_000));
+            int wide = lines.size();
             Path urls = tmp.resolve("urls.txt");
-            Files.write(urls, lines);
+            ByteArrayOutputStream input = new ByteArrayOutputStream();
+            for (String l : lines) {
+                input.write(l.equals(BAD_UTF8_MARKER) ? BAD_UTF8 : l.getBytes(StandardCharsets.UTF_8));
+                input.write('\n');
+            }
+            Files.write(urls, input.toByteArray());
 
             Configuration settings = new Configuration();
             settings.set(FlowgetOptions.HOST_MAX_CONCURRENCY, 4);
@@ -105,7 +131,7 @@ class EndToEndITCase {
             }
             Map<String, FetchResult> byId = new HashMap<>();
             rs.forEach(r -> assertThat(byId.put(r.id, r)).as("one result per id: %s", r.id).isNull());
-            assertThat(rs).as("one result per non-blank, non-comment line").hasSize(506);
+            assertThat(rs).as("one result per non-blank, non-comment line").hasSize(509);
             for (Map.Entry<String, byte[]> e : expected.entrySet()) {
                 FetchResult r = byId.get(e.getKey());
                 assertThat(r.status).as("%s", r).isEqualTo(ResultStatus.OK);
@@ -116,19 +142,22 @@ class EndToEndITCase {
             assertThat(redirected.status).isEqualTo(ResultStatus.OK);
             assertThat(Files.readAllBytes(out.resolve(redirected.path))).isEqualTo(target);
             assertThat(byId.get("line-" + loopLine).error).startsWith("redirect loop");
-            for (String bad : List.of("line-" + badJson, "no-url", "line-" + ftp, "line-" + js)) {
+            for (String bad : List.of("line-" + badJson, "no-url", "line-" + ftp, "line-" + js, "line-" + badUtf8,
+                    "line-" + huge, "line-" + wide)) {
                 FetchResult r = byId.get(bad);
                 assertThat(r).as("result for line %s", bad).isNotNull();
                 assertThat(r.status).isEqualTo(ResultStatus.FAILED);
                 assertThat(r.error).isNotBlank();
             }
             assertThat(byId.get("line-" + ftp).error).contains("ftp");
+            assertThat(byId.get("line-" + badUtf8).error).isEqualTo("invalid UTF-8 in record value");
+            assertThat(byId.get("line-" + huge).error).startsWith("request too large");
             assertThat(ExitCodes.of(summary)).isEqualTo(ExitCodes.FAILED);
             assertThat(summary.ok()).isEqualTo(501);
-            assertThat(summary.failed()).isEqualTo(5);
+            assertThat(summary.failed()).isEqualTo(8);
 
             List<String> deadLetters = Topics.readAll(kafka.bootstrapServers(), "flowget.dead-letter");
-            assertThat(deadLetters).hasSize(4);
+            assertThat(deadLetters).hasSize(7);
             assertThat(String.join("\n", deadLetters)).contains("{bad json").contains("ftp://example.org/file");
 
             try (var files = Files.walk(out)) {

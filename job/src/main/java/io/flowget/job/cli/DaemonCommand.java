@@ -219,13 +219,10 @@ final class DaemonCommand implements Callable<Integer> {
             }
             cmd.add(ProcessHandle.current().info().command().orElse(
                     Path.of(System.getProperty("java.home"), "bin", "java").toString()));
-            for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
-                // not the launcher's archive dump (the archive is this JVM's to write) nor a client's light options
-                if (!a.startsWith("-XX:ArchiveClassesAtExit") && !a.startsWith("-XX:AOTCacheOutput")
-                        && !a.startsWith("-XX:TieredStopAtLevel") && !a.startsWith("-Xshare:off")) {
-                    cmd.add(a);
-                }
-            }
+            String aotTarget = System.getenv(DaemonJvmOptions.AOT_OUTPUT_ENV);
+            String aotOutput = aotTarget == null || aotTarget.isBlank() ? null
+                    : aotTarget + "." + ProcessHandle.current().pid() + ".tmp";
+            cmd.addAll(DaemonJvmOptions.of(ManagementFactory.getRuntimeMXBean().getInputArguments(), aotOutput));
             cmd.add("-cp");
             cmd.add(System.getProperty("java.class.path"));
             cmd.add(FlowgetCli.class.getName());
@@ -236,7 +233,17 @@ final class DaemonCommand implements Callable<Integer> {
                     .redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
                     .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+            pb.environment().remove(DaemonJvmOptions.AOT_OUTPUT_ENV);
             Process child = pb.start();
+            if (aotOutput != null) {
+                // the launcher puts the cache into place only once this process is gone (it writes it at its exit)
+                try {
+                    Files.writeString(Path.of(aotOutput + ".pid"), child.pid() + "\n");
+                } catch (IOException e) {
+                    err.println("flowget: cannot write " + aotOutput + ".pid (" + e.getMessage()
+                            + "); the daemon's AOT cache will not be used");
+                }
+            }
             long deadline = System.nanoTime() + START_WAIT.toNanos();
             while (System.nanoTime() < deadline) {
                 if (!child.isAlive()) {

@@ -7,6 +7,7 @@ import io.flowget.job.run.LocalRun;
 import io.flowget.job.run.MemoryReport;
 import io.flowget.job.run.RunServices;
 import io.flowget.job.run.StateDirLock;
+import io.flowget.udf.http.HttpClientHolder;
 
 import org.apache.flink.configuration.Configuration;
 
@@ -46,9 +47,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * run a client sends over its Unix-domain socket ({@link DaemonProtocol}, {@link DaemonFiles}) exactly as the cold
  * command would run it, with the client's arguments, working directory, stdin and terminal flag: its own job, its own
  * {@code RunState} (resume or afresh) and Kafka names. What a warm daemon saves per run: the JVM, broker and
- * MiniCluster start-up, the JIT's compilation of the run's code (compiled once, kept), and the shutdown after the
- * last result (the client gets its exit status as soon as every result is committed, the files are published and
- * {@code --results} is rewritten; the job is cancelled after that, before the next run).
+ * MiniCluster start-up, the JIT's compilation of the run's code (compiled once, kept), the HTTP client with its idle
+ * connections (kept for the next run: {@code LocalRun.keepHttpClient}, closed by {@link #close()}), and the shutdown
+ * after the last result (the client gets its exit status as soon as every result is committed, the files are
+ * published and {@code --results} is rewritten; the job is cancelled after that, before the next run).
  *
  * <p>Runs are served one after the other; a second client is told that it waits, and is served when the first run
  * ends, if that comes within its {@code --wait-for-daemon} (default 1 min); else it gets the refusal of a state dir in
@@ -554,6 +556,7 @@ public final class Daemon implements AutoCloseable {
             Files.deleteIfExists(services.stateDir().resolve(DaemonFiles.POINTER));
             Files.deleteIfExists(socket);
             services.close(true);
+            HttpClientHolder.closeIdle(); // the runs' kept HTTP client(s) and their idle connections
             LOG.info("flowget daemon stopped after {} runs", served.get());
         } finally {
             if (turnTaken) {

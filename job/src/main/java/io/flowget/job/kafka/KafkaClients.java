@@ -10,6 +10,7 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 
 import java.time.Duration;
@@ -169,8 +170,22 @@ public final class KafkaClients {
             return this;
         }
 
+        /** The largest request (so the largest record) the producer sends; Kafka's default is 1 MiB. */
+        public ProducerBuilder maxRequestSize(int bytes) {
+            props.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, String.valueOf(bytes));
+            return this;
+        }
+
         public KafkaProducer<String, String> build() {
             return new KafkaProducer<>(props);
+        }
+
+        /** A producer of string keys and byte values, sent as they are. */
+        public KafkaProducer<String, byte[]> buildForBytes() {
+            Properties p = new Properties();
+            p.putAll(props);
+            p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+            return new KafkaProducer<>(p);
         }
     }
 

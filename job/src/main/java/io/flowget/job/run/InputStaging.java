@@ -7,15 +7,18 @@ import io.flowget.udf.parse.RequestParser;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 
-import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Properties;
 
@@ -37,11 +40,34 @@ final class InputStaging {
     record Staged(Path file, String sha256) {}
 
     /**
-     * One request line: the record key {@code line-N} (N counts every input line from 1, skipped ones too) and the
-     * trimmed line, a URL or a JSON request event.
+     * The most bytes of one input line that {@link #read} keeps (leading blanks not counted): 4 bytes for each of the
+     * parser's {@value RequestParser#MAX_EVENT_CHARS} characters and one more, so a line cut there still holds more
+     * characters than the parser takes, and the job rejects it as {@code request too large} just as it would the
+     * whole line. Bounds the memory a hostile input's single line can take while it is read.
      */
-    record Line(String key, String value) {
+    static final int MAX_LINE_BYTES = 4 * (RequestParser.MAX_EVENT_CHARS + 1);
+
+    /**
+     * The largest requests-topic record the run's input producer sends, and the {@code max.message.bytes} of the
+     * requests topic a run creates: a line of {@link #MAX_LINE_BYTES} (not valid UTF-8, so sent as it is), its key
+     * and the record's overhead fit (Kafka's default of 1 MiB refused a line of 1 MiB, and the whole run failed).
+     */
+    static final int MAX_RECORD_BYTES = 8 << 20;
+
+    /**
+     * One request line: the record key {@code line-N} (N counts every input line from 1, skipped ones too) and the
+     * trimmed line, a URL or a JSON request event. {@code raw} is null for a line that is valid UTF-8; for one that
+     * is not, it holds the line's bytes, which are what the requests topic gets, so the job rejects the request as
+     * any producer's invalid record ({@code invalid UTF-8 in record value}), and {@code value} is their decoding with
+     * U+FFFD replacements, the text the job's parser sees.
+     */
+    record Line(String key, String value, byte[] raw) {
         private static final RequestParser PARSER = new RequestParser(); // stateless
+
+        /** A line that is valid UTF-8. */
+        Line(String key, String value) {
+            this(key, value, null);
+        }
 
         /**
          * The id the job will give this line's request, decided by the job's own parser: a JSON event's valid
@@ -50,6 +76,11 @@ final class InputStaging {
          */
         String expectedId() {
             return PARSER.parse(key, value).id();
+        }
+
+        /** The record value the requests topic gets. */
+        byte[] recordValue() {
+            return raw != null ? raw : value.getBytes(StandardCharsets.UTF_8);
         }
     }
 
@@ -72,22 +103,120 @@ final class InputStaging {
         return new Staged(incoming, Digests.sha256Hex(incoming));
     }
 
-    /** The request lines of {@code input}: blank lines and '#' comments skipped, lines trimmed (CRLF too). */
+    /**
+     * The request lines of {@code input}: blank lines and '#' comments skipped, lines trimmed (CRLF too). Lines end at
+     * LF, CR or CRLF, as {@link java.io.BufferedReader#readLine} counts them. No line, whatever its bytes, fails the
+     * run (CONTRACT.md): one that is not valid UTF-8 keeps its bytes for the job to reject (see {@link Line}), and of
+     * one longer than {@link #MAX_LINE_BYTES} only that many bytes are kept, which the job rejects as too large.
+     */
     static List<Line> read(Path input) throws IOException {
         List<Line> out = new ArrayList<>();
-        try (BufferedReader r = Files.newBufferedReader(input, StandardCharsets.UTF_8)) {
-            String line;
+        try (InputStream in = Files.newInputStream(input)) {
+            LineBytes line = new LineBytes();
             int n = 0;
-            while ((line = r.readLine()) != null) {
+            while (line.next(in)) {
                 n++;
-                String t = line.strip();
-                if (t.isEmpty() || t.startsWith("#")) {
-                    continue;
+                Line l = line.toLine("line-" + n);
+                if (l != null) {
+                    out.add(l);
                 }
-                out.add(new Line("line-" + n, t));
             }
         }
         return out;
+    }
+
+    /**
+     * One input line's bytes as {@link #read} gathers them: leading ASCII blanks skipped, at most {@link
+     * #MAX_LINE_BYTES} kept. Reused from line to line; owned by the reading thread.
+     */
+    private static final class LineBytes {
+        private final byte[] chunk = new byte[64 * 1024];
+        private int pos;
+        private int limit;
+        private byte[] buf = new byte[256];
+        private int len;
+        private boolean cut; // bytes other than ASCII blanks came after the kept ones
+        private boolean pendingCr; // the last line ended at CR: an LF right after it belongs to that line end
+
+        /** Reads the next line; false at the end of the input (a last line without a line end counts). */
+        boolean next(InputStream in) throws IOException {
+            len = 0;
+            cut = false;
+            boolean any = false;
+            int b;
+            while ((b = read(in)) != -1) {
+                if (pendingCr) {
+                    pendingCr = false;
+                    if (b == '\n') {
+                        continue;
+                    }
+                }
+                if (b == '\n') {
+                    return true;
+                }
+                if (b == '\r') {
+                    pendingCr = true;
+                    return true;
+                }
+                any = true;
+                if (len == 0 && isAsciiBlank(b)) {
+                    continue;
+                }
+                if (len < MAX_LINE_BYTES) {
+                    if (len == buf.length) {
+                        buf = Arrays.copyOf(buf, Math.min(MAX_LINE_BYTES, buf.length * 2));
+                    }
+                    buf[len++] = (byte) b;
+                } else if (!isAsciiBlank(b)) {
+                    cut = true;
+                }
+            }
+            pendingCr = false;
+            return any;
+        }
+
+        private int read(InputStream in) throws IOException {
+            if (pos == limit) {
+                limit = Math.max(0, in.read(chunk));
+                pos = 0;
+                if (limit == 0) {
+                    return -1;
+                }
+            }
+            return chunk[pos++] & 0xFF;
+        }
+
+        /** The line as a request line under {@code key}, or null when it is blank or a comment. */
+        Line toLine(String key) {
+            ByteBuffer bytes = ByteBuffer.wrap(buf, 0, len);
+            if (cut) { // the job rejects it by its length; only its first characters are kept
+                String text = StandardCharsets.UTF_8.decode(bytes).toString().strip();
+                return new Line(key, text.substring(0, Math.min(text.length(), RequestParser.MAX_EVENT_CHARS + 1)));
+            }
+            String text;
+            byte[] raw = null;
+            try {
+                text = StandardCharsets.UTF_8
+                        .newDecoder()
+                        .onMalformedInput(CodingErrorAction.REPORT)
+                        .onUnmappableCharacter(CodingErrorAction.REPORT)
+                        .decode(bytes)
+                        .toString();
+            } catch (CharacterCodingException e) {
+                raw = Arrays.copyOf(buf, len);
+                text = new String(raw, StandardCharsets.UTF_8); // as the job's deserializer decodes it
+            }
+            String t = text.strip();
+            if (t.isEmpty() || t.startsWith("#")) {
+                return null;
+            }
+            return new Line(key, t, raw);
+        }
+
+        /** The ASCII characters {@link String#strip} removes. */
+        private static boolean isAsciiBlank(int b) {
+            return b == ' ' || b == '\t' || b == 0x0B || b == '\f' || (b >= 0x1C && b <= 0x1F);
+        }
     }
 
     /**
@@ -111,17 +240,18 @@ final class InputStaging {
      * round trip per 256 KiB batch, before the fetching starts.
      */
     static void produce(String servers, Properties kafkaProps, String topic, List<Line> lines, String transactionalId) {
-        try (KafkaProducer<String, String> producer =
+        try (KafkaProducer<String, byte[]> producer =
                 KafkaClients.producer(servers)
                         .properties(kafkaProps)
                         .transactionalId(transactionalId)
                         .batching(Duration.ofMillis(5), 256 * 1024)
                         .maxInFlightRequests(1)
-                        .build()) {
+                        .maxRequestSize(MAX_RECORD_BYTES)
+                        .buildForBytes()) {
             producer.initTransactions();
             producer.beginTransaction();
             for (Line l : lines) {
-                producer.send(new ProducerRecord<>(topic, l.key(), l.value()));
+                producer.send(new ProducerRecord<>(topic, l.key(), l.recordValue()));
             }
             producer.commitTransaction();
         }

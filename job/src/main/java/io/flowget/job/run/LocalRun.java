@@ -21,6 +21,7 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.common.config.TopicConfig;
 import org.apache.kafka.common.errors.TopicExistsException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -33,6 +34,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
@@ -107,6 +109,9 @@ public final class LocalRun {
 
     /** {@code execution.buffer-timeout.interval} of a run's job unless set (see {@link #runConfiguration}). */
     static final Duration RUN_BUFFER_TIMEOUT = Duration.ofMillis(10);
+
+    /** How long a daemon's HTTP client outlives a run unless {@code flowget.http.client-linger} is set. */
+    public static final Duration DAEMON_CLIENT_LINGER = Duration.ofMinutes(5);
 
     /** How long files may wait for a commit notification before one more checkpoint is triggered for them. */
     private static final Duration NOTIFY_GRACE = Duration.ofMillis(500);
@@ -314,6 +319,19 @@ public final class LocalRun {
         return conf;
     }
 
+    /**
+     * A daemon's run keeps its HTTP client and idle connections for the next run ({@code flowget.http.client-linger}
+     * {@link #DAEMON_CLIENT_LINGER} unless set; issue 16: a 5,000-file run opened ~600 connections); its warm-up's
+     * rounds close theirs (their connections go to the warm-up's own origin, which ends with the round).
+     */
+    static void keepHttpClient(Configuration jobConf, boolean warmUp) {
+        if (warmUp) {
+            jobConf.set(FlowgetOptions.HTTP_CLIENT_LINGER, Duration.ZERO);
+        } else if (!jobConf.contains(FlowgetOptions.HTTP_CLIENT_LINGER)) {
+            jobConf.set(FlowgetOptions.HTTP_CLIENT_LINGER, DAEMON_CLIENT_LINGER);
+        }
+    }
+
     /** The per-run steps on started (or starting) services. */
     private RunSummary execute(
             RunServices services, RunState state, List<InputStaging.Line> lines, Configuration conf, Path stateDir)
@@ -343,6 +361,7 @@ public final class LocalRun {
             Configuration jobConf = flink.configuration();
             if (shared != null) {
                 jobConf.addAll(conf); // the run's own job-level settings (cluster-shaping ones match, see Daemon)
+                keepHttpClient(jobConf, scratch);
             }
             Optional<Path> restore =
                     state.resumed() ? EmbeddedFlink.latestCheckpoint(checkpoints) : Optional.empty();
@@ -609,13 +628,19 @@ public final class LocalRun {
         try (Admin admin = KafkaClients.admin(servers, kafkaProps)) {
             Set<String> existing = admin.listTopics().names().get();
             List<NewTopic> topics = new ArrayList<>();
+            String requests = conf.get(JobOptions.KAFKA_REQUESTS_TOPIC);
             for (String t :
                     List.of(
-                            conf.get(JobOptions.KAFKA_REQUESTS_TOPIC),
+                            requests,
                             conf.get(JobOptions.KAFKA_RESULTS_TOPIC),
                             conf.get(JobOptions.KAFKA_DEAD_LETTER_TOPIC))) {
                 if (!existing.contains(t)) {
-                    topics.add(new NewTopic(t, partitions, (short) 1));
+                    NewTopic topic = new NewTopic(t, partitions, (short) 1);
+                    if (t.equals(requests)) { // every input line fits, however long (InputStaging.read bounds it)
+                        topic.configs(Map.of(
+                                TopicConfig.MAX_MESSAGE_BYTES_CONFIG, String.valueOf(InputStaging.MAX_RECORD_BYTES)));
+                    }
+                    topics.add(topic);
                 }
             }
             if (!topics.isEmpty()) {

@@ -32,9 +32,9 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 /**
  * The packaged jar (a Java 17 build) on a Java 25+ runtime through the real launcher, as a user runs it with
  * {@code FLOWGET_JAVA_HOME}: a cold {@code run} (RocksDB's JNI library, the in-process Kafka broker, the MiniCluster)
- * writes the JDK's AOT cache beside the jar, a second cold run maps it, and a
- * daemon started on that runtime serves a run; every file byte-exact, one OK result each, and no JVM warning on stderr
- * (the launcher's options for Java 24+). Skipped when no Java 25+ runtime is found ({@code FLOWGET_TEST_JAVA25_HOME},
+ * writes the JDK's AOT cache beside the jar, a second cold run maps it; the first daemon started on that runtime
+ * serves a run and writes the daemon's own AOT cache when it stops, which the next daemon maps and serves a run with;
+ * every file byte-exact, one OK result each, and no JVM warning on stderr (the launcher's options for Java 24+). Skipped when no Java 25+ runtime is found ({@code FLOWGET_TEST_JAVA25_HOME},
  * else a JDK under {@code /usr/lib/jvm} whose {@code release} says 25 or newer): CI's Debian machine may have only
  * Java 17; the rest of the suite runs on the JVM Maven runs. (Plain HTTP only: the job module's test class path has
  * no Jetty HTTP/2 server for the HTTPS test origin; HTTPS on Java 25 is udf's TLS tests run on it, README "Tests".)
@@ -100,22 +100,44 @@ class Java25RuntimeITCase {
         assertExact(tmp.resolve("cold2"));
         assertThat(second.err()).as("no JVM warning on a run that maps the cache").doesNotContain("WARNING");
 
-        Path state = tmp.resolve("daemon-state");
+        // the first daemon of the jar writes its AOT cache when it stops; the next one maps it
+        String trained = serveOneRunThroughADaemon(env, urls, "daemon1");
+        assertThat(trained).contains("-XX:AOTCacheOutput=" + jarDir.resolve("flowget-aot-daemon-"))
+                .doesNotContain("-XX:AOTCache=");
+        String mapping = serveOneRunThroughADaemon(env, urls, "daemon2");
+        assertThat(mapping).contains("-XX:AOTCache=" + jarDir.resolve("flowget-aot-daemon-"))
+                .doesNotContain("-XX:AOTCacheOutput=");
+        try (Stream<Path> s = Files.list(jarDir)) {
+            assertThat(s.map(p -> p.getFileName().toString()))
+                    .as("the daemon's cache in place, its temp file and pid file gone")
+                    .anySatisfy(n -> assertThat(n).startsWith("flowget-aot-daemon-").endsWith(".aot"))
+                    .noneSatisfy(n -> assertThat(n).contains(".tmp"));
+        }
+    }
+
+    /** Starts a daemon (no warm-up) on a fresh state dir, serves one run through it, stops it; its JVM's command line. */
+    private static String serveOneRunThroughADaemon(Map<String, String> env, Path urls, String name) throws Exception {
+        Path state = tmp.resolve(name + "-state");
         Ended start = launch(env, "daemon", "start", "--state-dir", state.toString(), "--warm-up", "PT0S",
                 "--parallelism", "1");
         assertThat(start.exit()).as(start.out() + start.err()).isZero();
+        String cmdline;
         try {
-            List<String> args = new ArrayList<>(List.of(runArgs("daemon", urls)));
+            Matcher pid = Pattern.compile("(?m)^pid=(\\d+)").matcher(Files.readString(state.resolve("daemon.json")));
+            assertThat(pid.find()).isTrue();
+            cmdline = Files.readString(Path.of("/proc", pid.group(1), "cmdline")).replace('\0', ' ');
+            List<String> args = new ArrayList<>(List.of(runArgs(name, urls)));
             args.set(args.indexOf("--state-dir") + 1, state.toString());
             Ended served = launch(env, args.toArray(String[]::new));
             assertThat(served.exit()).as(served.err()).isZero();
-            assertExact(tmp.resolve("daemon"));
+            assertExact(tmp.resolve(name));
             assertThat(Files.readString(state.resolve("daemon.log"))).as("the daemon's log")
                     .contains("flowget daemon: serving").doesNotContain("WARNING");
         } finally {
             Ended stop = launch(env, "daemon", "stop", "--state-dir", state.toString());
             assertThat(stop.exit()).as(stop.out() + stop.err()).isZero();
         }
+        return cmdline;
     }
 
     private static String[] runArgs(String name, Path urls) throws IOException {

@@ -37,6 +37,12 @@ class LauncherTest {
                   *" -Dflowget.client.light=true "*" -cp "*" io.flowget.job.cli.LightClient run "*) echo light; exit 111 ;;
                   *) echo full ;;
                 esac ;;
+              dump) for a; do case "$a" in -XX:ArchiveClassesAtExit=* | -XX:AOTCacheOutput=*) echo x > "${a#*=}" ;; esac; done ;;
+              archive-or-111) case " $* " in *" -XX:SharedArchiveFile="* | *" -XX:AOTCache="*) archive=archive ;; *) archive=none ;; esac
+                  case " $* " in
+                  *" io.flowget.job.cli.LightClient run "*) echo "light $archive"; exit 111 ;;
+                  *) echo "full $archive" ;;
+                esac ;;
               env) echo "status_file=${FLOWGET_EXIT_STATUS_FILE:-none}"
                    awk '/^SigIgn/ {print "sigign=" $2}' /proc/self/status ;;
             esac
@@ -152,6 +158,30 @@ class LauncherTest {
 
             Files.writeString(state.resolve("daemon.json"), "pid=999999999\nsocket=" + socket + "\n");
             assertThat(launch("", "run", "--state-dir", state.toString(), "light-or-111").stdout()).isEqualTo("full\n");
+        }
+    }
+
+    /**
+     * The small client JVM maps no archive of flowget's (the JDK's own only: a whole run's archive or AOT cache costs
+     * its few classes more than it saves), while the full JVM of the fallback maps the one the first run wrote.
+     */
+    @Test
+    void theClientJvmMapsNoArchiveOfFlowgetsTheFullOneDoes() throws Exception {
+        Path state = Files.createDirectories(tmp.resolve("state"));
+        Path socket = tmp.resolve("d.sock");
+        Map<String, String> cds = Map.of("FLOWGET_CDS", "1");
+        assertThat(launch(cds, "", "run", "dump").exit()).isZero(); // writes the archive, renamed into place
+        try (var files = Files.list(launcher.getParent().resolve("job/target"))) {
+            assertThat(files.map(p -> p.getFileName().toString())).anyMatch(n -> n.startsWith("flowget-cds-"));
+        }
+        try (var server = java.nio.channels.ServerSocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+            server.bind(java.net.UnixDomainSocketAddress.of(socket));
+            Files.writeString(state.resolve("daemon.json"),
+                    "pid=" + ProcessHandle.current().pid() + "\nsocket=" + socket + "\nparallelism=2\n");
+
+            Ended e = launch(cds, "", "run", "--state-dir", state.toString(), "archive-or-111");
+
+            assertThat(e.stdout()).isEqualTo("light none\nfull archive\n");
         }
     }
 

@@ -5,6 +5,7 @@ import io.flowget.job.cli.FlowgetCli;
 import io.flowget.job.cli.LightClient;
 import io.flowget.job.embedded.EmbeddedFlink;
 import io.flowget.job.kafka.KafkaClients;
+import io.flowget.udf.http.HttpClientHolder;
 import io.flowget.udf.json.Json;
 import io.flowget.udf.model.FetchResult;
 import io.flowget.udf.model.ResultStatus;
@@ -31,8 +32,10 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Queue;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -69,6 +72,7 @@ class DaemonITCase {
         if (daemon != null) {
             daemon.close();
             serving.join(TimeUnit.MINUTES.toMillis(1));
+            assertThat(HttpClientHolder.liveClients()).as("the stopped daemon's kept HTTP clients are closed").isZero();
         }
         if (origin != null) {
             origin.close();
@@ -114,6 +118,48 @@ class DaemonITCase {
         }
         assertThat(hasFiles(checkpoints)).as("a completed run's checkpoints are deleted once it has answered")
                 .isFalse();
+    }
+
+    /**
+     * Issue 16: a daemon's run keeps its HTTP client and idle connections for the next run (a 5,000-file run opened
+     * ~600), and a run whose HTTP settings differ gets a client of its own. One request per run to an origin of its
+     * own (within a run, the next request may be sent before the last one's connection is back in the pool, and
+     * open one more): the second run opens no connection, the third (another User-Agent) one, and sends the new
+     * User-Agent; the stop closes every kept client ({@link #stopDaemon}).
+     */
+    @Test
+    void theNextRunReusesTheKeptClientsConnectionsAndOtherHttpSettingsGetTheirOwn() throws Exception {
+        try (TestOrigin own = TestOrigin.start("127.0.0.3")) {
+            Queue<String> agents = new ConcurrentLinkedQueue<>();
+            List<Path> urls = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                byte[] body = TestOrigin.content("keep" + i, 1000 + i);
+                own.route("/keep/f" + i + ".bin", (req, resp, cb, hit) -> {
+                    agents.add(String.valueOf(req.getHeaders().get("User-Agent")));
+                    TestOrigin.send(resp, cb, 200, body);
+                });
+                Path dir = Files.createDirectories(tmp.resolve("keep" + i));
+                urls.add(Files.write(dir.resolve("urls.txt"), List.of(own.url("/keep/f" + i + ".bin"))));
+            }
+            Run first = run(runArgs(urls.get(0), tmp.resolve("keep0")));
+            assertThat(first.code).as(first.err).isZero();
+            assertThat(own.connectionsOpened()).as("the first run's connection").isEqualTo(1);
+
+            Run second = run(runArgs(urls.get(1), tmp.resolve("keep1")));
+            assertThat(second.code).as(second.err).isZero();
+            assertThat(second.out).contains("flowget: 1 requests: 1 OK");
+            assertThat(own.connectionsOpened()).as("the second run reused the first run's connection").isEqualTo(1);
+
+            Run other = run(runArgs(urls.get(2), tmp.resolve("keep2"), "--set",
+                    "flowget.http.user-agent=flowget-keep-test/3"));
+            assertThat(other.code).as(other.err).isZero();
+            assertThat(own.connectionsOpened()).as("another User-Agent: a client and a connection of its own")
+                    .isEqualTo(2);
+            assertThat(agents).hasSize(3).endsWith("flowget-keep-test/3").first().asString().startsWith("flowget/");
+            // the first client kept, the third run's kept or still held (its answer comes before its job's end)
+            assertThat(HttpClientHolder.liveClients()).isGreaterThanOrEqualTo(2);
+            assertThat(HttpClientHolder.keptClients()).isPositive();
+        }
     }
 
     /**

@@ -1,6 +1,7 @@
 package io.flowget.udf.fetch;
 
 import io.flowget.udf.body.Digests;
+import io.flowget.udf.config.FlowgetOptions;
 import io.flowget.udf.http.Attempt;
 import io.flowget.udf.http.FetchOutcome;
 import io.flowget.udf.http.HttpClientHolder;
@@ -146,7 +147,8 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
                 }),
                 (host, seq, at) -> isolation.survive("fetch-deadline", () -> onDeadline(host, seq, at)));
         deadlines = new Deadlines(settings.noProgressBudgetMillis, timers);
-        http = HttpClientHolder.acquire(HttpClientSettings.from(config));
+        http = HttpClientHolder.acquire(
+                HttpClientSettings.from(config), config.get(FlowgetOptions.HTTP_CLIENT_LINGER)); // a daemon keeps it
         metrics = new FetchMetrics(getMetricGroup(), http, settings.topHosts);
         completions = new Completions(settings, store, conditional, metrics);
         finalizer = new Finalizer(subtask, settings.blake3);
@@ -426,6 +428,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
             return;
         }
         Download d = act.d;
+        boolean refusedBefore = RetryPolicy.isRefusal(d.lastHttpStatus); // by its previous attempt, for politeness
         if (o.status > 0) {
             d.lastHttpStatus = o.status;
         }
@@ -447,7 +450,7 @@ public class FetchOperator extends AbstractStreamOperator<FetchResult>
         // timer wakes it.
         long pausedUntil =
                 politeness.onOutcome(
-                        a.host, o, a.cancelReason, a.headersReceived, a.hostInFlight, h.inFlight + 1,
+                        a.host, o, a.cancelReason, a.headersReceived, refusedBefore, a.hostInFlight, h.inFlight + 1,
                         (System.currentTimeMillis() - a.hopStartedAt) * 1_000_000L, a.ttfbNanos(), ptNow());
         if (pausedUntil > 0) {
             timers.retryAt(pausedUntil);

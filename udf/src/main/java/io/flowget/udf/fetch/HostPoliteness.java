@@ -307,6 +307,20 @@ public final class HostPoliteness {
      */
     public long onOutcome(String host, FetchOutcome o, String cancelReason, boolean headersReceived,
             int inFlightAtSend, int inFlightNow, long rttNanos, long ttfbNanos, long now) {
+        return onOutcome(host, o, cancelReason, headersReceived, false, inFlightAtSend, inFlightNow, rttNanos,
+                ttfbNanos, now);
+    }
+
+    /**
+     * The same, knowing whether the request's previous attempt was refused with a 429 or 503 too ({@code
+     * refusedBefore}). Such a repeat refusal still caps and shrinks the host's limit, but its {@code Retry-After}
+     * pauses only the request (its retry waits for it), not the host again: an origin that keeps refusing one URL
+     * would otherwise park every other request to the host for the URL's whole retry budget (five attempts at the
+     * 5-minute cap of {@code flowget.retry.max-retry-after}: 25 minutes, seen in a hostile-origin run). A host that
+     * is overloaded refuses its other requests too, and each of their first refusals pauses it as before.
+     */
+    public long onOutcome(String host, FetchOutcome o, String cancelReason, boolean headersReceived,
+            boolean refusedBefore, int inFlightAtSend, int inFlightNow, long rttNanos, long ttfbNanos, long now) {
         HostGate g = gates.get(host);
         g.warmUp().onFinished(o.http2);
         g.rate().onBody(o.bytes, now);
@@ -338,9 +352,11 @@ public final class HostPoliteness {
             case OVERLOAD -> {
                 g.clearSuspects();
                 limit.onOverload(o.status, inFlightAtSend, inFlightNow, rttNanos, now);
-                long wait = retry.retryAfterMillis(o.retryAfter, clock.absoluteTimeMillis());
-                long until = g.pause().onRetryAfter(o.status, wait, now);
-                pausedUntil = until > 0 ? until : pausedUntil;
+                if (!refusedBefore) {
+                    long wait = retry.retryAfterMillis(o.retryAfter, clock.absoluteTimeMillis());
+                    long until = g.pause().onRetryAfter(o.status, wait, now);
+                    pausedUntil = until > 0 ? until : pausedUntil;
+                }
             }
             default -> {}
         }

@@ -32,6 +32,11 @@ public record RetryPolicy(
         return status == 408 || status == 429 || (status >= 500 && status <= 599 && status != 501 && status != 505);
     }
 
+    /** True for an overload refusal, {@code 429} or {@code 503} (null: no status). */
+    public static boolean isRefusal(Integer status) {
+        return status != null && (status == 429 || status == 503);
+    }
+
     /**
      * Backoff before attempt {@code attempt + 1} after {@code attempt} failed ones: initial × 2^(attempt-1),
      * capped, with full jitter in [50 %, 100 %] so that a burst of failures does not retry in lockstep.

@@ -218,6 +218,11 @@ public final class CachingDnsResolver implements DnsResolver, AutoCloseable {
         return SystemDefaultDnsResolver.INSTANCE.resolveCanonicalHostname(host);
     }
 
+    /** Forgets every cached answer, addresses and failures alike (a kept client taken by a new run). */
+    public void forgetAll() {
+        cache.invalidateAll();
+    }
+
     /** Lookups actually performed (cache misses), for tests and metrics. */
     public long lookups() {
         return lookups.get();

@@ -200,6 +200,56 @@ class HostPolitenessTest {
     }
 
     @Test
+    void aUrlThatKeepsRefusingWithRetryAfterPausesItsHostOnceNotAtEveryRetry() throws Exception {
+        // A hostile-origin run: one URL answering 503 with Retry-After at every attempt re-paused its host at each
+        // retry, for the 5-minute cap each time: 25 minutes in which no other request to the host went out.
+        TestOrigin origin = origin("127.0.0.7");
+        AtomicInteger refusals = new AtomicInteger();
+        AtomicInteger served = new AtomicInteger();
+        origin.route("/always", (req, resp, cb, n) -> {
+            refusals.incrementAndGet();
+            resp.getHeaders().put("Retry-After", "120");
+            TestOrigin.send(resp, cb, 503, new byte[0]);
+        });
+        for (int i = 0; i < 5; i++) {
+            origin.route("/other" + i, (req, resp, cb, n) -> {
+                served.incrementAndGet();
+                TestOrigin.send(resp, cb, 200, new byte[1]);
+            });
+        }
+        Configuration conf = config(8, 4);
+        conf.set(FlowgetOptions.RETRY_MAX_ATTEMPTS, 3);
+        var h = fetch.harness(conf, FetchHarness.Clock.MANUAL);
+        h.setProcessingTime(1_000);
+        h.processElement(FetchOperatorTest.request("always", origin, "/always"), 0); // alone: the host's warm-up
+        h.drainUntil(() -> refusals.get() == 1 && h.numProcessingTimeTimers() >= 1);
+        assertThat(hostState(h, origin.host()).pausedUntil).as("the first refusal pauses the host").isEqualTo(121_000);
+
+        h.setProcessingTime(121_000); // the pause ends; the URL's retry goes, and is refused again
+        h.drainUntil(() -> refusals.get() == 2);
+        h.drainFor(Duration.ofMillis(200));
+        assertThat(hostState(h, origin.host()).pausedUntil)
+                .as("the same request's second refusal does not pause the host again")
+                .isEqualTo(121_000);
+        for (int i = 0; i < 5; i++) {
+            h.processElement(FetchOperatorTest.request("o" + i, origin, "/other" + i), 0);
+        }
+        h.drainUntil(() -> h.extractOutputValues().size() >= 5);
+        assertThat(served.get()).isEqualTo(5);
+        assertThat(h.extractOutputValues()).as("the host's other requests went while the URL waits for its retry")
+                .hasSize(5)
+                .allSatisfy(r -> assertThat(r.status).isEqualTo(ResultStatus.OK));
+
+        h.setProcessingTime(241_000); // the URL's own Retry-After wait: its last attempt
+        h.drainUntil(() -> h.extractOutputValues().size() == 6);
+        FetchResult refused = h.extractOutputValues().get(5);
+        assertThat(refused.id).isEqualTo("always");
+        assertThat(refused.status).isEqualTo(ResultStatus.FAILED);
+        assertThat(refused.attempts).isEqualTo(3);
+        assertThat(refusals.get()).isEqualTo(3);
+    }
+
+    @Test
     void deadHostsAreParkedThenFailedWithinTheirBudgetWhileAHealthyHostRunsOn() throws Exception {
         TestOrigin healthy = origin("127.0.0.6");
         for (int i = 0; i < 300; i++) {
@@ -458,6 +508,15 @@ class HostPolitenessTest {
                 .isEqualTo(HostPoliteness.Signal.SUSPECT);
         assertThat(HostPoliteness.classify(FetchOutcome.failure(new Exception()), "shutdown"))
                 .isEqualTo(HostPoliteness.Signal.NONE);
+        assertThat(HostPoliteness.classify(
+                        FetchOutcome.failure(ExchangeFailure.of(new IllegalStateException("Connection already assigned"))),
+                        null))
+                .as("the client's own failure of one exchange: the request's (retried), not the host's")
+                .isEqualTo(HostPoliteness.Signal.NONE);
+        assertThat(Blame.of(
+                        FetchOutcome.failure(ExchangeFailure.of(new IllegalStateException("Connection already assigned"))),
+                        null, false))
+                .isEqualTo(Blame.URL);
         assertThat(HostPoliteness.classify(
                         FetchOutcome.failure(new io.flowget.udf.http.BlockedAddressException("blocked")), null))
                 .isEqualTo(HostPoliteness.Signal.NONE);
