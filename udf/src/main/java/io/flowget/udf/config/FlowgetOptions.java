@@ -63,7 +63,7 @@ public final class FlowgetOptions {
                     .withDescription(
                             "Limit a host starts with (clamped to min/max) once its first request has"
                                     + " answered, or its HTTP/1.1 response head arrived; the very first request to"
-                                    + " a host goes alone, so an HTTP/2 origin gets one multiplexed connection. The"
+                                    + " a host goes alone, so the next connections resume its TLS session. The"
                                     + " limit then doubles per fast"
                                     + " answer or response head while the host is busy (`flowget.host.slow-start`)"
                                     + " until the first drop, then grows by one per success while the host is"
@@ -634,13 +634,32 @@ public final class FlowgetOptions {
                                     + " STATIC). The large-buffer connections (`flowget.http.large-buffer-budget`),"
                                     + " few and moving large bodies, always keep theirs.");
 
+    public static final ConfigOption<Integer> TLS_SESSION_CACHE_SIZE =
+            ConfigOptions.key("flowget.tls.session-cache-size")
+                    .intType()
+                    .defaultValue(1024)
+                    .withDescription(
+                            "Most TLS sessions the HTTP client keeps for resumption (at least 1), by session and,"
+                                    + " separately, the latest per origin: a new connection to one of the last this"
+                                    + " many origins resumes its session (an abbreviated handshake). Each takes"
+                                    + " about 3.5 KiB of heap; the JDK's own bound, 20,480 per cache, let a client"
+                                    + " that opened many HTTPS connections hold ~70 MiB.");
+
+    public static final ConfigOption<Duration> TLS_SESSION_TIMEOUT =
+            ConfigOptions.key("flowget.tls.session-timeout")
+                    .durationType()
+                    .defaultValue(Duration.ofHours(1))
+                    .withDescription(
+                            "A cached TLS session older than this is not resumed and leaves the cache (whole"
+                                    + " seconds, at least 1 s; the JDK's default is 24 hours).");
+
     public static final ConfigOption<HttpVersion> HTTP_VERSION =
             ConfigOptions.key("flowget.http.version")
                     .enumType(HttpVersion.class)
                     .defaultValue(HttpVersion.NEGOTIATE)
                     .withDescription(
-                            "NEGOTIATE: HTTP/2 over TLS when the server offers it in ALPN (one multiplexed"
-                                    + " connection per origin), else HTTP/1.1; plain http:// is HTTP/1.1."
+                            "NEGOTIATE: HTTP/2 over TLS when the server offers it in ALPN (one request at a"
+                                    + " time per connection, as HTTP/1.1), else HTTP/1.1; plain http:// is HTTP/1.1."
                                     + " HTTP_1_1: never HTTP/2. HTTP_2: HTTP/2 only (prior knowledge on"
                                     + " http://), for origins known to speak it.");
 
@@ -659,9 +678,10 @@ public final class FlowgetOptions {
                     .intType()
                     .defaultValue(256)
                     .withDescription(
-                            "SETTINGS_MAX_CONCURRENT_STREAMS that flowget advertises on HTTP/2 connections."
-                                    + " The streams flowget opens are bounded by the server's own setting and"
-                                    + " by `flowget.host.max-concurrency`.");
+                            "SETTINGS_MAX_CONCURRENT_STREAMS that flowget advertises on HTTP/2 connections"
+                                    + " (streams the server may open; flowget refuses pushes). flowget itself runs"
+                                    + " one request at a time on each HTTP/2 connection, as on HTTP/1.1 (README"
+                                    + " \"Connections\").");
 
     // ---- network guard and DNS -------------------------------------------------------------------
 

@@ -188,7 +188,9 @@ final class AttemptRequests {
                     @Override
                     public void failed(Exception ex) {
                         consumer.releaseResources(); // idempotent; a cancelled exchange may not call it
-                        done.accept(FetchOutcome.failure(ex));
+                        // An unchecked exception here is the exchange's own (the pool, the protocol code, a
+                        // consumer): the request's retryable failure, not a final internal error
+                        done.accept(FetchOutcome.failure(ExchangeFailure.of(ex)));
                     }
 
                     @Override

@@ -18,7 +18,10 @@ import java.util.concurrent.CancellationException;
 enum Blame {
     /** An HTTP answer (2xx–4xx but 408/429): the host is alive and served; the limit may grow. */
     ANSWER,
-    /** The request's own trouble after the host answered (stall, trickle, reset or cut body, bad head). */
+    /**
+     * The request's own trouble after the host answered (stall, trickle, reset or cut body, bad head), or the HTTP
+     * client's own failure of the exchange ({@link ExchangeFailure}).
+     */
     URL,
     /** A retryable 5xx or 408, or no response head in time: the URL's unless the host's other requests fail too. */
     SUSPECT,
@@ -52,6 +55,9 @@ enum Blame {
         }
         if (headersReceived || o.status > 0) {
             return URL; // the response began: whatever went wrong after is this URL's transfer
+        }
+        if (t instanceof ExchangeFailure) {
+            return URL; // the client's own trouble with this exchange (its pool, a consumer): says nothing of the host
         }
         if (f.reason().startsWith("protocol error")) {
             return URL; // the host answered bytes this request could not parse

@@ -42,6 +42,10 @@ final class Failures {
             String r = cancelReason != null ? cancelReason : "cancelled";
             return new Failure(r, r.startsWith("timeout"));
         }
+        if (t instanceof ExchangeFailure) {
+            // the HTTP client's own trouble with one exchange: this request's, and another attempt may not meet it
+            return new Failure("internal error: " + t.getCause(), true);
+        }
         Throwable c = t;
         while (c.getCause() != null && !(c instanceof IOException) && c != c.getCause()) {
             c = c.getCause();

@@ -8,7 +8,7 @@ public final class FetchOutcome {
     /** HTTP status, 0 when no response arrived. */
     public int status;
 
-    /** True when the response came over HTTP/2 (a multiplexed connection). */
+    /** True when the response came over HTTP/2. */
     public boolean http2;
 
     public String location;

@@ -148,7 +148,7 @@ class ConnectionControlTest {
     }
 
     @Test
-    void http2OverTlsMultiplexesConcurrentRequestsOverOneConnection() throws Exception {
+    void http2OverTlsCarriesOneRequestAtATimePerKeptConnection() throws Exception {
         TestOrigin origin = tlsOrigin("127.0.0.1");
         Set<String> versions = ConcurrentHashMap.newKeySet();
         Map<String, AtomicInteger> streams = new ConcurrentHashMap<>();
@@ -176,11 +176,12 @@ class ConnectionControlTest {
 
         assertThat(results).allSatisfy(r -> assertThat(r.status).as(r.error).isEqualTo(ResultStatus.OK));
         assertThat(versions).containsExactly("HTTP/2.0");
-        assertThat(mostStreamsOnOneConnection.get()).as("concurrent streams on one connection").isGreaterThan(8);
-        // One connection. A second one was seen once, on this 2-core machine under a load average near 18;
-        // the likely cause is an I/O thread that returned the warm-up connection to the pool later than the
-        // warm-up grace (HttpClient reports a response before it releases its connection).
-        assertThat(origin.connectionsOpened()).as("multiplexed connections").isBetween(1, 2);
+        // Not shared: with HttpClient 5.6 one failed exchange on a shared HTTP/2 connection closes it under all
+        // its streams (HttpClientHolder, Http2ManyStreamsTest)
+        assertThat(mostStreamsOnOneConnection.get()).as("concurrent streams on one connection").isEqualTo(1);
+        assertThat(origin.maxConcurrent()).as("requests served at once").isGreaterThan(8);
+        assertThat(origin.connectionsOpened()).as("kept connections for %s requests at limit 32", files)
+                .isLessThanOrEqualTo(32 + 2);
         FetchResult r0 = byId(results, "h0");
         assertThat(r0.sha256).isEqualTo(FetchOperatorTest.sha256(TestOrigin.content("h0", 4000)));
     }

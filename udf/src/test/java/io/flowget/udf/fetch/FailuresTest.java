@@ -141,6 +141,19 @@ class FailuresTest {
     }
 
     @Test
+    void anUncheckedExceptionTheClientReportsForAnExchangeIsRetried() {
+        // HttpClient 5.6's HTTP/2 sharing pool failed exchanges this way (HttpClientHolder): the exchange's trouble
+        Throwable reported = ExchangeFailure.of(new IllegalStateException("Connection already assigned"));
+
+        assertThat(classify(reported))
+                .isEqualTo(retryable("internal error: java.lang.IllegalStateException: Connection already assigned"));
+        assertThat(ExchangeFailure.of(new CancellationException())).as("a cancellation stays one")
+                .isInstanceOf(CancellationException.class);
+        IOException io = new IOException("reset");
+        assertThat(ExchangeFailure.of(io)).as("checked exceptions are classified as they are").isSameAs(io);
+    }
+
+    @Test
     void secondsAreWholeOrMilliseconds() {
         assertThat(Failures.seconds(Duration.ofSeconds(30))).isEqualTo("30s");
         assertThat(Failures.seconds(Duration.ofMinutes(5))).isEqualTo("300s");

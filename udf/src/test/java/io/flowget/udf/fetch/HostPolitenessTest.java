@@ -509,6 +509,15 @@ class HostPolitenessTest {
         assertThat(HostPoliteness.classify(FetchOutcome.failure(new Exception()), "shutdown"))
                 .isEqualTo(HostPoliteness.Signal.NONE);
         assertThat(HostPoliteness.classify(
+                        FetchOutcome.failure(ExchangeFailure.of(new IllegalStateException("Connection already assigned"))),
+                        null))
+                .as("the client's own failure of one exchange: the request's (retried), not the host's")
+                .isEqualTo(HostPoliteness.Signal.NONE);
+        assertThat(Blame.of(
+                        FetchOutcome.failure(ExchangeFailure.of(new IllegalStateException("Connection already assigned"))),
+                        null, false))
+                .isEqualTo(Blame.URL);
+        assertThat(HostPoliteness.classify(
                         FetchOutcome.failure(new io.flowget.udf.http.BlockedAddressException("blocked")), null))
                 .isEqualTo(HostPoliteness.Signal.NONE);
     }

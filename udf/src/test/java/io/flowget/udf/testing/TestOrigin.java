@@ -23,7 +23,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * A real HTTP origin for tests: Jetty 12 on a loopback address, serving programmable routes. Counts requests per
  * path and tracks the most requests it ever served at once, so tests can assert politeness and retries.
  *
- * <p>{@link #startTls} serves HTTPS with HTTP/2 and HTTP/1.1 (ALPN) under a test CA. {@link #connectionsOpened()}
+ * <p>{@link #startTls} serves HTTPS with HTTP/2 and HTTP/1.1 (ALPN) under a test CA, {@link #startH2c} plain HTTP/1.1
+ * and HTTP/2 with prior knowledge. {@link #connectionsOpened()}
  * counts accepted TCP connections, for keep-alive and multiplexing tests.
  *
  * <p>Routes: {@link #file(String, byte[])} serves bytes; {@link #route(String, Route)} runs custom logic (status
@@ -55,7 +56,7 @@ public final class TestOrigin implements AutoCloseable {
 
     /** Starts an origin on a loopback address (any of 127.0.0.0/8 works on Linux) and a free port. */
     public static TestOrigin start(String loopbackAddress) throws Exception {
-        return new TestOrigin(loopbackAddress, 0, null);
+        return new TestOrigin(loopbackAddress, 0, null, false, 0);
     }
 
     /**
@@ -66,7 +67,7 @@ public final class TestOrigin implements AutoCloseable {
         if (port <= 0) {
             throw new IllegalArgumentException("a fixed port is positive: " + port);
         }
-        return new TestOrigin(loopbackAddress, port, null);
+        return new TestOrigin(loopbackAddress, port, null, false, 0);
     }
 
     /**
@@ -74,10 +75,28 @@ public final class TestOrigin implements AutoCloseable {
      * the test CA of {@code certs} (trust {@link TestCertificates#caPem()} on the client side).
      */
     public static TestOrigin startTls(String loopbackAddress, TestCertificates certs) throws Exception {
-        return new TestOrigin(loopbackAddress, 0, certs);
+        return new TestOrigin(loopbackAddress, 0, certs, false, 0);
     }
 
-    private TestOrigin(String host, int port, TestCertificates certs) throws Exception {
+    /**
+     * Starts an HTTPS origin like {@link #startTls}, whose HTTP/2 connections allow {@code maxStreams} concurrent
+     * streams (0: Jetty's default, 128).
+     */
+    public static TestOrigin startTls(String loopbackAddress, TestCertificates certs, int maxStreams)
+            throws Exception {
+        return new TestOrigin(loopbackAddress, 0, certs, false, maxStreams);
+    }
+
+    /**
+     * Starts a plain-text origin that speaks HTTP/1.1 and HTTP/2 with prior knowledge (h2c, what
+     * {@code flowget.http.version=HTTP_2} sends on {@code http://}), {@code maxStreams} concurrent streams per
+     * HTTP/2 connection (0: Jetty's default, 128).
+     */
+    public static TestOrigin startH2c(String loopbackAddress, int maxStreams) throws Exception {
+        return new TestOrigin(loopbackAddress, 0, null, true, maxStreams);
+    }
+
+    private TestOrigin(String host, int port, TestCertificates certs, boolean h2c, int maxStreams) throws Exception {
         this.host = host;
         this.scheme = certs == null ? "http" : "https";
         QueuedThreadPool threads = new QueuedThreadPool(64, 4);
@@ -85,7 +104,10 @@ public final class TestOrigin implements AutoCloseable {
         threads.setDaemon(true);
         server = new Server(threads);
         // The TLS connector lives in its own class so that users of plain origins need no HTTP/2 jars.
-        connector = certs == null ? new ServerConnector(server) : TlsConnectors.h2AndHttp11(server, certs);
+        connector =
+                certs != null
+                        ? TlsConnectors.tls(server, certs, true, maxStreams)
+                        : h2c ? TlsConnectors.h2c(server, maxStreams) : new ServerConnector(server);
         connector.addEventListener(
                 new Connection.Listener() {
                     @Override

@@ -2,6 +2,7 @@ package io.flowget.udf.testing;
 
 import org.eclipse.jetty.alpn.server.ALPNServerConnectionFactory;
 import org.eclipse.jetty.http2.HTTP2Cipher;
+import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
 import org.eclipse.jetty.http2.server.HTTP2ServerConnectionFactory;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
@@ -14,14 +15,11 @@ import org.eclipse.jetty.util.ssl.SslContextFactory;
 /**
  * Builds Jetty's HTTPS connectors for {@link TestOrigin#startTls} and {@link TricklingOrigin}: TLS with the test
  * server certificate, ALPN choosing between {@code h2} and {@code http/1.1} (HTTP/1.1 for clients that offer no
- * ALPN), or offering {@code http/1.1} only.
+ * ALPN), or offering {@code http/1.1} only; and the plain-text connector of {@link TestOrigin#startH2c} (HTTP/1.1 and
+ * h2c with prior knowledge).
  */
 final class TlsConnectors {
     private TlsConnectors() {}
-
-    static ServerConnector h2AndHttp11(Server server, TestCertificates certs) {
-        return tls(server, certs, true, 0);
-    }
 
     /**
      * TLS with the test server certificate, HTTP/1.1 only ({@code h2} false: ALPN offers nothing else), or with
@@ -50,5 +48,15 @@ final class TlsConnectors {
         return h2
                 ? new ServerConnector(server, ssl, alpn, http2, http11)
                 : new ServerConnector(server, ssl, alpn, http11);
+    }
+
+    /** Plain text: HTTP/1.1, and HTTP/2 for a client that starts with the HTTP/2 preface (prior knowledge). */
+    static ServerConnector h2c(Server server, int maxStreams) {
+        HttpConfiguration http = new HttpConfiguration();
+        HTTP2CServerConnectionFactory h2c = new HTTP2CServerConnectionFactory(http);
+        if (maxStreams > 0) {
+            h2c.setMaxConcurrentStreams(maxStreams);
+        }
+        return new ServerConnector(server, new HttpConnectionFactory(http), h2c);
     }
 }
