@@ -66,9 +66,14 @@ import static org.assertj.core.api.Assertions.assertThat;
  * STATIC, whose three TLS buffers (two of ~16.7 KiB, one of 16 KiB) each connection holds for its life. Still above
  * the 32 KiB of plain HTTP because HttpCore puts each decrypted record (up to 16 KiB) into the connection's session
  * input buffer, which grows to hold it (6 KiB to 17 KiB) and never shrinks; only an HttpCore change (no growth
- * beyond the configured size, or a shared content buffer) removes that. HTTP/2 over TLS is not measured here: with
- * 2,000 streams to one origin some attempts failed with HttpCore's {@code IllegalStateException: Connection already
- * assigned} (the multiplexing pool), see the closing note.
+ * beyond the configured size, or a shared content buffer) removes that.
+ *
+ * <p>HTTP/2 over TLS (the origin offers {@code h2} in ALPN, same 20 KiB first): <b>93.4 KiB</b> per download against
+ * 43.3 KiB for HTTP/1.1 in the same run (2026-12-06, load 13–17), byte arrays 83.0 KB of it. flowget gives each
+ * HTTP/2 exchange its own connection (a shared one is closed under all its streams when one fails, see {@code
+ * HttpClientHolder}), and an HTTP/2 connection holds HttpCore's frame input and output buffers (16 KiB + 9 each, the
+ * protocol's smallest frame size, so no setting lowers them) beside its TLS state. {@code
+ * -Dinflight.phases=tls,tls-h2} runs only the HTTPS phases (phase names: the origin, then {@code -variant}).
  *
  * <p>Tagged {@code slow}: {@code mvn -o -pl udf test -Pslow -Dtest=InFlightHeapTest}.
  */
@@ -87,12 +92,18 @@ class InFlightHeapTest {
      * HttpClient's default STATIC TLS buffers 92.8 KiB, which fails this bound.
      */
     private static final double BOUND_TLS_KIB = 48;
+    /**
+     * HTTP/2 over TLS at the defaults, one connection per download (flowget shares no HTTP/2 connection, see {@code
+     * HttpClientHolder}): measured 93.4 KiB (2026-12-06, load 13–17; HTTPS/1.1 43.3 in the same run), see the class
+     * comment. A bound against growth, not issue 16's 32.
+     */
+    private static final double BOUND_H2_KIB = 100;
     /** With 4 KiB connection buffers, measured 20.5–22.0 KiB: 12 KiB less (three buffers per connection). */
     private static final double BOUND_4K_BUFFERS_KIB = 26;
     /** Bytes an HTTPS origin sends before holding: one full TLS record (16 KiB) and part of the next. */
     private static final int TLS_FIRST = 20 * 1024;
     /** What the report calls each TLS origin. */
-    private static final Map<String, String> TLS_NAMES = Map.of("tls", "HTTPS (HTTP/1.1)");
+    private static final Map<String, String> TLS_NAMES = Map.of("tls", "HTTPS (HTTP/1.1)", "tls-h2", "HTTPS (HTTP/2)");
     /** Origin path prefix (see {@link TricklingOrigin}) to the coding its bodies carry. */
     private static final Map<String, String> KINDS = new LinkedHashMap<>();
 
@@ -148,9 +159,16 @@ class InFlightHeapTest {
         List<String[]> phases = new ArrayList<>();
         KINDS.forEach((kind, coding) -> phases.add(new String[] {kind, coding, null, "http"}));
         phases.add(new String[] {"hold", "identity", null, "tls"});
+        phases.add(new String[] {"hold", "identity", null, "tls-h2"});
         phases.add(new String[] {"hold", "identity", "static", "tls"});
         phases.add(new String[] {"hold", "identity", "4kb", "http"});
         phases.add(new String[] {"hold-gz", "gzip", "4kb", "http"});
+        // -Dinflight.phases=tls,tls-h2 runs only those (origin, then -variant: http, tls, tls-h2, tls-static, http-4kb)
+        String only = System.getProperty("inflight.phases");
+        if (only != null && !only.isBlank()) {
+            List<String> wanted = List.of(only.split(","));
+            phases.removeIf(p -> !wanted.contains(p[3] + (p[2] == null ? "" : "-" + p[2])));
+        }
 
         Map<String, FetchHarness> harnesses = new LinkedHashMap<>();
         Map<FetchHarness, Integer> resultsSoFar = new HashMap<>();
@@ -236,12 +254,16 @@ class InFlightHeapTest {
                                                 ? BOUND_4K_BUFFERS_KIB
                                                 : coding.contains("static")
                                                         ? Double.MAX_VALUE
-                                                        : coding.contains("HTTPS") ? BOUND_TLS_KIB : BOUND_KIB));
+                                                        : coding.contains("HTTP/2")
+                                                                ? BOUND_H2_KIB
+                                                                : coding.contains("HTTPS") ? BOUND_TLS_KIB : BOUND_KIB));
         // The STATIC phase is HttpClient's default, the "before" of flowget.tls.buffer-mode: its three buffers of
         // ~16 KiB per connection must show, or the phases do not measure what they claim
-        double tls = perDownloadKiB.get("identity over HTTPS (HTTP/1.1)");
-        double tlsStatic = perDownloadKiB.get("identity over HTTPS (HTTP/1.1) (static buffers)");
-        assertThat(tlsStatic - tls).as("KiB STATIC TLS buffers add per download").isGreaterThan(40);
+        Double tls = perDownloadKiB.get("identity over HTTPS (HTTP/1.1)");
+        Double tlsStatic = perDownloadKiB.get("identity over HTTPS (HTTP/1.1) (static buffers)");
+        if (tls != null && tlsStatic != null) {
+            assertThat(tlsStatic - tls).as("KiB STATIC TLS buffers add per download").isGreaterThan(40);
+        }
         pipelineKiB.forEach(
                 (coding, kib) ->
                         assertThat(kib).as("KiB of pipeline buffers per download (%s)", coding).isLessThan(0.1));
