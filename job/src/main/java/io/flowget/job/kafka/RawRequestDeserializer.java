@@ -52,19 +52,27 @@ public class RawRequestDeserializer implements KafkaRecordDeserializationSchema<
         if (bytes == null) {
             return new Decoded(null, true);
         }
+        String s = strictUtf8(bytes, 0, bytes.length);
+        // new String(..) replaces malformed input with U+FFFD; keep it so the dead letter shows something.
+        return s != null ? new Decoded(s, true) : new Decoded(new String(bytes, StandardCharsets.UTF_8), false);
+    }
+
+    /**
+     * {@code bytes[offset, offset + length)} decoded as UTF-8, or null when they are not valid UTF-8 (a record this
+     * deserializer flags, decoding it with U+FFFD replacements as {@code new String(bytes, UTF_8)} does). Also what
+     * {@code run} checks its input lines with, so a line is rejected exactly as its record will be.
+     */
+    public static String strictUtf8(byte[] bytes, int offset, int length) {
         try {
             // A fresh decoder per call: decoders are stateful and not thread-safe, and this is cheap.
-            String s =
-                    StandardCharsets.UTF_8
-                            .newDecoder()
-                            .onMalformedInput(CodingErrorAction.REPORT)
-                            .onUnmappableCharacter(CodingErrorAction.REPORT)
-                            .decode(ByteBuffer.wrap(bytes))
-                            .toString();
-            return new Decoded(s, true);
+            return StandardCharsets.UTF_8
+                    .newDecoder()
+                    .onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .decode(ByteBuffer.wrap(bytes, offset, length))
+                    .toString();
         } catch (CharacterCodingException e) {
-            // new String(..) replaces malformed input with U+FFFD; keep it so the dead letter shows something.
-            return new Decoded(new String(bytes, StandardCharsets.UTF_8), false);
+            return null;
         }
     }
 

@@ -1,6 +1,7 @@
 package io.flowget.job.run;
 
 import io.flowget.job.kafka.KafkaClients;
+import io.flowget.job.kafka.RawRequestDeserializer;
 import io.flowget.udf.body.Digests;
 import io.flowget.udf.parse.RequestParser;
 
@@ -9,9 +10,6 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.ByteBuffer;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -188,21 +186,13 @@ final class InputStaging {
 
         /** The line as a request line under {@code key}, or null when it is blank or a comment. */
         Line toLine(String key) {
-            ByteBuffer bytes = ByteBuffer.wrap(buf, 0, len);
             if (cut) { // the job rejects it by its length; only its first characters are kept
-                String text = StandardCharsets.UTF_8.decode(bytes).toString().strip();
+                String text = new String(buf, 0, len, StandardCharsets.UTF_8).strip();
                 return new Line(key, text.substring(0, Math.min(text.length(), RequestParser.MAX_EVENT_CHARS + 1)));
             }
-            String text;
+            String text = RawRequestDeserializer.strictUtf8(buf, 0, len);
             byte[] raw = null;
-            try {
-                text = StandardCharsets.UTF_8
-                        .newDecoder()
-                        .onMalformedInput(CodingErrorAction.REPORT)
-                        .onUnmappableCharacter(CodingErrorAction.REPORT)
-                        .decode(bytes)
-                        .toString();
-            } catch (CharacterCodingException e) {
+            if (text == null) {
                 raw = Arrays.copyOf(buf, len);
                 text = new String(raw, StandardCharsets.UTF_8); // as the job's deserializer decodes it
             }
