@@ -1,5 +1,6 @@
 package io.flowget.udf.http;
 
+import io.flowget.udf.body.Digests;
 import io.flowget.udf.config.FlowgetOptions;
 import io.flowget.udf.secret.Secrets;
 
@@ -54,7 +55,6 @@ import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -315,19 +315,15 @@ public final class HttpClientHolder {
         if (s.caCert() == null && s.proxy().credentialsSecret() == null) {
             return "";
         }
-        try {
-            MessageDigest sha = MessageDigest.getInstance("SHA-256");
-            if (s.caCert() != null && !s.tlsInsecure()) {
-                sha.update(readCaCert(Path.of(s.caCert())));
-            }
-            sha.update((byte) 0);
-            if (s.proxy().credentialsSecret() != null) {
-                sha.update(proxyUserPassword(s.proxy()).getBytes(StandardCharsets.UTF_8));
-            }
-            return HexFormat.of().formatHex(sha.digest());
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
+        MessageDigest sha = Digests.newSha256();
+        if (s.caCert() != null && !s.tlsInsecure()) {
+            sha.update(readCaCert(Path.of(s.caCert())));
         }
+        sha.update((byte) 0);
+        if (s.proxy().credentialsSecret() != null) {
+            sha.update(proxyUserPassword(s.proxy()).getBytes(StandardCharsets.UTF_8));
+        }
+        return HexFormat.of().formatHex(sha.digest());
     }
 
     private static byte[] readCaCert(Path pem) {
